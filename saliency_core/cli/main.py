@@ -1,0 +1,57 @@
+"""The ``saliency-bench`` command: parses arguments, configures logging and
+devices, then calls one verb. Nothing here runs at import of the library.
+
+Exit codes: 0 success, 1 a check or gate failed, 2 a usage or input error
+(missing file, weights unavailable offline, bad option).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+__all__ = ["main", "CliError"]
+
+
+class CliError(Exception):
+    """An error to report on one line (no traceback), exit code 2."""
+
+
+def configure_runtime(verbose: bool = False) -> None:
+    """Quiet TensorFlow's C++ logging and pick the TF backend, before TF is imported."""
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1" if verbose else "2")
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import commands_check, commands_core, commands_harness, commands_report
+
+    parser = argparse.ArgumentParser(
+        prog="saliency-bench",
+        description="Compute, time and sanity-check gradient saliency maps (TensorFlow / Keras 3).")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in (commands_core, commands_harness, commands_check, commands_report):
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_runtime(args.verbose)
+    try:
+        return int(args.func(args) or 0)
+    except CliError as exc:
+        print(f"saliency-bench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("saliency-bench: interrupted; finished results are kept in the store", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

