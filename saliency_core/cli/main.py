@@ -22,27 +22,28 @@ class CliError(Exception):
 def configure_runtime(verbose: bool = False) -> None:
     """Quiet TensorFlow's C++ logging and pick the TF backend, before TF is imported."""
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1" if verbose else "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1" if verbose else "3")
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import commands_check, commands_core, commands_harness, commands_report
+    from . import commands_check, commands_core, commands_harness, commands_report, commands_store
 
     parser = argparse.ArgumentParser(
         prog="saliency-bench",
         description="Compute, time and sanity-check gradient saliency maps (TensorFlow / Keras 3).")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (commands_core, commands_harness, commands_check, commands_report):
+    for module in (commands_core, commands_harness, commands_check, commands_report, commands_store):
         module.register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    configure_runtime("-v" in argv or "--verbose" in argv)
     args = build_parser().parse_args(argv)
-    configure_runtime(args.verbose)
     try:
         return int(args.func(args) or 0)
     except CliError as exc:
@@ -52,6 +53,3 @@ def main(argv: list[str] | None = None) -> int:
         print("saliency-bench: interrupted; finished results are kept in the store", file=sys.stderr)
         return 130
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -1,0 +1,107 @@
+"""``explain`` (maps, figure and top-5 for images) and ``list`` (what can be run)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .common import add_model_arguments, load_classifier, load_images
+from .main import CliError
+
+__all__ = ["register", "explain_images", "top_k"]
+
+
+def register(sub) -> None:
+    p = sub.add_parser("explain", help="saliency maps for images: figure (map, input, overlay) + top-5")
+    p.add_argument("images", nargs="+", metavar="IMAGE",
+                   help="image files, folders, or 'photos' for the bundled photos")
+    add_model_arguments(p, required=False, default="efficientnet-lite0")
+    p.add_argument("--variant", default="xla", choices=("eager", "function", "xla"))
+    p.add_argument("--score", default="logit", choices=("logit", "probability"))
+    p.add_argument("--reduce", default="max_abs", choices=("max_abs", "sum_abs", "sum", "l2"))
+    p.add_argument("--method", default="gradient",
+                   choices=("gradient", "gradient_x_input", "smoothgrad", "integrated_gradients",
+                            "random", "edge"))
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--device", default=None, help="cpu, gpu or gpu:N (default: TensorFlow's choice)")
+    p.add_argument("--out", required=True, type=Path, help="PNG file for the figure")
+    p.add_argument("--top", type=int, default=5, help="how many classes to print per image")
+    p.set_defaults(func=_explain)
+
+    p = sub.add_parser("list", help="list models, suites, methods or metrics")
+    p.add_argument("what", choices=("models", "suites", "methods", "metrics"))
+    p.set_defaults(func=_list)
+
+
+def top_k(logits: np.ndarray, k: int) -> list[tuple[int, float]]:
+    """(class id, softmax probability) of the k highest logits."""
+    z = logits.astype(np.float64) - logits.max()
+    p = np.exp(z) / np.exp(z).sum()
+    order = np.argsort(-p, kind="stable")[:k]
+    return [(int(i), float(p[i])) for i in order]
+
+
+def explain_images(classifier, image_set, *, variant, score, reduce, method, batch_size, device):
+    """Prepare photos for the model and explain them; returns (inputs, SaliencyResult)."""
+    from .. import Explainer
+
+    inputs = classifier.prepare(image_set.images)
+    explainer = Explainer(classifier, variant=variant, score=score, batch_size=batch_size, device=device)
+    return inputs, explainer.explain(inputs, method=method, reduce=reduce)
+
+
+def _explain(args) -> int:
+    from ..figures import figure_png, recipe_figure
+
+    if args.out.suffix.lower() != ".png":
+        raise CliError(f"--out {str(args.out)!r} must be a .png file")
+    classifier = load_classifier(args)
+    images = load_images(args.images)
+    inputs, result = explain_images(classifier, images, variant=args.variant, score=args.score,
+                                    reduce=args.reduce, method=args.method,
+                                    batch_size=args.batch_size, device=args.device)
+    titles = []
+    print(f"model {classifier.name} (weights: {classifier.weights}, logits: {classifier.logits_source}); "
+          f"{args.method}, {args.variant}, score={args.score}, reduce={args.reduce}")
+    for name, logits, target in zip(images.names, result.logits, result.targets):
+        ranked = top_k(logits, args.top)
+        print(f"{name}:")
+        for rank, (cls, prob) in enumerate(ranked, 1):
+            print(f"  {rank}. {classifier.class_name(cls):<32} id {cls:<5d} p={prob:.3f}")
+        titles.append(f"{name}: {classifier.class_name(int(target))}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_bytes(figure_png(recipe_figure(inputs, result.maps, titles)))
+    if images.skipped:
+        print(f"skipped {len(images.skipped)} file(s) that could not be decoded", file=sys.stderr)
+    print(f"figure: {args.out}")
+    return 0
+
+
+def _list(args) -> int:
+    if args.what == "models":
+        from ..models.registry import list_models
+
+        for row in list_models():
+            h, w = row["input_size"]
+            print(f"{row['name']:<20} {row['preprocessing']:<6} {h}x{w}  {row['weights']}")
+    elif args.what == "methods":
+        from .. import METHODS
+        from ..controls import CONTROLS
+
+        for name in METHODS:
+            print(f"{name:<22} gradient method")
+        for name in CONTROLS:
+            print(f"{name:<22} model-independent control")
+    elif args.what == "suites":
+        from ..harness.suites import list_suites
+
+        for name in list_suites():
+            print(name)
+    else:
+        from ..checks.registry import METRICS
+
+        for name, info in METRICS.items():
+            print(f"{name:<20} {info.category:<14} {info.direction} is better")
+    return 0

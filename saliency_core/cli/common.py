@@ -1,0 +1,70 @@
+"""Arguments and loading shared by subcommands: models and images, with clear errors."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from .main import CliError
+
+__all__ = ["add_model_arguments", "load_classifier", "load_images"]
+
+
+def add_model_arguments(parser, *, required=True, default=None) -> None:
+    parser.add_argument("--model", required=required, default=default, metavar="NAME|PATH",
+                        help="registry name (see 'list models'), efficientnet-lite0, or a model file")
+    parser.add_argument("--weights", default="imagenet",
+                        help="backbones: imagenet (Keras cache or download), random, or a weights file")
+    parser.add_argument("--preprocessing", default=None,
+                        help="user model files: preprocessing family (caffe, tf, torch, raw, lite0); "
+                             "default: inputs taken as given")
+    parser.add_argument("--unsafe", action="store_true",
+                        help="user model files: allow Lambda layers (runs code stored in the file)")
+
+
+def load_classifier(args):
+    """Load ``args.model``; every failure becomes a one-line CliError (exit 2)."""
+    from ..models.registry import load_model
+    from ..models.user import UnsafeModelError
+    from ..models.weights import WeightsUnavailableError
+
+    try:
+        return load_model(args.model, weights=args.weights, preprocessing=args.preprocessing,
+                          unsafe=args.unsafe)
+    except (WeightsUnavailableError, UnsafeModelError, FileNotFoundError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+
+
+def load_images(specs: list[str]):
+    """Image files, folders, or the bundled dataset name "photos" -> ImageSet.
+
+    Undecodable files are skipped with a warning naming each; a missing path or
+    nothing left to explain is a CliError.
+    """
+    from ..data.images import ImageDecodeError, ImageSet, load_folder, load_image
+    from ..data.photos import load_photos
+
+    result = ImageSet(images=[], names=[], paths=[], labels=[], skipped=[], source="cli")
+    for spec in specs:
+        if spec == "photos":
+            part = load_photos()
+        elif Path(spec).is_dir():
+            try:
+                part = load_folder(spec)
+            except (FileNotFoundError, ValueError) as exc:
+                raise CliError(str(exc)) from None
+        elif Path(spec).is_file():
+            try:
+                part = ImageSet(images=[load_image(spec)], names=[Path(spec).name], paths=[spec],
+                                labels=[None], skipped=[], source=spec)
+            except ImageDecodeError as exc:
+                warnings.warn(str(exc), stacklevel=2)
+                result.skipped.append((spec, exc.reason))
+                continue
+        else:
+            raise CliError(f"image {spec!r} does not exist (give files, folders, or 'photos')")
+        for attr in ("images", "names", "paths", "labels", "skipped"):
+            getattr(result, attr).extend(getattr(part, attr))
+    if not result.images:
+        raise CliError("no decodable images among: " + ", ".join(specs))
+    return result

@@ -1,0 +1,70 @@
+"""The explain and list commands, end to end, including their error exits."""
+
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from saliency_core.cli.main import main
+
+
+@pytest.fixture
+def user_model(tmp_path):
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    path = tmp_path / "tiny.keras"
+    keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x)).save(path)
+    return path
+
+
+@pytest.fixture
+def image_dir(tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (20, 24, 3), dtype=np.uint8)).save(folder / "a.png")
+    Image.fromarray(rng.integers(0, 255, (16, 16), dtype=np.uint8)).save(folder / "gray.png")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    return folder
+
+
+def test_explain_writes_the_figure_and_prints_top_classes(user_model, image_dir, tmp_path, capsys):
+    out = tmp_path / "fig.png"
+    with pytest.warns(UserWarning, match="broken.jpg"):
+        code = main(["explain", str(image_dir), "--model", str(user_model), "--preprocessing", "tf",
+                     "--variant", "function", "--top", "3", "--out", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "a.png:" in printed and "gray.png:" in printed and "broken.jpg:" not in printed
+    assert printed.count("  1. ") == 2 and "  3. " in printed and "  4. " not in printed
+    figure = np.asarray(Image.open(out))
+    assert figure.shape[0] > figure.shape[1] / 3  # two rows of (map, input, overlay)
+
+
+def test_missing_image_and_bad_out_are_exit_code_2(user_model, tmp_path, capsys):
+    assert main(["explain", str(tmp_path / "nope.jpg"), "--model", str(user_model),
+                 "--out", str(tmp_path / "f.png")]) == 2
+    assert "nope.jpg" in capsys.readouterr().err
+    assert main(["explain", "photos", "--model", str(user_model), "--out", str(tmp_path / "f.jpg")]) == 2
+
+
+def test_offline_imagenet_weights_one_line_exit_2_no_traceback(tmp_path):
+    env = {**os.environ, "KERAS_HOME": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "saliency_core", "explain", "photos",
+                           "--model", "resnet50", "--out", str(tmp_path / "f.png")],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("saliency-bench: error:")]
+    assert len(lines) == 1 and "resnet50" in lines[0] and "--weights" in lines[0]
+
+
+def test_list_models(capsys):
+    assert main(["list", "models"]) == 0
+    out = capsys.readouterr().out
+    assert "resnet50" in out and "efficientnet-lite0" in out and "inceptionv3" in out
