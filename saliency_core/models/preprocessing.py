@@ -77,13 +77,19 @@ class Preprocessing:
         return x / tf.constant(self.std, dtype)
 
     def normalize_numpy(self, x: np.ndarray) -> np.ndarray:
-        """The same value transform in numpy (for substrates and reference checks)."""
-        x = np.asarray(x, dtype=np.float32)
+        """The same value transform in numpy (for substrates and reference checks).
+
+        Keeps float64 input in float64 (finite-difference references need it);
+        anything else is computed in float32.
+        """
+        x = np.asarray(x)
+        dtype = np.float64 if x.dtype == np.float64 else np.float32
+        x = x.astype(dtype, copy=False)
         if self.is_identity:
             return x
         if self.bgr:
             x = x[..., ::-1]
-        return ((x * self.scale) - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
+        return ((x * dtype(self.scale)) - np.asarray(self.mean, dtype)) / np.asarray(self.std, dtype)
 
     def geometry(self, image: np.ndarray) -> np.ndarray:
         """Resize the short side and centre-crop to ``input_size``.

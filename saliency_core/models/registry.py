@@ -39,8 +39,13 @@ class Backbone:
     input_size: tuple[int, int] = (224, 224)
     weights_file: str | None = None
 
-    def build(self, weights: str = "imagenet", input_size: tuple[int, int] | None = None):
-        """Build the Keras model with a logit output (``classifier_activation=None``)."""
+    def build(self, weights: str = "imagenet", input_size: tuple[int, int] | None = None,
+              seed: int = 0):
+        """Build the Keras model with a logit output (``classifier_activation=None``).
+
+        ``seed`` makes ``weights="random"`` reproducible: every variable is drawn
+        from its layer's own initializer with a seed derived from ``seed``.
+        """
         import keras
 
         ctor = getattr(keras.applications, self.constructor)
@@ -58,6 +63,10 @@ class Backbone:
                     raise WeightsUnavailableError(offline_message(self.name, self.weights_file)) from None
                 raise
         model = ctor(weights=None, **kwargs)
+        if spec.kind == "random":
+            from .init import reinitialize
+
+            reinitialize(model, seed)
         if spec.kind == "file":
             try:
                 model.load_weights(str(spec))
@@ -98,7 +107,7 @@ def list_models() -> list[dict]:
 
 
 def load_model(name: str, *, weights: str = "imagenet", input_size: tuple[int, int] | None = None,
-               preprocessing: str | None = None, unsafe: bool = False) -> Classifier:
+               preprocessing: str | None = None, unsafe: bool = False, seed: int = 0) -> Classifier:
     """Load a model by registry name or file path, as a :class:`Classifier`.
 
     Args:
@@ -109,6 +118,7 @@ def load_model(name: str, *, weights: str = "imagenet", input_size: tuple[int, i
         preprocessing: User models only: preprocessing family name; without it the
             model's inputs are taken as given.
         unsafe: User models only: allow Lambda layers (runs code from the file).
+        seed: Backbones with ``weights="random"``: seed of the random weights.
 
     Raises:
         WeightsUnavailableError: ImageNet weights neither cached nor downloadable.
@@ -121,7 +131,7 @@ def load_model(name: str, *, weights: str = "imagenet", input_size: tuple[int, i
         return load_lite0()
     if key in BACKBONES:
         entry = BACKBONES[key]
-        model = entry.build(weights, input_size)
+        model = entry.build(weights, input_size, seed)
         pre = get_preprocessing(entry.preprocessing, tuple(model.inputs[0].shape[1:3]))
         names = None
         if weights == "imagenet":

@@ -62,3 +62,13 @@ def test_weights_file_round_trip(tmp_path):
 def test_unknown_model_lists_the_known_ones():
     with pytest.raises(ValueError, match="unknown model 'resnet9000'.*resnet50"):
         load_model("resnet9000")
+
+
+def test_random_weights_are_reproducible_per_seed():
+    a = load_model("mobilenetv2", weights="random", input_size=(32, 32), seed=1).model.get_weights()
+    b = load_model("mobilenetv2", weights="random", input_size=(32, 32), seed=1).model.get_weights()
+    c = load_model("mobilenetv2", weights="random", input_size=(32, 32), seed=2).model.get_weights()
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not all(np.array_equal(x, y) for x, y in zip(a, c))
+    kernels = [w for w in a if w.ndim == 4 and w.shape[:2] == (1, 1) and w.std() > 0]
+    assert len({k.tobytes()[:64] for k in kernels}) == len(kernels)  # no two layers share values
