@@ -1,0 +1,130 @@
+"""Similarity between two sets of saliency maps, one score per image.
+
+The four measures of the model-parameter randomization test (Adebayo et al. 2018,
+"Sanity checks for saliency maps", Sec. 4): Spearman rank correlation of the
+absolute maps, Spearman of the signed maps, SSIM, and Spearman of HOG features.
+Each is a pure function ``(a (N, H, W), b (N, H, W)) -> (N,)`` float64 scores.
+
+Conventions, so that no score is ever NaN:
+
+* Two identical maps (bitwise equal) score exactly 1.0 on every measure. A
+  model-independent control (random or edge map) therefore scores exactly 1 under
+  any model change.
+* Spearman on constant input: two rankings that are both constant (all ties) agree
+  perfectly (1.0); one constant and one not carry no rank association (0.0).
+* SSIM compares maps min-max normalised per map to [0, 1] (a constant map becomes
+  zeros) with ``data_range=1`` and scikit-image's defaults otherwise: a 7 x 7
+  uniform window (smaller odd window for maps under 7 pixels), K1=0.01, K2=0.03.
+  Normalising first makes SSIM insensitive to each map's scale, which differs by
+  orders of magnitude between a trained and a randomized network.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import rankdata
+
+from ..reduce import normalize_maps
+
+__all__ = ["spearman_abs", "spearman", "ssim", "hog_spearman", "SIMILARITIES"]
+
+
+def _pair(a, b) -> tuple[np.ndarray, np.ndarray]:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.ndim == 2 and b.ndim == 2:  # one map each
+        a, b = a[None], b[None]
+    if a.shape != b.shape or a.ndim != 3:
+        raise ValueError(f"expected two map sets of the same shape (N, H, W); got {a.shape} and {b.shape}")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("maps contain NaN or infinite values")
+    return a, b
+
+
+def _identical(a, b) -> np.ndarray:
+    """(N,) True where map i of ``a`` equals map i of ``b`` bit for bit."""
+    return np.all(a.reshape(len(a), -1) == b.reshape(len(b), -1), axis=1)
+
+
+def _rank_correlation(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Spearman correlation of the rows of two (N, D) arrays (average ranks for ties)."""
+    rx = rankdata(x, axis=1)
+    ry = rankdata(y, axis=1)
+    rx -= rx.mean(axis=1, keepdims=True)
+    ry -= ry.mean(axis=1, keepdims=True)
+    cov = np.sum(rx * ry, axis=1)
+    vx, vy = np.sum(rx * rx, axis=1), np.sum(ry * ry, axis=1)
+    out = np.zeros(len(x))
+    both_const, ok = (vx == 0) & (vy == 0), (vx > 0) & (vy > 0)
+    out[both_const] = 1.0
+    out[ok] = cov[ok] / np.sqrt(vx[ok] * vy[ok])
+    out[np.all(x == y, axis=1)] = 1.0
+    return np.clip(out, -1.0, 1.0)
+
+
+def spearman_abs(a, b) -> np.ndarray:
+    """Spearman rank correlation of ``|a|`` and ``|b|``, per map; in [-1, 1]."""
+    a, b = _pair(a, b)
+    n = len(a)
+    return _rank_correlation(np.abs(a).reshape(n, -1), np.abs(b).reshape(n, -1))
+
+
+def spearman(a, b) -> np.ndarray:
+    """Spearman rank correlation of the signed maps, per map; in [-1, 1]."""
+    a, b = _pair(a, b)
+    n = len(a)
+    return _rank_correlation(a.reshape(n, -1), b.reshape(n, -1))
+
+
+def ssim(a, b) -> np.ndarray:
+    """Structural similarity (Wang et al. 2004) of per-map min-max normalised maps.
+
+    Uses ``skimage.metrics.structural_similarity(..., data_range=1)``; in [-1, 1].
+    """
+    from skimage.metrics import structural_similarity
+
+    a, b = _pair(a, b)
+    same = _identical(a, b)
+    a, b = normalize_maps(a), normalize_maps(b)
+    side = min(a.shape[1:])
+    win = min(7, side if side % 2 else side - 1)
+    if win < 3:
+        raise ValueError(f"SSIM needs maps of at least 3 x 3 pixels, got {a.shape[1:]}")
+    out = np.array([structural_similarity(x, y, data_range=1.0, win_size=win) for x, y in zip(a, b)],
+                   dtype=np.float64)
+    out[same] = 1.0
+    return out
+
+
+def _hog_features(maps: np.ndarray, pixels_per_cell: int, cells_per_block: int) -> np.ndarray:
+    from skimage.feature import hog
+
+    side = min(maps.shape[1:])
+    ppc = max(1, min(pixels_per_cell, side // cells_per_block))
+    return np.stack([hog(m, orientations=9, pixels_per_cell=(ppc, ppc),
+                         cells_per_block=(cells_per_block, cells_per_block),
+                         block_norm="L2-Hys", feature_vector=True) for m in maps])
+
+
+def hog_spearman(a, b, *, pixels_per_cell: int = 8, cells_per_block: int = 2) -> np.ndarray:
+    """Spearman rank correlation of HOG features (Dalal & Triggs 2005), per map.
+
+    HOG (9 orientations, L2-Hys block normalisation) is computed on each map after
+    per-map min-max normalisation, so it compares the maps' local edge structure.
+    ``pixels_per_cell`` is shrunk for maps too small to hold one block of cells.
+    """
+    a, b = _pair(a, b)
+    same = _identical(a, b)
+    fa = _hog_features(normalize_maps(a), pixels_per_cell, cells_per_block)
+    fb = _hog_features(normalize_maps(b), pixels_per_cell, cells_per_block)
+    out = _rank_correlation(fa, fb)
+    out[same] = 1.0
+    return out
+
+
+SIMILARITIES = {
+    "spearman_abs": spearman_abs,
+    "spearman": spearman,
+    "ssim": ssim,
+    "hog_spearman": hog_spearman,
+}
+"""Name -> similarity function, in the order of Adebayo et al. (2018), Fig. 2."""
