@@ -41,8 +41,7 @@ def load_images(specs: list[str]):
     Undecodable files are skipped with a warning naming each; a missing path or
     nothing left to explain is a CliError.
     """
-    from ..data.images import ImageDecodeError, ImageSet, load_folder, load_image
-    from ..data.photos import load_photos
+    from ..data import ImageDecodeError, ImageSet, load_folder, load_image, load_photos
 
     result = ImageSet(images=[], names=[], paths=[], labels=[], skipped=[], source="cli")
     for spec in specs:
