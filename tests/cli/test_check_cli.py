@@ -1,0 +1,213 @@
+"""``saliency-bench check`` and ``gate`` end to end on a tiny random CNN (16 x 16 input),
+in-process: tables, store cells per the ARCHITECTURE.md conventions, the controls'
+exact similarity of 1, the default policy failing both controls, and the exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from saliency_core.cli.main import main
+from saliency_core.store import ResultStore
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """A random CNN: 16 x 16 RGB -> 3 logits, three weighted layers (seeded initializers)."""
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv1",
+                            kernel_initializer=keras.initializers.HeNormal(seed=1))(inputs)
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv2",
+                            kernel_initializer=keras.initializers.HeNormal(seed=2))(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(3, name="logits",
+                                 kernel_initializer=keras.initializers.GlorotUniform(seed=3))(x)
+    path = tmp_path_factory.mktemp("model") / "tiny.keras"
+    keras.Model(inputs, outputs).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def synthetic_run(tiny_model, tmp_path_factory):
+    """One ``check`` on 4 synthetic images with the default metrics (localisation included)."""
+    tmp = tmp_path_factory.mktemp("check")
+    store, out = tmp / "results.sqlite", tmp / "check.json"
+    argv = ["check", "--model", str(tiny_model), "--data", "synthetic", "--images", "4",
+            "--methods", "gradient,edge,random", "--store", str(store), "--json", str(out)]
+    return argv, store, out
+
+
+def test_check_prints_a_table_per_method_and_records_cells(synthetic_run, capsys):
+    argv, store_path, out = synthetic_run
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    for method in ("gradient", "edge", "random"):
+        assert f"\n{method}\n" in printed
+    for metric in ("deletion", "insertion", "mprt-cascading", "random-logit", "pointing-game",
+                   "relevance-mass"):
+        assert printed.count(metric) == 3
+    with ResultStore(store_path) as store:
+        [run] = store.list_runs()
+        assert run.suite == "check" and run.status == "complete" and run.seed == 0
+        cells = store.cells(run.id, kind="check")
+        assert len(cells) == 3 * 6 and all(c.status == "ok" for c in cells)
+        by = {(c.key["method"], c.key["metric"]): c for c in cells}
+        for cell in cells:
+            assert set(cell.key) == {"model", "data", "method", "metric"}
+            assert cell.key["model"] == "tiny.keras" and cell.key["data"] == "synthetic"
+            m = cell.metrics
+            assert m["direction"] in ("lower", "higher") and len(m["per_image"]) == 4
+            assert isinstance(m["value"], float) and m["config"]["run"]["seed"] == 0
+        deletion = by[("gradient", "deletion")]
+        fractions = store.artifact(deletion.id, "fractions")
+        curves = store.artifact(deletion.id, "curves")
+        assert fractions[0] == 0 and fractions[-1] == 1 and curves.shape == (4, fractions.size)
+        assert deletion.metrics["value"] == pytest.approx(np.trapezoid(curves.mean(0), fractions))
+        mprt = by[("gradient", "mprt-cascading")]
+        assert mprt.metrics["layers"] == ["logits", "conv2", "conv1"]
+        assert store.artifact(mprt.id, "similarity").shape == (3, len(mprt.metrics["measures"]))
+        assert store.artifact(mprt.id, "step_maps").shape == (4, 16, 16)
+        # Done-when: the controls are exactly 1 at every step, every measure, every image.
+        for control in ("edge", "random"):
+            cell = by[(control, "mprt-cascading")]
+            assert np.all(store.artifact(cell.id, "similarity_per_image") == 1.0)
+            assert cell.metrics["value"] == 1.0
+            assert all(v == 1.0 for v in cell.metrics["statistics"].values())
+            logit = by[(control, "random-logit")]
+            assert np.all(store.artifact(logit.id, "logit_similarity") == 1.0)
+            assert logit.metrics["per_image"] == [1.0] * 4
+        assert mprt.metrics["value"] < 1.0  # the gradient does move
+    doc = json.loads(out.read_text())
+    assert doc["run_id"] == run.id and len(doc["results"]) == 18
+
+
+def test_gate_default_policy_fails_both_controls(tiny_model, tmp_path, capsys):
+    store_path = tmp_path / "results.sqlite"
+    for control in ("edge", "random"):
+        code = main(["gate", "--model", str(tiny_model), "--data", "synthetic", "--images", "4",
+                     "--method", control, "--store", str(store_path)])
+        printed = capsys.readouterr().out
+        assert code == 1, printed
+        assert f"method {control}" in printed
+        assert "FAIL  mprt-map-changes: mprt-cascading.last_step_spearman_abs = 1.0000" in printed
+        assert "FAIL  class-sensitive: random-logit.ssim = 1.0000" in printed
+        assert printed.count("why: ") == 4 and "verdict: FAIL" in printed
+    with ResultStore(store_path) as store:
+        runs = store.list_runs()
+        assert [r.suite for r in runs] == ["gate", "gate"]
+        for run in runs:
+            [gate] = store.cells(run.id, kind="gate")
+            assert gate.key == {"model": "tiny.keras", "data": "synthetic", "policy": "default"}
+            assert gate.metrics["passed"] is False and len(gate.metrics["rules"]) == 4
+        # the gate measured the random control for the relative rules
+        metrics = {(c.key["method"], c.key["metric"]) for c in store.cells(runs[0].id, kind="check")}
+        assert ("random", "deletion") in metrics and ("random", "insertion") in metrics
+
+
+def test_check_on_an_image_folder(tiny_model, tmp_path, capsys):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("a.png", "b.png"):
+        Image.fromarray(rng.integers(0, 255, (20, 24, 3), dtype=np.uint8)).save(folder / name)
+    store_path = tmp_path / "s.sqlite"
+    assert main(["check", "--model", str(tiny_model), "--preprocessing", "tf", "--data", str(folder),
+                 "--methods", "gradient", "--metrics", "deletion,insertion", "--curve-steps", "16",
+                 "--store", str(store_path)]) == 0
+    with ResultStore(store_path) as store:
+        cells = store.cells("latest", kind="check")
+    assert [c.key["metric"] for c in cells] == ["deletion", "insertion"]
+    assert cells[0].key["data"] == str(folder) and cells[0].metrics["config"]["images"] == ["a.png", "b.png"]
+    assert cells[0].metrics["config"]["points"] == 17  # 16 steps of 16 px on 16 x 16, + 1
+
+
+def test_run_checks_resumes_and_turns_a_failing_metric_into_a_failed_cell(tiny_model, tmp_path,
+                                                                           monkeypatch):
+    from saliency_core.checks import randomization
+    from saliency_core.checks.runner import run_checks
+    from saliency_core.data.synthetic import make_synthetic
+    from saliency_core.models.user import load_user_model
+
+    clf = load_user_model(tiny_model)
+    images = make_synthetic(3, image_size=16, seed=1).images
+
+    def broken(*args, **kwargs):
+        raise MemoryError("out of memory (simulated)")
+
+    monkeypatch.setattr(randomization, "random_logit", broken)
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        run = store.start_run("check", metadata={})
+        kwargs = dict(methods=["gradient"], metrics=["deletion", "random-logit", "mprt"], seed=0,
+                      data_name="synthetic", store=store, run_id=run, variant="function")
+        first = run_checks(clf, images, **kwargs)
+        assert [r.status for r in first.results] == ["ok", "failed", "ok"]
+        assert first.results[1].reason == "MemoryError: out of memory (simulated)"
+        failed = [c for c in store.cells(run) if c.status == "failed"]
+        assert len(failed) == 1 and "simulated" in failed[0].reason
+        again = run_checks(clf, images, **kwargs)
+        assert all(r.resumed for r in again.results) and len(store.cells(run)) == 3
+        assert again.get("gradient", "deletion").value == first.get("gradient", "deletion").value
+
+
+def test_a_metric_that_cannot_be_computed_exits_2_after_the_table(tiny_model, tmp_path, capsys,
+                                                                  monkeypatch):
+    from saliency_core.checks import randomization
+
+    monkeypatch.setattr(randomization, "mprt", lambda *a, **k: 1 / 0)
+    code = main(["check", "--model", str(tiny_model), "--data", "synthetic", "--images", "2",
+                 "--methods", "edge", "--metrics", "mprt,pointing-game", "--store",
+                 str(tmp_path / "s.sqlite")])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert "FAILED: ZeroDivisionError" in captured.out and "pointing-game" in captured.out
+    assert "1 check(s) could not be computed: edge mprt-cascading" in captured.err
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--metrics", "deletion,delition"], "unknown metric 'delition'"),
+    (["--methods", "gradient,lime"], "unknown method(s) 'lime'"),
+    (["--images", "0"], "--images must be >= 1"),
+])
+def test_bad_options_exit_2(tiny_model, tmp_path, capsys, extra, message):
+    argv = ["check", "--model", str(tiny_model), "--data", "synthetic", "--store",
+            str(tmp_path / "s.sqlite")] + extra
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_missing_model_and_unreadable_data_exit_2(tiny_model, tmp_path, capsys):
+    store = ["--store", str(tmp_path / "s.sqlite")]
+    for command in ("check", "gate"):
+        assert main([command, "--model", str(tmp_path / "missing.keras"), "--data", "synthetic"]
+                    + store) == 2
+        assert "missing.keras" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for data in (str(tmp_path / "nowhere"), str(empty)):
+        assert main(["check", "--model", str(tiny_model), "--preprocessing", "tf", "--data", data]
+                    + store) == 2
+        assert "saliency-bench: error:" in capsys.readouterr().err
+    # photos need a model that can resize them; localisation needs masks
+    assert main(["check", "--model", str(tiny_model), "--data", "photos"] + store) == 2
+    assert "--preprocessing" in capsys.readouterr().err
+    folder = tmp_path / "one"
+    folder.mkdir()
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(folder / "a.png")
+    assert main(["check", "--model", str(tiny_model), "--preprocessing", "tf", "--data", str(folder),
+                 "--metrics", "pointing-game"] + store) == 2
+    assert "masks" in capsys.readouterr().err
+
+
+def test_malformed_policy_exits_2_naming_the_file_and_key(tiny_model, tmp_path, capsys):
+    policy = tmp_path / "strict.toml"
+    policy.write_text('[[rules]]\nmetric = "deletion"\nop = "<"\nthresold = 0.1\nwhy = "w"\n')
+    code = main(["gate", "--model", str(tiny_model), "--data", "synthetic", "--policy", str(policy),
+                 "--store", str(tmp_path / "s.sqlite")])
+    err = capsys.readouterr().err
+    assert code == 2 and str(policy) in err and "'thresold'" in err
+    assert not (tmp_path / "s.sqlite").exists()  # rejected before any work
