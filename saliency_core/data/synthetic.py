@@ -13,8 +13,8 @@ generators and seeded Keras initializers are used, never global random state.
 
 Example::
 
-    train = make_synthetic(2000, seed=0)
-    model, history = train_synthetic_cnn(train, seed=0)
+    train = make_synthetic(6000, seed=0)
+    model, history = train_synthetic_cnn(train, seed=0)   # about a minute on 2 cores
     test = make_synthetic(500, seed=1)
 """
 
@@ -36,7 +36,7 @@ SHAPES: tuple[str, ...] = ("square", "disc", "triangle", "cross")
 
 # Bump when the generator, the architecture or the training recipe changes: it names
 # the cached model file, so an old cache is never mistaken for the current model.
-_CACHE_VERSION = 2
+_CACHE_VERSION = 3
 
 # Scene parameters, as fractions of the image side unless stated.
 _OBJECT_SCALE = (0.28, 0.42)   # sqrt(object area): same distribution for every class
@@ -44,6 +44,7 @@ _CROSS_THICKNESS = 1 / 3       # arm thickness / arm length
 _MIN_CONTRAST = 0.6            # RGB distance of object colour to the clutter under it
 _NOISE_STD = 0.02              # per-pixel sensor noise, in [0, 1] units
 _DISTRACTORS = (2, 5)          # number of lines + blobs, inclusive range
+_ROTATION = np.pi / 12         # objects turn by a uniform angle in [-this, this], radians
 
 
 @dataclass
@@ -68,13 +69,14 @@ class SyntheticSet:
         return len(self.labels)
 
 
-def make_synthetic(n: int, *, image_size: int = 48, seed: int, num_classes: int = 4,
+def make_synthetic(n: int, *, image_size: int = 64, seed: int, num_classes: int = 4,
                    objects: bool = True) -> SyntheticSet:
     """Generate ``n`` cluttered images, each with one class-defining object.
 
     Classes are balanced (counts differ by at most one) and shuffled. The object's
     area, position, rotation and colour are drawn from the same distributions for
-    every class, so only its shape tells the class apart. The object is drawn over
+    every class, so only its shape tells the class apart; it is turned by at most 15
+    degrees, so "triangle" points up and "square" is not a diamond. It is drawn over
     the clutter (never occluded) with hard edges, then mild pixel noise covers the
     whole image.
 
@@ -197,7 +199,7 @@ def _object_mask(rng, size: int, shape: str, yy, xx) -> np.ndarray:
     side = rng.uniform(*_OBJECT_SCALE) * size  # sqrt(area), pixels
     margin = 0.8774 * side + 1  # circumradius of the equilateral triangle of that area
     cy, cx = rng.uniform(margin, size - margin, 2)
-    angle = rng.uniform(0, 2 * np.pi)
+    angle = rng.uniform(-_ROTATION, _ROTATION)
     c, s = np.cos(angle), np.sin(angle)
     u = c * (xx - cx) + s * (yy - cy)
     v = -s * (xx - cx) + c * (yy - cy)
@@ -221,29 +223,29 @@ def _object_mask(rng, size: int, shape: str, yy, xx) -> np.ndarray:
 
 # --- model -----------------------------------------------------------------------------
 
-def small_cnn(num_classes: int, image_size: int = 48, seed: int = 0,
+def small_cnn(num_classes: int, image_size: int = 64, seed: int = 0,
               filters: tuple[int, ...] = (16, 32, 64, 64)) -> "keras.Model":
-    """A small functional CNN that outputs logits, for images in [0, 1].
+    """A small functional CNN that outputs logits, for RGB images in [0, 1].
 
-    Layers, bottom to top: ``block1`` ... ``blockK``, each ``block{k}_conv`` (3x3,
-    same padding, no bias), ``block{k}_bn`` (BatchNorm) and ``block{k}_relu``, with
-    ``block{k}_pool`` (2x2 max) after all but the last; then ``global_pool`` (global
-    max) and ``logits`` (Dense, no activation). Without BatchNorm this network did not
-    learn the task (about 30% training accuracy after 20 epochs, measured here).
-    Cascading randomization walks ``logits``, ``block{K}``, ..., ``block1``. Every
-    kernel initializer has its own seed derived from ``seed``, so the same seed gives
-    the same initial weights without touching global state.
+    Layers, bottom to top: ``scale`` (maps [0, 1] to [-1, 1], no weights), then
+    ``block1`` ... ``blockK``, each ``block{k}_conv`` (3x3, same padding, with bias)
+    and ``block{k}_relu``, with ``block{k}_pool`` (2x2 max) after all but the last;
+    then ``global_pool`` (global max) and ``logits`` (Dense, no activation). There is
+    no BatchNorm, so every weight is in a conv or the dense layer and cascading
+    randomization walks ``logits``, ``block{K}_conv``, ..., ``block1_conv``. Every
+    initializer has its own seed derived from ``seed``: the same seed gives the same
+    initial weights without touching global state.
     """
     import keras
     from keras import layers
 
     seeds = [int(s) for s in np.random.SeedSequence(seed).generate_state(len(filters) + 1)]
     inputs = keras.Input((image_size, image_size, 3), name="image")
-    x = inputs
+    # Centred inputs matter here: without BatchNorm the network did not learn from [0, 1].
+    x = layers.Rescaling(2.0, offset=-1.0, name="scale")(inputs)
     for k, width in enumerate(filters, start=1):
-        x = layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"block{k}_conv",
+        x = layers.Conv2D(width, 3, padding="same", name=f"block{k}_conv",
                           kernel_initializer=keras.initializers.HeNormal(seed=seeds[k - 1]))(x)
-        x = layers.BatchNormalization(name=f"block{k}_bn")(x)
         x = layers.ReLU(name=f"block{k}_relu")(x)
         if k < len(filters):
             x = layers.MaxPooling2D(2, name=f"block{k}_pool")(x)
@@ -253,10 +255,13 @@ def small_cnn(num_classes: int, image_size: int = 48, seed: int = 0,
     return keras.Model(inputs, outputs, name="synthetic_cnn")
 
 
-def train_synthetic_cnn(train_set: SyntheticSet, *, seed: int, epochs: int = 8,
+def train_synthetic_cnn(train_set: SyntheticSet, *, seed: int, epochs: int = 4,
                         batch_size: int = 64, learning_rate: float = 3e-3,
                         validation_set: SyntheticSet | None = None, verbose: int = 0):
     """Train :func:`small_cnn` on ``train_set`` with Adam and a cosine learning-rate decay.
+
+    Measured on 2 shared CPU cores: 6000 images of 64 px, 4 epochs take 30-50 s and
+    reach 0.96-0.98 accuracy on 1000 held-out images (three seeds).
 
     Determinism: initial weights come from seeded initializers and the batch order
     from a seeded ``tf.data`` shuffle, so no global seed is set; results can still
@@ -288,7 +293,8 @@ def train_synthetic_cnn(train_set: SyntheticSet, *, seed: int, epochs: int = 8,
             .shuffle(len(train_set), seed=seed, reshuffle_each_iteration=True)
             .batch(batch_size).prefetch(2))
     validation = None if validation_set is None else (validation_set.images, validation_set.labels)
-    history = model.fit(data, epochs=epochs, validation_data=validation, verbose=verbose)
+    history = model.fit(data, epochs=epochs, validation_data=validation, verbose=verbose,
+                        shuffle=False)  # ``data`` is already shuffled, with its seed
     return model, history.history
 
 
@@ -305,13 +311,20 @@ def _cache_dir(cache_dir) -> str:
         os.path.expanduser("~"), ".cache", "saliency-bench")
 
 
-def load_synthetic_cnn(cache_dir=None, seed: int = 0, *, epochs: int = 8):
-    """The synthetic-set CNN, trained once (``TRAIN_SIZE`` images of seed ``seed``)
-    and cached as ``.keras`` (atomic write: temporary file, then ``os.replace``).
+def load_synthetic_cnn(cache_dir=None, seed: int = 0, *, epochs: int = 4):
+    """The reference synthetic-set CNN: trained once on ``make_synthetic(TRAIN_SIZE,
+    seed=seed)`` with ``train_synthetic_cnn(seed=seed)``, then cached as ``.keras``.
 
-    A cache file that cannot be read is rebuilt with a warning. Returns the Keras model
-    (logits out); its held-out accuracy on ``make_synthetic(500, seed=seed + 1)`` was
-    0.99 when measured here (6000 images, 10 epochs; 8 epochs is the default).
+    Args:
+        cache_dir: Folder of the cache; None means ``$SALIENCY_BENCH_CACHE``, else
+            ``~/.cache/saliency-bench``.
+        seed: Seed of the training images, the initial weights and the batch order.
+        epochs: Training epochs (part of the cache file name).
+
+    The file is written atomically (a temporary file in the same folder, then
+    ``os.replace``), so a concurrent or interrupted run never leaves a partial model.
+    A cache file that cannot be read is rebuilt with a warning; a cache folder that
+    cannot be written only costs a warning. Returns the Keras model (logits out).
     """
     import keras
 
@@ -324,15 +337,20 @@ def load_synthetic_cnn(cache_dir=None, seed: int = 0, *, epochs: int = 8):
             warnings.warn(f"cached model {path} could not be read ({exc}); rebuilding it",
                           RuntimeWarning, stacklevel=2)
     model, _ = train_synthetic_cnn(make_synthetic(TRAIN_SIZE, seed=seed), seed=seed, epochs=epochs)
+    tmp = None
     try:
         os.makedirs(folder, exist_ok=True)
         fd, tmp = tempfile.mkstemp(suffix=".keras", dir=folder)
         os.close(fd)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings():  # Keras 3.15 saving trips a NumPy 2 copy= warning
             warnings.simplefilter("ignore", DeprecationWarning)
             model.save(tmp)
         os.replace(tmp, path)
+        tmp = None
     except OSError as exc:
         warnings.warn(f"could not cache the synthetic CNN in {folder}: {exc}", RuntimeWarning,
                       stacklevel=2)
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.remove(tmp)
     return model

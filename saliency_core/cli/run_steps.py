@@ -1,0 +1,135 @@
+"""What ``saliency-bench run`` does after timing, each step ``step(args, store, run_id)``:
+example saliency maps, sanity checks with the gate, and the report.
+
+A suite asks for the maps and checks with a ``[checks]`` table (the ``quick``
+suite has one); its keys and defaults are :data:`CHECK_DEFAULTS`. Every step reads
+the run's stored config, so ``--resume`` repeats only what is missing.
+"""
+
+from __future__ import annotations
+
+import sys
+from argparse import Namespace
+
+from .main import CliError
+
+__all__ = ["CHECK_DEFAULTS", "record_maps", "run_suite_checks", "write_report"]
+
+CHECK_DEFAULTS = {
+    "model": "efficientnet-lite0",      # the pretrained model that installs offline
+    "data": "photos",
+    "images": 7,
+    "methods": ["gradient", "edge", "random"],
+    "metrics": ["deletion", "insertion", "mprt", "random-logit"],
+    "map_methods": ["gradient", "smoothgrad", "edge"],
+    "policy": "default",
+    "gate_method": "gradient",
+    "curve_steps": 56,                  # 896 px per step at 224 x 224 (RISE uses 224 steps)
+    "variant": "function",              # same maps as xla, faster on CPU (see README)
+    "batch_size": 8,
+}
+
+
+def _checks_config(store, run_id) -> dict | None:
+    suite = (store.get_run(run_id).config or {}).get("suite") or {}
+    table = suite.get("checks")
+    if table is None:
+        return None
+    unknown = set(table) - set(CHECK_DEFAULTS)
+    if unknown:
+        raise CliError(f"suite {suite.get('name')!r}: unknown key(s) in [checks]: "
+                       f"{', '.join(sorted(unknown))} (allowed: {', '.join(CHECK_DEFAULTS)})")
+    return {**CHECK_DEFAULTS, **table}
+
+
+def _namespace(cfg: dict, seed: int, store_path) -> Namespace:
+    """The arguments the check command's helpers expect."""
+    return Namespace(model=cfg["model"], weights="imagenet", preprocessing=None, unsafe=False,
+                     data=cfg["data"], images=cfg["images"], data_seed=1, seed=seed,
+                     variant=cfg["variant"], batch_size=cfg["batch_size"], device=None,
+                     curve_steps=cfg["curve_steps"], store=store_path)
+
+
+def _loaded(cfg, seed, store):
+    from . import commands_check as cc
+
+    ns = _namespace(cfg, seed, store.path)
+    classifier = cc._classifier(ns)
+    return ns, classifier, cc._load_data(ns, classifier)
+
+
+def record_maps(args, store, run_id) -> None:
+    """Store example maps (``maps`` cells: the input image and its map) for the report."""
+    import numpy as np
+
+    from ..explainer import Explainer
+    from ..methods import MethodOptions
+
+    cfg = _checks_config(store, run_id)
+    if cfg is None:
+        return
+    seed = store.get_run(run_id).seed or 0
+    _, classifier, data = _loaded(cfg, seed, store)
+    explainer = Explainer(classifier, variant=cfg["variant"], batch_size=cfg["batch_size"])
+    for method in cfg["map_methods"]:
+        todo = [i for i, name in enumerate(data.names)
+                if not store.has_cell(run_id, "maps", {"model": classifier.name, "method": method,
+                                                       "image": name})]
+        if not todo:
+            continue
+        result = explainer.explain(data.images[todo], method=method, reduce="max_abs",
+                                   options=MethodOptions(seed=seed))
+        for j, i in enumerate(todo):
+            target = int(result.targets[j])
+            logits = result.logits[j].astype(np.float64)
+            probability = float(np.exp(logits[target] - logits.max()) / np.exp(logits - logits.max()).sum())
+            store.record_cell(
+                run_id, "maps", {"model": classifier.name, "method": method, "image": data.names[i]},
+                status="ok",
+                metrics={"target": target, "class_name": classifier.class_name(target),
+                         "probability": probability, "variant": cfg["variant"], "score": "logit",
+                         "reduce": "max_abs"},
+                artifacts={"image": np.clip(data.images[i], 0, 255).astype(np.uint8),
+                           "map": result.maps[j].astype(np.float32)})
+    print(f"maps: {len(cfg['map_methods'])} method(s) x {len(data.names)} image(s) of "
+          f"{classifier.name} recorded", file=sys.stderr)
+
+
+def run_suite_checks(args, store, run_id) -> None:
+    """Sanity checks of the suite's model, then the gate, recorded in the same run."""
+    from ..checks.gate import evaluate_policy, load_policy
+    from ..checks.runner import run_checks
+    from . import commands_check as cc
+
+    cfg = _checks_config(store, run_id)
+    if cfg is None:
+        return
+    seed = store.get_run(run_id).seed or 0
+    ns, classifier, data = _loaded(cfg, seed, store)
+    policy = load_policy(cfg["policy"])
+    methods = list(dict.fromkeys([*cfg["methods"], cfg["gate_method"], "random"]))
+    metrics = list(dict.fromkeys([*cfg["metrics"], *policy.metrics]))
+    report = run_checks(classifier, data.images, methods=methods, metrics=metrics, seed=seed,
+                        data_name=data.name, store=store, run_id=run_id, masks=data.masks,
+                        variant=cfg["variant"], batch_size=cfg["batch_size"],
+                        settings=cc._settings(ns, classifier), image_names=data.names,
+                        progress=cc._progress)
+    result = evaluate_policy(policy, report, method=cfg["gate_method"], control="random")
+    key = {"model": classifier.name, "data": data.name, "policy": policy.name}
+    if not store.has_cell(run_id, "gate", key):
+        status = "failed" if result.errors else "ok"
+        reason = "; ".join(f"{r.rule.name}: {r.error}" for r in result.errors) or None
+        store.record_cell(run_id, "gate", key, status=status, reason=reason,
+                          metrics={**result.as_dict(), "policy_source": policy.source})
+    cc._print_gate(result, policy, classifier, data)
+
+
+def write_report(args, store, run_id) -> None:
+    """Render the run's HTML and Markdown report beside the store and print its path."""
+    from pathlib import Path
+
+    from ..report import render_report
+
+    paths = render_report(store, run_id, Path(store.path).parent / run_id)
+    print(f"report: {paths.get('html') or paths.get('md')}")
+
