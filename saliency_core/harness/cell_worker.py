@@ -1,0 +1,61 @@
+"""Run one timing cell in this (fresh) process and record it in the store.
+
+Started by :func:`saliency_core.harness.runner.run_suite` with ``fresh_process=True``::
+
+    python -m saliency_core.harness.cell_worker --store PATH --run RUN_ID \\
+        --suite SUITE_JSON --cell CELL_JSON [--roof GFLOPS|none] [--resample-roof yes|no]
+
+The cell (ok or failed) is written to the store by this process; exit code 0 when
+it was recorded, 130 on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+__all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m saliency_core.harness.cell_worker")
+    parser.add_argument("--store", required=True)
+    parser.add_argument("--run", required=True)
+    parser.add_argument("--suite", required=True, help="suite as JSON (Suite.to_dict)")
+    parser.add_argument("--cell", required=True, help="cell as JSON (CellSpec fields)")
+    parser.add_argument("--roof", default="none", help="the device's roof so far, GFLOP/s, "
+                        "or none (measured here)")
+    parser.add_argument("--resample-roof", choices=("yes", "no"), default="yes",
+                        help="re-sample the roof before the cell, keeping the best")
+    args = parser.parse_args(argv)
+    # An entry point: configure the runtime before TensorFlow is imported.
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+    from ..store import ResultStore
+    from .chunking import ChunkPlanner
+    from .flops import RoofTracker
+    from .runner import CellSpec, run_model_cells
+    from .suites import Suite
+
+    suite = Suite.from_dict(json.loads(args.suite))
+    spec = CellSpec(**json.loads(args.cell))
+    try:
+        tracker = RoofTracker(None if args.roof == "none" else float(args.roof),
+                              resample=args.resample_roof == "yes", device=spec.device)
+    except Exception:  # noqa: BLE001 - no roof (e.g. no GPU): the cell records None
+        tracker = None
+    try:
+        with ResultStore(args.store) as store:
+            run_model_cells(store, args.run, suite, spec.model, [spec],
+                            roof=(lambda device: tracker.before_cell()) if tracker else None,
+                            planner=ChunkPlanner(suite.chunk_candidates, seed=suite.seed))
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

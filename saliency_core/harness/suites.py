@@ -1,0 +1,261 @@
+"""Timing suites: TOML files naming a grid of cells and how long to time each.
+
+A suite file (packaged ones live in ``saliency_core/suites/``, also reachable as
+``bench/suites/``)::
+
+    name = "quick"
+    description = "..."
+    models = ["resnet50", "mobilenetv2", "efficientnet-lite0"]
+    variants = ["eager", "function", "xla"]
+    batch_sizes = [1, 8]
+    devices = ["cpu"]             # "cpu", "gpu", "gpu:N"
+    image_size = 224              # optional: omit for each model's own input size
+    weights = "random"            # backbones: "random" (timing only), "imagenet" or a file
+    seed = 0                      # seeds the random input images
+    fresh_process = false         # run each cell in its own Python process
+
+    [timing]                      # see TimingConfig
+    min_repeats = 3
+    max_repeats = 20
+    budget_s = 1.0
+    warmup = 1
+
+    [chunking]                    # split batches above the fastest measured chunk size
+    candidates = [4, 8, 16]       # [] (or no table): never split
+
+Every key is checked; an error names the file and the key.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .timing import TimingConfig
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = ["Suite", "SuiteError", "load_suite", "parse_suite", "list_suites", "suites_dir",
+           "normalize_device"]
+
+
+class SuiteError(ValueError):
+    """A suite file is missing, not TOML, or has a bad key or value (named in the message)."""
+
+
+def suites_dir() -> Path:
+    """The directory of the suites packaged with the library."""
+    return Path(__file__).resolve().parent.parent / "suites"
+
+
+def list_suites() -> list[str]:
+    """Names of the packaged suites."""
+    return sorted(p.stem for p in suites_dir().glob("*.toml"))
+
+
+def normalize_device(device: str) -> str:
+    """"cpu" -> "cpu", "gpu" / "GPU:0" -> "gpu:0", "gpu:1" -> "gpu:1"; ValueError otherwise."""
+    kind, sep, index = str(device).strip().lower().partition(":")
+    if kind not in ("cpu", "gpu") or (sep and not index.isdigit()):
+        raise ValueError(f"unknown device {device!r}; use cpu, gpu or gpu:N")
+    if kind == "cpu":
+        return "cpu" if not index or index == "0" else f"cpu:{index}"
+    return f"gpu:{index or 0}"
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A grid of timing cells (models x devices x variants x batch sizes) and its settings.
+
+    Attributes:
+        name: Suite name, recorded as the run's suite.
+        models: Registry names, "efficientnet-lite0", or model file paths.
+        variants: Gradient variants ("eager", "function", "xla").
+        batch_sizes: Images per timed call.
+        devices: Normalised device names ("cpu", "gpu:0", ...).
+        image_size: Square input size to build backbones at, or None for each
+            model's own size.
+        weights: Backbone weights: "random", "imagenet" or a weights file.
+        seed: Seed of the random input images.
+        timing: Repeats, budget and warm-up of each cell.
+        chunk_candidates: Chunk sizes measured to split large batches; () never splits.
+        fresh_process: Run each cell in a new Python process.
+        description: One line for listings.
+        source: The file the suite was read from (None if built in code).
+    """
+
+    name: str
+    models: tuple[str, ...]
+    variants: tuple[str, ...] = ("eager", "function", "xla")
+    batch_sizes: tuple[int, ...] = (8,)
+    devices: tuple[str, ...] = ("cpu",)
+    image_size: int | None = None
+    weights: str = "random"
+    seed: int = 0
+    timing: TimingConfig = field(default_factory=TimingConfig)
+    chunk_candidates: tuple[int, ...] = ()
+    fresh_process: bool = False
+    description: str = ""
+    source: str | None = None
+    checks: dict | None = None
+
+    def to_dict(self) -> dict:
+        """JSON-ready form, stored in the run's config (``from_dict`` reads it back)."""
+        return {"name": self.name, "models": list(self.models), "variants": list(self.variants),
+                "batch_sizes": list(self.batch_sizes), "devices": list(self.devices),
+                "image_size": self.image_size, "weights": self.weights, "seed": self.seed,
+                "timing": self.timing.to_dict(),
+                "chunking": {"candidates": list(self.chunk_candidates)},
+                "fresh_process": self.fresh_process, "description": self.description,
+                "source": self.source, "checks": self.checks}
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "<run config>") -> "Suite":
+        data = {k: v for k, v in data.items() if v is not None}
+        src = data.pop("source", None)
+        suite = parse_suite(data, source=source, check_models=False)
+        return Suite(**{**suite.__dict__, "source": src})
+
+
+_TOP = {"name": str, "description": str, "models": list, "variants": list, "batch_sizes": list,
+        "devices": list, "image_size": int, "weights": str, "seed": int, "fresh_process": bool,
+        "timing": dict, "chunking": dict, "checks": dict}
+_REQUIRED = ("models", "variants", "batch_sizes")
+_TIMING = {"min_repeats": int, "max_repeats": int, "budget_s": (int, float), "warmup": int}
+_CHUNKING = {"candidates": list}
+
+
+def _type_name(t) -> str:
+    names = {str: "a string", int: "an integer", list: "an array", bool: "true or false",
+             dict: "a table", float: "a number"}
+    return " or ".join(names[x] for x in t) if isinstance(t, tuple) else names[t]
+
+
+def _is(value: Any, t) -> bool:
+    types = t if isinstance(t, tuple) else (t,)
+    if isinstance(value, bool) and bool not in types:
+        return False  # TOML true is not an integer here
+    return isinstance(value, types)
+
+
+def _fail(source: str, key: str, message: str) -> SuiteError:
+    return SuiteError(f"{source}: key {key!r}: {message}")
+
+
+def _check_table(data: dict, schema: dict, source: str, prefix: str = "") -> None:
+    for key, value in data.items():
+        name = prefix + key
+        if key not in schema:
+            raise SuiteError(f"{source}: unknown key {name!r} (allowed: "
+                             f"{', '.join(prefix + k for k in schema)})")
+        if not _is(value, schema[key]):
+            raise _fail(source, name, f"must be {_type_name(schema[key])}, got "
+                                      f"{type(value).__name__} {value!r}")
+
+
+def _list_of(data: dict, key: str, t, source: str, *, positive=False, allowed=None) -> tuple:
+    values = data[key]
+    if not values:
+        raise _fail(source, key, "must not be empty")
+    for i, v in enumerate(values):
+        if not _is(v, t):
+            raise _fail(source, f"{key}[{i}]", f"must be {_type_name(t)}, got {v!r}")
+        if positive and v < 1:
+            raise _fail(source, f"{key}[{i}]", f"must be >= 1, got {v!r}")
+        if allowed is not None and v not in allowed:
+            raise _fail(source, f"{key}[{i}]", f"unknown value {v!r}; choose from "
+                                               f"{', '.join(allowed)}")
+    return tuple(values)
+
+
+def _check_model(name: str, source: str, index: int) -> None:
+    from ..models.registry import BACKBONES, LITE0
+
+    if name.lower() in BACKBONES or name.lower() == LITE0 or Path(name).expanduser().exists():
+        return
+    raise _fail(source, f"models[{index}]", f"unknown model {name!r}: not a registry name "
+                                            f"({', '.join([LITE0, *BACKBONES])}) and no such file")
+
+
+def parse_suite(data: dict, *, source: str = "<suite>", check_models: bool = True) -> Suite:
+    """Validate a suite's parsed TOML (a dict) and build the :class:`Suite`.
+
+    Args:
+        data: The parsed document.
+        source: Name used in error messages (the file path).
+        check_models: Require each model to be a registry name or an existing file.
+
+    Raises:
+        SuiteError: Naming ``source`` and the offending key.
+    """
+    from ..gradients import VARIANTS
+
+    _check_table(data, _TOP, source)
+    for key in _REQUIRED:
+        if key not in data:
+            raise _fail(source, key, "is required")
+    models = _list_of(data, "models", str, source)
+    if check_models:
+        for i, m in enumerate(models):
+            _check_model(m, source, i)
+    variants = _list_of(data, "variants", str, source, allowed=VARIANTS)
+    batch_sizes = _list_of(data, "batch_sizes", int, source, positive=True)
+    devices_raw = _list_of(data, "devices", str, source) if "devices" in data else ("cpu",)
+    devices = []
+    for i, d in enumerate(devices_raw):
+        try:
+            devices.append(normalize_device(d))
+        except ValueError as exc:
+            raise _fail(source, f"devices[{i}]", str(exc)) from None
+    image_size = data.get("image_size")
+    if image_size is not None and image_size < 8:
+        raise _fail(source, "image_size", f"must be >= 8, got {image_size}")
+    timing_data = data.get("timing", {})
+    _check_table(timing_data, _TIMING, source, prefix="timing.")
+    try:
+        timing = TimingConfig(**timing_data)
+    except ValueError as exc:
+        raise SuiteError(f"{source}: table 'timing': {exc}") from None
+    chunk_data = data.get("chunking", {})
+    _check_table(chunk_data, _CHUNKING, source, prefix="chunking.")
+    candidates: tuple = ()
+    if chunk_data.get("candidates"):
+        candidates = _list_of(chunk_data, "candidates", int, source, positive=True)
+    name = data.get("name") or (Path(source).stem if source.endswith(".toml") else "")
+    if not name:
+        raise _fail(source, "name", "is required")
+    return Suite(name=name, models=models, variants=variants, batch_sizes=batch_sizes,
+                 devices=tuple(dict.fromkeys(devices)), image_size=image_size,
+                 weights=data.get("weights", "random"), seed=data.get("seed", 0), timing=timing,
+                 chunk_candidates=tuple(sorted(set(candidates))),
+                 fresh_process=data.get("fresh_process", False),
+                 description=data.get("description", ""), source=source,
+                 checks=data.get("checks"))
+
+
+def load_suite(name_or_path: str | Path) -> Suite:
+    """Read a suite: a packaged suite name ("quick", "backbones", "batch-sweep") or a path.
+
+    Raises:
+        SuiteError: No such suite/file, invalid TOML, or a bad key (the message names
+            the file and the key).
+    """
+    path = Path(name_or_path).expanduser()
+    if not path.is_file():
+        packaged = suites_dir() / f"{name_or_path}.toml"
+        if not packaged.is_file():
+            raise SuiteError(f"no suite {str(name_or_path)!r}: not a file and not a packaged "
+                             f"suite ({', '.join(list_suites())})")
+        path = packaged
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise SuiteError(f"{path}: not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SuiteError(f"{path}: cannot read suite file: {exc}") from None
+    return parse_suite(data, source=str(path))

@@ -1,0 +1,103 @@
+"""``saliency-bench time`` and ``run`` in-process on a tiny registry model (random weights,
+32x32 inputs): the JSON file, the store rows, the table, and the error exits."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from saliency_core.cli.main import main
+from saliency_core.store import ResultStore
+
+
+@pytest.fixture(autouse=True)
+def fast_roof(monkeypatch):
+    """The roof (a few seconds of 2048² matmuls per run) is tested in test_flops."""
+    from saliency_core.harness import flops
+
+    monkeypatch.setattr(flops, "measure_roof", lambda *args, **kwargs: 100.0)
+
+
+def test_time_writes_json_store_rows_and_a_table(tmp_path, capsys):
+    store_path, out = tmp_path / "results.sqlite", tmp_path / "out" / "timing.json"
+    code = main(["time", "--models", "mobilenetv2", "--image-size", "32", "--variants",
+                 "eager,function", "--batch-sizes", "1", "2", "--repeats", "2", "--budget", "0",
+                 "--max-repeats", "2", "--json", str(out), "--store", str(store_path)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "images/s" in printed and "roof %" in printed and "mobilenetv2" in printed
+    assert "4 cells, 0 failed" in printed
+    doc = json.loads(out.read_text())
+    assert len(doc["benchmarks"]) == 4 and doc["failed"] == []
+    assert doc["saliency_bench"]["suite"] == "time"
+    with ResultStore(store_path) as store:
+        [run] = store.list_runs()
+        assert run.status == "complete" and run.config["roof_gflops"] == 100.0
+        cells = store.cells(run.id, kind="timing")
+    assert {(c.key["variant"], c.key["batch_size"]) for c in cells} == {
+        ("eager", 1), ("eager", 2), ("function", 1), ("function", 2)}
+    for cell in cells:
+        assert cell.status == "ok"
+        assert cell.key["model"] == "mobilenetv2" and cell.key["image_size"] == 32
+        assert cell.metrics["flops_per_image"] > 0 and len(cell.metrics["times"]) == 2
+
+
+def test_missing_weights_cell_is_a_failed_row_not_an_error(tmp_path, capsys):
+    """ImageNet weights are not in the (empty, per-session) Keras cache and there is no
+    network, so the cell fails with its reason and the command still succeeds."""
+    store_path = tmp_path / "results.sqlite"
+    code = main(["time", "--models", "mobilenetv2", "--weights", "imagenet", "--variants", "eager",
+                 "--batch-sizes", "1", "--repeats", "1", "--budget", "0", "--store",
+                 str(store_path)])
+    assert code == 0
+    assert "1 cells, 1 failed" in capsys.readouterr().out
+    with ResultStore(store_path) as store:
+        [cell] = store.cells("latest", kind="timing")
+    assert cell.status == "failed" and "weights" in cell.reason
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["time", "--models", "resnet5O"], "models[0]"),
+    (["time", "--models", "mobilenetv2", "--variants", "jit"], "variants[0]"),
+    (["time", "--models", "mobilenetv2", "--batch-sizes", "x"], "--batch-sizes"),
+    (["run", "nonesuch"], "no suite 'nonesuch'"),
+])
+def test_bad_arguments_exit_2(tmp_path, capsys, argv, message):
+    assert main(argv + ["--store", str(tmp_path / "s.sqlite")]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_run_a_suite_file_prints_the_table(tmp_path, capsys):
+    suite = tmp_path / "mini.toml"
+    suite.write_text('name = "mini"\nmodels = ["mobilenetv2"]\nvariants = ["eager"]\n'
+                     'batch_sizes = [1]\nimage_size = 32\n'
+                     '[timing]\nmin_repeats = 1\nmax_repeats = 1\nbudget_s = 0\nwarmup = 0\n')
+    store_path = tmp_path / "results.sqlite"
+    assert main(["run", str(suite), "--store", str(store_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "timing: suite mini" in printed and "1 cells, 0 failed" in printed
+    # resuming a complete run re-times nothing and keeps one cell
+    assert main(["run", "--resume", "latest", "--store", str(store_path)]) == 0
+    with ResultStore(store_path) as store:
+        assert len(store.cells("latest", kind="timing")) == 1
+
+
+def test_table_divides_by_the_best_roof_seen_in_the_run(tmp_path):
+    """A cell timed while the start-of-run roof measurement was slowed by other work
+    (roof 50) is shown against the best roof the run saw (100), not above 100 %."""
+    from saliency_core.cli.commands_harness import TABLE_HEADERS, timing_rows
+    from saliency_core.harness.runner import best_roofs
+
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        run = store.start_run("t", config={"roofs": {"cpu": 50.0}}, metadata={})
+        key = {"model": "m", "variant": "xla", "batch_size": 8, "device": "cpu",
+               "image_size": 224}
+        store.record_cell(run, "timing", key, metrics={
+            "times": [1.0], "median_s": 1.0, "iqr_s": 0.0, "images_per_s": 8.0,
+            "flops_per_image": 7.5e9, "roof_gflops": 50.0, "roof_fraction": 1.2})
+        store.record_cell(run, "roof", {"device": "cpu", "session": 0},
+                          metrics={"gflops": 100.0, "initial_gflops": 50.0})
+        assert best_roofs(store, run) == {"cpu": 100.0}
+        [row] = timing_rows(store, run)
+    assert row[TABLE_HEADERS.index("roof %")] == "60.0"  # 7.5 GFLOP x 8 /s / 100 GFLOP/s
