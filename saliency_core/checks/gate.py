@@ -27,16 +27,12 @@ from __future__ import annotations
 
 import math
 import operator
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
+from ..toml_files import read_toml
 from .runner import CheckReport, CheckResult, metric_name, statistics_for
 
 __all__ = ["OPS", "COMPARE_TO", "PolicyError", "Rule", "Policy", "RuleResult", "GateResult",
@@ -125,19 +121,7 @@ def load_policy(name_or_path: str | Path) -> Policy:
         PolicyError: no such file or packaged policy, invalid TOML, or a bad key or
             value; the message names the file and the key.
     """
-    path = Path(name_or_path).expanduser()
-    if not path.is_file():
-        packaged = policies_dir() / f"{name_or_path}.toml"
-        if not packaged.is_file():
-            raise PolicyError(f"no policy {str(name_or_path)!r}: not a file and not a packaged "
-                              f"policy ({', '.join(list_policies())})")
-        path = packaged
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise PolicyError(f"{path}: not valid TOML: {exc}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"{path}: cannot read policy file: {exc}") from None
+    data, path = read_toml(name_or_path, policies_dir(), "policy", PolicyError)
     return parse_policy(data, source=str(path), default_name=path.stem)
 
 

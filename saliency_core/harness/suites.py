@@ -28,17 +28,13 @@ Every key is checked; an error names the file and the key.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..toml_files import read_toml
 from .timing import TimingConfig
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 __all__ = ["Suite", "SuiteError", "load_suite", "parse_suite", "list_suites", "suites_dir",
            "normalize_device"]
@@ -245,17 +241,5 @@ def load_suite(name_or_path: str | Path) -> Suite:
         SuiteError: No such suite/file, invalid TOML, or a bad key (the message names
             the file and the key).
     """
-    path = Path(name_or_path).expanduser()
-    if not path.is_file():
-        packaged = suites_dir() / f"{name_or_path}.toml"
-        if not packaged.is_file():
-            raise SuiteError(f"no suite {str(name_or_path)!r}: not a file and not a packaged "
-                             f"suite ({', '.join(list_suites())})")
-        path = packaged
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise SuiteError(f"{path}: not valid TOML: {exc}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SuiteError(f"{path}: cannot read suite file: {exc}") from None
+    data, path = read_toml(name_or_path, suites_dir(), "suite", SuiteError)
     return parse_suite(data, source=str(path))

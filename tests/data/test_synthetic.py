@@ -2,7 +2,6 @@
 and learnable by the small CNN."""
 
 import time
-import warnings
 
 import numpy as np
 import pytest
