@@ -50,12 +50,18 @@ def _namespace(cfg: dict, seed: int, store_path) -> Namespace:
                      curve_steps=cfg["curve_steps"], store=store_path)
 
 
-def _loaded(cfg, seed, store):
+def _setup(store, run_id):
+    """``(cfg, seed, args, classifier, data)`` for a run whose suite has ``[checks]``,
+    or None when it has none."""
     from . import commands_check as cc
 
+    cfg = _checks_config(store, run_id)
+    if cfg is None:
+        return None
+    seed = store.get_run(run_id).seed or 0
     ns = _namespace(cfg, seed, store.path)
     classifier = cc._classifier(ns)
-    return ns, classifier, cc._load_data(ns, classifier)
+    return cfg, seed, ns, classifier, cc._load_data(ns, classifier)
 
 
 def record_maps(args, store, run_id) -> None:
@@ -65,11 +71,10 @@ def record_maps(args, store, run_id) -> None:
     from ..explainer import Explainer
     from ..methods import MethodOptions
 
-    cfg = _checks_config(store, run_id)
-    if cfg is None:
+    setup = _setup(store, run_id)
+    if setup is None:
         return
-    seed = store.get_run(run_id).seed or 0
-    _, classifier, data = _loaded(cfg, seed, store)
+    cfg, seed, _, classifier, data = setup
     explainer = Explainer(classifier, variant=cfg["variant"], batch_size=cfg["batch_size"])
     for method in cfg["map_methods"]:
         todo = [i for i, name in enumerate(data.names)
@@ -101,11 +106,10 @@ def run_suite_checks(args, store, run_id) -> None:
     from ..checks.runner import run_checks
     from . import commands_check as cc
 
-    cfg = _checks_config(store, run_id)
-    if cfg is None:
+    setup = _setup(store, run_id)
+    if setup is None:
         return
-    seed = store.get_run(run_id).seed or 0
-    ns, classifier, data = _loaded(cfg, seed, store)
+    cfg, seed, ns, classifier, data = setup
     policy = load_policy(cfg["policy"])
     methods = list(dict.fromkeys([*cfg["methods"], cfg["gate_method"], "random"]))
     metrics = list(dict.fromkeys([*cfg["metrics"], *policy.metrics]))

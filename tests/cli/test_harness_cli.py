@@ -101,3 +101,44 @@ def test_table_divides_by_the_best_roof_seen_in_the_run(tmp_path):
         assert best_roofs(store, run) == {"cpu": 100.0}
         [row] = timing_rows(store, run)
     assert row[TABLE_HEADERS.index("roof %")] == "60.0"  # 7.5 GFLOP x 8 /s / 100 GFLOP/s
+
+
+def test_run_with_checks_records_maps_checks_gate_and_writes_the_report(tmp_path, capsys):
+    """A suite with a [checks] table: after timing, run stores example maps, the checks
+    and the gate verdict in the same run, and renders the report from the store."""
+    import keras
+
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model_path = tmp_path / "tiny.keras"
+    keras.Model(inputs, keras.layers.Dense(4, name="logits")(x)).save(model_path)
+    suite = tmp_path / "mini.toml"
+    suite.write_text(
+        f'name = "mini"\nmodels = ["{model_path}"]\nvariants = ["function"]\nbatch_sizes = [2]\n'
+        '[timing]\nmin_repeats = 1\nmax_repeats = 1\nbudget_s = 0\nwarmup = 0\n'
+        f'[checks]\nmodel = "{model_path}"\ndata = "synthetic"\nimages = 4\n'
+        'methods = ["gradient"]\nmetrics = ["deletion", "insertion"]\n'
+        'map_methods = ["gradient", "edge"]\ncurve_steps = 8\nbatch_size = 4\n')
+    store_path = tmp_path / "results.sqlite"
+    assert main(["run", str(suite), "--store", str(store_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "verdict:" in printed and "report:" in printed
+    with ResultStore(store_path) as store:
+        maps = store.cells("latest", kind="maps")
+        assert len(maps) == 2 * 4
+        assert store.artifact(maps[0].id, "map").shape == (16, 16)
+        checks = {(c.key["method"], c.key["metric"]) for c in store.cells("latest", kind="check")}
+        # the suite's metrics, plus what the default policy needs, for the method and the control
+        assert {("gradient", "deletion"), ("random", "deletion"), ("gradient", "mprt-cascading"),
+                ("gradient", "random-logit")} <= checks
+        gate = store.cells("latest", kind="gate")
+        assert len(gate) == 1 and isinstance(gate[0].metrics["passed"], bool)
+        run_id = store.get_run("latest").id
+    html = (tmp_path / run_id / "report.html").read_text()
+    assert "tiny.keras" in html and "<img" in html
+    # unknown keys in [checks] are an error naming them (exit 2)
+    bad = tmp_path / "bad.toml"
+    bad.write_text(suite.read_text() + 'colour = "red"\n')
+    assert main(["run", str(bad), "--store", str(tmp_path / "other.sqlite")]) == 2
+    assert "colour" in capsys.readouterr().err
