@@ -2,9 +2,17 @@
 
 Reports and gates read ``direction`` to know which way is good and ``category`` to
 group results; ``reference`` names the protocol's source. Metrics are plain
-functions; the call depends on the category (the faithfulness curves take
-``fn(classifier, images, maps, **options)``, ROAD also a ``seed``); the registry only
-describes them. Other check modules add theirs with :func:`register_metric`.
+functions whose call depends on what they need; the registry only describes them:
+
+* curves (``deletion``, ``insertion``): ``fn(classifier, images, maps, *, config, ...)``;
+  ROAD (``road-morf``, ``road-lerf``) also takes ``seed``;
+* model randomization (``mprt-*``, ``random-logit``): ``fn(classifier, images, *, seed,
+  method, variant, ...)``: they compute their own maps;
+* ``data-randomization``: ``fn(train_set, test_images, *, seed, ...)``: it trains networks;
+* localisation (``pointing-game``, ``relevance-mass``): ``fn(maps, masks)``.
+
+:func:`~saliency_core.checks.runner.run_checks` knows each call. Other check modules
+add theirs with :func:`register_metric`.
 """
 
 from __future__ import annotations

@@ -45,6 +45,9 @@ def register(sub) -> None:
     _add_store(p)
     p.add_argument("--resume", metavar="RUN",
                    help="continue run RUN (id, unique prefix or 'latest'), skipping finished cells")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="with --resume: time again the cells stored as failed (e.g. after "
+                        "supplying a weights file); each new result replaces the failed one")
     p.add_argument("--fresh-process", action="store_true",
                    help="run each cell in a new Python process")
     p.set_defaults(func=cmd_run)
@@ -118,7 +121,8 @@ def _timed_run(store, suite, args) -> str:
 
     try:
         return run_suite(suite, store, resume=getattr(args, "resume", None), progress=True,
-                         fresh_process=args.fresh_process)
+                         fresh_process=args.fresh_process,
+                         retry_failed=getattr(args, "retry_failed", False))
     except (StoreError, ValueError) as exc:
         raise CliError(str(exc)) from None
 
@@ -126,6 +130,8 @@ def _timed_run(store, suite, args) -> str:
 def cmd_run(args) -> int:
     from ..harness.suites import SuiteError, load_suite
 
+    if args.retry_failed and not args.resume:
+        raise CliError("--retry-failed needs --resume RUN")
     suite = None
     if args.suite or not args.resume:
         try:

@@ -2,7 +2,8 @@
 example saliency maps, sanity checks with the gate, and the report.
 
 A suite asks for the maps and checks with a ``[checks]`` table (the ``quick``
-suite has one); its keys and defaults are :data:`CHECK_DEFAULTS`. Every step reads
+suite has one); its keys and defaults are
+:data:`~saliency_core.harness.suites.CHECKS_DEFAULTS`. Every step reads
 the run's stored config, so ``--resume`` repeats only what is missing.
 """
 
@@ -13,33 +14,14 @@ from argparse import Namespace
 
 from .main import CliError
 
-__all__ = ["CHECK_DEFAULTS", "record_maps", "run_suite_checks", "write_report"]
-
-CHECK_DEFAULTS = {
-    "model": "efficientnet-lite0",      # the pretrained model that installs offline
-    "data": "photos",
-    "images": 7,
-    "methods": ["gradient", "edge", "random"],
-    "metrics": ["deletion", "insertion", "mprt", "random-logit"],
-    "map_methods": ["gradient", "smoothgrad", "edge"],
-    "policy": "default",
-    "gate_method": "gradient",
-    "curve_steps": 56,                  # 896 px per step at 224 x 224 (RISE uses 224 steps)
-    "variant": "function",              # same maps as xla, faster on CPU (see README)
-    "batch_size": 8,
-}
+__all__ = ["record_maps", "run_suite_checks", "write_report"]
 
 
 def _checks_config(store, run_id) -> dict | None:
-    suite = (store.get_run(run_id).config or {}).get("suite") or {}
-    table = suite.get("checks")
-    if table is None:
-        return None
-    unknown = set(table) - set(CHECK_DEFAULTS)
-    if unknown:
-        raise CliError(f"suite {suite.get('name')!r}: unknown key(s) in [checks]: "
-                       f"{', '.join(sorted(unknown))} (allowed: {', '.join(CHECK_DEFAULTS)})")
-    return {**CHECK_DEFAULTS, **table}
+    """The run's ``[checks]`` settings (checked when its suite was read), or None."""
+    from ..harness.suites import checks_settings
+
+    return checks_settings((store.get_run(run_id).config or {}).get("suite"))
 
 
 def _namespace(cfg: dict, seed: int, store_path) -> Namespace:

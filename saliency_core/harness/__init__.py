@@ -1,0 +1,25 @@
+"""The timing harness: suites of cells, the timing protocol, FLOPs and the roof,
+and comparisons of stored runs.
+
+Public API::
+
+    from saliency_core.harness import load_suite, run_suite, compare_baseline
+    from saliency_core.store import ResultStore
+    with ResultStore("results.sqlite") as store:
+        run_id = run_suite(load_suite("quick"), store)
+        rows = compare_baseline(store, run_id, baseline="resnet50")
+
+Importing this package does not import TensorFlow.
+"""
+
+from .compare import compare_baseline, compare_runs, machine_differences
+from .flops import FlopCount, count_flops, measure_roof
+from .runner import best_roofs, run_suite
+from .suites import CHECKS_DEFAULTS, Suite, SuiteError, checks_settings, load_suite
+from .timing import TimingConfig, time_cell
+
+__all__ = [
+    "CHECKS_DEFAULTS", "FlopCount", "Suite", "SuiteError", "TimingConfig", "best_roofs",
+    "checks_settings", "compare_baseline", "compare_runs", "count_flops", "load_suite",
+    "machine_differences", "measure_roof", "run_suite", "time_cell",
+]

@@ -3,7 +3,8 @@
 Started by :func:`saliency_core.harness.runner.run_suite` with ``fresh_process=True``::
 
     python -m saliency_core.harness.cell_worker --store PATH --run RUN_ID \\
-        --suite SUITE_JSON --cell CELL_JSON [--roof GFLOPS|none] [--resample-roof yes|no]
+        --suite SUITE_JSON --cell CELL_JSON [--roof GFLOPS|none] [--resample-roof yes|no] \\
+        [--retry-failed]
 
 The cell (ok or failed) is written to the store by this process; exit code 0 when
 it was recorded, 130 on Ctrl-C.
@@ -29,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
                         "or none (measured here)")
     parser.add_argument("--resample-roof", choices=("yes", "no"), default="yes",
                         help="re-sample the roof before the cell, keeping the best")
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="replace a failed cell with the same key")
     args = parser.parse_args(argv)
     # An entry point: configure the runtime before TensorFlow is imported.
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -51,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         with ResultStore(args.store) as store:
             run_model_cells(store, args.run, suite, spec.model, [spec],
                             roof=(lambda device: tracker.before_cell()) if tracker else None,
-                            planner=ChunkPlanner(suite.chunk_candidates, seed=suite.seed))
+                            planner=ChunkPlanner(suite.chunk_candidates, seed=suite.seed),
+                            retry_failed=args.retry_failed)
     except KeyboardInterrupt:
         return 130
     return 0

@@ -5,7 +5,9 @@ checks, the report) on the returned run id afterwards.
 
 * Cells are grouped by model so a model is loaded (and its FLOPs counted) once.
 * Each cell is recorded as soon as it finishes, in its own store transaction; a
-  resumed run (``resume=RUN``) skips every cell the store already has.
+  resumed run (``resume=RUN``) skips every cell the store already has, or, with
+  ``retry_failed=True``, only its ok cells: a failed cell is timed again and its new
+  result replaces the failed row in the same transaction.
 * Failures are results: a model whose weights are missing
   (:class:`~saliency_core.models.weights.WeightsUnavailableError`), a cell that
   runs out of memory (``tf.errors.ResourceExhaustedError``), an unavailable
@@ -180,19 +182,27 @@ def _chunk_for(store, run_id: str, planner: ChunkPlanner, classifier, spec: Cell
 def run_model_cells(store, run_id: str, suite: Suite, model: str, specs: list[CellSpec], *,
                     roof: Callable[[str], float | None] | None, planner: ChunkPlanner,
                     loader: Callable = default_loader,
-                    on_cell: Callable[[CellSpec, str], None] | None = None) -> None:
+                    on_cell: Callable[[CellSpec, str], None] | None = None,
+                    retry_failed: bool = False) -> None:
     """Time the pending cells of one model (same requested image size) in this process.
 
     Loads the model once; a load failure fails every pending cell with its reason.
     ``roof(device)`` gives the roof in GFLOP/s right before each cell (None: no roof
     fractions). ``on_cell(spec, status)`` is called after each cell (also for skipped
-    ones, with status ``"skipped"``).
+    ones, with status ``"skipped"``). ``retry_failed``: time cells stored as failed
+    again, replacing them; otherwise any stored cell is skipped.
     """
     done = on_cell or (lambda spec, status: None)
+    skip = "ok" if retry_failed else None
+
+    def record(key, **fields):
+        store.record_cell(run_id, "timing", key, replace_failed=retry_failed, **fields)
+
     requested = specs[0].image_size
     expected = requested or native_size(model)
     pending = [s for s in specs
-               if expected is None or not store.has_cell(run_id, "timing", s.key(expected))]
+               if expected is None
+               or not store.has_cell(run_id, "timing", s.key(expected), status=skip)]
     for s in specs:
         if s not in pending:
             done(s, "skipped")
@@ -204,8 +214,8 @@ def run_model_cells(store, run_id: str, suite: Suite, model: str, specs: list[Ce
         reason = failure_reason(exc)
         log.warning("%s: %s", model, reason)
         for s in pending:
-            store.record_cell(run_id, "timing", s.key(expected), status="failed",
-                              metrics=_failed_metrics(exc), reason=reason)
+            record(s.key(expected), status="failed", metrics=_failed_metrics(exc),
+                   reason=reason)
             done(s, "failed")
         return
     shape = classifier.input_shape
@@ -213,15 +223,15 @@ def run_model_cells(store, run_id: str, suite: Suite, model: str, specs: list[Ce
     if expected is None:  # a model file: its size is known only now
         expected = size
         for s in list(pending):
-            if store.has_cell(run_id, "timing", s.key(expected)):
+            if store.has_cell(run_id, "timing", s.key(expected), status=skip):
                 pending.remove(s)
                 done(s, "skipped")
     if size != expected:
         reason = (f"{model} takes {shape[0]}x{shape[1]} inputs; it cannot be built at image "
                   f"size {requested}")
         for s in pending:
-            store.record_cell(run_id, "timing", s.key(expected), status="failed",
-                              metrics={"error_type": "ImageSizeError"}, reason=reason)
+            record(s.key(expected), status="failed", metrics={"error_type": "ImageSizeError"},
+                   reason=reason)
             done(s, "failed")
         return
     flops = _flops_for(store, run_id, model, size, classifier)
@@ -236,7 +246,7 @@ def run_model_cells(store, run_id: str, suite: Suite, model: str, specs: list[Ce
                                 roof_gflops=roof(spec.device) if roof else None)
             metrics["forward_flops_per_image"] = flops["forward"] if flops else None
             metrics["chunk_search"] = search
-            store.record_cell(run_id, "timing", key, status="ok", metrics=metrics)
+            record(key, status="ok", metrics=metrics)
             status = "ok"
             log.info("%s %s b%d %s: %.3g images/s", model, spec.variant, spec.batch_size,
                      spec.device, metrics["images_per_s"])
@@ -244,8 +254,7 @@ def run_model_cells(store, run_id: str, suite: Suite, model: str, specs: list[Ce
             reason = failure_reason(exc)
             log.warning("%s %s b%d %s failed: %s", model, spec.variant, spec.batch_size,
                         spec.device, reason)
-            store.record_cell(run_id, "timing", key, status="failed",
-                              metrics=_failed_metrics(exc), reason=reason)
+            record(key, status="failed", metrics=_failed_metrics(exc), reason=reason)
             status = "failed"
         finally:
             gc.collect()
@@ -254,16 +263,21 @@ def run_model_cells(store, run_id: str, suite: Suite, model: str, specs: list[Ce
     gc.collect()
 
 
-def _run_in_worker(store, run_id: str, suite: Suite, spec: CellSpec, roofs: "_Roofs") -> str:
+def _run_in_worker(store, run_id: str, suite: Suite, spec: CellSpec, roofs: "_Roofs", *,
+                   retry_failed: bool = False) -> str:
     """Run one cell in ``python -m saliency_core.harness.cell_worker``; return its status."""
     expected = spec.image_size or native_size(spec.model)
-    if expected is not None and store.has_cell(run_id, "timing", spec.key(expected)):
+    skip = "ok" if retry_failed else None
+    if expected is not None and store.has_cell(run_id, "timing", spec.key(expected),
+                                               status=skip):
         return "skipped"
     cmd = [sys.executable, "-m", "saliency_core.harness.cell_worker", "--store", str(store.path),
            "--run", run_id, "--suite", json.dumps(suite.to_dict()),
            "--cell", json.dumps(asdict(spec)),
            "--roof", roofs.current(spec.device),
            "--resample-roof", "no" if roofs.fixed is not None else "yes"]
+    if retry_failed:
+        cmd.append("--retry-failed")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
     proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                           env=env)
@@ -278,7 +292,7 @@ def _run_in_worker(store, run_id: str, suite: Suite, spec: CellSpec, roofs: "_Ro
     reason = f"cell worker exited with code {proc.returncode} without recording the cell: {tail}"
     store.record_cell(run_id, "timing", key, status="failed",
                       metrics={"error_type": "WorkerError", "returncode": proc.returncode},
-                      reason=reason)
+                      reason=reason, replace_failed=retry_failed)
     return "failed"
 
 
@@ -365,7 +379,8 @@ class _Progress:
 
 def run_suite(suite: Suite | None, store, *, resume: str | None = None, progress: bool = True,
               fresh_process: bool = False, loader: Callable = default_loader,
-              roof_gflops: float | None = None, planner: ChunkPlanner | None = None) -> str:
+              roof_gflops: float | None = None, planner: ChunkPlanner | None = None,
+              retry_failed: bool = False) -> str:
     """Time every cell of ``suite`` into ``store``; return the run id.
 
     Args:
@@ -373,6 +388,8 @@ def run_suite(suite: Suite | None, store, *, resume: str | None = None, progress
         store: A :class:`~saliency_core.store.ResultStore`.
         resume: A run id (or ``"latest"``/a prefix) to continue: cells it already has
             are skipped, the rest are timed into it.
+        retry_failed: With ``resume``, also time again the cells stored as failed (a
+            fixed weights file, a freed GPU); each new result replaces the failed row.
         progress: Show progress on stderr.
         fresh_process: Run each cell in its own Python process (also when the suite
             sets ``fresh_process = true``).
@@ -393,6 +410,8 @@ def run_suite(suite: Suite | None, store, *, resume: str | None = None, progress
         suite = stored
     elif suite is None:
         raise ValueError("give a suite, or a run to resume")
+    if retry_failed and resume is None:
+        raise ValueError("retry_failed needs a run to resume")
     fresh = fresh_process or suite.fresh_process
     roofs = _Roofs(roof_gflops)
     start_roofs = {d: roofs.current_value(d) for d in suite.devices}
@@ -413,7 +432,8 @@ def run_suite(suite: Suite | None, store, *, resume: str | None = None, progress
                 if fresh:
                     for spec in specs:
                         bar.running(f"{model} {spec.variant} b{spec.batch_size} {spec.device}")
-                        bar.done(spec, _run_in_worker(store, run_id, suite, spec, roofs))
+                        bar.done(spec, _run_in_worker(store, run_id, suite, spec, roofs,
+                                                      retry_failed=retry_failed))
                 else:
                     bar.running(f"{model} (loading)")
 
@@ -425,7 +445,8 @@ def run_suite(suite: Suite | None, store, *, resume: str | None = None, progress
                             _bar.running(f"{s.model} {s.variant} b{s.batch_size} {s.device}")
 
                     run_model_cells(store, run_id, suite, model, specs, roof=roofs.before_cell,
-                                    planner=planner, loader=loader, on_cell=on_cell)
+                                    planner=planner, loader=loader, on_cell=on_cell,
+                                    retry_failed=retry_failed)
     except KeyboardInterrupt:
         _record_roofs(store, run_id, roofs)
         store.finish_run(run_id, status="interrupted")

@@ -23,7 +23,12 @@ A suite file (packaged ones live in ``saliency_core/suites/``, also reachable as
     [chunking]                    # split batches above the fastest measured chunk size
     candidates = [4, 8, 16]       # [] (or no table): never split
 
-Every key is checked; an error names the file and the key.
+    [checks]                      # optional: after timing, ``saliency-bench run`` also
+    model = "efficientnet-lite0"  # records example maps, runs sanity checks and the
+    images = 7                    # gate; keys and defaults: CHECKS_DEFAULTS
+
+Every key is checked when the suite is read, before anything runs; an error names
+the file and the key.
 """
 
 from __future__ import annotations
@@ -37,7 +42,22 @@ from .timing import TimingConfig
 
 
 __all__ = ["Suite", "SuiteError", "load_suite", "parse_suite", "list_suites", "suites_dir",
-           "normalize_device"]
+           "normalize_device", "CHECKS_DEFAULTS", "checks_settings"]
+
+#: Keys of a suite's ``[checks]`` table and their defaults.
+CHECKS_DEFAULTS = {
+    "model": "efficientnet-lite0",      # the pretrained model that installs offline
+    "data": "photos",                   # photos, synthetic or an image folder
+    "images": 7,
+    "methods": ["gradient", "edge", "random"],
+    "metrics": ["deletion", "insertion", "mprt", "random-logit"],
+    "map_methods": ["gradient", "smoothgrad", "edge"],
+    "policy": "default",
+    "gate_method": "gradient",
+    "curve_steps": 56,                  # 896 px per step at 224 x 224 (RISE uses 224 steps)
+    "variant": "function",              # same maps as xla, faster on CPU (see README)
+    "batch_size": 8,
+}
 
 
 class SuiteError(ValueError):
@@ -83,6 +103,8 @@ class Suite:
         fresh_process: Run each cell in a new Python process.
         description: One line for listings.
         source: The file the suite was read from (None if built in code).
+        checks: The ``[checks]`` table as written (None: timing only); see
+            :func:`checks_settings` for it with defaults filled in.
     """
 
     name: str
@@ -154,19 +176,64 @@ def _check_table(data: dict, schema: dict, source: str, prefix: str = "") -> Non
                                       f"{type(value).__name__} {value!r}")
 
 
-def _list_of(data: dict, key: str, t, source: str, *, positive=False, allowed=None) -> tuple:
+def _list_of(data: dict, key: str, t, source: str, *, positive=False, allowed=None,
+             prefix: str = "") -> tuple:
     values = data[key]
+    name = prefix + key
     if not values:
-        raise _fail(source, key, "must not be empty")
+        raise _fail(source, name, "must not be empty")
     for i, v in enumerate(values):
         if not _is(v, t):
-            raise _fail(source, f"{key}[{i}]", f"must be {_type_name(t)}, got {v!r}")
+            raise _fail(source, f"{name}[{i}]", f"must be {_type_name(t)}, got {v!r}")
         if positive and v < 1:
-            raise _fail(source, f"{key}[{i}]", f"must be >= 1, got {v!r}")
+            raise _fail(source, f"{name}[{i}]", f"must be >= 1, got {v!r}")
         if allowed is not None and v not in allowed:
-            raise _fail(source, f"{key}[{i}]", f"unknown value {v!r}; choose from "
-                                               f"{', '.join(allowed)}")
+            raise _fail(source, f"{name}[{i}]", f"unknown value {v!r}; choose from "
+                                                f"{', '.join(allowed)}")
     return tuple(values)
+
+
+def _check_checks(table: dict, source: str) -> None:
+    """Validate a ``[checks]`` table: known keys, types and values."""
+    from ..controls import CONTROLS
+    from ..gradients import VARIANTS
+    from ..methods import METHODS
+
+    schema = {k: (list if isinstance(v, list) else type(v)) for k, v in CHECKS_DEFAULTS.items()}
+    _check_table(table, schema, source, prefix="checks.")
+    methods = (*METHODS, *CONTROLS)
+    for key in ("methods", "map_methods"):
+        if key in table:
+            _list_of(table, key, str, source, allowed=methods, prefix="checks.")
+    if "metrics" in table:
+        from ..checks.runner import CLI_METRICS
+
+        _list_of(table, "metrics", str, source, allowed=tuple(CLI_METRICS), prefix="checks.")
+    if table.get("gate_method", "gradient") not in methods:
+        raise _fail(source, "checks.gate_method", f"unknown method {table['gate_method']!r}; "
+                                                  f"choose from {', '.join(methods)}")
+    if table.get("variant", "function") not in VARIANTS:
+        raise _fail(source, "checks.variant", f"unknown variant {table['variant']!r}; choose "
+                                              f"from {', '.join(VARIANTS)}")
+    for key in ("images", "curve_steps", "batch_size"):
+        if key in table and table[key] < 1:
+            raise _fail(source, f"checks.{key}", f"must be >= 1, got {table[key]}")
+    if "policy" in table:
+        from ..checks.gate import PolicyError, load_policy
+
+        try:
+            load_policy(table["policy"])
+        except PolicyError as exc:
+            raise _fail(source, "checks.policy", str(exc)) from None
+
+
+def checks_settings(suite: "Suite | dict") -> dict | None:
+    """A suite's ``[checks]`` settings with defaults filled in, or None when it has none.
+
+    Takes a :class:`Suite` or its stored form (``Suite.to_dict()``, as in a run config).
+    """
+    table = suite.checks if isinstance(suite, Suite) else (suite or {}).get("checks")
+    return None if table is None else {**CHECKS_DEFAULTS, **table}
 
 
 def _check_model(name: str, source: str, index: int) -> None:
@@ -222,6 +289,8 @@ def parse_suite(data: dict, *, source: str = "<suite>", check_models: bool = Tru
     candidates: tuple = ()
     if chunk_data.get("candidates"):
         candidates = _list_of(chunk_data, "candidates", int, source, positive=True)
+    if "checks" in data:
+        _check_checks(data["checks"], source)
     name = data.get("name") or (Path(source).stem if source.endswith(".toml") else "")
     if not name:
         raise _fail(source, "name", "is required")

@@ -407,18 +407,28 @@ class ResultStore:
         return [self._run_from_row(r) for r in rows]
 
     # --- cells -----------------------------------------------------------------------
-    def has_cell(self, run_id: str, kind: str, key: dict) -> bool:
-        """Whether run ``run_id`` already has a cell ``(kind, key)`` (ok or failed)."""
+    def has_cell(self, run_id: str, kind: str, key: dict, *, status: str | None = None) -> bool:
+        """Whether run ``run_id`` already has a cell ``(kind, key)``.
+
+        ``status=None`` counts ok and failed cells; ``status="ok"`` counts only cells that
+        succeeded (a resume that retries failed cells asks this).
+        """
+        if status is not None and status not in CELL_STATUSES:
+            raise StoreError(f"cell status must be one of {CELL_STATUSES}, got {status!r}")
+        sql = "SELECT 1 FROM cells WHERE run_id = ? AND kind = ? AND key_json = ?"
         with self._lock:
             rid = self._resolve(run_id)
-            row = self._conn.execute(
-                "SELECT 1 FROM cells WHERE run_id = ? AND kind = ? AND key_json = ?",
-                (rid, kind, canonical_json(key))).fetchone()
+            args: tuple = (rid, kind, canonical_json(key))
+            if status is not None:
+                sql += " AND status = ?"
+                args += (status,)
+            row = self._conn.execute(sql, args).fetchone()
         return row is not None
 
     def record_cell(self, run_id: str, kind: str, key: dict, status: str = "ok",
                     metrics: dict | None = None, reason: str | None = None,
-                    artifacts: dict[str, np.ndarray] | None = None) -> int:
+                    artifacts: dict[str, np.ndarray] | None = None, *,
+                    replace_failed: bool = False) -> int:
         """Record one cell and its artifacts in one transaction; return the cell id.
 
         Args:
@@ -429,9 +439,12 @@ class ResultStore:
             metrics: Measured values (JSON-serialisable; numpy scalars/arrays allowed).
             reason: Why the cell failed; required when ``status == "failed"``.
             artifacts: Named arrays stored as ``.npy`` bytes (no pickled objects).
+            replace_failed: Replace a *failed* cell with the same ``(kind, key)`` in the
+                same transaction (a retried cell); an ok cell is never replaced.
 
         Raises:
-            DuplicateCellError: The run already has this ``(kind, key)``.
+            DuplicateCellError: The run already has this ``(kind, key)`` (and it is ok,
+                or ``replace_failed`` is false).
             UnknownRunError: No such run.
         """
         if status not in CELL_STATUSES:
@@ -447,6 +460,9 @@ class ResultStore:
             blobs[str(name)] = buf.getvalue()
         with self._transaction() as conn:
             rid = self._resolve(run_id)
+            if replace_failed:  # artifacts go with it (ON DELETE CASCADE)
+                conn.execute("DELETE FROM cells WHERE run_id = ? AND kind = ? AND key_json = ? "
+                             "AND status = 'failed'", (rid, kind, key_json))
             try:
                 cur = conn.execute(
                     "INSERT INTO cells (run_id, kind, key_json, status, metrics_json, reason, "

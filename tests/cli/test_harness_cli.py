@@ -137,8 +137,10 @@ def test_run_with_checks_records_maps_checks_gate_and_writes_the_report(tmp_path
         run_id = store.get_run("latest").id
     html = (tmp_path / run_id / "report.html").read_text()
     assert "tiny.keras" in html and "<img" in html
-    # unknown keys in [checks] are an error naming them (exit 2)
+    # an unknown key in [checks] is an error naming it (exit 2) before anything is timed
     bad = tmp_path / "bad.toml"
     bad.write_text(suite.read_text() + 'colour = "red"\n')
     assert main(["run", str(bad), "--store", str(tmp_path / "other.sqlite")]) == 2
-    assert "colour" in capsys.readouterr().err
+    assert "'checks.colour'" in capsys.readouterr().err
+    with ResultStore(tmp_path / "other.sqlite") as store:
+        assert store.list_runs() == []

@@ -176,3 +176,36 @@ def test_a_missing_gpu_fails_its_cells_and_the_cpu_cells_run(store, monkeypatch)
     assert cells["gpu:0"].status == "failed" and "not available" in cells["gpu:0"].reason
     config = store.get_run(run_id).config
     assert config["roofs"]["gpu:0"] is None and config["roofs"]["cpu"] > 0
+
+
+def test_resume_with_retry_failed_times_failed_cells_again_and_replaces_them(store):
+    fixed = {"weights": False}
+
+    def loader(model, *, weights, image_size):
+        if model == "no-weights" and fixed["weights"]:
+            model = "fixed"  # the user has now supplied the weights
+        return tiny_loader(model, weights=weights, image_size=image_size)
+
+    grid = suite(variants=("eager",), batch_sizes=(1,))
+    run_id = runner.run_suite(grid, store, progress=False, loader=loader, roof_gflops=1.0)
+    before = by_key(store.cells(run_id, kind="timing"))
+    assert before[("no-weights", "eager", 1)].status == "failed"
+    ok_id = before[("tiny", "eager", 1)].id
+
+    fixed["weights"] = True
+    runner.run_suite(None, store, resume=run_id, progress=False, loader=loader, roof_gflops=1.0)
+    assert by_key(store.cells(run_id, "timing"))[("no-weights", "eager", 1)].status == "failed"
+
+    runner.run_suite(None, store, resume=run_id, progress=False, loader=loader, roof_gflops=1.0,
+                     retry_failed=True)
+    after = store.cells(run_id, kind="timing")
+    assert len(after) == 2  # replaced, not duplicated
+    cells = by_key(after)
+    assert cells[("no-weights", "eager", 1)].status == "ok"
+    assert cells[("tiny", "eager", 1)].id == ok_id  # an ok cell is not timed again
+
+
+def test_retry_failed_needs_a_run_to_resume(store):
+    with pytest.raises(ValueError, match="retry_failed needs a run to resume"):
+        runner.run_suite(suite(), store, progress=False, loader=tiny_loader, roof_gflops=1.0,
+                         retry_failed=True)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from saliency_core.harness.suites import (Suite, SuiteError, list_suites, load_suite,
-                                          normalize_device, suites_dir)
+from saliency_core.harness.suites import (CHECKS_DEFAULTS, Suite, SuiteError, checks_settings,
+                                          list_suites, load_suite, normalize_device, suites_dir)
 from saliency_core.harness.timing import TimingConfig
 
 VALID = """
@@ -82,6 +82,14 @@ def test_quick_suite_is_small():
     ("[timing]\nrepeats = 3", "timing.repeats"),                    # unknown nested key
     ('[timing]\nbudget_s = "1s"', "timing.budget_s"),               # nested wrong type
     ("[timing]\nmin_repeats = true", "timing.min_repeats"),         # bool is not an int
+    ('[checks]\ncolour = "red"', "checks.colour"),                  # unknown [checks] key
+    ('[checks]\nimages = "7"', "checks.images"),                    # [checks] wrong type
+    ("[checks]\nimages = 0", "checks.images"),                      # not positive
+    ('[checks]\nmethods = ["gradcam"]', "checks.methods[0]"),       # unknown method
+    ('[checks]\nmetrics = ["deleton"]', "checks.metrics[0]"),       # unknown metric
+    ('[checks]\nvariant = "jit"', "checks.variant"),                # unknown variant
+    ('[checks]\ngate_method = "x"', "checks.gate_method"),          # unknown method
+    ('[checks]\npolicy = "no-such-policy"', "checks.policy"),       # no such policy
 ])
 def test_bad_key_or_type_names_file_and_key(tmp_path, change, key):
     top = {"name": '"bad"', "models": '["mobilenetv2"]', "variants": '["eager"]',
@@ -97,6 +105,15 @@ def test_bad_key_or_type_names_file_and_key(tmp_path, change, key):
         load_suite(write(tmp_path, text, "bad-suite.toml"))
     message = str(info.value)
     assert "bad-suite.toml" in message and repr(key) in message
+
+
+def test_checks_settings_fill_in_defaults_from_a_suite_or_its_stored_form(tmp_path):
+    suite = load_suite(write(tmp_path, VALID + '\n[checks]\nimages = 3\nmethods = ["edge"]\n'))
+    settings = checks_settings(suite)
+    assert settings == {**CHECKS_DEFAULTS, "images": 3, "methods": ["edge"]}
+    assert checks_settings(suite.to_dict()) == settings
+    assert checks_settings(load_suite(write(tmp_path, VALID, "plain.toml"))) is None
+    assert checks_settings(load_suite("quick"))["model"] == "efficientnet-lite0"
 
 
 def test_missing_required_key(tmp_path):

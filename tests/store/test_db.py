@@ -96,6 +96,28 @@ def test_duplicate_cell_is_impossible(store):
     assert canonical_json(reordered) == canonical_json(timing_key())
 
 
+def test_replace_failed_replaces_only_a_failed_cell_and_its_artifacts(store):
+    run_id = store.start_run(suite="quick", metadata=META)
+    store.record_cell(run_id, kind="timing", key=timing_key("vgg16"), status="failed",
+                      reason="weights unavailable", artifacts={"old": np.zeros(2)})
+    assert store.has_cell(run_id, "timing", timing_key("vgg16"))
+    assert not store.has_cell(run_id, "timing", timing_key("vgg16"), status="ok")
+    with pytest.raises(DuplicateCellError):  # not without asking
+        store.record_cell(run_id, kind="timing", key=timing_key("vgg16"), metrics={})
+    new_id = store.record_cell(run_id, kind="timing", key=timing_key("vgg16"),
+                               metrics={"images_per_s": 3.0}, replace_failed=True)
+    [cell] = store.cells(run_id, kind="timing")
+    assert (cell.id, cell.status, cell.metrics) == (new_id, "ok", {"images_per_s": 3.0})
+    assert store.artifact_names(new_id) == []
+    assert store.has_cell(run_id, "timing", timing_key("vgg16"), status="ok")
+    with pytest.raises(DuplicateCellError):  # an ok cell is never replaced
+        store.record_cell(run_id, kind="timing", key=timing_key("vgg16"), metrics={},
+                          replace_failed=True)
+    assert store.cells(run_id, kind="timing")[0].metrics == {"images_per_s": 3.0}
+    with pytest.raises(StoreError, match="status"):
+        store.has_cell(run_id, "timing", timing_key("vgg16"), status="done")
+
+
 def test_run_references_latest_and_prefix(store):
     first = store.start_run(suite="a", metadata=META)
     second = store.start_run(suite="b", metadata=META)
