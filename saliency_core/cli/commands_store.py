@@ -111,8 +111,9 @@ def cmd_compare(args) -> int:
     """Compare against a baseline backbone, or two runs; exit 1 on a regression."""
     import warnings
 
-    from ..harness.compare import (MachineMismatchWarning, baseline_table, compare_baseline,
-                                   compare_runs, diff_table, print_table)
+    from ..harness.compare import (SHARED_RSS_NOTE, MachineMismatchWarning, baseline_table,
+                                   compare_baseline, compare_runs, diff_table, print_table,
+                                   shared_process_rss)
 
     if args.run_b is not None and args.baseline is not None:
         raise CliError("--baseline applies to one run; give either RUN_B or --baseline")
@@ -127,6 +128,8 @@ def cmd_compare(args) -> int:
                 raise CliError(f"run {run.id} has no timing cells")
             headers, body = baseline_table(rows, baseline)
             print_table(headers, body, title=f"run {run.id}: ratios to {baseline}")
+            if shared_process_rss(run.config, {r.model for r in rows if r.peak_kind == "rss"}):
+                print(f"note: {SHARED_RSS_NOTE}", file=sys.stderr)
             return 0
         run_a, run_b = store.get_run(args.run), store.get_run(args.run_b)
         with warnings.catch_warnings(record=True) as caught:

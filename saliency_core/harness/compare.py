@@ -28,8 +28,21 @@ from ..store.export import cell_name, timing_stats
 __all__ = [
     "BaselineRow", "RunDiffRow", "MachineMismatchWarning", "compare_baseline", "compare_runs",
     "machine_differences", "baseline_table", "runs_table", "diff_table", "format_table",
-    "print_table",
+    "print_table", "SHARED_RSS_NOTE", "shared_process_rss",
 ]
+
+
+#: Printed (and shown in reports) when several backbones' peak RSS comes from one process.
+SHARED_RSS_NOTE = ("Peak RSS was measured in one process that still held the earlier cells' "
+                   "models and compiled functions, so RSS grows with the order the cells ran "
+                   "in and its ratios across backbones are not a memory comparison. To compare "
+                   "memory, run the suite with --fresh-process (or fresh_process = true).")
+
+
+def shared_process_rss(run_config: dict, rss_models: set[str]) -> bool:
+    """Whether :data:`SHARED_RSS_NOTE` applies: RSS peaks of two or more backbones
+    measured in a run whose cells shared one process."""
+    return len(rss_models) >= 2 and not run_config.get("fresh_process")
 
 
 class MachineMismatchWarning(UserWarning):

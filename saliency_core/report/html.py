@@ -143,6 +143,9 @@ def _sections(data: ReportData, figures: list[ReportFigure]) -> dict[str, str]:
                              "<code>saliency-bench compare</code>). Peak memory is device "
                              "memory when measured, else process RSS.</p>"
                              + _table(tables.backbone_table(data.timings, data.baseline)))
+        note = tables.shared_process_memory_note(data)
+        if note:
+            body["backbones"] += f'<p class="note">{escape(note)}</p>'
     if figs["maps"]:
         body["maps"] = _maps_intro(data) + figs["maps"]
     if figs["curves"]:

@@ -63,6 +63,9 @@ def render_markdown(data: ReportData, figures: list[ReportFigure], folder: str) 
     if any(t.ok for t in data.timings):
         out += [f"## Backbones against {md_escape(data.baseline)}", ""]
         out += _table(tables.backbone_table(data.timings, data.baseline))
+        note = tables.shared_process_memory_note(data)
+        if note:
+            out += [f"Note: {note}", ""]
     if data.checks:
         out += ["## Checks", ""] + _table(tables.checks_table(data))
         out += _figures(figures, "curves", folder) + _figures(figures, "randomization", folder)

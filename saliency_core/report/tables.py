@@ -16,7 +16,7 @@ from .model import RANDOM_METHOD, ReportData, RunInfo, ScalarCheck, TimingCell, 
 __all__ = [
     "Table", "backbone_table", "checks_table", "failure_table", "fastest_table", "gate_lines",
     "gate_table", "KEY_FACTS", "key_facts", "protocol_table", "reproducibility_table",
-    "timing_table",
+    "shared_process_memory_note", "timing_table",
 ]
 
 DASH = "—"
@@ -120,6 +120,16 @@ def backbone_table(timings: list[TimingCell], baseline: str) -> Table:
                    ("Images/s", True), (f"× {baseline}", True), ("Compile s", True),
                    (f"× {baseline}", True), ("Peak MiB", True), (f"× {baseline}", True),
                    ("GFLOPs/image", True)], rows)
+
+
+def shared_process_memory_note(data: ReportData) -> str | None:
+    """The caveat for peak RSS of several backbones measured in one process (a run
+    without ``fresh_process``), else None. Device memory is reset per cell and unaffected."""
+    from ..harness.compare import SHARED_RSS_NOTE, shared_process_rss
+
+    rss_models = {t.model for t in _ok(data.timings)
+                  if t.peak_device_mb is None and t.peak_rss_mb is not None}
+    return SHARED_RSS_NOTE if shared_process_rss(data.run.config, rss_models) else None
 
 
 def failure_table(data: ReportData) -> Table:

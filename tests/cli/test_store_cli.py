@@ -80,6 +80,20 @@ def test_compare_baseline_prints_ratios(store_path, capsys):
     assert "failed: OOM" in out
 
 
+@pytest.mark.parametrize("fresh", [False, True])
+def test_compare_baseline_warns_about_rss_shared_by_in_process_cells(tmp_path, capsys, fresh):
+    path = tmp_path / "s.sqlite"
+    with ResultStore(path) as store:
+        run = store.start_run(suite="quick", config={"fresh_process": fresh},
+                              metadata={"machine_info": MACHINE, "commit_info": {}})
+        for model, rss in (("resnet50", 2400.0), ("vgg16", 3800.0)):
+            store.record_cell(run, "timing", key(model), metrics={
+                "times": [0.1] * 3, "images_per_s": 10.0, "compile_s": 1.0,
+                "peak_rss_mb": rss, "peak_device_mb": None})
+    assert main(["compare", "latest", "--store", str(path)]) == 0
+    assert ("Peak RSS was measured in one process" in capsys.readouterr().err) is not fresh
+
+
 def test_compare_two_runs_flags_regression_and_machine_difference(store_path, capsys):
     a, b = run_ids(store_path)
     assert main(["compare", a, b, "--store", str(store_path)]) == 1

@@ -127,11 +127,12 @@ def _gate_cell(store, run_id) -> None:
                       metrics={"passed": False, "rules": rules})
 
 
-def build_run(path, *, timing=True, maps=True, checks=True, gate=True):
+def build_run(path, *, timing=True, maps=True, checks=True, gate=True, config=None):
     """Write a run with the chosen kinds of cells to a store at ``path``; return
-    ``(store, run_id)``."""
+    ``(store, run_id)``. ``config`` entries are added to the run's config."""
     store = ResultStore(path)
-    run_id = store.start_run(suite=SUITE, config=CONFIG, seed=0, metadata=METADATA)
+    run_id = store.start_run(suite=SUITE, config={**CONFIG, **(config or {})}, seed=0,
+                             metadata=METADATA)
     if timing:
         _timing_cells(store, run_id)
     if maps:

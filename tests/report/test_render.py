@@ -141,6 +141,17 @@ def test_sections_without_cells_are_left_out(tmp_path):
 
 
 
+@pytest.mark.parametrize("fresh", [False, True])
+def test_shared_process_rss_gets_a_caveat_only_without_fresh_processes(tmp_path, fresh):
+    store, run_id = build_run(tmp_path / "m.sqlite", maps=False, checks=False, gate=False,
+                              config={"fresh_process": fresh})
+    with store:
+        out = render_report(store, run_id, tmp_path / "r")
+    caveat = "Peak RSS was measured in one process"
+    for fmt in ("md", "html"):
+        assert (caveat in out[fmt].read_text()) is not fresh, fmt
+
+
 def test_empty_run_renders_summary_and_reproducibility(empty_run, tmp_path):
     store, _ = empty_run
     paths = render_report(store, "latest", tmp_path / "e")
