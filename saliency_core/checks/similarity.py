@@ -26,7 +26,7 @@ from scipy.stats import rankdata
 
 from ..reduce import normalize_maps
 
-__all__ = ["spearman_abs", "spearman", "ssim", "hog_spearman", "SIMILARITIES"]
+__all__ = ["spearman_abs", "spearman", "ssim", "hog_spearman", "SIMILARITIES", "Reference"]
 
 
 def _pair(a, b) -> tuple[np.ndarray, np.ndarray]:
@@ -45,20 +45,28 @@ def _identical(a, b) -> np.ndarray:
     return np.all(a.reshape(len(a), -1) == b.reshape(len(b), -1), axis=1)
 
 
-def _rank_correlation(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Spearman correlation of the rows of two (N, D) arrays (average ranks for ties)."""
-    rx = rankdata(x, axis=1)
-    ry = rankdata(y, axis=1)
-    rx -= rx.mean(axis=1, keepdims=True)
-    ry -= ry.mean(axis=1, keepdims=True)
+def _ranked(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centred average ranks of the rows of an (N, D) array and their sums of squares."""
+    r = rankdata(x, axis=1)
+    r -= r.mean(axis=1, keepdims=True)
+    return r, np.sum(r * r, axis=1)
+
+
+def _correlate(x_ranked, y_ranked, equal_rows: np.ndarray) -> np.ndarray:
+    """Spearman correlation from two :func:`_ranked` results; 1.0 where rows are equal."""
+    (rx, vx), (ry, vy) = x_ranked, y_ranked
     cov = np.sum(rx * ry, axis=1)
-    vx, vy = np.sum(rx * rx, axis=1), np.sum(ry * ry, axis=1)
-    out = np.zeros(len(x))
+    out = np.zeros(len(rx))
     both_const, ok = (vx == 0) & (vy == 0), (vx > 0) & (vy > 0)
     out[both_const] = 1.0
     out[ok] = cov[ok] / np.sqrt(vx[ok] * vy[ok])
-    out[np.all(x == y, axis=1)] = 1.0
+    out[equal_rows] = 1.0
     return np.clip(out, -1.0, 1.0)
+
+
+def _rank_correlation(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Spearman correlation of the rows of two (N, D) arrays (average ranks for ties)."""
+    return _correlate(_ranked(x), _ranked(y), np.all(x == y, axis=1))
 
 
 def spearman_abs(a, b) -> np.ndarray:
@@ -80,11 +88,13 @@ def ssim(a, b) -> np.ndarray:
 
     Uses ``skimage.metrics.structural_similarity(..., data_range=1)``; in [-1, 1].
     """
+    a, b = _pair(a, b)
+    return _ssim_normalised(normalize_maps(a), normalize_maps(b), _identical(a, b))
+
+
+def _ssim_normalised(a, b, same) -> np.ndarray:
     from skimage.metrics import structural_similarity
 
-    a, b = _pair(a, b)
-    same = _identical(a, b)
-    a, b = normalize_maps(a), normalize_maps(b)
     side = min(a.shape[1:])
     win = min(7, side if side % 2 else side - 1)
     if win < 3:
@@ -128,3 +138,58 @@ SIMILARITIES = {
     "hog_spearman": hog_spearman,
 }
 """Name -> similarity function, in the order of Adebayo et al. (2018), Fig. 2."""
+
+
+class Reference:
+    """One set of maps, prepared once, to be compared with many others.
+
+    The randomization test compares the trained model's maps with every step's maps.
+    The reference's ranks, normalised maps and HOG features are computed here once,
+    so each comparison pays only for the other side. ``compare`` returns exactly
+    what the functions in :data:`SIMILARITIES` return.
+
+    Args:
+        maps: (N, H, W) reference maps.
+        measures: Names in :data:`SIMILARITIES`, in the order ``compare`` returns them.
+    """
+
+    def __init__(self, maps, measures=tuple(SIMILARITIES)):
+        unknown = [m for m in measures if m not in SIMILARITIES]
+        if unknown or not measures:
+            raise ValueError(f"unknown similarity measure(s) {unknown}; choose from {', '.join(SIMILARITIES)}")
+        self.measures = tuple(measures)
+        self.maps, _ = _pair(maps, maps)
+        n = len(self.maps)
+        self._flat = self.maps.reshape(n, -1)
+        self._prepared = {}
+        if "spearman_abs" in self.measures:
+            self._prepared["spearman_abs"] = _ranked(np.abs(self._flat))
+        if "spearman" in self.measures:
+            self._prepared["spearman"] = _ranked(self._flat)
+        if "ssim" in self.measures or "hog_spearman" in self.measures:
+            self._normalised = normalize_maps(self.maps)
+        if "hog_spearman" in self.measures:
+            self._hog = _hog_features(self._normalised, 8, 2)
+            self._prepared["hog_spearman"] = _ranked(self._hog)
+
+    def compare(self, other) -> np.ndarray:
+        """(len(measures), N) similarity of the reference with ``other`` (N, H, W)."""
+        _, b = _pair(self.maps, other)
+        n = len(b)
+        flat = b.reshape(n, -1)
+        same = np.all(self._flat == flat, axis=1)
+        out = []
+        for m in self.measures:
+            if m == "spearman_abs":
+                absb = np.abs(flat)
+                out.append(_correlate(self._prepared[m], _ranked(absb), np.all(np.abs(self._flat) == absb, axis=1)))
+            elif m == "spearman":
+                out.append(_correlate(self._prepared[m], _ranked(flat), same))
+            elif m == "ssim":
+                out.append(_ssim_normalised(self._normalised, normalize_maps(b), same))
+            else:
+                hog_b = _hog_features(normalize_maps(b), 8, 2)
+                scores = _correlate(self._prepared[m], _ranked(hog_b), np.all(self._hog == hog_b, axis=1))
+                scores[same] = 1.0
+                out.append(scores)
+        return np.stack(out)

@@ -2,8 +2,13 @@
 
 Used for ``weights="random"`` backbones (so random-weight runs are reproducible)
 and by the model-parameter randomization test. Every variable gets its own seed,
-derived from a run seed, the layer name and the variable name: no two layers
-receive the same values, and nothing touches a global random state.
+derived from a run seed, a stream name, the layer name and the variable name: no two
+layers receive the same values, and nothing touches a global random state.
+
+The stream keeps the two uses apart. A backbone built with ``weights="random"`` and
+seed 0 draws from stream ``"weights=random"``; the randomization test with run seed 0
+draws from its own stream, so "randomizing" such a model gives new values, not the
+ones it already holds.
 """
 
 from __future__ import annotations
@@ -12,7 +17,10 @@ import hashlib
 
 import numpy as np
 
-__all__ = ["layer_seed", "random_weights", "reinitialize"]
+__all__ = ["RANDOM_WEIGHTS_STREAM", "layer_seed", "random_weights", "reinitialize"]
+
+# Stream of ``weights="random"`` backbones (see the module docstring).
+RANDOM_WEIGHTS_STREAM = "weights=random"
 
 # Variable name -> layer attributes that hold its initializer (first found wins).
 _INITIALIZER_ATTRS = {
@@ -53,8 +61,11 @@ def _seeded(initializer, seed: int):
     return initializer.__class__.from_config({**config, "seed": seed})
 
 
-def random_weights(layer, run_seed: int) -> tuple[dict[str, np.ndarray], list[str]]:
+def random_weights(layer, run_seed: int, stream: str = "") -> tuple[dict[str, np.ndarray], list[str]]:
     """Fresh values for every variable of ``layer``, from its own seeded initializers.
+
+    ``stream`` names the purpose of the draw: the same run seed in two streams gives
+    unrelated values (the empty stream is the randomization test's).
 
     Returns:
         ``(values, skipped)``: variable name -> array of the variable's shape and
@@ -66,13 +77,16 @@ def random_weights(layer, run_seed: int) -> tuple[dict[str, np.ndarray], list[st
         if init is None:
             skipped.append(getattr(variable, "path", variable.name))
             continue
-        seed = layer_seed(run_seed, layer.name, variable.name)
+        name = f"{stream}/{layer.name}" if stream else layer.name
+        seed = layer_seed(run_seed, name, variable.name)
         values[variable.name] = np.asarray(_seeded(init, seed)(tuple(variable.shape), dtype=variable.dtype))
     return values, skipped
 
 
-def reinitialize(model, seed: int) -> list[str]:
+def reinitialize(model, seed: int, stream: str = "") -> list[str]:
     """Assign seeded fresh values to every variable of every layer of ``model``.
+
+    ``stream`` as in :func:`random_weights`.
 
     Returns the paths of variables left as they were (no initializer found).
     """
@@ -80,7 +94,7 @@ def reinitialize(model, seed: int) -> list[str]:
     for layer in model._flatten_layers(include_self=False, recursive=True):
         if not layer.weights or layer._layers:  # leaf layers only
             continue
-        values, missing = random_weights(layer, seed)
+        values, missing = random_weights(layer, seed, stream)
         for variable in layer.weights:
             if variable.name in values:
                 variable.assign(values[variable.name])

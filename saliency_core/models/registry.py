@@ -64,9 +64,9 @@ class Backbone:
                 raise
         model = ctor(weights=None, **kwargs)
         if spec.kind == "random":
-            from .init import reinitialize
+            from .init import RANDOM_WEIGHTS_STREAM, reinitialize
 
-            reinitialize(model, seed)
+            reinitialize(model, seed, stream=RANDOM_WEIGHTS_STREAM)
         if spec.kind == "file":
             try:
                 model.load_weights(str(spec))

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
 
-from saliency_core.checks.similarity import (SIMILARITIES, hog_spearman, spearman, spearman_abs,
-                                             ssim)
+from saliency_core.checks.similarity import (SIMILARITIES, Reference, hog_spearman, spearman,
+                                             spearman_abs, ssim)
 
 
 @pytest.fixture
@@ -89,3 +89,24 @@ def test_shape_mismatch_and_nan_rejected(maps):
 def test_single_map_pairs_accepted(maps):
     a, b = maps
     assert spearman(a[0], b[0]).shape == (1,)
+
+
+def test_reference_compare_equals_the_pairwise_functions():
+    # The prepared reference must give the very numbers of the pure functions: the
+    # trained maps, a changed set, a set with one map identical, and constant maps.
+    rng = np.random.default_rng(5)
+    ref = rng.normal(size=(4, 24, 24))
+    other = rng.normal(size=(4, 24, 24)) + 0.5 * ref
+    other[1] = ref[1]
+    other[2] = -ref[2]  # same |map|: spearman_abs is 1, spearman is -1
+    ref[3] = 0.0
+    other[3] = 0.0
+    reference = Reference(ref)
+    got = reference.compare(other)
+    assert got.shape == (len(SIMILARITIES), 4)
+    for row, fn in zip(got, SIMILARITIES.values()):
+        np.testing.assert_array_equal(row, fn(ref, other))
+    assert got[0, 2] == 1.0 and got[1, 2] == -1.0 and (got[:, 1] == 1.0).all()
+    assert Reference(ref, ("ssim",)).compare(other).shape == (1, 4)
+    with pytest.raises(ValueError, match="unknown similarity measure"):
+        Reference(ref, ("pearson",))

@@ -72,3 +72,22 @@ def test_random_weights_are_reproducible_per_seed():
     assert not all(np.array_equal(x, y) for x, y in zip(a, c))
     kernels = [w for w in a if w.ndim == 4 and w.shape[:2] == (1, 1) and w.std() > 0]
     assert len({k.tobytes()[:64] for k in kernels}) == len(kernels)  # no two layers share values
+
+
+def test_randomization_test_redraws_a_random_weights_model_with_the_same_seed():
+    # A backbone built with weights="random", seed 0 and the randomization test run
+    # with seed 0 draw from different streams: the test must replace the weights, not
+    # re-create the ones the model already holds (its maps would then never change).
+    from saliency_core.checks.randomization import random_weights, randomization_blocks
+
+    clf = load_model("mobilenetv2", weights="random", input_size=(32, 32), seed=0)
+    compared = 0
+    for block in randomization_blocks(clf):
+        for layer in block:
+            fresh, _ = random_weights(layer, 0)
+            for v in layer.weights:
+                current = v.numpy()
+                if v.name in fresh and current.std() > 0:  # constant initializers stay constant
+                    assert not np.array_equal(fresh[v.name], current), v.path
+                    compared += 1
+    assert compared >= 50
