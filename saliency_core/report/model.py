@@ -70,6 +70,7 @@ class TimingCell:
     peak_device_mb: float | None
     retraces: int | None
     flops_per_image: float | None
+    roof_fraction: float | None = None
 
 
 @dataclass(frozen=True)
@@ -218,7 +219,7 @@ def _timing(cell) -> TimingCell:
         images_per_s=_num(m.get("images_per_s")), compile_s=_num(m.get("compile_s")),
         first_call_s=_num(m.get("first_call_s")), peak_rss_mb=_num(m.get("peak_rss_mb")),
         peak_device_mb=_num(m.get("peak_device_mb")), retraces=_int(m.get("retraces")),
-        flops_per_image=_num(m.get("flops_per_image")))
+        flops_per_image=_num(m.get("flops_per_image")), roof_fraction=_num(m.get("roof_fraction")))
 
 
 def _map_example(store, cell) -> MapExample | None:

@@ -72,17 +72,19 @@ def fastest_table(timings: list[TimingCell]) -> Table:
 
 def timing_table(timings: list[TimingCell]) -> Table:
     """Every timing cell: median and interquartile range of one call in milliseconds,
-    throughput in images/s, one-off compile and first-call seconds, peak memory in MiB."""
+    throughput in images/s, the fraction of the machine's roof (FLOP rate of the
+    forward + input-gradient passes over the run's matmul roof, where both are known),
+    one-off compile and first-call seconds, peak memory in MiB."""
     rows = []
     for t in timings:
         status = "ok" if t.ok else f"failed: {t.reason or 'no reason recorded'}"
         rows.append((t.model, t.device, t.variant, t.batch_size, _fmt(t.median_s, ".2f", 1e3),
                      _fmt(t.iqr_s, ".2f", 1e3), _fmt(t.images_per_s, ".1f"),
-                     _fmt(t.compile_s, ".2f"), _fmt(t.first_call_s, ".2f"),
+                     _fmt(t.roof_fraction, ".1f", 100.0), _fmt(t.compile_s, ".2f"), _fmt(t.first_call_s, ".2f"),
                      _fmt(t.peak_rss_mb, ".0f"), _fmt(t.peak_device_mb, ".0f"),
                      DASH if t.retraces is None else t.retraces, status))
     return _table([("Backbone", False), ("Device", False), ("Variant", False), ("Batch", True),
-                   ("Median ms", True), ("IQR ms", True), ("Images/s", True),
+                   ("Median ms", True), ("IQR ms", True), ("Images/s", True), ("Roof %", True),
                    ("Compile s", True), ("First call s", True), ("Peak RSS MiB", True),
                    ("Peak device MiB", True), ("Retraces", True), ("Status", False)], rows)
 

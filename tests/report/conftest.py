@@ -16,6 +16,7 @@ SUITE = "smoke & <i>quick</i>"
 MODELS = ("resnet50", "mobilenet_v2", "efficientnet-lite0")
 VARIANTS = ("eager", "function", "xla")
 BATCHES = (1, 8)
+ROOF = 200e9  # FLOP/s of the fake run's matmul roof
 FAILED = {"model": "efficientnet-lite0", "variant": "xla", "batch_size": 8}
 FAIL_REASON = "ResourceExhaustedError: OOM when allocating tensor of shape [8,112,112,32]"
 MAP_METHODS = ("gradient", "gradient_x_input")
@@ -66,7 +67,8 @@ def _timing_cells(store, run_id) -> None:
                     "first_call_s": 0.5 + median, "peak_rss_mb": 900.0 + 40 * batch,
                     "peak_device_mb": None, "retraces": 0,
                     "flops_per_image": 4.1e9 if model == "resnet50" else 0.6e9,
-                    "roof_fraction": None, "roof_gflops": None, "forward_median_s": None})
+                    "roof_fraction": (4.1e9 if model == "resnet50" else 0.6e9) * ips / ROOF,
+                    "roof_gflops": ROOF / 1e9, "forward_median_s": None})
 
 
 def _maps_cells(store, run_id) -> None:

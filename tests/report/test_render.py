@@ -21,7 +21,7 @@ from saliency_core.cli.main import CliError
 from saliency_core.report import render_report
 
 from .conftest import (EXPECTED_FIGURES, FAIL_REASON, INJECTED, MAP_METHODS, MODELS,
-                       SECTION_IDS, SUITE, build_run)
+                       ROOF, SECTION_IDS, SUITE, build_run)
 
 
 def _sections(page: str) -> list[str]:
@@ -202,3 +202,22 @@ def test_signed_and_unsigned_maps_get_one_figure_per_method(rendered):
     page, _ = rendered
     maps = page.split('<section id="maps">', 1)[1].split("</section>", 1)[0]
     assert maps.count("<figure") == len(MAP_METHODS)
+
+
+def test_timing_table_shows_each_cells_fraction_of_the_roof(stored_run):
+    from saliency_core.report.model import load_report_data
+    from saliency_core.report.tables import timing_table
+
+    store, run_id = stored_run
+    data = load_report_data(store, run_id)
+    table = timing_table(data.timings)
+    col = table.columns.index("Roof %")
+    checked = 0
+    for cell, row in zip(data.timings, table.rows):
+        if cell.ok:
+            want = 100.0 * cell.flops_per_image * cell.images_per_s / ROOF
+            assert row[col] == f"{want:.1f}", (cell.model, cell.variant, cell.batch_size)
+            checked += 1
+        else:
+            assert row[col] == "—"
+    assert checked == len(data.timings) - 1
