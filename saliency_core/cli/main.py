@@ -11,6 +11,7 @@ import argparse
 import logging
 import os
 import sys
+import warnings
 
 __all__ = ["main", "CliError"]
 
@@ -25,6 +26,11 @@ def configure_runtime(verbose: bool = False) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1" if verbose else "3")
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    """Warnings as one line each, without the source location."""
+    return f"saliency-bench: warning: {message}\n"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     configure_runtime("-v" in argv or "--verbose" in argv)
     args = build_parser().parse_args(argv)
+    previous_format, warnings.formatwarning = warnings.formatwarning, _format_warning
     try:
         return int(args.func(args) or 0)
     except CliError as exc:
@@ -52,4 +59,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("saliency-bench: interrupted; finished results are kept in the store", file=sys.stderr)
         return 130
+    finally:
+        warnings.formatwarning = previous_format
 

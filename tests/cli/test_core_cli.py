@@ -68,3 +68,21 @@ def test_list_models(capsys):
     assert main(["list", "models"]) == 0
     out = capsys.readouterr().out
     assert "resnet50" in out and "efficientnet-lite0" in out and "inceptionv3" in out
+
+
+def test_warnings_print_as_one_line_and_the_format_is_restored(user_model, image_dir, tmp_path):
+    # The command line shows a warning (here: an undecodable file) as one line naming
+    # it, without Python's source location; the library's format is left as it was.
+    import warnings
+
+    script = (f"import sys; from saliency_core.cli.main import main; "
+              f"sys.exit(main(['explain', {str(image_dir)!r}, '--model', {str(user_model)!r}, "
+              f"'--preprocessing', 'tf', '--variant', 'function', '--out', {str(tmp_path / 'f.png')!r}]))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [ln for ln in done.stderr.splitlines() if "broken.jpg" in ln]
+    assert len(lines) == 1 and lines[0].startswith("saliency-bench: warning: "), done.stderr[-2000:]
+    assert ".py:" not in lines[0]
+    before = warnings.formatwarning
+    main(["list", "models"])
+    assert warnings.formatwarning is before

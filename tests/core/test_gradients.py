@@ -135,3 +135,26 @@ def test_wrong_shape_and_bad_options_are_clear_errors():
         saliency(small_cnn(), images(2), variant="eager", reduce="mean")
     with pytest.raises(ValueError, match="targets must be class ids"):
         saliency(small_cnn(), images(2), variant="eager", targets=[0, 9])
+
+
+def _depthwise_cnn():
+    import keras
+
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.DepthwiseConv2D(3, padding="same", name="dw")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(4)(x), name="dw_cnn")
+
+
+def test_xla_on_cpu_warns_for_depthwise_convolutions_only():
+    import warnings
+
+    from saliency_core.explainer import XlaOnCpuWarning
+
+    with pytest.warns(XlaOnCpuWarning, match="dw_cnn: variant='xla' on a CPU.*'function'"):
+        Explainer(_depthwise_cnn(), variant="xla", device="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", XlaOnCpuWarning)
+        Explainer(_depthwise_cnn(), variant="function", device="cpu")
+        Explainer(small_cnn(), variant="xla", device="cpu")
+        Explainer(_depthwise_cnn(), variant="xla", device="gpu")  # placement asked for: no CPU warning
