@@ -8,6 +8,7 @@ Units follow the store: seconds of wall-clock time, MiB of memory.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass, field
@@ -71,6 +72,7 @@ class TimingCell:
     retraces: int | None
     flops_per_image: float | None
     roof_fraction: float | None = None
+    """FLOP rate over the run's best roof on the device (``harness.runner.best_roofs``)."""
 
 
 @dataclass(frozen=True)
@@ -219,7 +221,7 @@ def _timing(cell) -> TimingCell:
         images_per_s=_num(m.get("images_per_s")), compile_s=_num(m.get("compile_s")),
         first_call_s=_num(m.get("first_call_s")), peak_rss_mb=_num(m.get("peak_rss_mb")),
         peak_device_mb=_num(m.get("peak_device_mb")), retraces=_int(m.get("retraces")),
-        flops_per_image=_num(m.get("flops_per_image")), roof_fraction=_num(m.get("roof_fraction")))
+        flops_per_image=_num(m.get("flops_per_image")))
 
 
 def _map_example(store, cell) -> MapExample | None:
@@ -287,6 +289,21 @@ def _read_checks(store, cells, data: dict) -> None:
                 step_maps=steps if isinstance(steps, np.ndarray) and steps.ndim == 3 else None))
 
 
+def _with_roof_fractions(timings: list[TimingCell], store, run_id) -> list[TimingCell]:
+    """Each cell's fraction of the best roof seen on its device over the run, the
+    rule of every display (a roof sampled under load cannot inflate a fraction)."""
+    from ..harness.runner import best_roofs
+
+    roofs = best_roofs(store, run_id)
+    out = []
+    for t in timings:
+        roof = roofs.get(t.device)
+        if t.ok and roof and t.flops_per_image and t.images_per_s:
+            t = dataclasses.replace(t, roof_fraction=t.flops_per_image * t.images_per_s / (roof * 1e9))
+        out.append(t)
+    return out
+
+
 def load_report_data(store, run_id) -> ReportData:
     """Read run ``run_id`` (an id, ``"latest"`` or a unique id prefix) of ``store``, a
     ``ResultStore``, into a :class:`ReportData`. The store's ``UnknownRunError``
@@ -314,6 +331,7 @@ def load_report_data(store, run_id) -> ReportData:
         elif cell.kind == "gate":
             data["gates"].append(_gate(cell))
     _read_checks(store, [c for c in cells if c.kind == "check"], data)
+    data["timings"] = _with_roof_fractions(data["timings"], store, run_id)
     data["timings"].sort(key=lambda t: (t.model, t.device, variant_order(t.variant), t.batch_size))
     data["maps"].sort(key=lambda e: (e.model, e.method, e.image_name))
     return ReportData(run=info, **data)

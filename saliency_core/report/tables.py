@@ -73,7 +73,8 @@ def fastest_table(timings: list[TimingCell]) -> Table:
 def timing_table(timings: list[TimingCell]) -> Table:
     """Every timing cell: median and interquartile range of one call in milliseconds,
     throughput in images/s, the fraction of the machine's roof (FLOP rate of the
-    forward + input-gradient passes over the run's matmul roof, where both are known),
+    forward + input-gradient passes over the best matmul roof of the run on that
+    device, where both are known),
     one-off compile and first-call seconds, peak memory in MiB."""
     rows = []
     for t in timings:

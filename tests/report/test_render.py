@@ -204,7 +204,7 @@ def test_signed_and_unsigned_maps_get_one_figure_per_method(rendered):
     assert maps.count("<figure") == len(MAP_METHODS)
 
 
-def test_timing_table_shows_each_cells_fraction_of_the_roof(stored_run):
+def test_timing_table_shows_each_cells_fraction_of_the_best_roof(stored_run):
     from saliency_core.report.model import load_report_data
     from saliency_core.report.tables import timing_table
 
