@@ -22,7 +22,8 @@ from ..methods import MethodOptions
 from .randomization import layer_seed
 from .similarity import SIMILARITIES
 
-__all__ = ["DataRandomizationResult", "data_randomization_test"]
+__all__ = ["DataRandomizationResult", "RandomizationNetworks", "train_randomization_networks",
+           "compare_networks", "data_randomization_test"]
 
 
 @dataclass
@@ -61,62 +62,108 @@ class DataRandomizationResult:
         return all(p < t for p, t in self.mean().values())
 
 
-def data_randomization_test(train_set, test_images, *, seed: int, targets=None, epochs=8,
-                            method="gradient", variant="xla", reduce="sum",
-                            measures=("spearman_abs", "ssim"), batch_size=16,
-                            train_options: dict | None = None) -> DataRandomizationResult:
-    """Train three synthetic CNNs and compare their maps on ``test_images``.
+@dataclass
+class RandomizationNetworks:
+    """The three trained networks of the data randomization test.
+
+    Attributes:
+        models: Keras models by role: "true", "true_other" (true labels, another
+            seed) and "permuted" (permuted labels).
+        accuracy: Final training accuracy of each, a fraction in [0, 1].
+        seeds: Training seeds by role and the label permutation seed ("permutation").
+        epochs: Training epochs of each network.
+    """
+
+    models: dict
+    accuracy: dict
+    seeds: dict
+    epochs: int
+
+
+ROLES = ("true", "true_other", "permuted")
+
+
+def train_randomization_networks(train_set, *, seed: int, epochs=8,
+                                 train_options: dict | None = None) -> RandomizationNetworks:
+    """Train the true-label, second true-label and permuted-label synthetic CNNs.
 
     Args:
         train_set: A :class:`~saliency_core.data.synthetic.SyntheticSet` to train on.
-        test_images: (N, H, W, 3) images, or a ``SyntheticSet`` (its labels are then
-            the default targets).
         seed: Derives the three training seeds and the label-permutation seed
             (:func:`~saliency_core.checks.randomization.layer_seed`). Each network
             has its own initial weights: had the permuted-label network started
             from the true network's weights, its maps could resemble the true
             network's through the shared initialisation rather than the labels, and
             both comparisons would not be on the same footing.
+        epochs: Training epochs of each network.
+        train_options: Extra keyword arguments of ``train_synthetic_cnn``.
+    """
+    from ..data.synthetic import permuted_labels, train_synthetic_cnn
+
+    seeds = {"true": layer_seed(seed, "data-randomization/true"),
+             "true_other": layer_seed(seed, "data-randomization/true-other"),
+             "permuted": layer_seed(seed, "data-randomization/permuted"),
+             "permutation": layer_seed(seed, "data-randomization/permutation")}
+    shuffled = dataclasses.replace(train_set, labels=permuted_labels(train_set.labels, seeds["permutation"]))
+    data = {"true": train_set, "true_other": train_set, "permuted": shuffled}
+    models, accuracy = {}, {}
+    for role in ROLES:
+        models[role], history = train_synthetic_cnn(data[role], seed=seeds[role], epochs=epochs,
+                                                    **(train_options or {}))
+        accuracy[role] = float(history["accuracy"][-1])
+    return RandomizationNetworks(models=models, accuracy=accuracy, seeds=seeds, epochs=int(epochs))
+
+
+def compare_networks(networks: RandomizationNetworks, test_images, *, seed: int, targets=None,
+                     method="gradient", variant="xla", reduce="sum",
+                     measures=("spearman_abs", "ssim"), batch_size=16) -> DataRandomizationResult:
+    """Maps of the three networks on ``test_images``, compared with the true network's.
+
+    Args:
+        networks: From :func:`train_randomization_networks`.
+        test_images: (N, H, W, 3) images, or a ``SyntheticSet`` (its labels are then
+            the default targets).
+        seed: The method's own seed (SmoothGrad noise, the random control).
         targets: Class ids (N,) to explain with every network; None means the test
             set's labels, or the true network's top-1 for a bare image array.
-        epochs: Training epochs of each network.
         method: Saliency method or control.
         variant: Gradient variant.
         reduce: Channel reduction of the maps.
         measures: Names in :data:`~saliency_core.checks.similarity.SIMILARITIES`.
         batch_size: Images per compiled saliency call.
-        train_options: Extra keyword arguments of ``train_synthetic_cnn``.
     """
-    from ..data.synthetic import permuted_labels, train_synthetic_cnn
-
     measures = tuple(measures)
     if not measures or any(m not in SIMILARITIES for m in measures):
         raise ValueError(f"unknown similarity measure in {measures}; choose from {', '.join(SIMILARITIES)}")
     images = getattr(test_images, "images", test_images)
     if targets is None and hasattr(test_images, "labels"):
         targets = np.asarray(test_images.labels)
-    seeds = {"true": layer_seed(seed, "data-randomization/true"),
-             "true_other": layer_seed(seed, "data-randomization/true-other"),
-             "permuted": layer_seed(seed, "data-randomization/permuted"),
-             "permutation": layer_seed(seed, "data-randomization/permutation")}
-    shuffled = dataclasses.replace(train_set, labels=permuted_labels(train_set.labels, seeds["permutation"]))
-    runs = {"true": (train_set, seeds["true"]), "true_other": (train_set, seeds["true_other"]),
-            "permuted": (shuffled, seeds["permuted"])}
     options = MethodOptions(seed=int(seed))
-    maps, accuracy = {}, {}
-    for name, (data, train_seed) in runs.items():
-        model, history = train_synthetic_cnn(data, seed=train_seed, epochs=epochs, **(train_options or {}))
-        accuracy[name] = float(history["accuracy"][-1])
-        explainer = Explainer(model, variant=variant, batch_size=batch_size)
+    maps = {}
+    for role in ROLES:
+        explainer = Explainer(networks.models[role], variant=variant, batch_size=batch_size)
         result = explainer.explain(images, targets=targets, method=method, reduce=reduce, options=options)
         if targets is None:
             targets = result.targets  # the true network's top-1, for all three
-        maps[name] = result.maps
+        maps[role] = result.maps
 
     def compare(other):
         return np.stack([SIMILARITIES[m](maps["true"], maps[other]) for m in measures])
 
     return DataRandomizationResult(
         measures=measures, true_vs_permuted=compare("permuted"), true_vs_true=compare("true_other"),
-        targets=np.asarray(targets, dtype=np.int32), accuracy=accuracy, seeds=seeds,
-        maps=np.stack([maps[k] for k in runs]).astype(np.float32))
+        targets=np.asarray(targets, dtype=np.int32), accuracy=dict(networks.accuracy),
+        seeds=dict(networks.seeds), maps=np.stack([maps[k] for k in ROLES]).astype(np.float32))
+
+
+def data_randomization_test(train_set, test_images, *, seed: int, targets=None, epochs=8,
+                            method="gradient", variant="xla", reduce="sum",
+                            measures=("spearman_abs", "ssim"), batch_size=16,
+                            train_options: dict | None = None) -> DataRandomizationResult:
+    """Train three synthetic CNNs and compare their maps on ``test_images``:
+    :func:`train_randomization_networks` then :func:`compare_networks`, with the
+    arguments documented there."""
+    networks = train_randomization_networks(train_set, seed=seed, epochs=epochs,
+                                            train_options=train_options)
+    return compare_networks(networks, test_images, seed=seed, targets=targets, method=method,
+                            variant=variant, reduce=reduce, measures=measures, batch_size=batch_size)

@@ -21,6 +21,12 @@ What each metric's ``value`` is (the number tables and gates read):
 * ``pointing-game``: fraction of images whose absolute map peaks on the object;
   ``relevance-mass``: mean fraction of absolute relevance on the object. Both need
   ground-truth masks.
+* ``data-randomization``: mean over images of the Spearman rank correlation of the
+  absolute maps of a network trained on the true labels and one trained on permuted
+  labels (Adebayo et al. 2018, Sec. 5); statistic ``margin`` is the same correlation
+  between two true-label networks minus it (above 0: the maps depend on the labels).
+  Needs the three networks (:func:`~.data_randomization.train_randomization_networks`);
+  the classifier is not used.
 
 Other numbers a gate may use are in the cell's ``statistics`` (see
 :func:`statistics_for`).
@@ -48,7 +54,8 @@ from .perturbation import PRESETS, ROAD_FRACTIONS, CurveConfig
 from .registry import METRICS
 from .similarity import SIMILARITIES
 
-__all__ = ["CLI_METRICS", "DEFAULT_METRICS", "LOCALISATION_METRICS", "CheckSettings",
+__all__ = ["CLI_METRICS", "DEFAULT_METRICS", "LOCALISATION_METRICS", "NETWORK_METRICS",
+           "CheckSettings",
            "CheckResult", "CheckReport", "metric_name", "statistics_for", "selected_metrics",
            "run_checks"]
 
@@ -66,6 +73,7 @@ CLI_METRICS: dict[str, str] = {
     "random-logit": "random-logit",
     "pointing-game": "pointing-game",
     "relevance-mass": "relevance-mass",
+    "data-randomization": "data-randomization",
 }
 
 DEFAULT_METRICS = ("deletion", "insertion", "mprt-cascading", "random-logit")
@@ -73,6 +81,9 @@ DEFAULT_METRICS = ("deletion", "insertion", "mprt-cascading", "random-logit")
 
 LOCALISATION_METRICS = ("pointing-game", "relevance-mass")
 """Metrics that need ground-truth object masks."""
+
+NETWORK_METRICS = ("data-randomization",)
+"""Metrics that need networks trained for them (``run_checks(networks=...)``)."""
 
 _CURVES = ("deletion", "insertion", "road-morf", "road-lerf")
 _MPRT = ("mprt-cascading", "mprt-independent")
@@ -96,7 +107,8 @@ def statistics_for(metric: str) -> tuple[str, ...]:
     Curves: ``auc``. Randomization (mprt-*): ``last_step_<measure>`` (mean over images
     at the last step) and ``mean_<measure>`` (mean over steps and images) for each
     measure in :data:`~saliency_core.checks.similarity.SIMILARITIES`. random-logit:
-    ``<measure>`` (mean over images). Localisation: ``mean``.
+    ``<measure>`` (mean over images). Localisation: ``mean``. data-randomization:
+    ``margin``, ``permuted_<measure>`` and ``true_<measure>`` (means over images).
     """
     metric = metric_name(metric)
     if metric in _CURVES:
@@ -105,6 +117,8 @@ def statistics_for(metric: str) -> tuple[str, ...]:
         return tuple(f"{p}_{m}" for p in ("last_step", "mean") for m in SIMILARITIES)
     if metric == "random-logit":
         return tuple(SIMILARITIES)
+    if metric == "data-randomization":
+        return ("margin",) + tuple(f"{p}_{m}" for p in ("permuted", "true") for m in SIMILARITIES)
     return ("mean",)
 
 
@@ -391,6 +405,34 @@ def _random_logit(classifier, images, method, *, settings, options, variant, bat
     return float(per_image.mean()), per_image.tolist(), statistics, config, extra, artifacts
 
 
+def _data_randomization(networks, images, method, *, settings, variant, batch_size, seed):
+    from .data_randomization import compare_networks
+
+    result = compare_networks(networks, images, seed=seed, method=method, variant=variant,
+                              reduce=settings.randomization_reduce, measures=settings.measures,
+                              batch_size=batch_size)
+    main = "spearman_abs" if "spearman_abs" in result.measures else result.measures[0]
+    j = result.measures.index(main)
+    per_image = np.asarray(result.true_vs_permuted[j], np.float64)
+    statistics = {}
+    for m, (permuted, true) in result.mean().items():
+        statistics[f"permuted_{m}"], statistics[f"true_{m}"] = permuted, true
+    statistics["margin"] = statistics[f"true_{main}"] - statistics[f"permuted_{main}"]
+    config = {"reduce": settings.randomization_reduce, "variant": variant,
+              "measures": list(result.measures), "seed": int(seed), "value_measure": main,
+              "value": f"mean over images of {main} between the true-label and the "
+                       "permuted-label network's maps",
+              "targets": "the true-label network's top-1, for all three networks",
+              "training": {"epochs": networks.epochs, "seeds": dict(networks.seeds),
+                           "accuracy": dict(networks.accuracy)}}
+    extra = {"measures": list(result.measures), "targets": result.targets.tolist(),
+             "passed": bool(result.passed),
+             "true_vs_true": np.asarray(result.true_vs_true[j], np.float64).tolist()}
+    artifacts = {"data_similarity_permuted": np.asarray(result.true_vs_permuted, np.float64),
+                 "data_similarity_true": np.asarray(result.true_vs_true, np.float64)}
+    return float(per_image.mean()), per_image.tolist(), statistics, config, extra, artifacts
+
+
 def _localisation(metric, maps, masks, *, settings):
     values = METRICS[metric].fn(np.abs(maps), masks).astype(np.float64)
     value = float(values.mean())
@@ -405,7 +447,7 @@ def run_checks(classifier, images, *, methods: Sequence[str], metrics: Sequence[
                data_name: str, store=None, run_id: str | None = None, masks=None,
                variant: str = "xla", batch_size: int = 16, device: str | None = None,
                settings: CheckSettings = CheckSettings(), image_names: Sequence[str] | None = None,
-               progress: Callable[[str], None] | None = None) -> CheckReport:
+               progress: Callable[[str], None] | None = None, networks=None) -> CheckReport:
     """Compute each metric for each method; record each result as a ``check`` cell.
 
     Args:
@@ -428,13 +470,16 @@ def run_checks(classifier, images, *, methods: Sequence[str], metrics: Sequence[
         settings: Protocol settings.
         image_names: Names of the images, recorded in each cell's config.
         progress: Called with one line per finished metric.
+        networks: A :class:`~.data_randomization.RandomizationNetworks`; required by
+            ``data-randomization`` (the images must suit those networks).
 
     Returns:
         A :class:`CheckReport`, results in (method, metric) order.
 
     Raises:
         ValueError: unknown method or metric, localisation metrics without masks,
-            images and masks that do not match, or ``store`` without ``run_id``.
+            images and masks that do not match, ``data-randomization`` without
+            ``networks``, or ``store`` without ``run_id``.
     """
     from ..controls import CONTROLS
     from ..explainer import Explainer
@@ -460,6 +505,10 @@ def run_checks(classifier, images, *, methods: Sequence[str], metrics: Sequence[
     elif any(m in LOCALISATION_METRICS for m in names):
         raise ValueError(f"{', '.join(m for m in names if m in LOCALISATION_METRICS)} need "
                          "ground-truth object masks (the synthetic data set has them)")
+    if networks is None and any(m in NETWORK_METRICS for m in names):
+        raise ValueError("data-randomization needs networks trained on true and permuted labels "
+                         "(run_checks(networks=train_randomization_networks(...)); on the command "
+                         "line: --model synthetic-cnn --data synthetic)")
 
     options = dataclasses.replace(settings.options, seed=int(seed))
     record = _settings_record(settings, options, variant=variant, batch_size=batch_size, seed=seed)
@@ -513,6 +562,9 @@ def run_checks(classifier, images, *, methods: Sequence[str], metrics: Sequence[
                                         seed=seed, device=device)
                 elif metric in LOCALISATION_METRICS:
                     out = _localisation(metric, maps, masks, settings=settings)
+                elif metric in NETWORK_METRICS:
+                    out = _data_randomization(networks, images, method, settings=settings,
+                                              variant=variant, batch_size=batch_size, seed=seed)
                 else:
                     raise ValueError(f"metric {metric!r} is not run by run_checks")
             except Exception as exc:  # recorded as a failed cell; the other metrics go on

@@ -25,6 +25,7 @@ from .main import CliError
 __all__ = ["register", "SYNTHETIC_CNN", "DEFAULT_METHODS"]
 
 SYNTHETIC_CNN = "synthetic-cnn"
+DATA_RANDOMIZATION_EPOCHS = 4  # as the synthetic CNN itself (data.synthetic.load_synthetic_cnn)
 DEFAULT_METHODS = ("gradient", "smoothgrad", "edge", "random")
 _SYNTHETIC_IMAGES = 16
 # Variant default: on CPU the "function" variant of EfficientNet-Lite0 measured about
@@ -191,7 +192,29 @@ def _progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _run(store, run_id, args, classifier, data, *, methods, metrics, settings):
+def _networks(args, classifier, data, metrics):
+    """The data randomization test's three networks, when a metric needs them: the
+    synthetic CNN's architecture and training set, trained on true and permuted labels."""
+    from ..checks.runner import NETWORK_METRICS, metric_name
+
+    wanted = [m for m in metrics if metric_name(m) in NETWORK_METRICS]
+    if not wanted:
+        return None
+    if classifier.name != SYNTHETIC_CNN or data.name != "synthetic":
+        raise CliError(f"{', '.join(wanted)} retrains the model on true and on permuted labels, "
+                       f"which this project can do for the synthetic CNN only: use --model "
+                       f"{SYNTHETIC_CNN} --data synthetic (got --model {classifier.name} "
+                       f"--data {data.name})")
+    from ..checks.data_randomization import train_randomization_networks
+    from ..data.synthetic import TRAIN_SIZE, make_synthetic
+
+    _progress(f"data randomization: training 3 networks on make_synthetic({TRAIN_SIZE}, seed=0) "
+              f"(true labels twice, permuted labels once; about a minute on 2 CPU cores)")
+    return train_randomization_networks(make_synthetic(TRAIN_SIZE, seed=0), seed=args.seed,
+                                        epochs=DATA_RANDOMIZATION_EPOCHS)
+
+
+def _run(store, run_id, args, classifier, data, *, methods, metrics, settings, networks=None):
     from ..checks.runner import run_checks
 
     try:
@@ -199,7 +222,7 @@ def _run(store, run_id, args, classifier, data, *, methods, metrics, settings):
                           seed=args.seed, data_name=data.name, store=store, run_id=run_id,
                           masks=data.masks, variant=args.variant, batch_size=args.batch_size,
                           device=args.device, settings=settings, image_names=data.names,
-                          progress=_progress)
+                          progress=_progress, networks=networks)
     except ValueError as exc:
         raise CliError(str(exc)) from None
 
@@ -263,6 +286,12 @@ def _print_report(report, classifier, data, args) -> None:
         headers, rows = report.table(method)
         print()
         print_table(headers, rows, title=f"{method}")
+        result = report.get(method, "data-randomization")
+        if result is not None and result.ok:
+            true = result.statistic("margin") + result.value
+            print(f"data-randomization: two true-label networks agree at {true:.3f}; "
+                  f"{'below' if result.value < true else 'NOT below'} it, the maps "
+                  f"{'depend' if result.value < true else 'do not depend'} on the labels")
 
 
 # --- commands -------------------------------------------------------------------------------
@@ -283,11 +312,12 @@ def cmd_check(args) -> int:
     data = _load_data(args, classifier)
     metrics = selected_metrics(metrics, has_masks=data.masks is not None)
     _check_masks(metrics, data)
+    networks = _networks(args, classifier, data, metrics)
     config = _run_config(args, classifier, data, command="check", methods=methods, metrics=metrics)
     with _open_store(args.store) as store:
         with _Run(store, "check", config, args.seed) as run_id:
             report = _run(store, run_id, args, classifier, data, methods=methods, metrics=metrics,
-                          settings=settings)
+                          settings=settings, networks=networks)
     _print_report(report, classifier, data, args)
     _write_json(args.json, report.as_dict())
     if report.failed:
@@ -347,6 +377,7 @@ def cmd_gate(args) -> int:
     settings = _settings(args, classifier)
     data = _load_data(args, classifier)
     _check_masks(policy.metrics, data)
+    networks = _networks(args, classifier, data, [*policy.metrics, *policy.control_metrics])
     control = "random"
     config = _run_config(args, classifier, data, command="gate", method=args.method,
                          policy={"name": policy.name, "source": policy.source,
@@ -354,10 +385,10 @@ def cmd_gate(args) -> int:
     with _open_store(args.store) as store:
         with _Run(store, "gate", config, args.seed) as run_id:
             report = _run(store, run_id, args, classifier, data, methods=[args.method],
-                          metrics=policy.metrics, settings=settings)
+                          metrics=policy.metrics, settings=settings, networks=networks)
             if policy.control_metrics and args.method != control:
                 extra = _run(store, run_id, args, classifier, data, methods=[control],
-                             metrics=policy.control_metrics, settings=settings)
+                             metrics=policy.control_metrics, settings=settings, networks=networks)
                 report.results.extend(extra.results)
             result = evaluate_policy(policy, report, method=args.method, control=control)
             key = {"model": classifier.name, "data": data.name, "policy": policy.name}

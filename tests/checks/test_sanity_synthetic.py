@@ -58,3 +58,32 @@ def test_data_randomization_permuted_labels_change_the_maps():
     test = synthetic.make_synthetic(32, seed=TEST_SEED)
     result = data_randomization_test(train, test, seed=0, epochs=6)
     assert result.passed, (result.mean(), result.accuracy)
+
+
+def test_run_checks_records_data_randomization_as_a_check():
+    # run_checks scores the data randomization test like any metric: its value is the
+    # mean true-vs-permuted Spearman|map| of compare_networks, its margin the
+    # true-vs-true level minus that; a model-independent control scores 1 on both, so
+    # its margin is exactly 0. Without the networks it is a clear error up front.
+    from saliency_core.checks.data_randomization import compare_networks, train_randomization_networks
+    from saliency_core.checks.runner import CheckSettings, run_checks
+
+    networks = train_randomization_networks(synthetic.make_synthetic(300, seed=TRAIN_SEED), seed=0,
+                                            epochs=1)
+    test = synthetic.make_synthetic(6, seed=TEST_SEED)
+    settings = CheckSettings(measures=("spearman_abs", "ssim"))
+    report = run_checks(networks.models["true"], test.images, methods=["gradient", "edge"],
+                        metrics=["data-randomization"], seed=0, data_name="synthetic",
+                        variant="function", settings=settings, networks=networks)
+    direct = compare_networks(networks, test.images, seed=0, method="gradient", variant="function",
+                              reduce=settings.randomization_reduce, measures=settings.measures)
+    permuted, true = direct.mean()["spearman_abs"]
+    gradient = report.get("gradient", "data-randomization")
+    assert gradient.ok and gradient.direction == "lower"
+    assert gradient.value == pytest.approx(permuted, abs=1e-12)
+    assert gradient.statistic("margin") == pytest.approx(true - permuted, abs=1e-12)
+    edge = report.get("edge", "data-randomization")
+    assert edge.value == 1.0 and edge.statistic("margin") == 0.0
+    with pytest.raises(ValueError, match="data-randomization needs networks"):
+        run_checks(networks.models["true"], test.images, methods=["gradient"],
+                   metrics=["data-randomization"], seed=0, data_name="synthetic")

@@ -171,6 +171,7 @@ def test_a_metric_that_cannot_be_computed_exits_2_after_the_table(tiny_model, tm
     (["--metrics", "deletion,delition"], "unknown metric 'delition'"),
     (["--methods", "gradient,lime"], "unknown method(s) 'lime'"),
     (["--images", "0"], "--images must be >= 1"),
+    (["--metrics", "data-randomization"], "use --model synthetic-cnn --data synthetic (got --model tiny"),
 ])
 def test_bad_options_exit_2(tiny_model, tmp_path, capsys, extra, message):
     argv = ["check", "--model", str(tiny_model), "--data", "synthetic", "--store",
@@ -211,3 +212,32 @@ def test_malformed_policy_exits_2_naming_the_file_and_key(tiny_model, tmp_path, 
     err = capsys.readouterr().err
     assert code == 2 and str(policy) in err and "'thresold'" in err
     assert not (tmp_path / "s.sqlite").exists()  # rejected before any work
+
+
+@pytest.mark.slow
+def test_check_data_randomization_on_the_synthetic_cnn(tmp_path, capsys, monkeypatch):
+    # The networks are trained on a small set here (the command line uses 6000 images);
+    # the synthetic CNN itself is the session's cached one.
+    from saliency_core.cli import commands_check
+    from saliency_core.data import synthetic
+
+    monkeypatch.setattr(synthetic, "TRAIN_SIZE", 300)
+    monkeypatch.setattr(commands_check, "DATA_RANDOMIZATION_EPOCHS", 1)
+    store = tmp_path / "s.sqlite"
+    argv = ["check", "--model", "synthetic-cnn", "--data", "synthetic", "--images", "4",
+            "--methods", "gradient,edge", "--metrics", "data-randomization", "--store", str(store)]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "make_synthetic(300, seed=0)" in captured.err
+    lines = [ln for ln in captured.out.splitlines() if ln.startswith("data-randomization: two")]
+    assert len(lines) == 2 and "NOT below it, the maps do not depend" in lines[1]  # edge control
+    with ResultStore(store) as s:
+        run = s.list_runs()[-1]
+        cells = {c.key["method"]: c for c in s.cells(run.id, kind="check")}
+    assert set(cells) == {"gradient", "edge"}
+    for cell in cells.values():
+        m = cell.metrics
+        assert m["config"]["training"]["epochs"] == 1 and len(m["per_image"]) == 4
+        assert m["statistics"]["margin"] == pytest.approx(
+            m["statistics"]["true_spearman_abs"] - m["value"], abs=1e-12)
+    assert cells["edge"].metrics["value"] == 1.0 and cells["edge"].metrics["passed"] is False
