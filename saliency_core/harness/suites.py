@@ -209,6 +209,7 @@ def _check_checks(table: dict, source: str) -> None:
         from ..checks.runner import CLI_METRICS
 
         _list_of(table, "metrics", str, source, allowed=tuple(CLI_METRICS), prefix="checks.")
+        _check_metric_needs(table, source)
     if table.get("gate_method", "gradient") not in methods:
         raise _fail(source, "checks.gate_method", f"unknown method {table['gate_method']!r}; "
                                                   f"choose from {', '.join(methods)}")
@@ -225,6 +226,25 @@ def _check_checks(table: dict, source: str) -> None:
             load_policy(table["policy"])
         except PolicyError as exc:
             raise _fail(source, "checks.policy", str(exc)) from None
+
+
+def _check_metric_needs(table: dict, source: str) -> None:
+    """Metrics a suite's checks cannot compute: localisation without object masks, and
+    the data randomization test (it retrains the network; ``saliency-bench check``)."""
+    from ..checks.runner import LOCALISATION_METRICS, NETWORK_METRICS, metric_name
+
+    data = table.get("data", CHECKS_DEFAULTS["data"])
+    for i, name in enumerate(table["metrics"]):
+        metric = metric_name(name)
+        if metric in NETWORK_METRICS:
+            raise _fail(source, f"checks.metrics[{i}]",
+                        f"{name} retrains the network and does not run in a suite; use "
+                        f"'saliency-bench check --model synthetic-cnn --data synthetic "
+                        f"--metrics {name}'")
+        if metric in LOCALISATION_METRICS and data != "synthetic":
+            raise _fail(source, f"checks.metrics[{i}]",
+                        f"{name} needs ground-truth object masks: data = \"synthetic\" "
+                        f"(data is {data!r})")
 
 
 def checks_settings(suite: "Suite | dict") -> dict | None:

@@ -90,6 +90,8 @@ def test_quick_suite_is_small():
     ('[checks]\nvariant = "jit"', "checks.variant"),                # unknown variant
     ('[checks]\ngate_method = "x"', "checks.gate_method"),          # unknown method
     ('[checks]\npolicy = "no-such-policy"', "checks.policy"),       # no such policy
+    ('[checks]\nmetrics = ["deletion", "data-randomization"]', "checks.metrics[1]"),  # retrains
+    ('[checks]\nmetrics = ["pointing-game"]', "checks.metrics[0]"),  # photos have no masks
 ])
 def test_bad_key_or_type_names_file_and_key(tmp_path, change, key):
     top = {"name": '"bad"', "models": '["mobilenetv2"]', "variants": '["eager"]',
