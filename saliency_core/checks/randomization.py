@@ -337,36 +337,32 @@ def mprt(classifier, images, *, mode="cascading", method="gradient", seed: int, 
 
     # Each step's similarity is scored on a worker thread while the next step's maps
     # are computed (TensorFlow and the numpy/scikit-image measures release the GIL).
-    worker = ThreadPoolExecutor(max_workers=1)
     t_steps = time.perf_counter()
-    for k, block in enumerate(blocks):
-        t0 = time.perf_counter()
-        if mode == "independent" and k > 0:
-            for layer, values in trained_values[k - 1]:
-                for v, value in zip(layer.weights, values):
-                    v.assign(value)
-        for layer in block:
-            values, missing = random_weights(layer, seed)
-            skipped.extend(missing)
-            target = clone_layers[layer.name]
-            for v in target.weights:
-                if v.name in values:
-                    v.assign(values[v.name])
-        timings["assign_s"].append(time.perf_counter() - t0)
-        names.append(named[k][0])
-        if callback is not None:
-            callback(k, names[-1], clone)
-        t0 = time.perf_counter()
-        step_maps = explain(fixed_targets).maps
-        timings["explain_s"].append(time.perf_counter() - t0)
-        pending.append(worker.submit(compare, step_maps))
-        if keep_maps:
-            maps.append(step_maps.astype(np.float32))
-
-    try:
-        scored = [future.result() for future in pending]
-    finally:
-        worker.shutdown(cancel_futures=True)
+    with ThreadPoolExecutor(max_workers=1) as worker:
+        for k, block in enumerate(blocks):
+            t0 = time.perf_counter()
+            if mode == "independent" and k > 0:
+                for layer, values in trained_values[k - 1]:
+                    for v, value in zip(layer.weights, values):
+                        v.assign(value)
+            for layer in block:
+                values, missing = random_weights(layer, seed)
+                skipped.extend(missing)
+                target = clone_layers[layer.name]
+                for v in target.weights:
+                    if v.name in values:
+                        v.assign(values[v.name])
+            timings["assign_s"].append(time.perf_counter() - t0)
+            names.append(named[k][0])
+            if callback is not None:
+                callback(k, names[-1], clone)
+            t0 = time.perf_counter()
+            step_maps = explain(fixed_targets).maps
+            timings["explain_s"].append(time.perf_counter() - t0)
+            pending.append(worker.submit(compare, step_maps))
+            if keep_maps:
+                maps.append(step_maps.astype(np.float32))
+        scored = [future.result() for future in pending]  # re-raises a scoring error
     timings["steps_s"] = time.perf_counter() - t_steps
     similarity = [scores for scores, _ in scored]
     timings["similarity_s"] = [seconds for _, seconds in scored]

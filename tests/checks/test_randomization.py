@@ -195,3 +195,17 @@ def test_bad_arguments(model, images):
         mprt(model, images, seed=0, mode="top_down")
     with pytest.raises(ValueError, match="measure"):
         mprt(model, images, seed=0, measures=("pearson",))
+
+
+def test_an_error_mid_run_propagates_and_leaves_no_scoring_thread(model, images):
+    import threading
+
+    before = {t.ident for t in threading.enumerate()}
+
+    def fail_at_step_two(step, name, clone):
+        if step == 2:
+            raise KeyboardInterrupt("stop")
+
+    with pytest.raises(KeyboardInterrupt, match="stop"):
+        mprt(model, images, seed=0, variant="function", callback=fail_at_step_two)
+    assert {t.ident for t in threading.enumerate()} <= before
