@@ -20,7 +20,7 @@ import numpy as np
 from ..explainer import Explainer
 from ..methods import MethodOptions
 from .randomization import layer_seed
-from .similarity import SIMILARITIES
+from .similarity import Reference, check_measures
 
 __all__ = ["DataRandomizationResult", "RandomizationNetworks", "train_randomization_networks",
            "compare_networks", "data_randomization_test"]
@@ -132,9 +132,7 @@ def compare_networks(networks: RandomizationNetworks, test_images, *, seed: int,
         measures: Names in :data:`~saliency_core.checks.similarity.SIMILARITIES`.
         batch_size: Images per compiled saliency call.
     """
-    measures = tuple(measures)
-    if not measures or any(m not in SIMILARITIES for m in measures):
-        raise ValueError(f"unknown similarity measure in {measures}; choose from {', '.join(SIMILARITIES)}")
+    measures = check_measures(measures)
     images = getattr(test_images, "images", test_images)
     if targets is None and hasattr(test_images, "labels"):
         targets = np.asarray(test_images.labels)
@@ -147,11 +145,11 @@ def compare_networks(networks: RandomizationNetworks, test_images, *, seed: int,
             targets = result.targets  # the true network's top-1, for all three
         maps[role] = result.maps
 
-    def compare(other):
-        return np.stack([SIMILARITIES[m](maps["true"], maps[other]) for m in measures])
+    reference = Reference(maps["true"], measures)
 
     return DataRandomizationResult(
-        measures=measures, true_vs_permuted=compare("permuted"), true_vs_true=compare("true_other"),
+        measures=measures, true_vs_permuted=reference.compare(maps["permuted"]),
+        true_vs_true=reference.compare(maps["true_other"]),
         targets=np.asarray(targets, dtype=np.int32), accuracy=dict(networks.accuracy),
         seeds=dict(networks.seeds), maps=np.stack([maps[k] for k in ROLES]).astype(np.float32))
 

@@ -54,7 +54,7 @@ from ..explainer import Explainer
 from ..methods import MethodOptions
 from ..models.classifier import Classifier, as_classifier
 from ..models.init import layer_seed, random_weights
-from .similarity import SIMILARITIES, Reference
+from .similarity import SIMILARITIES, Reference, check_measures
 
 __all__ = ["MODES", "RandomizationResult", "RandomLogitResult", "randomization_blocks",
            "layer_seed", "random_weights", "mprt", "random_logit"]
@@ -229,18 +229,6 @@ class RandomLogitResult:
 
 # --- the tests -------------------------------------------------------------------------
 
-def _check_measures(measures) -> tuple[str, ...]:
-    measures = tuple(measures)
-    unknown = [m for m in measures if m not in SIMILARITIES]
-    if unknown or not measures:
-        raise ValueError(f"unknown similarity measure(s) {unknown}; choose from {', '.join(SIMILARITIES)}")
-    return measures
-
-
-def _similarities(measures, a, b) -> np.ndarray:
-    return np.stack([SIMILARITIES[m](a, b) for m in measures])
-
-
 def _snapshot(model) -> list[np.ndarray]:
     return [np.array(v.numpy(), copy=True) for v in model.weights]
 
@@ -298,7 +286,7 @@ def mprt(classifier, images, *, mode="cascading", method="gradient", seed: int, 
     """
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-    measures = _check_measures(measures)
+    measures = check_measures(measures)
     options = MethodOptions(seed=int(seed)) if options is None else options
     t_start = time.perf_counter()
 
@@ -392,7 +380,7 @@ def random_logit(classifier, images, *, seed: int, method="gradient", variant="x
     The other class is drawn uniformly from the ``K - 1`` classes that are not the
     image's top-1, with ``np.random.default_rng(seed)``. Arguments as in :func:`mprt`.
     """
-    measures = _check_measures(measures)
+    measures = check_measures(measures)
     options = MethodOptions(seed=int(seed)) if options is None else options
     explainer = Explainer(classifier, variant=variant, score=score, batch_size=batch_size, device=device)
     k = explainer.classifier.num_classes
@@ -403,6 +391,6 @@ def random_logit(classifier, images, *, seed: int, method="gradient", variant="x
     others = (draw + (draw >= top.targets)).astype(np.int32)  # skip the top-1 class
     other = explainer.explain(images, targets=others, method=method, reduce=reduce, options=options)
     return RandomLogitResult(method=method, seed=int(seed), measures=measures,
-                             similarity=_similarities(measures, top.maps, other.maps),
+                             similarity=Reference(top.maps, measures).compare(other.maps),
                              targets=top.targets, others=others,
                              maps=np.stack([top.maps, other.maps]).astype(np.float32))

@@ -26,7 +26,8 @@ from scipy.stats import rankdata
 
 from ..reduce import normalize_maps
 
-__all__ = ["spearman_abs", "spearman", "ssim", "hog_spearman", "SIMILARITIES", "Reference"]
+__all__ = ["spearman_abs", "spearman", "ssim", "hog_spearman", "SIMILARITIES", "HOG_CELLS",
+           "Reference", "check_measures"]
 
 
 def _pair(a, b) -> tuple[np.ndarray, np.ndarray]:
@@ -38,11 +39,6 @@ def _pair(a, b) -> tuple[np.ndarray, np.ndarray]:
     if not (np.isfinite(a).all() and np.isfinite(b).all()):
         raise ValueError("maps contain NaN or infinite values")
     return a, b
-
-
-def _identical(a, b) -> np.ndarray:
-    """(N,) True where map i of ``a`` equals map i of ``b`` bit for bit."""
-    return np.all(a.reshape(len(a), -1) == b.reshape(len(b), -1), axis=1)
 
 
 def _ranked(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -64,23 +60,14 @@ def _correlate(x_ranked, y_ranked, equal_rows: np.ndarray) -> np.ndarray:
     return np.clip(out, -1.0, 1.0)
 
 
-def _rank_correlation(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Spearman correlation of the rows of two (N, D) arrays (average ranks for ties)."""
-    return _correlate(_ranked(x), _ranked(y), np.all(x == y, axis=1))
-
-
 def spearman_abs(a, b) -> np.ndarray:
     """Spearman rank correlation of ``|a|`` and ``|b|``, per map; in [-1, 1]."""
-    a, b = _pair(a, b)
-    n = len(a)
-    return _rank_correlation(np.abs(a).reshape(n, -1), np.abs(b).reshape(n, -1))
+    return Reference(a, ("spearman_abs",)).compare(b)[0]
 
 
 def spearman(a, b) -> np.ndarray:
     """Spearman rank correlation of the signed maps, per map; in [-1, 1]."""
-    a, b = _pair(a, b)
-    n = len(a)
-    return _rank_correlation(a.reshape(n, -1), b.reshape(n, -1))
+    return Reference(a, ("spearman",)).compare(b)[0]
 
 
 def ssim(a, b) -> np.ndarray:
@@ -88,8 +75,7 @@ def ssim(a, b) -> np.ndarray:
 
     Uses ``skimage.metrics.structural_similarity(..., data_range=1)``; in [-1, 1].
     """
-    a, b = _pair(a, b)
-    return _ssim_normalised(normalize_maps(a), normalize_maps(b), _identical(a, b))
+    return Reference(a, ("ssim",)).compare(b)[0]
 
 
 def _ssim_normalised(a, b, same) -> np.ndarray:
@@ -115,20 +101,19 @@ def _hog_features(maps: np.ndarray, pixels_per_cell: int, cells_per_block: int) 
                          block_norm="L2-Hys", feature_vector=True) for m in maps])
 
 
-def hog_spearman(a, b, *, pixels_per_cell: int = 8, cells_per_block: int = 2) -> np.ndarray:
+HOG_CELLS = (8, 2)
+"""HOG geometry of ``hog_spearman``: pixels per cell, cells per block."""
+
+
+def hog_spearman(a, b, *, pixels_per_cell: int = HOG_CELLS[0],
+                 cells_per_block: int = HOG_CELLS[1]) -> np.ndarray:
     """Spearman rank correlation of HOG features (Dalal & Triggs 2005), per map.
 
     HOG (9 orientations, L2-Hys block normalisation) is computed on each map after
     per-map min-max normalisation, so it compares the maps' local edge structure.
     ``pixels_per_cell`` is shrunk for maps too small to hold one block of cells.
     """
-    a, b = _pair(a, b)
-    same = _identical(a, b)
-    fa = _hog_features(normalize_maps(a), pixels_per_cell, cells_per_block)
-    fb = _hog_features(normalize_maps(b), pixels_per_cell, cells_per_block)
-    out = _rank_correlation(fa, fb)
-    out[same] = 1.0
-    return out
+    return Reference(a, ("hog_spearman",), hog_cells=(pixels_per_cell, cells_per_block)).compare(b)[0]
 
 
 SIMILARITIES = {
@@ -140,55 +125,66 @@ SIMILARITIES = {
 """Name -> similarity function, in the order of Adebayo et al. (2018), Fig. 2."""
 
 
+def check_measures(measures) -> tuple[str, ...]:
+    """``measures`` as a tuple of names in :data:`SIMILARITIES`; ValueError naming the choices."""
+    measures = tuple(measures)
+    unknown = [m for m in measures if m not in SIMILARITIES]
+    if unknown or not measures:
+        raise ValueError(f"unknown similarity measure(s) {unknown or '(none given)'}; "
+                         f"choose from {', '.join(SIMILARITIES)}")
+    return measures
+
+
 class Reference:
     """One set of maps, prepared once, to be compared with many others.
 
-    The randomization test compares the trained model's maps with every step's maps.
-    The reference's ranks, normalised maps and HOG features are computed here once,
-    so each comparison pays only for the other side. ``compare`` returns exactly
-    what the functions in :data:`SIMILARITIES` return.
+    Every measure is computed here: the functions in :data:`SIMILARITIES` compare two
+    sets through a one-off reference. The randomization test keeps one for the
+    trained model's maps, whose ranks, normalised maps and HOG features are then
+    computed once, so each comparison pays only for the other side.
 
     Args:
-        maps: (N, H, W) reference maps.
+        maps: (N, H, W) reference maps, or one (H, W) map.
         measures: Names in :data:`SIMILARITIES`, in the order ``compare`` returns them.
+        hog_cells: HOG pixels per cell and cells per block (``hog_spearman``).
     """
 
-    def __init__(self, maps, measures=tuple(SIMILARITIES)):
-        unknown = [m for m in measures if m not in SIMILARITIES]
-        if unknown or not measures:
-            raise ValueError(f"unknown similarity measure(s) {unknown}; choose from {', '.join(SIMILARITIES)}")
-        self.measures = tuple(measures)
+    def __init__(self, maps, measures=tuple(SIMILARITIES), *, hog_cells=HOG_CELLS):
+        self.measures = check_measures(measures)
         self.maps, _ = _pair(maps, maps)
-        n = len(self.maps)
-        self._flat = self.maps.reshape(n, -1)
+        self._hog_cells = tuple(hog_cells)
+        self._flat = self.maps.reshape(len(self.maps), -1)
+        self._abs = np.abs(self._flat)
         self._prepared = {}
         if "spearman_abs" in self.measures:
-            self._prepared["spearman_abs"] = _ranked(np.abs(self._flat))
+            self._prepared["spearman_abs"] = _ranked(self._abs)
         if "spearman" in self.measures:
             self._prepared["spearman"] = _ranked(self._flat)
         if "ssim" in self.measures or "hog_spearman" in self.measures:
             self._normalised = normalize_maps(self.maps)
         if "hog_spearman" in self.measures:
-            self._hog = _hog_features(self._normalised, 8, 2)
+            self._hog = _hog_features(self._normalised, *self._hog_cells)
             self._prepared["hog_spearman"] = _ranked(self._hog)
 
     def compare(self, other) -> np.ndarray:
-        """(len(measures), N) similarity of the reference with ``other`` (N, H, W)."""
-        _, b = _pair(self.maps, other)
-        n = len(b)
-        flat = b.reshape(n, -1)
+        """(len(measures), N) float64 similarity of the reference with ``other``, a map
+        set of the reference's shape. Identical maps score exactly 1 on every measure."""
+        other = np.asarray(other)
+        _, b = _pair(self.maps, other[None] if other.ndim == 2 and self.maps.shape[1:] == other.shape
+                     else other)
+        flat = b.reshape(len(b), -1)
         same = np.all(self._flat == flat, axis=1)
         out = []
         for m in self.measures:
             if m == "spearman_abs":
                 absb = np.abs(flat)
-                out.append(_correlate(self._prepared[m], _ranked(absb), np.all(np.abs(self._flat) == absb, axis=1)))
+                out.append(_correlate(self._prepared[m], _ranked(absb), np.all(self._abs == absb, axis=1)))
             elif m == "spearman":
                 out.append(_correlate(self._prepared[m], _ranked(flat), same))
             elif m == "ssim":
                 out.append(_ssim_normalised(self._normalised, normalize_maps(b), same))
             else:
-                hog_b = _hog_features(normalize_maps(b), 8, 2)
+                hog_b = _hog_features(normalize_maps(b), *self._hog_cells)
                 scores = _correlate(self._prepared[m], _ranked(hog_b), np.all(self._hog == hog_b, axis=1))
                 scores[same] = 1.0
                 out.append(scores)

@@ -287,11 +287,13 @@ def _print_report(report, classifier, data, args) -> None:
         print()
         print_table(headers, rows, title=f"{method}")
         result = report.get(method, "data-randomization")
-        if result is not None and result.ok:
+        if result is not None and result.ok:  # its reference level is not the random control
             true = result.statistic("margin") + result.value
-            print(f"data-randomization: two true-label networks agree at {true:.3f}; "
-                  f"{'below' if result.value < true else 'NOT below'} it, the maps "
-                  f"{'depend' if result.value < true else 'do not depend'} on the labels")
+            below = result.statistic("margin") > 0
+            print(f"data-randomization: two true-label networks agree at {true:.3f} "
+                  f"({result.config.get('value_measure', 'spearman_abs')}); "
+                  f"{'below' if below else 'NOT below'} it, the maps "
+                  f"{'depend' if below else 'do not depend'} on the labels")
 
 
 # --- commands -------------------------------------------------------------------------------

@@ -198,6 +198,7 @@ def timing_rows(store, run_id: str) -> list[list[str]]:
     (:func:`~saliency_core.harness.runner.best_roofs`), not by the roof known when the
     cell ran.
     """
+    from ..harness.flops import roof_fraction
     from ..harness.runner import best_roofs
 
     roofs = best_roofs(store, run_id)
@@ -210,9 +211,8 @@ def timing_rows(store, run_id: str) -> list[list[str]]:
             reason = (cell.reason or "")
             rows.append(base + ["-"] * 11 + [reason if len(reason) <= 70 else reason[:67] + "..."])
             continue
-        roof, best = None, roofs.get(k.get("device"))
-        if m.get("flops_per_image") and m.get("images_per_s") and best:
-            roof = m["flops_per_image"] * m["images_per_s"] / (best * 1e9)
+        roof = roof_fraction(m.get("flops_per_image"), m.get("images_per_s"),
+                             roofs.get(k.get("device")))
         chunk = m.get("chunk_size")
         rows.append(base + [
             _fmt(m.get("images_per_s"), ".2f"), _fmt(m.get("median_s"), ".4f"),

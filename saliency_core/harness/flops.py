@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["FlopCount", "RoofTracker", "count_flops", "graph_flops", "measure_roof"]
+__all__ = ["FlopCount", "RoofTracker", "count_flops", "graph_flops", "measure_roof",
+           "roof_fraction"]
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,14 @@ def count_flops(classifier, *, score: str = "logit") -> FlopCount:
     fwd_total, fwd_by_op, _ = graph_flops(fwd_cf)
     return FlopCount(forward=fwd_total, saliency=sal_total, forward_by_op=fwd_by_op,
                      saliency_by_op=sal_by_op, uncounted=uncounted)
+
+
+def roof_fraction(flops_per_image, images_per_s, roof_gflops) -> float | None:
+    """The FLOP rate ``flops_per_image * images_per_s`` as a fraction of a roof given in
+    GFLOP/s; None when any of the three is unknown (None or 0)."""
+    if not (flops_per_image and images_per_s and roof_gflops):
+        return None
+    return flops_per_image * images_per_s / (roof_gflops * 1e9)
 
 
 def _is_cpu(device: str | None) -> bool:

@@ -42,6 +42,8 @@ from typing import Callable
 
 import numpy as np
 
+from .flops import roof_fraction
+
 __all__ = ["TimingConfig", "RetraceWarning", "DeviceUnavailableError", "time_cell",
            "time_calls", "prepare_saliency_call", "random_inputs", "MemoryProbe"]
 
@@ -358,9 +360,6 @@ def time_cell(classifier, *, variant: str, batch_size: int, device: str | None =
         warnings.warn(f"{classifier.name} {variant} batch {batch_size}: the forward function "
                       f"traced {fwd['retraces']} time(s) during timed calls", RetraceWarning,
                       stacklevel=2)
-    roof_fraction = None
-    if flops_per_image and roof_gflops:
-        roof_fraction = flops_per_image * images_per_s / (roof_gflops * 1e9)
     return {
         "times": sal["times"],
         "median_s": median,
@@ -373,7 +372,7 @@ def time_cell(classifier, *, variant: str, batch_size: int, device: str | None =
         "peak_device_mb": peak_device,
         "retraces": sal["retraces"],
         "flops_per_image": flops_per_image,
-        "roof_fraction": roof_fraction,
+        "roof_fraction": roof_fraction(flops_per_image, images_per_s, roof_gflops),
         "roof_gflops": roof_gflops,
         "forward_median_s": fwd_median,
         # extras (not in the convention's required list)

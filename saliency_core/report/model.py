@@ -292,16 +292,12 @@ def _read_checks(store, cells, data: dict) -> None:
 def _with_roof_fractions(timings: list[TimingCell], store, run_id) -> list[TimingCell]:
     """Each cell's fraction of the best roof seen on its device over the run, the
     rule of every display (a roof sampled under load cannot inflate a fraction)."""
+    from ..harness.flops import roof_fraction
     from ..harness.runner import best_roofs
 
     roofs = best_roofs(store, run_id)
-    out = []
-    for t in timings:
-        roof = roofs.get(t.device)
-        if t.ok and roof and t.flops_per_image and t.images_per_s:
-            t = dataclasses.replace(t, roof_fraction=t.flops_per_image * t.images_per_s / (roof * 1e9))
-        out.append(t)
-    return out
+    return [dataclasses.replace(t, roof_fraction=roof_fraction(
+        t.flops_per_image, t.images_per_s, roofs.get(t.device))) if t.ok else t for t in timings]
 
 
 def load_report_data(store, run_id) -> ReportData:

@@ -76,3 +76,12 @@ def test_roof_of_a_missing_gpu_is_an_error_not_a_cpu_measurement():
         pytest.skip("a GPU is present")
     with pytest.raises(DeviceUnavailableError):
         measure_roof(device="gpu", repeats=1)
+
+
+def test_roof_fraction_is_the_flop_rate_over_the_roof_and_none_when_unknown():
+    from saliency_core.harness.flops import roof_fraction
+
+    assert roof_fraction(15.5e9, 10.0, 200.0) == pytest.approx(0.775)
+    assert roof_fraction(None, 10.0, 200.0) is None
+    assert roof_fraction(15.5e9, 10.0, None) is None
+    assert roof_fraction(15.5e9, 0.0, 200.0) is None
