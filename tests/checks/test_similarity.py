@@ -76,6 +76,21 @@ def test_hog_spearman_compares_structure(maps):
     assert hog_spearman(np.zeros((1, 8, 8)), np.zeros((1, 8, 8)))[0] == 1.0  # small maps work
 
 
+def test_hog_spearman_matches_scipy_on_skimage_hog_features(maps):
+    # Independent reference: skimage's HOG of the min-max scaled maps (8 px cells,
+    # 2 x 2 blocks, L2-Hys), ranked by scipy.
+    from scipy.stats import spearmanr
+    from skimage.feature import hog
+
+    a, b = maps
+    b = 0.6 * a + 0.4 * b
+    scale = lambda m: (m - m.min()) / (m.max() - m.min())  # noqa: E731
+    feats = lambda m: hog(scale(m), orientations=9, pixels_per_cell=(8, 8),  # noqa: E731
+                          cells_per_block=(2, 2), block_norm="L2-Hys", feature_vector=True)
+    expected = [spearmanr(feats(x), feats(y)).statistic for x, y in zip(a, b)]
+    np.testing.assert_allclose(hog_spearman(a, b), expected, rtol=1e-12)
+
+
 def test_shape_mismatch_and_nan_rejected(maps):
     a, b = maps
     with pytest.raises(ValueError, match="same shape"):
