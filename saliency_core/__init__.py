@@ -9,6 +9,7 @@ Public API::
 Importing this package does not import TensorFlow or configure devices.
 """
 
+from .agreement import Agreement, variant_agreement
 from .controls import edge_map, random_map
 from .explainer import Explainer, SaliencyResult, saliency
 from .gradients import SCORES, VARIANTS, GradientFunction, build_forward_fn, build_gradient_fn
@@ -20,8 +21,8 @@ from .reduce import REDUCTIONS, normalize_maps, reduce_channels
 __version__ = "0.1.0"
 
 __all__ = [
-    "Classifier", "Explainer", "GradientFunction", "METHODS", "MethodOptions", "Preprocessing",
+    "Agreement", "Classifier", "Explainer", "GradientFunction", "METHODS", "MethodOptions", "Preprocessing",
     "REDUCTIONS", "SCORES", "SaliencyResult", "VARIANTS", "as_classifier", "build_forward_fn",
     "build_gradient_fn", "edge_map", "get_preprocessing", "normalize_maps", "random_map",
-    "reduce_channels", "saliency", "__version__",
+    "reduce_channels", "saliency", "variant_agreement", "__version__",
 ]

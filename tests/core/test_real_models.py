@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from saliency_core import Explainer
+from saliency_core.agreement import variant_agreement
 from saliency_core.data.photos import load_photos
 from saliency_core.models.registry import load_model
 
@@ -39,15 +40,36 @@ def test_variants_agree_on_real_photos_lite0(photos, lite0):
             assert _rel_l2(maps[v], maps["eager"]) < 1e-3, (batch, v)
 
 
+def _assert_same_function(agreement):
+    """The variants compute the same function: the forward passes agree to rounding,
+    every unit they put on different sides of a ReLU kink lies within rounding of it,
+    and with the units near a kink pinned the gradients agree to 1e-5 (measured
+    about 1.3e-6 for ResNet50 and 7.5e-7 for Lite0)."""
+    assert agreement.logits_rel_l2 < 1e-5, agreement.describe()
+    assert agreement.max_flip_margin < 1e-5, agreement.describe()
+    assert agreement.pinned_rel_l2 < 1e-5, agreement.describe()
+    assert agreement.top1_mismatch == 0, agreement.describe()
+
+
+def test_variants_compute_the_same_function_lite0(photos, lite0):
+    """Lite0 meets the 1e-3 bar as is (above); its 6.7e-4 comes from units at a kink."""
+    agreement = variant_agreement(lite0, lite0.prepare(photos), "xla", batch_size=5)
+    _assert_same_function(agreement)
+
+
 def test_variants_agree_on_real_photos_resnet50(photos):
-    """ResNet50 with seeded random weights, 50 layers deep: its float32 maps are
-    themselves 1e-3..4e-3 (relative L2) from a float64 computation of the same weights,
-    and moving every input pixel by one float32 ulp moves eager's own map by up to
-    4.6e-3 (bench/bench_precision.py, seeds 0-2; seed 0: eager 1.8e-3 and XLA 3.0e-3
-    from float64, XLA 2.4e-3 from eager). So the variants' disagreement is float32
-    rounding, and the independent reference is float64. A wrong computation
-    (preprocessing, target, chunking) is off by order 1. Function must equal eager to
-    float32 rounding."""
+    """ResNet50 with seeded random weights, at batch 1 and 5.
+
+    As computed, XLA's maps are 2.4e-3/2.6e-3 (relative L2) from eager's for seed 0.
+    All of it comes from 3 of the network's 45 million ReLU units, whose
+    pre-activations lie about 1e-6 from zero (layer mean |z| 2-9): eager and XLA put
+    them on different sides of the kink, where the gradient jumps. With the units near
+    a kink pinned, the variants agree to 1.3e-6, and the per-image maps without such
+    a unit agree to 1.3e-6 as computed (bench/bench_precision.py; seeds 0-2). The
+    independent reference is float64: every variant's maps are within 1e-2 of a float64
+    computation of the same weights (a wrong preprocessing, target or chunking is off
+    by order 1), and ``function`` equals eager to float32 rounding.
+    """
     import keras
 
     from saliency_core.models.classifier import Classifier
@@ -68,7 +90,7 @@ def test_variants_agree_on_real_photos_resnet50(photos):
         assert _rel_l2(maps["function"], maps["eager"]) < 1e-5, batch
         for v in ("eager", "function", "xla"):
             assert _rel_l2(maps[v], ref) < 1e-2, (batch, v, _rel_l2(maps[v], ref))
-        assert _rel_l2(maps["xla"], maps["eager"]) < 1e-2, batch
+        _assert_same_function(variant_agreement(clf, x, "xla", batch_size=batch))
 
 
 def test_lite0_gradient_matches_float64_finite_differences(photos, lite0):

@@ -1,0 +1,119 @@
+"""variant_agreement: kink flips are found and pinned, real differences are not hidden.
+
+The reference is a two-layer ReLU network whose input gradient has a closed form,
+``W1 @ (mask * W2[:, t])``, and a layer that computes differently when traced (the
+``function`` variant) than eagerly, so a flip or a real difference can be planted.
+"""
+
+import keras
+import numpy as np
+import pytest
+
+from saliency_core.agreement import KinkAnalysisError, _Kinks, variant_agreement
+
+X = np.array([[1.0, 2.0]], np.float32)
+W1 = np.array([[1.0, 0.5, -1.0], [-0.5, 0.25, 0.0]], np.float32)  # z = x @ W1 + B1
+B1 = np.array([0.0, 0.0, 0.0], np.float32)                         # z = [0, 1, -1] at X
+W2 = np.array([[2.0, -1.0], [1.0, 3.0], [-4.0, 1.0]], np.float32)
+
+
+class ModeDependent(keras.layers.Layer):
+    """``z * scale + shift``, with one (scale, shift) when run eagerly and another when traced."""
+
+    def __init__(self, eager=((1, 1, 1), (0, 0, 0)), traced=((1, 1, 1), (0, 0, 0)), **kwargs):
+        super().__init__(**kwargs)
+        self.eager, self.traced = eager, traced
+
+    def call(self, z):
+        import tensorflow as tf
+
+        scale, shift = self.eager if tf.executing_eagerly() else self.traced
+        return z * tf.constant(scale, z.dtype) + tf.constant(shift, z.dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "eager": self.eager, "traced": self.traced}
+
+
+def _net(**mode):
+    inputs = keras.Input((2,))
+    z = keras.layers.Dense(3, name="hidden")(inputs)
+    z = ModeDependent(**mode, name="mode")(z)
+    h = keras.layers.ReLU(name="relu")(z)
+    out = keras.layers.Dense(2, name="head")(h)
+    model = keras.Model(inputs, out)
+    model.get_layer("hidden").set_weights([W1, B1])
+    model.get_layer("head").set_weights([W2, np.zeros(2, np.float32)])
+    return model
+
+
+def _closed_form(mask, target):
+    return W1 @ (np.asarray(mask, np.float32) * W2[:, target])
+
+
+def _rel(a, b):
+    return np.linalg.norm(a - b) / np.linalg.norm(b)
+
+
+def test_a_planted_flip_is_found_and_pinning_removes_it():
+    # Unit 0 sits exactly on the kink; eagerly it lands just below, traced just above.
+    model = _net(eager=((1, 1, 1), (-1e-6, 0, 0)), traced=((1, 1, 1), (1e-6, 0, 0)))
+    result = variant_agreement(model, X, "function", targets=[1])
+    eager_grad, traced_grad = _closed_form([0, 1, 0], 1), _closed_form([1, 1, 0], 1)
+    assert result.rel_l2 == pytest.approx(_rel(traced_grad, eager_grad), rel=1e-5)
+    assert result.rel_l2 > 0.5
+    assert result.kink_layers == 1 and result.kink_units == 3
+    [flip] = result.flips
+    assert (flip.layer, flip.image, flip.unit, flip.kink) == ("relu", 0, (0,), 0.0)
+    assert flip.z_eager == pytest.approx(-1e-6) and flip.z_variant == pytest.approx(1e-6)
+    assert flip.scale == pytest.approx((1e-6 + 1 + 1) / 3)
+    assert result.max_flip_margin == pytest.approx(1.5e-6, rel=1e-3)
+    # Only unit 0 is within kink_tol; pinned below, both variants give eager's mask.
+    assert result.pinned_units == 1
+    assert result.pinned_rel_l2 < 1e-7
+    assert result.pinning_moved < 1e-7
+    assert "1 of 3" in result.describe()
+
+
+def test_a_real_difference_is_not_explained_away():
+    # Traced, unit 1 is scaled by 1.1: a different function, far from any kink.
+    model = _net(traced=((1, 1.1, 1), (0, 0, 0)))
+    result = variant_agreement(model, X, "function", targets=[1])
+    expected = _rel(_closed_form([0, 1.1, 0], 1), _closed_form([0, 1, 0], 1))
+    assert result.flips == []
+    assert result.pinned_units == 1  # unit 0, z = 0 exactly, in both
+    assert result.rel_l2 == pytest.approx(expected, rel=1e-5)
+    assert result.pinned_rel_l2 == pytest.approx(expected, rel=1e-5)
+
+
+def test_agreeing_variants_agree_on_a_batch_with_padding():
+    model = _net()
+    x = np.random.default_rng(0).normal(size=(5, 2)).astype(np.float32)
+    result = variant_agreement(model, x, "xla", batch_size=2)  # chunks 2, 2, 1 (padded)
+    assert result.rel_l2_per_image.shape == (5,) and result.pinned_rel_l2_per_image.shape == (5,)
+    assert result.kink_units == 15
+    assert result.rel_l2 < 1e-6 and result.pinned_rel_l2 < 1e-6
+    assert result.top1_mismatch == 0
+
+
+def test_regions_and_pins_of_a_relu6():
+    kinks = _Kinks(max_value=6.0)
+    z = np.array([-1.0, 0.0, 1e-7, 3.0, 6.0 - 1e-6, 6.0, 7.0])
+    assert kinks.region(z).tolist() == [0, 0, 1, 1, 1, 2, 2]
+    assert kinks.pin(z, z, np.full_like(z, 1e-5)).tolist() == [-1, 0, 0, -1, 1, 1, -1]
+    assert kinks.kink(1, 2) == 6.0 and kinks.kink(0, 1) == 0.0
+    leaky = _Kinks(negative_slope=0.3)
+    assert leaky.region(np.array([-2.0, 2.0])).tolist() == [0, 1]
+
+
+def test_fused_relus_are_refused_with_the_layer_named():
+    inputs = keras.Input((2,))
+    out = keras.layers.Dense(2)(keras.layers.Dense(3, activation="relu", name="fused")(inputs))
+    with pytest.raises(KinkAnalysisError, match="fused .*Dense with activation=relu"):
+        variant_agreement(keras.Model(inputs, out), X)
+
+
+def test_only_compiled_variants_are_compared_with_eager():
+    with pytest.raises(ValueError, match="'function' or 'xla'"):
+        variant_agreement(_net(), X, "eager")
+    with pytest.raises(ValueError, match="kink_tol"):
+        variant_agreement(_net(), X, "xla", kink_tol=0)
