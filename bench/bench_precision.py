@@ -14,13 +14,19 @@ rounding itself for each network? Measured per model and batch size, relative L2
   another blocking: no reordering by XLA involved);
 * ``eager`` on the input vs ``eager`` on the input moved by one float32 ulp per pixel
   (``np.nextafter``): how sensitive the map is to a change far below a pixel value's
-  precision.
+  precision;
+* ``saliency_core.variant_agreement`` for ``xla``: how many ReLU units the two
+  variants put on different sides of a kink (``kink_flips``), and ``xla`` vs ``eager``
+  with every unit within 1e-4 of a kink pinned (``xla_vs_eager_pinned``);
+* the same for ``eager`` on the input and on the input + 1 ulp (``ulp_kink_flips``,
+  ``eager_vs_eager_1ulp_pinned``), and for ``eager`` and ``xla`` against float64
+  (``*_vs_f64_pinned``).
 
 If eager's own map moves by more than 1e-3 when the input moves by one ulp, or sits
 more than 1e-3 from float64, a 1e-3 bar between two float32 implementations is below
 what float32 resolves for that network.
 
-Usage (about 3 minutes on 2 CPU cores)::
+Usage (about 12 minutes on 2 CPU cores)::
 
     python bench/bench_precision.py                          # resnet50 seeds 0,1,2 and lite0
     python bench/bench_precision.py --resnet-seeds 0 --json out.json
@@ -35,7 +41,8 @@ from pathlib import Path
 
 PHOTOS = ("chelsea", "coffee", "rocket", "astronaut", "grace_hopper")
 COLUMNS = ("xla_vs_eager", "function_vs_eager", "eager_vs_f64", "xla_vs_f64",
-           "eager_vs_eager_b1", "eager_vs_eager_1ulp")
+           "eager_vs_eager_b1", "eager_vs_eager_1ulp", "kink_flips", "xla_vs_eager_pinned",
+           "ulp_kink_flips", "eager_vs_eager_1ulp_pinned", "eager_vs_f64_pinned", "xla_vs_f64_pinned")
 
 
 def _rel_l2(a, b) -> float:
@@ -72,12 +79,13 @@ def _float64_copy(clf):
 def measure(clf, x, batches) -> list[dict]:
     import numpy as np
 
-    from saliency_core import Explainer
+    from saliency_core import Explainer, variant_agreement
 
     def maps(model, images, variant, batch):
         return Explainer(model, variant=variant, batch_size=batch).explain(images, reduce="none").maps
 
-    ref = maps(_float64_copy(clf), x.astype(np.float64), "eager", len(x))
+    clf64 = _float64_copy(clf)
+    ref = maps(clf64, x.astype(np.float64), "eager", len(x))
     ulp = np.nextafter(x, np.float32(np.inf)).astype(np.float32)
     eager_b1 = maps(clf, x, "eager", 1)
     rows = []
@@ -92,6 +100,16 @@ def measure(clf, x, batches) -> list[dict]:
             "eager_vs_eager_b1": _rel_l2(m["eager"], eager_b1),
             "eager_vs_eager_1ulp": _rel_l2(maps(clf, ulp, "eager", batch), m["eager"]),
         })
+        agreement = variant_agreement(clf, x, "xla", batch_size=batch)
+        rows[-1].update(kink_flips=len(agreement.flips), xla_vs_eager_pinned=agreement.pinned_rel_l2,
+                        max_flip_margin=agreement.max_flip_margin, pinned_units=agreement.pinned_units,
+                        xla_vs_eager_per_image=agreement.rel_l2_per_image.tolist())
+        by_ulp = variant_agreement(clf, ulp, "eager", reference_images=x, batch_size=batch)
+        rows[-1].update(ulp_kink_flips=len(by_ulp.flips), eager_vs_eager_1ulp_pinned=by_ulp.pinned_rel_l2)
+        for v in ("eager", "xla"):
+            vs64 = variant_agreement(clf, x, v, reference=clf64, reference_images=x.astype(np.float64),
+                                     batch_size=batch)
+            rows[-1][f"{v}_vs_f64_pinned"] = vs64.pinned_rel_l2
     return rows
 
 
@@ -120,7 +138,8 @@ def main(argv=None) -> int:
             row["seed"] = kwargs.get("seed")
             rows.append(row)
             seed = "-" if row["seed"] is None else row["seed"]
-            print(f"{name:<20} {seed:>4} {row['batch']:>5} " + " ".join(f"{row[c]:>19.2e}" for c in COLUMNS),
+            print(f"{name:<20} {seed:>4} {row['batch']:>5} " + " ".join(f"{row[c]:>19}" if isinstance(row[c], int) else f"{row[c]:>19.2e}"
+                           for c in COLUMNS),
                   flush=True)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))

@@ -1,4 +1,5 @@
-"""``explain`` (maps, figure and top-5 for images) and ``list`` (what can be run)."""
+"""``explain`` (maps, figure and top-5 for images), ``agree`` (do two variants compute
+the same maps?) and ``list`` (what can be run)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,19 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, type=Path, help="PNG file for the figure")
     p.add_argument("--top", type=int, default=5, help="how many classes to print per image")
     p.set_defaults(func=_explain)
+
+    p = sub.add_parser("agree", help="do xla or function compute the same gradients as eager? "
+                                     "(exit 1 if not)")
+    p.add_argument("images", nargs="+", metavar="IMAGE",
+                   help="image files, folders, or 'photos' for the bundled photos")
+    add_model_arguments(p, required=False, default="efficientnet-lite0")
+    p.add_argument("--variant", default="xla", choices=("function", "xla"))
+    p.add_argument("--score", default="logit", choices=("logit", "probability"))
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--tol", type=float, default=1e-5,
+                   help="largest relative L2 between the variants once the units near a ReLU kink "
+                        "are pinned")
+    p.set_defaults(func=_agree)
 
     p = sub.add_parser("list", help="list models, suites, methods or metrics")
     p.add_argument("what", choices=("models", "suites", "methods", "metrics"))
@@ -77,6 +91,30 @@ def _explain(args) -> int:
         print(f"skipped {len(images.skipped)} file(s) that could not be decoded", file=sys.stderr)
     print(f"figure: {args.out}")
     return 0
+
+
+def _agree(args) -> int:
+    from ..agreement import KinkAnalysisError, variant_agreement
+
+    if not args.tol > 0:
+        raise CliError(f"--tol must be > 0, got {args.tol}")
+    classifier = load_classifier(args)
+    images = load_images(args.images)
+    try:
+        result = variant_agreement(classifier, classifier.prepare(images.images), args.variant,
+                                   batch_size=args.batch_size, score=args.score)
+    except KinkAnalysisError as exc:
+        raise CliError(str(exc)) from None
+    print(f"model {classifier.name} (weights: {classifier.weights}); {len(images.images)} image(s), "
+          f"batch {args.batch_size}, score={args.score}")
+    print(result.describe())
+    print(f"{'image':<28} {'as computed':>12} {'pinned':>10}")
+    for name, raw, pinned in zip(images.names, result.rel_l2_per_image, result.pinned_rel_l2_per_image):
+        print(f"{name:<28} {raw:>12.2e} {pinned:>10.2e}")
+    same = result.pinned_rel_l2 < args.tol
+    print(f"{args.variant} and eager compute the same function: {'yes' if same else 'NO'} "
+          f"(pinned {result.pinned_rel_l2:.2e} {'<' if same else '>='} --tol {args.tol:g})")
+    return 0 if same else 1
 
 
 def _list(args) -> int:

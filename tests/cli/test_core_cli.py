@@ -86,3 +86,48 @@ def test_warnings_print_as_one_line_and_the_format_is_restored(user_model, image
     before = warnings.formatwarning
     main(["list", "models"])
     assert warnings.formatwarning is before
+
+
+@pytest.fixture
+def relu_layer_model(tmp_path):
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.ReLU(name="act")(keras.layers.Conv2D(4, 3)(inputs))
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    path = tmp_path / "relu.keras"
+    keras.Model(inputs, keras.layers.Dense(3)(x)).save(path)
+    return path
+
+
+def test_agree_reports_per_image_and_exits_0_when_the_variants_agree(relu_layer_model, image_dir, capsys):
+    with pytest.warns(UserWarning, match="broken.jpg"):
+        code = main(["agree", str(image_dir), "--model", str(relu_layer_model), "--preprocessing", "tf",
+                     "--variant", "function", "--batch-size", "2"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "in 1 ReLU and max-pooling layers" in printed and f"of {2 * 14 * 14 * 4:,}" in printed
+    assert printed.count("a.png") == 1 and printed.count("gray.png") == 1
+    assert "compute the same function: yes" in printed
+
+
+def test_agree_exits_1_when_pinned_gradients_differ(relu_layer_model, monkeypatch, capsys):
+    import saliency_core.agreement as agreement
+
+    real = agreement.variant_agreement
+
+    def off_by_1e3(*args, **kwargs):
+        result = real(*args, **kwargs)
+        result.pinned_rel_l2 = 1e-3
+        return result
+
+    monkeypatch.setattr(agreement, "variant_agreement", off_by_1e3)
+    code = main(["agree", "photos", "--model", str(relu_layer_model), "--preprocessing", "tf",
+                 "--variant", "function"])
+    assert code == 1
+    assert "compute the same function: NO (pinned 1.00e-03 >= --tol 1e-05)" in capsys.readouterr().out
+
+
+def test_agree_with_relus_inside_conv_layers_is_exit_2_naming_the_layer(user_model, capsys):
+    assert main(["agree", "photos", "--model", str(user_model), "--preprocessing", "tf"]) == 2
+    err = capsys.readouterr().err
+    assert "Conv2D with activation=relu" in err and "its own layer" in err
+    assert main(["agree", "photos", "--model", str(user_model), "--tol", "0"]) == 2

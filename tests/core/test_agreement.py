@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from saliency_core.agreement import KinkAnalysisError, _Kinks, variant_agreement
+from saliency_core.agreement import KinkAnalysisError, variant_agreement
 
 X = np.array([[1.0, 2.0]], np.float32)
 W1 = np.array([[1.0, 0.5, -1.0], [-0.5, 0.25, 0.0]], np.float32)  # z = x @ W1 + B1
@@ -28,7 +28,7 @@ class ModeDependent(keras.layers.Layer):
         import tensorflow as tf
 
         scale, shift = self.eager if tf.executing_eagerly() else self.traced
-        return z * tf.constant(scale, z.dtype) + tf.constant(shift, z.dtype)
+        return z * tf.constant(scale, z.dtype) + tf.constant(shift, z.dtype)  # broadcast per sample
 
     def get_config(self):
         return {**super().get_config(), "eager": self.eager, "traced": self.traced}
@@ -64,7 +64,7 @@ def test_a_planted_flip_is_found_and_pinning_removes_it():
     assert result.kink_layers == 1 and result.kink_units == 3
     [flip] = result.flips
     assert (flip.layer, flip.image, flip.unit, flip.kink) == ("relu", 0, (0,), 0.0)
-    assert flip.z_eager == pytest.approx(-1e-6) and flip.z_variant == pytest.approx(1e-6)
+    assert flip.z_reference == pytest.approx(-1e-6) and flip.z_variant == pytest.approx(1e-6)
     assert flip.scale == pytest.approx((1e-6 + 1 + 1) / 3)
     assert result.max_flip_margin == pytest.approx(1.5e-6, rel=1e-3)
     # Only unit 0 is within kink_tol; pinned below, both variants give eager's mask.
@@ -95,14 +95,30 @@ def test_agreeing_variants_agree_on_a_batch_with_padding():
     assert result.top1_mismatch == 0
 
 
-def test_regions_and_pins_of_a_relu6():
-    kinks = _Kinks(max_value=6.0)
-    z = np.array([-1.0, 0.0, 1e-7, 3.0, 6.0 - 1e-6, 6.0, 7.0])
-    assert kinks.region(z).tolist() == [0, 0, 1, 1, 1, 2, 2]
-    assert kinks.pin(z, z, np.full_like(z, 1e-5)).tolist() == [-1, 0, 0, -1, 1, 1, -1]
-    assert kinks.kink(1, 2) == 6.0 and kinks.kink(0, 1) == 0.0
-    leaky = _Kinks(negative_slope=0.3)
-    assert leaky.region(np.array([-2.0, 2.0])).tolist() == [0, 1]
+def test_a_planted_max_pooling_flip_is_found_and_pinned():
+    # Window (0, 0) holds 1 at (0, 0) and (0, 1): eagerly (0, 0) wins by 1e-6, traced (0, 1).
+    x = np.full((1, 4, 4, 1), -1.0, np.float32)
+    x[0, :2, :2, 0] = [[1.0, 1.0], [0.0, 0.0]]
+    x[0, :2, 2:, 0] = [[3.0, 2.0], [2.0, 2.0]]
+    eager_shift, traced_shift = np.zeros((4, 4, 1)), np.zeros((4, 4, 1))
+    eager_shift[0, 0, 0] = traced_shift[0, 1, 0] = 1e-6
+    inputs = keras.Input((4, 4, 1))
+    z = ModeDependent(eager=(1.0, eager_shift.tolist()), traced=(1.0, traced_shift.tolist()), name="mode")(inputs)
+    out = keras.layers.Dense(1, name="head")(keras.layers.Flatten()(keras.layers.MaxPooling2D(2, name="pool")(z)))
+    model = keras.Model(inputs, out)
+    w = np.array([[2.0], [3.0], [5.0], [7.0]], np.float32)
+    model.get_layer("head").set_weights([w, np.zeros(1, np.float32)])
+    result = variant_agreement(model, x, "function", targets=[0])
+    [flip] = result.flips
+    assert (flip.layer, flip.image, flip.unit) == ("pool", 0, (0, 0, 0))
+    assert flip.z_reference == pytest.approx(1e-6, rel=0.2) and flip.z_variant == pytest.approx(-1e-6, rel=0.2)
+    # The gradient puts each window's weight on its largest element; only window (0, 0)'s
+    # weight moves, from pixel (0, 0) to (0, 1).
+    assert result.rel_l2 == pytest.approx(np.sqrt(2 * 2.0 ** 2) / np.linalg.norm([2.0, 3.0, 5.0, 7.0]), rel=1e-4)
+    # Pinned: window (0, 0) and the two windows of four equal -1s, not window (0, 1) (3 vs 2).
+    assert result.pinned_units == 3
+    assert result.pinned_rel_l2 < 1e-7
+    assert result.kink_units == 4
 
 
 def test_fused_relus_are_refused_with_the_layer_named():
@@ -117,3 +133,42 @@ def test_only_compiled_variants_are_compared_with_eager():
         variant_agreement(_net(), X, "eager")
     with pytest.raises(ValueError, match="kink_tol"):
         variant_agreement(_net(), X, "xla", kink_tol=0)
+
+
+def _net64():
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float64")
+    try:
+        model = _net()
+    finally:
+        keras.config.set_dtype_policy(previous)
+    return model
+
+
+def test_a_float64_reference_of_the_same_network():
+    x = np.random.default_rng(1).normal(size=(4, 2)).astype(np.float32)
+    model64 = _net64()
+    result = variant_agreement(_net(), x, "xla", reference=model64)
+    assert result.reference == f"eager ({model64.name})"
+    assert result.rel_l2 < 1e-6 and result.pinned_rel_l2 < 1e-6
+    eager32 = variant_agreement(_net(), x, "eager", reference=model64)
+    assert eager32.variant == "eager" and eager32.pinned_rel_l2 < 1e-6
+
+
+def test_reference_images_across_a_kink():
+    # Moving x[0] by +1e-6 moves unit 0 (z = x @ W1[:, 0] = 0 at X) to +1e-6: one flip.
+    moved = X + np.array([[1e-6, 0.0]], np.float32)
+    result = variant_agreement(_net(), moved, "eager", reference_images=X, targets=[1])
+    [flip] = result.flips
+    assert flip.unit == (0,) and flip.z_reference == 0.0 and flip.z_variant == pytest.approx(1e-6, rel=0.1)
+    assert result.rel_l2 == pytest.approx(_rel(_closed_form([1, 1, 0], 1), _closed_form([0, 1, 0], 1)), rel=1e-5)
+    assert result.pinned_rel_l2 == 0.0  # piecewise linear: same pattern, same gradient
+    with pytest.raises(ValueError, match="reference_images has 2 images; images has 1"):
+        variant_agreement(_net(), X, "eager", reference_images=np.concatenate([X, X]))
+
+
+def test_a_reference_with_other_kink_layers_is_refused():
+    inputs = keras.Input((2,))
+    other = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.ReLU(max_value=6.0)(keras.layers.Dense(3)(inputs))))
+    with pytest.raises(KinkAnalysisError, match="different kink layers"):
+        variant_agreement(_net(), X, "xla", reference=other)
