@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import add_model_arguments, load_classifier, load_images
+from .common import add_model_arguments, load_classifier, load_images, prepare_images
 from .main import CliError
 
 __all__ = ["register", "explain_images", "top_k"]
@@ -61,7 +61,7 @@ def explain_images(classifier, image_set, *, variant, score, reduce, method, bat
     """Prepare photos for the model and explain them; returns (inputs, SaliencyResult)."""
     from .. import Explainer
 
-    inputs = classifier.prepare(image_set.images)
+    inputs = prepare_images(classifier, image_set.images)
     explainer = Explainer(classifier, variant=variant, score=score, batch_size=batch_size, device=device)
     return inputs, explainer.explain(inputs, method=method, reduce=reduce)
 
@@ -101,7 +101,7 @@ def _agree(args) -> int:
     classifier = load_classifier(args)
     images = load_images(args.images)
     try:
-        result = variant_agreement(classifier, classifier.prepare(images.images), args.variant,
+        result = variant_agreement(classifier, prepare_images(classifier, images.images), args.variant,
                                    batch_size=args.batch_size, score=args.score)
     except KinkAnalysisError as exc:
         raise CliError(str(exc)) from None

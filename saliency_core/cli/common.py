@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .main import CliError
 
-__all__ = ["add_model_arguments", "load_classifier", "load_images"]
+__all__ = ["add_model_arguments", "load_classifier", "load_images", "prepare_images"]
 
 
 def add_model_arguments(parser, *, required=True, default=None) -> None:
@@ -67,3 +67,11 @@ def load_images(specs: list[str]):
     if not result.images:
         raise CliError("no decodable images among: " + ", ".join(specs))
     return result
+
+
+def prepare_images(classifier, images):
+    """``classifier.prepare(images)``; images the model cannot take become a CliError."""
+    try:
+        return classifier.prepare(images)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None

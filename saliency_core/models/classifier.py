@@ -66,6 +66,14 @@ class Classifier:
         """Raw uint8 RGB photos (list or array) -> float batch (N, H, W, 3) ready for
         :meth:`logits`: geometric preprocessing only, values stay in [0, 255]."""
         if not self.raw_input:
+            expected = self.input_shape
+            for i, im in enumerate(images):
+                if np.shape(im) != expected:
+                    raise ValueError(
+                        f"model {self.name!r} takes its inputs as given (no preprocessing named), "
+                        f"and image {i} has shape {np.shape(im)}, not {expected}; name a "
+                        f"preprocessing (--preprocessing caffe|tf|torch|raw|lite0) to resize and "
+                        f"normalise raw photos")
             return np.asarray(images, dtype=self.dtype)
         return np.stack([self.preprocessing.geometry(im) for im in images]).astype(self.dtype)
 

@@ -131,3 +131,11 @@ def test_agree_with_relus_inside_conv_layers_is_exit_2_naming_the_layer(user_mod
     err = capsys.readouterr().err
     assert "Conv2D with activation=relu" in err and "its own layer" in err
     assert main(["agree", "photos", "--model", str(user_model), "--tol", "0"]) == 2
+
+
+def test_photos_for_a_model_without_preprocessing_are_exit_2_naming_the_option(user_model, tmp_path, capsys):
+    for command in (["explain", "photos", "--model", str(user_model), "--out", str(tmp_path / "f.png")],
+                    ["agree", "photos", "--model", str(user_model)]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert "takes its inputs as given" in err and "--preprocessing" in err and "(16, 16, 3)" in err
