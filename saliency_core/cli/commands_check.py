@@ -85,7 +85,7 @@ def register(sub) -> None:
     p.add_argument("--metrics", default=None, metavar="M,M",
                    help=f"any of {', '.join(CLI_METRICS)} (default: deletion,insertion,mprt,"
                         "random-logit, plus pointing-game,relevance-mass on synthetic data)")
-    p.set_defaults(func=cmd_check)
+    p.set_defaults(func=cmd_check, uses_tensorflow=True)
 
     p = sub.add_parser(
         "gate", help="pass/fail one method against a policy (exit 0 pass, 1 fail, 2 error)",
@@ -98,7 +98,7 @@ def register(sub) -> None:
     p.add_argument("--policy", default="default", metavar="POLICY.toml",
                    help="policy file, or a packaged policy name (default: default)")
     p.add_argument("--method", default="gradient", help="the method to gate (default: gradient)")
-    p.set_defaults(func=cmd_gate)
+    p.set_defaults(func=cmd_gate, uses_tensorflow=True)
 
 
 # --- loading ------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ def register(sub) -> None:
     p.add_argument("--device", default=None, help="cpu, gpu or gpu:N (default: TensorFlow's choice)")
     p.add_argument("--out", required=True, type=Path, help="PNG file for the figure")
     p.add_argument("--top", type=int, default=5, help="how many classes to print per image")
-    p.set_defaults(func=_explain)
+    p.set_defaults(func=_explain, uses_tensorflow=True)
 
     p = sub.add_parser("agree", help="do xla or function compute the same gradients as eager? "
                                      "(exit 1 if not)")
@@ -42,7 +42,7 @@ def register(sub) -> None:
     p.add_argument("--tol", type=float, default=1e-5,
                    help="largest relative L2 between the variants once the units near a ReLU kink "
                         "are pinned")
-    p.set_defaults(func=_agree)
+    p.set_defaults(func=_agree, uses_tensorflow=True)
 
     p = sub.add_parser("list", help="list models, suites, methods or metrics")
     p.add_argument("what", choices=("models", "suites", "methods", "metrics"))

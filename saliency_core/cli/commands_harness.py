@@ -50,7 +50,7 @@ def register(sub) -> None:
                         "supplying a weights file); each new result replaces the failed one")
     p.add_argument("--fresh-process", action="store_true",
                    help="run each cell in a new Python process")
-    p.set_defaults(func=cmd_run)
+    p.set_defaults(func=cmd_run, uses_tensorflow=True)
 
     p = sub.add_parser(
         "time", help="time an ad-hoc grid of models x variants x batch sizes",
@@ -83,7 +83,7 @@ def register(sub) -> None:
     p.add_argument("--fresh-process", action="store_true",
                    help="run each cell in a new Python process")
     _add_store(p)
-    p.set_defaults(func=cmd_time)
+    p.set_defaults(func=cmd_time, uses_tensorflow=True)
 
 
 def post_timing_steps() -> list[Callable]:

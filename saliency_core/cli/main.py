@@ -28,6 +28,32 @@ def configure_runtime(verbose: bool = False) -> None:
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow with file descriptor 2 captured.
+
+    TensorFlow's native libraries write start-up lines ("oneDNN custom operations are
+    on", "Could not find cuda drivers") to fd 2 before its logging is configured, so
+    ``TF_CPP_MIN_LOG_LEVEL`` does not silence them. They are shown only if the import
+    fails. ``--verbose`` keeps them.
+    """
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        except BaseException:
+            os.dup2(saved, 2)
+            capture.seek(0)
+            sys.stderr.write(capture.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def _format_warning(message, category, filename, lineno, line=None) -> str:
     """Warnings as one line each, without the source location."""
     return f"saliency-bench: warning: {message}\n"
@@ -50,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     configure_runtime("-v" in argv or "--verbose" in argv)
     args = build_parser().parse_args(argv)
+    if getattr(args, "uses_tensorflow", False) and not args.verbose and "tensorflow" not in sys.modules:
+        import_tensorflow_quietly()
     previous_format, warnings.formatwarning = warnings.formatwarning, _format_warning
     try:
         return int(args.func(args) or 0)
