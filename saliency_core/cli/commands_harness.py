@@ -88,11 +88,12 @@ def register(sub) -> None:
 
 def post_timing_steps() -> list[Callable]:
     """Steps ``run`` performs after timing, in order, each ``step(args, store, run_id)``:
-    the timing table, then (for suites with a ``[checks]`` table) example maps and the
+    the timing table, then (for suites with an ``[agreement]`` table) the variants
+    against eager, then (for suites with a ``[checks]`` table) example maps and the
     sanity checks with the gate, then the report."""
-    from .run_steps import record_maps, run_suite_checks, write_report
+    from .run_steps import record_agreement, record_maps, run_suite_checks, write_report
 
-    return [print_timing_results, record_maps, run_suite_checks, write_report]
+    return [print_timing_results, record_agreement, record_maps, run_suite_checks, write_report]
 
 
 def _split(values: list[str]) -> list[str]:

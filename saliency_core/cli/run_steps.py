@@ -1,5 +1,6 @@
 """What ``saliency-bench run`` does after timing, each step ``step(args, store, run_id)``:
-example saliency maps, sanity checks with the gate, and the report.
+the variants' agreement with eager, example saliency maps, sanity checks with the
+gate, and the report.
 
 A suite asks for the maps and checks with a ``[checks]`` table (the ``quick``
 suite has one); its keys and defaults are
@@ -14,7 +15,7 @@ from argparse import Namespace
 
 from .main import CliError
 
-__all__ = ["record_maps", "run_suite_checks", "write_report"]
+__all__ = ["record_agreement", "record_maps", "run_suite_checks", "write_report"]
 
 
 def _checks_config(store, run_id) -> dict | None:
@@ -44,6 +45,55 @@ def _setup(store, run_id):
     ns = _namespace(cfg, seed, store.path)
     classifier = cc._classifier(ns)
     return cfg, seed, ns, classifier, cc._load_data(ns, classifier)
+
+
+def record_agreement(args, store, run_id) -> None:
+    """For a suite with ``[agreement]``: each model's variants against eager on the first
+    bundled photos (``agreement`` cells, key ``{model, variant}``), as computed and with
+    the units near a ReLU / max-pooling kink pinned (:func:`variant_agreement`)."""
+    from ..agreement import variant_agreement
+    from ..data.photos import load_photos
+    from ..harness.runner import default_loader
+    from ..harness.suites import agreement_settings
+    from ..kinks import KinkAnalysisError
+
+    suite = (store.get_run(run_id).config or {}).get("suite") or {}
+    cfg = agreement_settings(suite)
+    if cfg is None:
+        return
+    photos = None
+    for model in suite["models"]:
+        todo = [v for v in cfg["variants"] if not store.has_cell(run_id, "agreement", {"model": model, "variant": v})]
+        if not todo:
+            continue
+        if photos is None:
+            photos = load_photos()
+            photos = photos.images[:cfg["images"]], photos.names[:cfg["images"]]
+        try:
+            classifier = default_loader(model, weights=suite.get("weights", "random"),
+                                        image_size=suite.get("image_size"))
+            images = classifier.prepare(photos[0])
+        except Exception as exc:  # noqa: BLE001 - recorded, the run goes on
+            for variant in todo:
+                store.record_cell(run_id, "agreement", {"model": model, "variant": variant}, status="failed",
+                                  reason=f"{type(exc).__name__}: {exc}")
+            continue
+        for variant in todo:
+            key = {"model": model, "variant": variant}
+            try:
+                a = variant_agreement(classifier, images, variant, batch_size=len(images),
+                                      kink_tol=cfg["kink_tol"])
+            except KinkAnalysisError as exc:
+                store.record_cell(run_id, "agreement", key, status="failed", reason=str(exc))
+                print(f"agreement: {model} {variant}: not analysed ({exc})", file=sys.stderr)
+                continue
+            store.record_cell(run_id, "agreement", key, status="ok", metrics={
+                "rel_l2": a.rel_l2, "logits_rel_l2": a.logits_rel_l2, "flips": len(a.flips),
+                "kink_layers": a.kink_layers, "kink_units": a.kink_units, "max_flip_margin": a.max_flip_margin,
+                "pinned_units": a.pinned_units, "pinned_rel_l2": a.pinned_rel_l2, "kink_tol": a.kink_tol,
+                "top1_mismatch": a.top1_mismatch, "images": list(photos[1])})
+            print(f"agreement: {model} {variant} vs eager: {a.rel_l2:.1e} as computed, "
+                  f"{len(a.flips)} unit(s) flipped at a kink, {a.pinned_rel_l2:.1e} pinned", file=sys.stderr)
 
 
 def record_maps(args, store, run_id) -> None:

@@ -27,6 +27,9 @@ A suite file (packaged ones live in ``saliency_core/suites/``, also reachable as
     model = "efficientnet-lite0"  # records example maps, runs sanity checks and the
     images = 7                    # gate; keys and defaults: CHECKS_DEFAULTS
 
+    [agreement]                   # optional: after timing, compare each model's variants
+    images = 2                    # with eager (variant_agreement); AGREEMENT_DEFAULTS
+
 Every key is checked when the suite is read, before anything runs; an error names
 the file and the key.
 """
@@ -42,7 +45,8 @@ from .timing import TimingConfig
 
 
 __all__ = ["Suite", "SuiteError", "load_suite", "parse_suite", "list_suites", "suites_dir",
-           "normalize_device", "CHECKS_DEFAULTS", "checks_settings"]
+           "normalize_device", "AGREEMENT_DEFAULTS", "CHECKS_DEFAULTS", "agreement_settings",
+           "checks_settings"]
 
 #: Keys of a suite's ``[checks]`` table and their defaults.
 CHECKS_DEFAULTS = {
@@ -57,6 +61,14 @@ CHECKS_DEFAULTS = {
     "curve_steps": 56,                  # 896 px per step at 224 x 224 (RISE uses 224 steps)
     "variant": "function",              # same maps as xla, faster on CPU (see README)
     "batch_size": 8,
+}
+
+
+#: Keys of a suite's ``[agreement]`` table and their defaults.
+AGREEMENT_DEFAULTS = {
+    "images": 2,                        # the first bundled photos
+    "variants": ["function", "xla"],    # each compared with eager
+    "kink_tol": 1e-4,                   # units this close to a kink are pinned
 }
 
 
@@ -105,6 +117,8 @@ class Suite:
         source: The file the suite was read from (None if built in code).
         checks: The ``[checks]`` table as written (None: timing only); see
             :func:`checks_settings` for it with defaults filled in.
+        agreement: The ``[agreement]`` table as written (None: no comparison); see
+            :func:`agreement_settings`.
     """
 
     name: str
@@ -121,6 +135,7 @@ class Suite:
     description: str = ""
     source: str | None = None
     checks: dict | None = None
+    agreement: dict | None = None
 
     def to_dict(self) -> dict:
         """JSON-ready form, stored in the run's config (``from_dict`` reads it back)."""
@@ -130,7 +145,7 @@ class Suite:
                 "timing": self.timing.to_dict(),
                 "chunking": {"candidates": list(self.chunk_candidates)},
                 "fresh_process": self.fresh_process, "description": self.description,
-                "source": self.source, "checks": self.checks}
+                "source": self.source, "checks": self.checks, "agreement": self.agreement}
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "<run config>") -> "Suite":
@@ -142,7 +157,7 @@ class Suite:
 
 _TOP = {"name": str, "description": str, "models": list, "variants": list, "batch_sizes": list,
         "devices": list, "image_size": int, "weights": str, "seed": int, "fresh_process": bool,
-        "timing": dict, "chunking": dict, "checks": dict}
+        "timing": dict, "chunking": dict, "checks": dict, "agreement": dict}
 _REQUIRED = ("models", "variants", "batch_sizes")
 _TIMING = {"min_repeats": int, "max_repeats": int, "budget_s": (int, float), "warmup": int}
 _CHUNKING = {"candidates": list}
@@ -228,6 +243,24 @@ def _check_checks(table: dict, source: str) -> None:
             raise _fail(source, "checks.policy", str(exc)) from None
 
 
+def _check_agreement(table: dict, source: str) -> None:
+    """Validate an ``[agreement]`` table: known keys, types and values."""
+    schema = {"images": int, "variants": list, "kink_tol": (int, float)}
+    _check_table(table, schema, source, prefix="agreement.")
+    if "variants" in table:
+        _list_of(table, "variants", str, source, allowed=("function", "xla"), prefix="agreement.")
+    if table.get("images", 1) < 1:
+        raise _fail(source, "agreement.images", f"must be >= 1, got {table['images']}")
+    if not table.get("kink_tol", 1.0) > 0:
+        raise _fail(source, "agreement.kink_tol", f"must be > 0, got {table['kink_tol']}")
+
+
+def agreement_settings(suite: "Suite | dict") -> dict | None:
+    """A suite's ``[agreement]`` settings with defaults filled in, or None when it has none."""
+    table = suite.agreement if isinstance(suite, Suite) else (suite or {}).get("agreement")
+    return None if table is None else {**AGREEMENT_DEFAULTS, **table}
+
+
 def _check_metric_needs(table: dict, source: str) -> None:
     """Metrics a suite's checks cannot compute: localisation without object masks, and
     the data randomization test (it retrains the network; ``saliency-bench check``)."""
@@ -311,6 +344,8 @@ def parse_suite(data: dict, *, source: str = "<suite>", check_models: bool = Tru
         candidates = _list_of(chunk_data, "candidates", int, source, positive=True)
     if "checks" in data:
         _check_checks(data["checks"], source)
+    if "agreement" in data:
+        _check_agreement(data["agreement"], source)
     name = data.get("name") or (Path(source).stem if source.endswith(".toml") else "")
     if not name:
         raise _fail(source, "name", "is required")
@@ -320,7 +355,7 @@ def parse_suite(data: dict, *, source: str = "<suite>", check_models: bool = Tru
                  chunk_candidates=tuple(sorted(set(candidates))),
                  fresh_process=data.get("fresh_process", False),
                  description=data.get("description", ""), source=source,
-                 checks=data.get("checks"))
+                 checks=data.get("checks"), agreement=data.get("agreement"))
 
 
 def load_suite(name_or_path: str | Path) -> Suite:

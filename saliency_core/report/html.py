@@ -22,6 +22,7 @@ __all__ = ["SECTIONS", "render_html"]
 SECTIONS = {
     "summary": "Summary", "timing": "Timing", "throughput": "Throughput against batch size",
     "compile-memory": "Compile time and peak memory", "backbones": "Backbones",
+    "agreement": "Variants against eager",
     "maps": "Saliency maps", "curves": "Deletion and insertion", "checks": "Check results",
     "randomization": "Model randomisation", "gate": "Gate", "reproducibility": "Reproducibility",
 }
@@ -146,6 +147,9 @@ def _sections(data: ReportData, figures: list[ReportFigure]) -> dict[str, str]:
         note = tables.shared_process_memory_note(data)
         if note:
             body["backbones"] += f'<p class="note">{escape(note)}</p>'
+    if data.agreements:
+        body["agreement"] = (f'<p class="note">{escape(tables.AGREEMENT_NOTE)}</p>'
+                             + _table(tables.agreement_table(data.agreements)))
     if figs["maps"]:
         body["maps"] = _maps_intro(data) + figs["maps"]
     if figs["curves"]:

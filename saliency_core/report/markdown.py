@@ -66,6 +66,9 @@ def render_markdown(data: ReportData, figures: list[ReportFigure], folder: str) 
         note = tables.shared_process_memory_note(data)
         if note:
             out += [f"Note: {note}", ""]
+    if data.agreements:
+        out += ["## Variants against eager", "", tables.AGREEMENT_NOTE, ""]
+        out += _table(tables.agreement_table(data.agreements))
     if data.checks:
         out += ["## Checks", ""] + _table(tables.checks_table(data))
         out += _figures(figures, "curves", folder) + _figures(figures, "randomization", folder)

@@ -19,7 +19,7 @@ import numpy as np
 from ..models.registry import BASELINE
 
 __all__ = [
-    "VARIANT_ORDER", "variant_order", "describe_key", "CurveCheck", "Failure", "GateRule",
+    "VARIANT_ORDER", "variant_order", "describe_key", "AgreementCell", "CurveCheck", "Failure", "GateRule",
     "GateVerdict", "MapExample", "RandomizationCheck",
     "ReportData", "RunInfo", "ScalarCheck", "TimingCell", "load_report_data",
 ]
@@ -73,6 +73,21 @@ class TimingCell:
     flops_per_image: float | None
     roof_fraction: float | None = None
     """FLOP rate over the run's best roof on the device (``harness.runner.best_roofs``)."""
+
+
+@dataclass(frozen=True)
+class AgreementCell:
+    """One variant against eager (``agreement`` cell): relative L2 of the input
+    gradients as computed and with the units near a kink pinned."""
+
+    model: str
+    variant: str
+    rel_l2: float | None
+    flips: int | None
+    kink_units: int | None
+    pinned_rel_l2: float | None
+    max_flip_margin: float | None
+    images: int | None
 
 
 @dataclass(frozen=True)
@@ -185,6 +200,7 @@ class ReportData:
     gates: list[GateVerdict]
     baseline: str = BASELINE
     protocols: dict = field(default_factory=dict)
+    agreements: list[AgreementCell] = field(default_factory=list)
 
 
 def _num(value) -> float | None:
@@ -311,7 +327,7 @@ def load_report_data(store, run_id) -> ReportData:
                    finished=run.finished, seed=run.seed, config=dict(run.config or {}),
                    metadata=dict(run.metadata or {}))
     data = {"timings": [], "failures": [], "maps": [], "checks": [], "curves": [],
-            "randomization": [], "gates": [], "protocols": {}}
+            "randomization": [], "gates": [], "protocols": {}, "agreements": []}
     cells = sorted(store.cells(run_id), key=lambda c: (c.kind, json.dumps(c.key, sort_keys=True,
                                                                           default=str)))
     for cell in cells:
@@ -326,8 +342,16 @@ def load_report_data(store, run_id) -> ReportData:
                 data["maps"].append(example)
         elif cell.kind == "gate":
             data["gates"].append(_gate(cell))
+        elif cell.kind == "agreement" and cell.status == "ok":
+            m = cell.metrics or {}
+            data["agreements"].append(AgreementCell(
+                model=str(cell.key.get("model")), variant=str(cell.key.get("variant")),
+                rel_l2=_num(m.get("rel_l2")), flips=_int(m.get("flips")),
+                kink_units=_int(m.get("kink_units")), pinned_rel_l2=_num(m.get("pinned_rel_l2")),
+                max_flip_margin=_num(m.get("max_flip_margin")), images=len(m.get("images") or []) or None))
     _read_checks(store, [c for c in cells if c.kind == "check"], data)
     data["timings"] = _with_roof_fractions(data["timings"], store, run_id)
     data["timings"].sort(key=lambda t: (t.model, t.device, variant_order(t.variant), t.batch_size))
     data["maps"].sort(key=lambda e: (e.model, e.method, e.image_name))
+    data["agreements"].sort(key=lambda a: (a.model, variant_order(a.variant)))
     return ReportData(run=info, **data)

@@ -11,10 +11,10 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass
 
-from .model import RANDOM_METHOD, ReportData, RunInfo, ScalarCheck, TimingCell, variant_order
+from .model import RANDOM_METHOD, AgreementCell, ReportData, RunInfo, ScalarCheck, TimingCell, variant_order
 
 __all__ = [
-    "Table", "backbone_table", "checks_table", "failure_table", "fastest_table", "gate_lines",
+    "Table", "agreement_table", "AGREEMENT_NOTE", "backbone_table", "checks_table", "failure_table", "fastest_table", "gate_lines",
     "gate_table", "KEY_FACTS", "key_facts", "protocol_table", "reproducibility_table",
     "shared_process_memory_note", "timing_table",
 ]
@@ -163,6 +163,23 @@ def checks_table(data: ReportData) -> Table:
     return _table([("Model", False), ("Data", False), ("Metric", False), ("Method", False),
                    ("Value", True), ("Better", False), ("Random control", True),
                    ("Margin over random", True)], rows)
+
+
+AGREEMENT_NOTE = (
+    "Relative L2 of the input gradients against eager's, on the first bundled photos. "
+    "XLA reorders float32 sums; where a ReLU unit or a max-pooling window lies within "
+    "rounding of its kink, the two can take different sides and the gradient jumps. "
+    "'Pinned' compares them again with every unit near a kink held on one side in both "
+    "(saliency-bench agree): about 1e-6 when the variants compute the same function.")
+
+
+def agreement_table(agreements: list[AgreementCell]) -> Table:
+    """Each model's variants against eager: as computed, units flipped, pinned."""
+    rows = [(a.model, a.variant, DASH if a.images is None else str(a.images), _fmt(a.rel_l2, ".1e"),
+             DASH if a.flips is None or a.kink_units is None else f"{a.flips} of {a.kink_units:,}",
+             _fmt(a.pinned_rel_l2, ".1e")) for a in agreements]
+    return _table([("Model", False), ("Variant", False), ("Images", True), ("As computed", True),
+                   ("Units flipped at a kink", True), ("Pinned", True)], rows)
 
 
 def gate_lines(data: ReportData) -> list[tuple[bool, str]]:

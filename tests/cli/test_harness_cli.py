@@ -144,3 +144,45 @@ def test_run_with_checks_records_maps_checks_gate_and_writes_the_report(tmp_path
     assert "'checks.colour'" in capsys.readouterr().err
     with ResultStore(tmp_path / "other.sqlite") as store:
         assert store.list_runs() == []
+
+
+def test_run_with_agreement_records_each_variant_against_eager_and_reports_it(tmp_path, capsys):
+    """A suite with an [agreement] table: after timing, each model's variants are compared
+    with eager on the bundled photos; a model that cannot take them is a failed cell."""
+    import keras
+
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3, activation="relu")(inputs))
+    model_path = tmp_path / "tiny.keras"
+    keras.Model(inputs, keras.layers.Dense(4)(x)).save(model_path)
+    suite = tmp_path / "mini.toml"
+    suite.write_text(
+        f'name = "mini"\nmodels = ["mobilenetv2", "{model_path}"]\nvariants = ["eager"]\n'
+        'batch_sizes = [1]\nimage_size = 32\n'
+        '[timing]\nmin_repeats = 1\nmax_repeats = 1\nbudget_s = 0\nwarmup = 0\n'
+        '[agreement]\nimages = 2\nvariants = ["function", "xla"]\n')
+    store_path = tmp_path / "results.sqlite"
+    assert main(["run", str(suite), "--store", str(store_path)]) == 0
+    assert "agreement: mobilenetv2 xla vs eager" in capsys.readouterr().err
+    with ResultStore(store_path) as store:
+        cells = {(c.key["model"], c.key["variant"]): c for c in store.cells("latest", kind="agreement")}
+        run_id = store.get_run("latest").id
+    assert set(cells) == {(m, v) for m in ("mobilenetv2", str(model_path)) for v in ("function", "xla")}
+    for variant in ("function", "xla"):
+        m = cells[("mobilenetv2", variant)].metrics
+        assert m["kink_layers"] == 35 and m["kink_units"] > 0 and m["images"] == ["chelsea", "coffee"]
+        assert m["pinned_rel_l2"] < 1e-5
+        failed = cells[(str(model_path), variant)]
+        assert failed.status == "failed" and "takes its inputs as given" in failed.reason
+    report = (tmp_path / run_id / "report.md").read_text()
+    assert "## Variants against eager" in report and "| mobilenetv2 | xla | 2 |" in report
+
+
+def test_an_agreement_table_with_eager_or_a_bad_key_is_refused(tmp_path, capsys):
+    for table, key in (('variants = ["eager"]', "agreement.variants[0]"), ("images = 0", "agreement.images"),
+                       ("colour = 1", "agreement.colour")):
+        suite = tmp_path / "bad.toml"
+        suite.write_text('name = "bad"\nmodels = ["mobilenetv2"]\nvariants = ["eager"]\nbatch_sizes = [1]\n'
+                         f"[agreement]\n{table}\n")
+        assert main(["run", str(suite), "--store", str(tmp_path / "s.sqlite")]) == 2
+        assert f"'{key}'" in capsys.readouterr().err
