@@ -27,6 +27,7 @@ With the units within 1e-4 of a kink pinned (about 3,500), the two agree to 1.3e
 
 from __future__ import annotations
 
+import logging
 import warnings
 from dataclasses import dataclass
 
@@ -137,6 +138,15 @@ class Agreement:
 
 
 # -- the comparison ----------------------------------------------------------------
+class _NoRetracingWarning(logging.Filter):
+    """Drops TensorFlow's "triggered tf.function retracing" warning. A comparison builds
+    several functions (the variant, its probe, the pinned copy), each traced once, and
+    TensorFlow's detector counts them together."""
+
+    def filter(self, record) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
 def _rel(a, b) -> float:
     nb = float(np.linalg.norm(b))
     return float(np.linalg.norm(a - b)) / nb if nb > 0 else float(np.linalg.norm(a - b))
@@ -201,6 +211,18 @@ def variant_agreement(model, images, variant: str = "xla", *, reference=None, re
         KinkAnalysisError: the model's ReLUs are fused into other layers, kinks sit in
             nested models or other pooling layers, or the reference's kink layers differ.
     """
+    quiet = _NoRetracingWarning()
+    tf_logger = logging.getLogger("tensorflow")
+    tf_logger.addFilter(quiet)
+    try:
+        return _compare(model, images, variant, reference, reference_images, targets, batch_size,
+                        score, kink_tol)
+    finally:
+        tf_logger.removeFilter(quiet)
+
+
+def _compare(model, images, variant, reference, reference_images, targets, batch_size, score,
+             kink_tol) -> Agreement:
     import tensorflow as tf
 
     same_model = reference is None
