@@ -27,13 +27,14 @@ With the units within 1e-4 of a kink pinned (about 3,500), the two agree to 1.3e
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from .explainer import Explainer, XlaOnCpuWarning
+from .explainer import Explainer, XlaOnCpuWarning, resolve_device
 from .gradients import VARIANTS
 from .kinks import KinkAnalysisError, kink_inputs_fn, kink_layers, pinned_copy
 from .models.classifier import Classifier, as_classifier
@@ -155,9 +156,9 @@ def _rel(a, b) -> float:
 class _Side:
     """One of the two computations: a classifier run as a variant on its images."""
 
-    def __init__(self, clf, images, variant, layers, score, batch_size, pinned=None):
+    def __init__(self, clf, images, variant, layers, score, batch_size, device, pinned=None):
         self.clf, self.variant, self.layers = clf, variant, layers
-        self.explainer = Explainer(clf, variant=variant, score=score, batch_size=batch_size)
+        self.explainer = Explainer(clf, variant=variant, score=score, batch_size=batch_size, device=device)
         self.images = self.explainer._check_images(images)
         normalize = clf.preprocessing.normalize if clf.raw_input else None
         self.probe = kink_inputs_fn(clf.model, layers, variant, normalize=normalize)
@@ -169,7 +170,7 @@ class _Side:
         with warnings.catch_warnings():  # said once already, for the network itself
             warnings.simplefilter("ignore", XlaOnCpuWarning)
             self.pinned = Explainer(self.pinned_clf, variant=variant, score=score,
-                                    batch_size=min(batch_size, len(self.images)))
+                                    batch_size=min(batch_size, len(self.images)), device=device)
 
     def chunk(self, start, m, size):
         """Images ``start:start+m`` padded to ``size`` like :class:`Explainer` pads."""
@@ -179,7 +180,7 @@ class _Side:
 
 def variant_agreement(model, images, variant: str = "xla", *, reference=None, reference_images=None,
                       targets=None, batch_size: int = 16, score: str = "logit",
-                      kink_tol: float = 1e-4) -> Agreement:
+                      kink_tol: float = 1e-4, device: str | None = None) -> Agreement:
     """Compare ``variant``'s input gradients with eager's and explain the difference.
 
     Three passes: both computations' gradients as they are; both forward passes
@@ -206,6 +207,8 @@ def variant_agreement(model, images, variant: str = "xla", *, reference=None, re
         score: "logit" or "probability".
         kink_tol: Distance from a kink, relative to the layer's mean |input|,
             within which a unit is pinned. A float32 ulp is 1.2e-7 relative.
+        device: "cpu", "gpu", "gpu:N" or None (TensorFlow's placement), for every pass
+            of both computations.
 
     Raises:
         KinkAnalysisError: the model's ReLUs are fused into other layers, kinks sit in
@@ -216,15 +219,16 @@ def variant_agreement(model, images, variant: str = "xla", *, reference=None, re
     tf_logger.addFilter(quiet)
     try:
         return _compare(model, images, variant, reference, reference_images, targets, batch_size,
-                        score, kink_tol)
+                        score, kink_tol, device)
     finally:
         tf_logger.removeFilter(quiet)
 
 
 def _compare(model, images, variant, reference, reference_images, targets, batch_size, score,
-             kink_tol) -> Agreement:
+             kink_tol, device) -> Agreement:
     import tensorflow as tf
 
+    placement = resolve_device(device)  # the probes'; each Explainer places its own calls
     same_model = reference is None
     if variant not in VARIANTS or (variant == "eager" and same_model and reference_images is None):
         raise ValueError(f"variant must be 'function' or 'xla' (compared with eager), got {variant!r}")
@@ -239,8 +243,8 @@ def _compare(model, images, variant, reference, reference_images, targets, batch
         raise KinkAnalysisError(f"reference {ref_clf.name!r} and model {clf.name!r} have different "
                                 "kink layers; compare two builds of one network")
     ref = _Side(ref_clf, images if reference_images is None else reference_images, "eager",
-                ref_layers, score, batch_size)
-    other = _Side(clf, images, variant, layers, score, batch_size,
+                ref_layers, score, batch_size, device)
+    other = _Side(clf, images, variant, layers, score, batch_size, device,
                   pinned=(ref.pinned_clf, ref.holders) if same_model else None)
     n = len(other.images)
     if len(ref.images) != n:
@@ -255,8 +259,9 @@ def _compare(model, images, variant, reference, reference_images, targets, batch
         m = min(chunk, n - start)
         xr, xo = ref.chunk(start, m, chunk), other.chunk(start, m, chunk)
         t = np.concatenate([chosen[start:start + m], np.repeat(chosen[start:start + 1], chunk - m)])
-        zs_ref = [z.numpy() for z in ref.probe(tf.constant(xr))[:-1]]
-        zs_other = [z.numpy() for z in other.probe(tf.constant(xo))[:-1]]
+        with tf.device(placement) if placement else contextlib.nullcontext():
+            zs_ref = [z.numpy() for z in ref.probe(tf.constant(xr))[:-1]]
+            zs_other = [z.numpy() for z in other.probe(tf.constant(xo))[:-1]]
         for (layer, kinks), (other_layer, _), za, zb in zip(ref_layers, layers, zs_ref, zs_other):
             units += kinks.units(za[:m])
             scale = np.mean(np.abs(za), axis=tuple(range(1, za.ndim)), keepdims=True)

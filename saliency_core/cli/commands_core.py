@@ -39,6 +39,7 @@ def register(sub) -> None:
     p.add_argument("--variant", default="xla", choices=("function", "xla"))
     p.add_argument("--score", default="logit", choices=("logit", "probability"))
     p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--device", default=None, help="cpu, gpu or gpu:N (default: TensorFlow's choice)")
     p.add_argument("--tol", type=float, default=1e-5,
                    help="largest relative L2 between the variants once the units near a ReLU kink "
                         "are pinned")
@@ -96,13 +97,19 @@ def _explain(args) -> int:
 def _agree(args) -> int:
     from ..agreement import KinkAnalysisError, variant_agreement
 
+    from ..explainer import resolve_device
+
     if not args.tol > 0:
         raise CliError(f"--tol must be > 0, got {args.tol}")
+    try:
+        resolve_device(args.device)
+    except ValueError as exc:
+        raise CliError(f"--device: {exc}") from None
     classifier = load_classifier(args)
     images = load_images(args.images)
     try:
         result = variant_agreement(classifier, prepare_images(classifier, images.images), args.variant,
-                                   batch_size=args.batch_size, score=args.score)
+                                   batch_size=args.batch_size, score=args.score, device=args.device)
     except KinkAnalysisError as exc:
         raise CliError(str(exc)) from None
     print(f"model {classifier.name} (weights: {classifier.weights}); {len(images.images)} image(s), "

@@ -48,9 +48,10 @@ def _setup(store, run_id):
 
 
 def record_agreement(args, store, run_id) -> None:
-    """For a suite with ``[agreement]``: each model's variants against eager on the first
-    bundled photos (``agreement`` cells, key ``{model, variant}``), as computed and with
-    the units near a ReLU / max-pooling kink pinned (:func:`variant_agreement`)."""
+    """For a suite with ``[agreement]``: each model's variants against eager on each of
+    the suite's devices, on the first bundled photos (``agreement`` cells, key ``{model,
+    variant, device}``), as computed and with the units near a ReLU / max-pooling kink
+    pinned (:func:`variant_agreement`)."""
     from ..agreement import variant_agreement
     from ..data.photos import load_photos
     from ..harness.runner import default_loader
@@ -61,39 +62,38 @@ def record_agreement(args, store, run_id) -> None:
     cfg = agreement_settings(suite)
     if cfg is None:
         return
-    photos = None
+    photos = load_photos()
+    photos = photos.images[:cfg["images"]], photos.names[:cfg["images"]]
     for model in suite["models"]:
-        todo = [v for v in cfg["variants"] if not store.has_cell(run_id, "agreement", {"model": model, "variant": v})]
+        keys = [{"model": model, "variant": v, "device": d} for d in suite.get("devices", ["cpu"])
+                for v in cfg["variants"]]
+        todo = [k for k in keys if not store.has_cell(run_id, "agreement", k)]
         if not todo:
             continue
-        if photos is None:
-            photos = load_photos()
-            photos = photos.images[:cfg["images"]], photos.names[:cfg["images"]]
         try:
             classifier = default_loader(model, weights=suite.get("weights", "random"),
                                         image_size=suite.get("image_size"))
             images = classifier.prepare(photos[0])
         except Exception as exc:  # noqa: BLE001 - recorded, the run goes on
-            for variant in todo:
-                store.record_cell(run_id, "agreement", {"model": model, "variant": variant}, status="failed",
-                                  reason=f"{type(exc).__name__}: {exc}")
+            for key in todo:
+                store.record_cell(run_id, "agreement", key, status="failed", reason=f"{type(exc).__name__}: {exc}")
             continue
-        for variant in todo:
-            key = {"model": model, "variant": variant}
+        for key in todo:
             try:
-                a = variant_agreement(classifier, images, variant, batch_size=len(images),
-                                      kink_tol=cfg["kink_tol"])
+                a = variant_agreement(classifier, images, key["variant"], batch_size=len(images),
+                                      kink_tol=cfg["kink_tol"], device=key["device"])
             except KinkAnalysisError as exc:
                 store.record_cell(run_id, "agreement", key, status="failed", reason=str(exc))
-                print(f"agreement: {model} {variant}: not analysed ({exc})", file=sys.stderr)
+                print(f"agreement: {model} {key['variant']}: not analysed ({exc})", file=sys.stderr)
                 continue
             store.record_cell(run_id, "agreement", key, status="ok", metrics={
                 "rel_l2": a.rel_l2, "logits_rel_l2": a.logits_rel_l2, "flips": len(a.flips),
                 "kink_layers": a.kink_layers, "kink_units": a.kink_units, "max_flip_margin": a.max_flip_margin,
                 "pinned_units": a.pinned_units, "pinned_rel_l2": a.pinned_rel_l2, "kink_tol": a.kink_tol,
                 "top1_mismatch": a.top1_mismatch, "images": list(photos[1])})
-            print(f"agreement: {model} {variant} vs eager: {a.rel_l2:.1e} as computed, "
-                  f"{len(a.flips)} unit(s) flipped at a kink, {a.pinned_rel_l2:.1e} pinned", file=sys.stderr)
+            print(f"agreement: {model} {key['variant']} vs eager on {key['device']}: {a.rel_l2:.1e} as "
+                  f"computed, {len(a.flips)} unit(s) flipped at a kink, {a.pinned_rel_l2:.1e} pinned",
+                  file=sys.stderr)
 
 
 def record_maps(args, store, run_id) -> None:

@@ -82,6 +82,7 @@ class AgreementCell:
 
     model: str
     variant: str
+    device: str
     rel_l2: float | None
     flips: int | None
     kink_units: int | None
@@ -346,6 +347,7 @@ def load_report_data(store, run_id) -> ReportData:
             m = cell.metrics or {}
             data["agreements"].append(AgreementCell(
                 model=str(cell.key.get("model")), variant=str(cell.key.get("variant")),
+                device=str(cell.key.get("device", "")),
                 rel_l2=_num(m.get("rel_l2")), flips=_int(m.get("flips")),
                 kink_units=_int(m.get("kink_units")), pinned_rel_l2=_num(m.get("pinned_rel_l2")),
                 max_flip_margin=_num(m.get("max_flip_margin")), images=len(m.get("images") or []) or None))
@@ -353,5 +355,5 @@ def load_report_data(store, run_id) -> ReportData:
     data["timings"] = _with_roof_fractions(data["timings"], store, run_id)
     data["timings"].sort(key=lambda t: (t.model, t.device, variant_order(t.variant), t.batch_size))
     data["maps"].sort(key=lambda e: (e.model, e.method, e.image_name))
-    data["agreements"].sort(key=lambda a: (a.model, variant_order(a.variant)))
+    data["agreements"].sort(key=lambda a: (a.model, a.device, variant_order(a.variant)))
     return ReportData(run=info, **data)

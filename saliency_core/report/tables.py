@@ -175,10 +175,10 @@ AGREEMENT_NOTE = (
 
 def agreement_table(agreements: list[AgreementCell]) -> Table:
     """Each model's variants against eager: as computed, units flipped, pinned."""
-    rows = [(a.model, a.variant, DASH if a.images is None else str(a.images), _fmt(a.rel_l2, ".1e"),
+    rows = [(a.model, a.variant, a.device, DASH if a.images is None else str(a.images), _fmt(a.rel_l2, ".1e"),
              DASH if a.flips is None or a.kink_units is None else f"{a.flips} of {a.kink_units:,}",
              _fmt(a.pinned_rel_l2, ".1e")) for a in agreements]
-    return _table([("Model", False), ("Variant", False), ("Images", True), ("As computed", True),
+    return _table([("Model", False), ("Variant", False), ("Device", False), ("Images", True), ("As computed", True),
                    ("Units flipped at a kink", True), ("Pinned", True)], rows)
 
 

@@ -113,7 +113,7 @@ def relu_layer_model(tmp_path):
 def test_agree_reports_per_image_and_exits_0_when_the_variants_agree(relu_layer_model, image_dir, capsys):
     with pytest.warns(UserWarning, match="broken.jpg"):
         code = main(["agree", str(image_dir), "--model", str(relu_layer_model), "--preprocessing", "tf",
-                     "--variant", "function", "--batch-size", "2"])
+                     "--variant", "function", "--batch-size", "2", "--device", "cpu"])
     printed = capsys.readouterr().out
     assert code == 0, printed
     assert "in 1 ReLU and max-pooling layers" in printed and f"of {2 * 14 * 14 * 4:,}" in printed
@@ -143,6 +143,8 @@ def test_agree_with_relus_inside_conv_layers_is_exit_2_naming_the_layer(user_mod
     err = capsys.readouterr().err
     assert "Conv2D with activation=relu" in err and "its own layer" in err
     assert main(["agree", "photos", "--model", str(user_model), "--tol", "0"]) == 2
+    assert main(["agree", "photos", "--model", str(user_model), "--device", "tpu"]) == 2
+    assert "--device: unknown device 'tpu'" in capsys.readouterr().err
 
 
 def test_photos_for_a_model_without_preprocessing_are_exit_2_naming_the_option(user_model, tmp_path, capsys):

@@ -163,9 +163,10 @@ def test_run_with_agreement_records_each_variant_against_eager_and_reports_it(tm
         '[agreement]\nimages = 2\nvariants = ["function", "xla"]\n')
     store_path = tmp_path / "results.sqlite"
     assert main(["run", str(suite), "--store", str(store_path)]) == 0
-    assert "agreement: mobilenetv2 xla vs eager" in capsys.readouterr().err
+    assert "agreement: mobilenetv2 xla vs eager on cpu" in capsys.readouterr().err
     with ResultStore(store_path) as store:
-        cells = {(c.key["model"], c.key["variant"]): c for c in store.cells("latest", kind="agreement")}
+        cells = {(c.key["model"], c.key["variant"]): c for c in store.cells("latest", kind="agreement")
+                 if c.key["device"] == "cpu"}
         run_id = store.get_run("latest").id
     assert set(cells) == {(m, v) for m in ("mobilenetv2", str(model_path)) for v in ("function", "xla")}
     for variant in ("function", "xla"):
@@ -175,7 +176,9 @@ def test_run_with_agreement_records_each_variant_against_eager_and_reports_it(tm
         failed = cells[(str(model_path), variant)]
         assert failed.status == "failed" and "takes its inputs as given" in failed.reason
     report = (tmp_path / run_id / "report.md").read_text()
-    assert "## Variants against eager" in report and "| mobilenetv2 | xla | 2 |" in report
+    assert "## Variants against eager" in report and "| mobilenetv2 | xla | cpu | 2 |" in report
+    html = (tmp_path / run_id / "report.html").read_text()
+    assert '<section id="agreement"><h2>Variants against eager</h2>' in html
 
 
 def test_an_agreement_table_with_eager_or_a_bad_key_is_refused(tmp_path, capsys):
