@@ -8,8 +8,9 @@ EfficientNet-Lite0, on bundled photos, ``saliency_core.variant_agreement`` repor
 * the relative L2 again with every unit within 1e-4 of a kink pinned in both.
 
 Networks with smooth activations (swish, GELU) have no kink layer, so their two
-numbers are the same. VGG16 applies its ReLUs inside Conv2D/Dense layers, which the
-analysis cannot read; it is listed with the reason.
+numbers are the same. VGG16's ReLUs, applied inside its Conv2D/Dense layers, are read
+from a copy with each split into a layer of its own. A model whose kinks cannot be
+read (inside a nested model) is listed with the reason.
 
 Usage (about 10 minutes on 2 CPU cores)::
 

@@ -36,7 +36,7 @@ import numpy as np
 
 from .explainer import Explainer, XlaOnCpuWarning, resolve_device
 from .gradients import VARIANTS
-from .kinks import KinkAnalysisError, kink_inputs_fn, kink_layers, pinned_copy
+from .kinks import KinkAnalysisError, kink_inputs_fn, kink_layers, pinned_copy, split_fused_relus
 from .models.classifier import Classifier, as_classifier
 
 __all__ = ["Agreement", "Flip", "KinkAnalysisError", "variant_agreement"]
@@ -156,14 +156,14 @@ def _rel(a, b) -> float:
 class _Side:
     """One of the two computations: a classifier run as a variant on its images."""
 
-    def __init__(self, clf, images, variant, layers, score, batch_size, device, pinned=None):
+    def __init__(self, clf, split, images, variant, layers, score, batch_size, device, pinned=None):
         self.clf, self.variant, self.layers = clf, variant, layers
         self.explainer = Explainer(clf, variant=variant, score=score, batch_size=batch_size, device=device)
         self.images = self.explainer._check_images(images)
         normalize = clf.preprocessing.normalize if clf.raw_input else None
-        self.probe = kink_inputs_fn(clf.model, layers, variant, normalize=normalize)
+        self.probe = kink_inputs_fn(split, layers, variant, normalize=normalize)
         if pinned is None:
-            copy, holders = pinned_copy(clf.model, layers)
+            copy, holders = pinned_copy(split, layers)
             pinned = (Classifier(f"{clf.name}-pinned", copy, clf.preprocessing, clf.class_names,
                                  clf.weights, clf.logits_source, clf.raw_input), holders)
         self.pinned_clf, self.holders = pinned
@@ -192,9 +192,10 @@ def variant_agreement(model, images, variant: str = "xla", *, reference=None, re
     on it to rounding.
 
     Args:
-        model: A :class:`Classifier` or a functional Keras model whose ReLUs are layers
-            of their own (``ReLU``, ``Activation``, ``LeakyReLU``); max pooling as
-            ``MaxPooling2D``.
+        model: A :class:`Classifier` or a functional Keras model. Its kinks are read
+            from ``ReLU``, ``Activation``, ``LeakyReLU`` and ``MaxPooling2D`` layers, and
+            from ReLUs inside other layers (``Conv2D(activation="relu")``), which a copy
+            splits out (:func:`~saliency_core.kinks.split_fused_relus`).
         images: (N, H, W, C) in the classifier's input space.
         variant: How ``model`` runs: "function" or "xla" (or "eager" when a
             ``reference`` or ``reference_images`` is given).
@@ -211,8 +212,8 @@ def variant_agreement(model, images, variant: str = "xla", *, reference=None, re
             of both computations.
 
     Raises:
-        KinkAnalysisError: the model's ReLUs are fused into other layers, kinks sit in
-            nested models or other pooling layers, or the reference's kink layers differ.
+        KinkAnalysisError: kinks sit in nested models or in other pooling layers, or the
+            reference's kink layers differ.
     """
     quiet = _NoRetracingWarning()
     tf_logger = logging.getLogger("tensorflow")
@@ -236,15 +237,17 @@ def _compare(model, images, variant, reference, reference_images, targets, batch
         raise ValueError(f"kink_tol must be > 0, got {kink_tol}")
     clf = as_classifier(model)
     ref_clf = clf if same_model else as_classifier(reference)
-    layers = kink_layers(clf.model)
-    ref_layers = layers if same_model else kink_layers(ref_clf.model)
+    split = split_fused_relus(clf.model)
+    ref_split = split if same_model else split_fused_relus(ref_clf.model)
+    layers = kink_layers(split)
+    ref_layers = layers if same_model else kink_layers(ref_split)
     if [type(k) for _, k in ref_layers] != [type(k) for _, k in layers] or \
             [k for _, k in ref_layers] != [k for _, k in layers]:
         raise KinkAnalysisError(f"reference {ref_clf.name!r} and model {clf.name!r} have different "
                                 "kink layers; compare two builds of one network")
-    ref = _Side(ref_clf, images if reference_images is None else reference_images, "eager",
+    ref = _Side(ref_clf, ref_split, images if reference_images is None else reference_images, "eager",
                 ref_layers, score, batch_size, device)
-    other = _Side(clf, images, variant, layers, score, batch_size, device,
+    other = _Side(clf, split, images, variant, layers, score, batch_size, device,
                   pinned=(ref.pinned_clf, ref.holders) if same_model else None)
     n = len(other.images)
     if len(ref.images) != n:

@@ -26,7 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["KinkAnalysisError", "MaxPoolKinks", "PatternHolder", "ReluKinks", "kink_inputs_fn",
-           "kink_layers", "pinned_copy"]
+           "kink_layers", "pinned_copy", "split_fused_relus"]
+
+# Keras activation functions with kinks, and their pieces (keras.activations defaults).
+_ACTIVATION_KINKS = {"relu": dict(), "relu6": dict(max_value=6.0), "leaky_relu": dict(negative_slope=0.2)}
 
 
 class KinkAnalysisError(ValueError):
@@ -175,8 +178,8 @@ def _kinks_of(layer):
     if isinstance(layer, keras.layers.LeakyReLU):
         return ReluKinks(negative_slope=float(layer.negative_slope))
     if isinstance(layer, keras.layers.Activation):
-        name = getattr(layer.activation, "__name__", "")
-        return {"relu": ReluKinks(), "relu6": ReluKinks(max_value=6.0)}.get(name)
+        pieces = _ACTIVATION_KINKS.get(getattr(layer.activation, "__name__", ""))
+        return None if pieces is None else ReluKinks(**pieces)
     if isinstance(layer, keras.layers.MaxPooling2D):
         if layer.data_format != "channels_last":
             raise KinkAnalysisError(f"max pooling layer {layer.name!r} is channels_first; "
@@ -205,7 +208,7 @@ def kink_layers(model) -> list[tuple[object, ReluKinks | MaxPoolKinks]]:
         elif isinstance(layer, keras.Model):
             if any(_kinks_of(inner) is not None for inner in layer._flatten_layers(include_self=False)):
                 hidden.append(f"{layer.name} (a nested model)")
-        elif getattr(getattr(layer, "activation", None), "__name__", "") in ("relu", "relu6", "leaky_relu"):
+        elif _fused_relu(layer):
             hidden.append(f"{layer.name} ({type(layer).__name__} with activation={layer.activation.__name__})")
         elif isinstance(layer, (keras.layers.MaxPooling1D, keras.layers.MaxPooling3D,
                                 keras.layers.GlobalMaxPooling2D)):
@@ -214,8 +217,57 @@ def kink_layers(model) -> list[tuple[object, ReluKinks | MaxPoolKinks]]:
         raise KinkAnalysisError(
             f"model {model.name!r} has kinks the analysis cannot read: {', '.join(hidden[:3])}"
             + (f" and {len(hidden) - 3} more" if len(hidden) > 3 else "")
-            + "; it needs each ReLU as its own layer (ReLU or Activation) and max pooling as MaxPooling2D")
+            + "; it needs each ReLU as its own layer (ReLU or Activation; split_fused_relus() "
+              "makes one) and max pooling as MaxPooling2D")
     return found
+
+
+def _fused_relu(layer) -> str | None:
+    """The name of a kinked activation a layer applies inside itself (Conv2D(activation=
+    "relu"), Dense(...)), or None."""
+    import keras
+
+    if isinstance(layer, (keras.layers.Activation, keras.layers.ReLU, keras.layers.LeakyReLU)):
+        return None
+    name = getattr(getattr(layer, "activation", None), "__name__", "")
+    return name if name in _ACTIVATION_KINKS else None
+
+
+def split_fused_relus(model):
+    """``model`` with every ReLU applied inside another layer moved to a layer of its own.
+
+    A functional copy: each such layer is rebuilt without its activation (with its
+    weights copied) and followed by ``Activation(name)`` named ``"{layer}_{name}"``;
+    the other kink layers are rebuilt too (they hold no weights), and every other
+    layer is the model's own, shared. The
+    copy computes the same function. Returns ``model`` itself when nothing is fused.
+    """
+    import keras
+
+    fused = {layer.name: _fused_relu(layer) for layer in getattr(model, "layers", [])}
+    fused = {name: act for name, act in fused.items() if act}
+    if not fused:
+        return model
+    if not getattr(model, "inputs", None):
+        raise KinkAnalysisError(f"model {model.name!r} is not a functional Keras model; its fused "
+                                "ReLUs cannot be split")
+
+    def clone(layer):
+        if layer.name in fused:
+            return layer.__class__.from_config({**layer.get_config(), "activation": "linear"})
+        if _kinks_of(layer) is not None:  # fresh (weightless), so .input is this copy's tensor
+            return layer.__class__.from_config(layer.get_config())
+        return layer  # shared with the model, weights and all
+
+    def call(layer, *args, **kwargs):
+        out = layer(*args, **kwargs)
+        act = fused.get(layer.name)
+        return out if act is None else keras.layers.Activation(act, name=f"{layer.name}_{act}")(out)
+
+    copy = keras.models.clone_model(model, clone_function=clone, call_function=call)
+    for name in fused:
+        copy.get_layer(name).set_weights(model.get_layer(name).get_weights())
+    return copy
 
 
 def kink_inputs_fn(model, layers, variant: str = "eager", *, normalize=None):
@@ -255,7 +307,8 @@ class PatternHolder:
 
 
 def pinned_copy(model, layers):
-    """A copy of ``model`` (same weights) whose kink layers follow patterns.
+    """A copy of ``model`` whose kink layers follow patterns; its other layers are the
+    model's own (shared, so the copy holds no second set of weights).
 
     Returns ``(copy, {layer name: PatternHolder})``. Assign a pattern to every holder
     before calling the copy.
@@ -265,11 +318,9 @@ def pinned_copy(model, layers):
     kinds = {layer.name: kinks for layer, kinks in layers}
     holders = {name: PatternHolder() for name in kinds}
 
-    def clone(layer):
+    def clone(layer):  # the other layers are shared with the model, weights and all
         if layer.name in kinds:
             return kinds[layer.name].pinned(holders[layer.name], layer.name)
-        return layer.__class__.from_config(layer.get_config())
+        return layer
 
-    copy = keras.models.clone_model(model, clone_function=clone)
-    copy.set_weights(model.get_weights())
-    return copy, holders
+    return keras.models.clone_model(model, clone_function=clone), holders

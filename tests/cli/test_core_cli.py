@@ -138,10 +138,20 @@ def test_agree_exits_1_when_pinned_gradients_differ(relu_layer_model, monkeypatc
     assert "compute the same function: NO (pinned 1.00e-03 >= --tol 1e-05)" in capsys.readouterr().out
 
 
-def test_agree_with_relus_inside_conv_layers_is_exit_2_naming_the_layer(user_model, capsys):
-    assert main(["agree", "photos", "--model", str(user_model), "--preprocessing", "tf"]) == 2
-    err = capsys.readouterr().err
-    assert "Conv2D with activation=relu" in err and "its own layer" in err
+def test_agree_on_a_model_with_relus_inside_conv_layers_splits_them(user_model, capsys):
+    assert main(["agree", "photos", "--model", str(user_model), "--preprocessing", "tf",
+                 "--variant", "function"]) == 0
+    assert "in 1 ReLU and max-pooling layers" in capsys.readouterr().out
+
+
+def test_agree_bad_options_and_unreadable_kinks_are_exit_2(tmp_path, user_model, capsys):
+    inner = keras.Sequential([keras.Input((14, 14, 4)), keras.layers.ReLU()], name="block")
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.GlobalAveragePooling2D()(inner(keras.layers.Conv2D(4, 3)(inputs)))
+    nested = tmp_path / "nested.keras"
+    keras.Model(inputs, keras.layers.Dense(3)(x)).save(nested)
+    assert main(["agree", "photos", "--model", str(nested), "--preprocessing", "tf"]) == 2
+    assert "block (a nested model)" in capsys.readouterr().err
     assert main(["agree", "photos", "--model", str(user_model), "--tol", "0"]) == 2
     assert main(["agree", "photos", "--model", str(user_model), "--device", "tpu"]) == 2
     assert "--device: unknown device 'tpu'" in capsys.readouterr().err

@@ -121,10 +121,31 @@ def test_a_planted_max_pooling_flip_is_found_and_pinned():
     assert result.kink_units == 4
 
 
-def test_fused_relus_are_refused_with_the_layer_named():
+def test_a_fused_relu_is_analysed_like_a_separate_one():
+    def net(fused):
+        inputs = keras.Input((2,))
+        z = keras.layers.Dense(3, activation="relu" if fused else None, name="hidden")(inputs)
+        h = z if fused else keras.layers.ReLU(name="relu")(z)
+        model = keras.Model(inputs, keras.layers.Dense(2, name="head")(h))
+        model.get_layer("hidden").set_weights([W1, B1])
+        model.get_layer("head").set_weights([W2, np.zeros(2, np.float32)])
+        return model
+
+    moved = X + np.array([[1e-6, 0.0]], np.float32)  # unit 0 from 0 to +1e-6: one flip
+    fused, separate = (variant_agreement(net(f), moved, "eager", reference_images=X, targets=[1])
+                       for f in (True, False))
+    assert fused.kink_layers == separate.kink_layers == 1 and fused.kink_units == 3
+    assert [f.unit for f in fused.flips] == [f.unit for f in separate.flips] == [(0,)]
+    assert fused.flips[0].layer == "hidden_relu"
+    assert fused.rel_l2 == pytest.approx(separate.rel_l2) and fused.rel_l2 > 0.5
+    assert fused.pinned_rel_l2 == separate.pinned_rel_l2 == 0.0
+
+
+def test_kinks_inside_a_nested_model_are_refused_with_the_layer_named():
+    inner = keras.Sequential([keras.Input((3,)), keras.layers.ReLU()], name="block")
     inputs = keras.Input((2,))
-    out = keras.layers.Dense(2)(keras.layers.Dense(3, activation="relu", name="fused")(inputs))
-    with pytest.raises(KinkAnalysisError, match="fused .*Dense with activation=relu"):
+    out = keras.layers.Dense(2)(inner(keras.layers.Dense(3)(inputs)))
+    with pytest.raises(KinkAnalysisError, match="block \\(a nested model\\)"):
         variant_agreement(keras.Model(inputs, out), X)
 
 
@@ -172,3 +193,15 @@ def test_a_reference_with_other_kink_layers_is_refused():
     other = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.ReLU(max_value=6.0)(keras.layers.Dense(3)(inputs))))
     with pytest.raises(KinkAnalysisError, match="different kink layers"):
         variant_agreement(_net(), X, "xla", reference=other)
+
+
+def test_a_vgg_like_network_with_fused_relus_and_max_pooling():
+    # The split copy rebuilds the pooling layer, so its input is read from the copy's graph.
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv")(inputs)
+    x = keras.layers.MaxPooling2D(2, name="pool")(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, name="head")(keras.layers.Flatten()(x)))
+    x = np.random.default_rng(3).normal(size=(2, 8, 8, 3)).astype(np.float32)
+    result = variant_agreement(model, x, "xla")
+    assert result.kink_layers == 2 and result.kink_units == 2 * (8 * 8 * 4 + 4 * 4 * 4)
+    assert result.rel_l2 < 1e-5 and result.pinned_rel_l2 < 1e-5

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from saliency_core.kinks import MaxPoolKinks, ReluKinks, kink_layers, pinned_copy
+from saliency_core.kinks import KinkAnalysisError, MaxPoolKinks, ReluKinks, kink_layers, pinned_copy, split_fused_relus
 
 
 def test_regions_and_pins_of_a_relu6():
@@ -81,3 +81,22 @@ def test_pinned_max_pooling_routes_the_gradient_to_the_pinned_element():
         grad = tape.gradient(y, x).numpy().ravel()
         assert grad.tolist() == [1.0 if i == expected else 0.0 for i in range(4)]
         assert y.numpy().ravel()[0] == [1.0, 4.0, 3.0, 2.0][expected]
+
+
+def test_split_fused_relus_moves_each_activation_to_its_own_layer_and_keeps_the_function():
+    inputs = keras.Input((6, 6, 2))
+    x = keras.layers.Conv2D(3, 3, activation="relu", name="conv")(inputs)
+    x = keras.layers.Dense(4, activation="leaky_relu", name="dense")(keras.layers.Flatten()(x))
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="relu6", name="head")(x))
+    with pytest.raises(KinkAnalysisError, match="conv \\(Conv2D with activation=relu\\)"):
+        kink_layers(model)
+    split = split_fused_relus(model)
+    kinds = {layer.name: kinks for layer, kinks in kink_layers(split)}
+    assert kinds == {"conv_relu": ReluKinks(), "dense_leaky_relu": ReluKinks(negative_slope=0.2),
+                     "head_relu6": ReluKinks(max_value=6.0)}
+    assert split.get_layer("conv").activation.__name__ == "linear"
+    x = np.random.default_rng(2).normal(size=(4, 6, 6, 2)).astype(np.float32) * 3
+    np.testing.assert_allclose(split(x).numpy(), model(x).numpy(), rtol=1e-6, atol=1e-6)
+    assert model.get_layer("conv").activation.__name__ == "relu"  # the original is untouched
+    plain = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(inputs)))
+    assert split_fused_relus(plain) is plain
