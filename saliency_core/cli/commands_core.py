@@ -101,9 +101,11 @@ def _agree(args) -> int:
 
     if not args.tol > 0:
         raise CliError(f"--tol must be > 0, got {args.tol}")
+    from ..harness.timing import DeviceUnavailableError, _check_device
+
     try:
-        resolve_device(args.device)
-    except ValueError as exc:
+        _check_device(resolve_device(args.device))  # no silent fall-back to the CPU
+    except (ValueError, DeviceUnavailableError) as exc:
         raise CliError(f"--device: {exc}") from None
     classifier = load_classifier(args)
     images = load_images(args.images)

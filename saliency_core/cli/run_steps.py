@@ -54,7 +54,9 @@ def record_agreement(args, store, run_id) -> None:
     pinned (:func:`variant_agreement`)."""
     from ..agreement import variant_agreement
     from ..data.photos import load_photos
+    from ..explainer import resolve_device
     from ..harness.runner import default_loader
+    from ..harness.timing import DeviceUnavailableError, _check_device
     from ..harness.suites import agreement_settings
     from ..kinks import KinkAnalysisError
 
@@ -80,9 +82,10 @@ def record_agreement(args, store, run_id) -> None:
             continue
         for key in todo:
             try:
+                _check_device(resolve_device(key["device"]))  # no silent fall-back to the CPU
                 a = variant_agreement(classifier, images, key["variant"], batch_size=len(images),
                                       kink_tol=cfg["kink_tol"], device=key["device"])
-            except KinkAnalysisError as exc:
+            except (KinkAnalysisError, DeviceUnavailableError) as exc:
                 store.record_cell(run_id, "agreement", key, status="failed", reason=str(exc))
                 print(f"agreement: {model} {key['variant']}: not analysed ({exc})", file=sys.stderr)
                 continue

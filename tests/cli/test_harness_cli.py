@@ -158,7 +158,7 @@ def test_run_with_agreement_records_each_variant_against_eager_and_reports_it(tm
     suite = tmp_path / "mini.toml"
     suite.write_text(
         f'name = "mini"\nmodels = ["mobilenetv2", "{model_path}"]\nvariants = ["eager"]\n'
-        'batch_sizes = [1]\nimage_size = 32\n'
+        'batch_sizes = [1]\nimage_size = 32\ndevices = ["cpu", "gpu:7"]\n'
         '[timing]\nmin_repeats = 1\nmax_repeats = 1\nbudget_s = 0\nwarmup = 0\n'
         '[agreement]\nimages = 2\nvariants = ["function", "xla"]\n')
     store_path = tmp_path / "results.sqlite"
@@ -167,7 +167,11 @@ def test_run_with_agreement_records_each_variant_against_eager_and_reports_it(tm
     with ResultStore(store_path) as store:
         cells = {(c.key["model"], c.key["variant"]): c for c in store.cells("latest", kind="agreement")
                  if c.key["device"] == "cpu"}
+        on_gpu7 = [c for c in store.cells("latest", kind="agreement")
+                   if c.key["device"] == "gpu:7" and c.key["model"] == "mobilenetv2"]
         run_id = store.get_run("latest").id
+    # a device TensorFlow does not see is a failed cell, not a silent fall-back to the CPU
+    assert len(on_gpu7) == 2 and all(c.status == "failed" and "not available" in c.reason for c in on_gpu7)
     assert set(cells) == {(m, v) for m in ("mobilenetv2", str(model_path)) for v in ("function", "xla")}
     for variant in ("function", "xla"):
         m = cells[("mobilenetv2", variant)].metrics
