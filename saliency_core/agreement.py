@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .explainer import Explainer, XlaOnCpuWarning, resolve_device
+from .explainer import Explainer, XlaOnCpuWarning, pad_chunk, resolve_device
 from .gradients import VARIANTS
 from .kinks import KinkAnalysisError, kink_inputs_fn, kink_layers, pinned_copy, split_fused_relus
 from .models.classifier import Classifier, as_classifier
@@ -173,9 +173,8 @@ class _Side:
                                     batch_size=min(batch_size, len(self.images)), device=device)
 
     def chunk(self, start, m, size):
-        """Images ``start:start+m`` padded to ``size`` like :class:`Explainer` pads."""
-        x = self.images[start:start + m]
-        return x if m == size else np.concatenate([x, np.repeat(x[:1], size - m, axis=0)])
+        """Images ``start:start+m`` padded to ``size`` as :class:`Explainer` pads them."""
+        return pad_chunk(self.images[start:start + m], size)
 
 
 def variant_agreement(model, images, variant: str = "xla", *, reference=None, reference_images=None,
@@ -241,8 +240,7 @@ def _compare(model, images, variant, reference, reference_images, targets, batch
     ref_split = split if same_model else split_fused_relus(ref_clf.model)
     layers = kink_layers(split)
     ref_layers = layers if same_model else kink_layers(ref_split)
-    if [type(k) for _, k in ref_layers] != [type(k) for _, k in layers] or \
-            [k for _, k in ref_layers] != [k for _, k in layers]:
+    if [k for _, k in ref_layers] != [k for _, k in layers]:  # dataclass equality: kind and pieces
         raise KinkAnalysisError(f"reference {ref_clf.name!r} and model {clf.name!r} have different "
                                 "kink layers; compare two builds of one network")
     ref = _Side(ref_clf, ref_split, images if reference_images is None else reference_images, "eager",
@@ -261,10 +259,10 @@ def _compare(model, images, variant, reference, reference_images, targets, batch
     for start in range(0, n, chunk):
         m = min(chunk, n - start)
         xr, xo = ref.chunk(start, m, chunk), other.chunk(start, m, chunk)
-        t = np.concatenate([chosen[start:start + m], np.repeat(chosen[start:start + 1], chunk - m)])
+        t = pad_chunk(chosen[start:start + m], chunk)
         with tf.device(placement) if placement else contextlib.nullcontext():
-            zs_ref = [z.numpy() for z in ref.probe(tf.constant(xr))[:-1]]
-            zs_other = [z.numpy() for z in other.probe(tf.constant(xo))[:-1]]
+            zs_ref = [z.numpy() for z in ref.probe(tf.constant(xr))]
+            zs_other = [z.numpy() for z in other.probe(tf.constant(xo))]
         for (layer, kinks), (other_layer, _), za, zb in zip(ref_layers, layers, zs_ref, zs_other):
             units += kinks.units(za[:m])
             scale = np.mean(np.abs(za), axis=tuple(range(1, za.ndim)), keepdims=True)

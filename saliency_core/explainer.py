@@ -19,7 +19,7 @@ from .methods import METHODS, MethodOptions
 from .models.classifier import Classifier, as_classifier
 from .reduce import REDUCTIONS, normalize_maps, reduce_channels
 
-__all__ = ["Explainer", "SaliencyResult", "saliency", "resolve_device", "XlaOnCpuWarning"]
+__all__ = ["Explainer", "SaliencyResult", "saliency", "pad_chunk", "resolve_device", "XlaOnCpuWarning"]
 
 
 class XlaOnCpuWarning(UserWarning):
@@ -93,9 +93,7 @@ class Explainer:
             for start in range(0, n, chunk):
                 x, t = images[start:start + chunk], targets[start:start + chunk]
                 m = len(x)
-                if m < chunk:  # keep one shape: pad with copies of the first image
-                    x = np.concatenate([x, np.repeat(x[:1], chunk - m, axis=0)])
-                    t = np.concatenate([t, np.full(chunk - m, -1, np.int32)])
+                x, t = pad_chunk(x, chunk), pad_chunk(t, chunk)  # keep one shape
                 g, lg, tt = self.fn(tf.constant(x), tf.constant(t))
                 self.calls += 1
                 grads.append(g.numpy()[:m])
@@ -164,6 +162,12 @@ class Explainer:
             raise ValueError(f"targets must be class ids in [0, {k}) or -1 for top-1; "
                              f"got {targets.min()}..{targets.max()}")
         return targets.astype(np.int32)
+
+
+def pad_chunk(x: np.ndarray, size: int) -> np.ndarray:
+    """``x`` padded to ``size`` rows with copies of its first row, so a compiled function
+    sees one shape (the padded rows' results are dropped)."""
+    return x if len(x) >= size else np.concatenate([x, np.repeat(x[:1], size - len(x), axis=0)])
 
 
 def _runs_on_cpu(device: str | None) -> bool:

@@ -83,14 +83,13 @@ class ReluKinks:
             def call(self, z):
                 k = kinks
                 below = k.negative_slope * (z - k.threshold)
-                top = tf.fill(tf.shape(z), tf.cast(k.max_value if k.max_value is not None else 0.0, z.dtype))
                 own = tf.where(z > k.threshold, z, below)
                 if k.max_value is not None:
-                    own = tf.where(z >= k.max_value, top, own)
+                    own = tf.where(z >= k.max_value, tf.fill(tf.shape(z), tf.cast(k.max_value, z.dtype)), own)
                 if holder.value is None:  # building the copy: no pattern yet
                     return own
-                p = holder.value
-                return tf.where(p == 0, below, tf.where(p == 1, z, tf.where(p == 2, top, own)))
+                p = holder.value  # pin() writes 0 (below the threshold) or 1 (the identity piece)
+                return tf.where(p == 0, below, tf.where(p == 1, z, own))
 
         return PinnedRelu(name=name)
 
@@ -125,7 +124,10 @@ class MaxPoolKinks:
         return view.reshape(*view.shape[:4], kh * kw)
 
     def units(self, z: np.ndarray) -> int:
-        return int(np.prod(self.windows(z).shape[:4]))
+        (pt, pb), (pl, pr) = self._pads(z.shape[1], z.shape[2])
+        out = [(size + p0 + p1 - k) // s + 1 for size, p0, p1, k, s in
+               zip(z.shape[1:3], (pt, pl), (pb, pr), self.pool_size, self.strides)]
+        return int(z.shape[0] * out[0] * out[1] * z.shape[3])
 
     def flips(self, za: np.ndarray, zb: np.ndarray):
         wa, wb = self.windows(za), self.windows(zb)
@@ -271,7 +273,7 @@ def split_fused_relus(model):
 
 
 def kink_inputs_fn(model, layers, variant: str = "eager", *, normalize=None):
-    """``fn(images) -> [input of each kink layer..., model output]`` (tensors).
+    """``fn(images) -> [input of each kink layer...]`` (tensors).
 
     Compiled like ``variant`` ("eager", "function" or "xla"); ``normalize`` (for
     example a classifier's value preprocessing) runs first, inside the compiled body.
@@ -279,10 +281,13 @@ def kink_inputs_fn(model, layers, variant: str = "eager", *, normalize=None):
     import keras
     import tensorflow as tf
 
-    probe = keras.Model(model.inputs, [layer.input for layer, _ in layers] + [model.outputs[0]])
+    if not layers:  # a network without kinks (swish, GELU)
+        return lambda x: []
+    probe = keras.Model(model.inputs, [layer.input for layer, _ in layers])
 
     def body(x):
-        return probe(normalize(x) if normalize is not None else x, training=False)
+        out = probe(normalize(x) if normalize is not None else x, training=False)
+        return list(out) if isinstance(out, (list, tuple)) else [out]  # one layer: one tensor
 
     if variant == "eager":
         return body

@@ -87,7 +87,6 @@ class AgreementCell:
     flips: int | None
     kink_units: int | None
     pinned_rel_l2: float | None
-    max_flip_margin: float | None
     images: int | None
 
 
@@ -350,7 +349,7 @@ def load_report_data(store, run_id) -> ReportData:
                 device=str(cell.key.get("device", "")),
                 rel_l2=_num(m.get("rel_l2")), flips=_int(m.get("flips")),
                 kink_units=_int(m.get("kink_units")), pinned_rel_l2=_num(m.get("pinned_rel_l2")),
-                max_flip_margin=_num(m.get("max_flip_margin")), images=len(m.get("images") or []) or None))
+                images=len(m.get("images") or []) or None))
     _read_checks(store, [c for c in cells if c.kind == "check"], data)
     data["timings"] = _with_roof_fractions(data["timings"], store, run_id)
     data["timings"].sort(key=lambda t: (t.model, t.device, variant_order(t.variant), t.batch_size))

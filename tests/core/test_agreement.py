@@ -205,3 +205,11 @@ def test_a_vgg_like_network_with_fused_relus_and_max_pooling():
     result = variant_agreement(model, x, "xla")
     assert result.kink_layers == 2 and result.kink_units == 2 * (8 * 8 * 4 + 4 * 4 * 4)
     assert result.rel_l2 < 1e-5 and result.pinned_rel_l2 < 1e-5
+
+
+def test_a_network_without_kinks_is_compared_as_computed():
+    from .models_for_tests import images, small_cnn
+
+    result = variant_agreement(small_cnn(), images(3), "xla", batch_size=2)
+    assert result.kink_layers == 0 and result.kink_units == 0 and result.flips == []
+    assert result.pinned_rel_l2 == result.rel_l2 < 1e-5 and result.pinned_units == 0
