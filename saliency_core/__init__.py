@@ -10,19 +10,19 @@ Importing this package does not import TensorFlow or configure devices.
 """
 
 from .agreement import Agreement, variant_agreement
-from .controls import edge_map, random_map
 from .explainer import Explainer, SaliencyResult, saliency
-from .gradients import SCORES, VARIANTS, GradientFunction, build_forward_fn, build_gradient_fn
-from .methods import METHODS, MethodOptions
+from .gradients import SCORES, VARIANTS, GradientFunction, Score, Variant, build_forward_fn, build_gradient_fn
+from .methods import METHODS, Method, MethodContext, register_method
 from .models.classifier import Classifier, as_classifier
 from .models.preprocessing import Preprocessing, get_preprocessing
-from .reduce import REDUCTIONS, normalize_maps, reduce_channels
+from .reduce import REDUCTIONS, Reduction, normalize_maps, reduce_channels
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Agreement", "Classifier", "Explainer", "GradientFunction", "METHODS", "MethodOptions", "Preprocessing",
-    "REDUCTIONS", "SCORES", "SaliencyResult", "VARIANTS", "as_classifier", "build_forward_fn",
-    "build_gradient_fn", "edge_map", "get_preprocessing", "normalize_maps", "random_map",
-    "reduce_channels", "saliency", "variant_agreement", "__version__",
+    "Agreement", "Classifier", "Explainer", "GradientFunction", "METHODS", "Method", "MethodContext",
+    "Preprocessing", "REDUCTIONS", "Reduction", "SCORES", "SaliencyResult", "Score", "VARIANTS",
+    "Variant", "as_classifier", "build_forward_fn", "build_gradient_fn", "get_preprocessing",
+    "normalize_maps", "reduce_channels", "register_method", "saliency", "variant_agreement",
+    "__version__",
 ]

@@ -34,7 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .explainer import Explainer, XlaOnCpuWarning, pad_chunk, resolve_device
+from .devices import resolve_device
+from .explainer import Explainer, XlaOnCpuWarning, pad_chunk
 from .gradients import VARIANTS
 from .kinks import KinkAnalysisError, kink_inputs_fn, kink_layers, pinned_copy, split_fused_relus
 from .models.classifier import Classifier, as_classifier

@@ -9,31 +9,21 @@ from __future__ import annotations
 
 import warnings
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from .controls import CONTROLS
+from .devices import device_scope, resolve_device, runs_on_cpu
 from .gradients import build_gradient_fn
-from .methods import METHODS, MethodOptions
+from .methods.base import MethodContext, get_method, options_record, resolve_options
 from .models.classifier import Classifier, as_classifier
-from .reduce import REDUCTIONS, normalize_maps, reduce_channels
+from .reduce import REDUCTIONS, Reduction, normalize_maps, reduce_channels
 
-__all__ = ["Explainer", "SaliencyResult", "saliency", "pad_chunk", "resolve_device", "XlaOnCpuWarning"]
+__all__ = ["Explainer", "SaliencyResult", "saliency", "pad_chunk", "XlaOnCpuWarning"]
 
 
 class XlaOnCpuWarning(UserWarning):
     """``variant="xla"`` on a CPU for a network with depthwise convolutions."""
-
-
-def resolve_device(device: str | None) -> str | None:
-    """"cpu" -> "/CPU:0", "gpu" -> "/GPU:0", "gpu:1" -> "/GPU:1"; None keeps TF's placement."""
-    if device is None:
-        return None
-    kind, _, index = device.lower().partition(":")
-    if kind not in ("cpu", "gpu"):
-        raise ValueError(f"unknown device {device!r}; use cpu, gpu or gpu:N")
-    return f"/{kind.upper()}:{index or 0}"
 
 
 @dataclass
@@ -44,11 +34,15 @@ class SaliencyResult:
         maps: (N, H, W) reduced maps, or (N, H, W, C) for ``reduce="none"``.
         logits: (N, K) logits of the clean images.
         targets: (N,) class ids the maps explain.
+        method: The method's registry name.
+        options: The method's options as run (with the seed), for the record.
     """
 
     maps: np.ndarray
     logits: np.ndarray
     targets: np.ndarray
+    method: str = ""
+    options: dict = field(default_factory=dict)
 
 
 class Explainer:
@@ -72,7 +66,7 @@ class Explainer:
         self.device = resolve_device(device)
         self.fn = build_gradient_fn(self.classifier, variant=variant, score=score)
         self.calls = 0
-        if variant == "xla" and _runs_on_cpu(self.device) and _has_depthwise(self.classifier.model):
+        if variant == "xla" and runs_on_cpu(self.device) and _has_depthwise(self.classifier.model):
             warnings.warn(
                 f"{self.classifier.name}: variant='xla' on a CPU is slow for depthwise "
                 f"convolutions (9-17x slower than 'function' for MobileNetV2, EfficientNetB0 "
@@ -89,7 +83,7 @@ class Explainer:
         targets = self._check_targets(targets, n)
         chunk = min(self.batch_size, n)
         grads, logits, chosen = [], [], []
-        with tf.device(self.device) if self.device else _nullcontext():
+        with device_scope(self.device):
             for start in range(0, n, chunk):
                 x, t = images[start:start + chunk], targets[start:start + chunk]
                 m = len(x)
@@ -101,39 +95,48 @@ class Explainer:
                 chosen.append(tt.numpy()[:m])
         return np.concatenate(grads), np.concatenate(logits), np.concatenate(chosen)
 
-    def explain(self, images, *, targets=None, method="gradient", reduce="max_abs",
-                normalize=False, options: MethodOptions = MethodOptions()) -> SaliencyResult:
-        """Saliency maps for ``images`` with one method or control.
+    def explain(self, images, *, targets=None, method: str = "gradient", reduce: Reduction = "max_abs",
+                normalize: bool = False, options=None, seed: int = 0,
+                sequence: bool = False) -> SaliencyResult:
+        """Saliency maps for ``images`` with one registered method or control.
 
         Args:
             images: (N, H, W, C) in the classifier's input space (raw RGB in
                 [0, 255] for registry models; the model's own input otherwise).
             targets: Class id per image, or None for each image's top-1 class.
-            method: One of ``METHODS`` ("gradient", "gradient_x_input",
-                "smoothgrad", "integrated_gradients") or a control ("random", "edge").
+            method: A registered method (``saliency-bench list methods``).
             reduce: Channel reduction ("max_abs", "sum_abs", "sum", "l2", "none").
             normalize: Min-max scale each map to [0, 1] (a constant map gives zeros).
-            options: Method options (SmoothGrad noise and samples, IG steps, seeds).
+            options: The method's options: None (its defaults), its options
+                dataclass, or a mapping of overrides ({"samples": 50}).
+            seed: Seed of the method's randomness (SmoothGrad noise, the random map).
+            sequence: True when ``images`` are consecutive video frames.
         """
         if reduce not in REDUCTIONS:
             raise ValueError(f"unknown reduce {reduce!r}; choose one of {', '.join(REDUCTIONS)}")
-        if method not in METHODS and method not in CONTROLS:
-            raise ValueError(f"unknown method {method!r}; choose one of "
-                             f"{', '.join([*METHODS, *CONTROLS])}")
+        unit = get_method(method)
+        opts = resolve_options(unit, options)
+        if unit.needs_sequence and not sequence:
+            raise ValueError(f"method {unit.name!r} needs consecutive video frames, not still images")
         images = self._check_images(images)
         # One pass gives the clean gradient, the logits and the resolved targets.
         clean, logits, chosen = self.gradients(images, targets)
-        if method in CONTROLS:
-            maps2d = (CONTROLS[method](images, seed=options.seed) if method == "random"
-                      else CONTROLS[method](images))
-            maps = maps2d if reduce != "none" else np.repeat(maps2d[..., None], images.shape[-1], -1)
+        ctx = MethodContext(images=images, targets=chosen, grad=lambda x, t: self.gradients(x, t)[0],
+                            clean=clean if unit.kind == "gradient" else None, seed=int(seed),
+                            batch_size=self.batch_size, sequence=sequence)
+        out = np.asarray(unit.attribute(ctx, opts))
+        if out.shape == images.shape:
+            maps = reduce_channels(out, reduce)
+        elif out.shape == images.shape[:3]:
+            maps = out if reduce != "none" else np.repeat(out[..., None], images.shape[-1], -1)
         else:
-            grad = lambda x, t: self.gradients(x, t)[0]  # noqa: E731
-            attributions = METHODS[method](grad, images, chosen, options, clean)
-            maps = reduce_channels(attributions, reduce)
+            raise ValueError(f"method {unit.name!r} returned shape {out.shape}; expected "
+                             f"{images.shape} or {images.shape[:3]}")
         if normalize:
             maps = normalize_maps(maps)
-        return SaliencyResult(maps=maps, logits=logits, targets=chosen)
+        record = {**options_record(opts), "seed": int(seed)}
+        return SaliencyResult(maps=maps, logits=logits, targets=chosen, method=unit.name,
+                              options=record)
 
     # -- helpers ----------------------------------------------------------------
     def _check_images(self, images) -> np.ndarray:
@@ -170,14 +173,6 @@ def pad_chunk(x: np.ndarray, size: int) -> np.ndarray:
     return x if len(x) >= size else np.concatenate([x, np.repeat(x[:1], size - len(x), axis=0)])
 
 
-def _runs_on_cpu(device: str | None) -> bool:
-    """True when the compiled function will run on a CPU: asked for, or no GPU visible."""
-    if device is not None:
-        return device.startswith("/CPU")
-    import tensorflow as tf
-
-    return not tf.config.list_physical_devices("GPU")
-
 
 def _has_depthwise(model) -> bool:
     import keras
@@ -187,13 +182,6 @@ def _has_depthwise(model) -> bool:
         if hasattr(model, "_flatten_layers") else []
     return any(isinstance(layer, kinds) for layer in layers)
 
-
-class _nullcontext:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 _CACHE: "OrderedDict[tuple, Explainer]" = OrderedDict()
@@ -218,7 +206,7 @@ def _explainer_for(model, variant, score, batch_size, device) -> Explainer:
 
 def saliency(model, images, *, targets=None, variant="xla", score="logit", reduce="max_abs",
              method="gradient", normalize=False, batch_size=16, device=None,
-             options: MethodOptions = MethodOptions()) -> np.ndarray:
+             options=None, seed: int = 0) -> np.ndarray:
     """Saliency maps for a batch of images.
 
     Args:
@@ -230,12 +218,12 @@ def saliency(model, images, *, targets=None, variant="xla", score="logit", reduc
         variant: "eager", "function" or "xla": the same maps, different speed.
         score: "logit" (pre-softmax) or "probability" (softmax).
         reduce: "max_abs" (Simonyan et al.), "sum_abs", "sum", "l2" or "none".
-        method: "gradient", "gradient_x_input", "smoothgrad", "integrated_gradients",
-            or a model-independent control: "random", "edge".
+        method: A registered method or control (``saliency-bench list methods``).
         normalize: Min-max scale each map to [0, 1].
         batch_size: Images per compiled call.
         device: "cpu", "gpu", "gpu:N", or None.
-        options: :class:`MethodOptions` for SmoothGrad / integrated gradients / seeds.
+        options: The method's options (None: defaults; a mapping of overrides).
+        seed: Seed of the method's randomness.
 
     Returns:
         numpy array (N, H, W), or (N, H, W, C) for ``reduce="none"``.
@@ -248,4 +236,4 @@ def saliency(model, images, *, targets=None, variant="xla", score="logit", reduc
     """
     explainer = _explainer_for(model, variant, score, batch_size, device)
     return explainer.explain(images, targets=targets, method=method, reduce=reduce,
-                             normalize=normalize, options=options).maps
+                             normalize=normalize, options=options, seed=seed).maps

@@ -16,12 +16,15 @@ forward pass as the gradient (no second model call).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Literal, get_args
 
-__all__ = ["VARIANTS", "SCORES", "GradientFunction", "build_gradient_fn", "build_forward_fn"]
+__all__ = ["VARIANTS", "SCORES", "Variant", "Score", "GradientFunction", "build_gradient_fn",
+           "build_forward_fn"]
 
-VARIANTS = ("eager", "function", "xla")
-SCORES = ("logit", "probability")
+Variant = Literal["eager", "function", "xla"]
+Score = Literal["logit", "probability"]
+VARIANTS: tuple[Variant, ...] = get_args(Variant)
+SCORES: tuple[Score, ...] = get_args(Score)
 
 
 def _check(name, value, allowed):

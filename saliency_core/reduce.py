@@ -7,9 +7,13 @@ before its min-max scaling.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
-__all__ = ["REDUCTIONS", "reduce_channels", "normalize_maps"]
+__all__ = ["REDUCTIONS", "Reduction", "reduce_channels", "normalize_maps"]
+
+Reduction = Literal["max_abs", "sum_abs", "sum", "l2", "none"]
 
 
 def _l2(a):
@@ -25,7 +29,8 @@ REDUCTIONS = {
 }
 
 
-def reduce_channels(attributions: np.ndarray, reduce: str = "max_abs") -> np.ndarray:
+
+def reduce_channels(attributions: np.ndarray, reduce: Reduction = "max_abs") -> np.ndarray:
     """(N, H, W, C) -> (N, H, W); ``reduce="none"`` returns the input unchanged."""
     try:
         fn = REDUCTIONS[reduce]

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..devices import check_device, is_cpu, resolve_device
+
 __all__ = ["FlopCount", "RoofTracker", "count_flops", "graph_flops", "measure_roof",
            "roof_fraction"]
 
@@ -123,10 +125,6 @@ def roof_fraction(flops_per_image, images_per_s, roof_gflops) -> float | None:
     return flops_per_image * images_per_s / (roof_gflops * 1e9)
 
 
-def _is_cpu(device: str | None) -> bool:
-    return device is None or str(device).lower().lstrip("/").startswith("cpu")
-
-
 def measure_roof(n: int | None = None, repeats: int = 20, *, seed: int = 0,
                  device: str | None = None) -> float:
     """GFLOP/s of an (n x n) @ (n x n) fp32 matrix product (2·n³ FLOPs) on ``device``.
@@ -143,7 +141,7 @@ def measure_roof(n: int | None = None, repeats: int = 20, *, seed: int = 0,
     other processes only ever slow a product down (a median taken during a burst of
     someone else's work would understate the roof and overstate every roof fraction).
     """
-    if _is_cpu(device):
+    if is_cpu(device):
         n = n or 2048
         rng = np.random.default_rng(seed)
         a = rng.standard_normal((n, n), dtype=np.float32)
@@ -155,10 +153,7 @@ def measure_roof(n: int | None = None, repeats: int = 20, *, seed: int = 0,
     else:
         import tensorflow as tf
 
-        from ..explainer import resolve_device
-        from .timing import _check_device
-
-        _check_device(resolve_device(device))  # no silent fall-back to the CPU
+        check_device(device)  # no silent fall-back to the CPU
         n = n or 8192
         with tf.device(resolve_device(device)):
             a = tf.random.stateless_normal((n, n), seed=[seed, 0], dtype=tf.float32)

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..devices import normalize_device
 from ..toml_files import read_toml
 from .timing import TimingConfig
 
@@ -85,15 +86,6 @@ def list_suites() -> list[str]:
     """Names of the packaged suites."""
     return sorted(p.stem for p in suites_dir().glob("*.toml"))
 
-
-def normalize_device(device: str) -> str:
-    """"cpu" -> "cpu", "gpu" / "GPU:0" -> "gpu:0", "gpu:1" -> "gpu:1"; ValueError otherwise."""
-    kind, sep, index = str(device).strip().lower().partition(":")
-    if kind not in ("cpu", "gpu") or (sep and not index.isdigit()):
-        raise ValueError(f"unknown device {device!r}; use cpu, gpu or gpu:N")
-    if kind == "cpu":
-        return "cpu" if not index or index == "0" else f"cpu:{index}"
-    return f"gpu:{index or 0}"
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..devices import DeviceUnavailableError, check_device, device_scope, resolve_device
 from .flops import roof_fraction
 
 __all__ = ["TimingConfig", "RetraceWarning", "DeviceUnavailableError", "time_cell",
@@ -85,9 +86,6 @@ class TimingConfig:
 class RetraceWarning(RuntimeWarning):
     """A compiled function traced again during timed calls (its times include tracing)."""
 
-
-class DeviceUnavailableError(RuntimeError):
-    """The requested device (e.g. a GPU) is not visible to TensorFlow."""
 
 
 # --- memory --------------------------------------------------------------------------------
@@ -224,23 +222,6 @@ def _stats(times: list[float]) -> tuple[float, float, float]:
     return float(s["median"]), float(s["iqr"]), float(s["min"])
 
 
-def _check_device(device: str | None) -> None:
-    if device is None:
-        return
-    import tensorflow as tf
-
-    kind, _, index = device.lstrip("/").partition(":")
-    available = tf.config.list_logical_devices(kind.upper())
-    if int(index or 0) >= len(available):
-        raise DeviceUnavailableError(
-            f"device {device} is not available (TensorFlow sees {len(available)} "
-            f"{kind.upper()} device(s))")
-
-
-def _device_scope(dev: str | None):
-    import tensorflow as tf
-
-    return tf.device(dev) if dev else _Null()
 
 
 class _SaliencyCall:
@@ -250,7 +231,7 @@ class _SaliencyCall:
         self.fn, self.inputs, self.targets, self.dev = fn, inputs, targets, dev
 
     def __call__(self):
-        with _device_scope(self.dev):
+        with device_scope(self.dev):
             outs = [self.fn(x, t) for x, t in zip(self.inputs, self.targets)]  # dispatch all
             for grads, _, _ in outs:
                 grads.numpy()  # then wait for each: the device has finished
@@ -272,16 +253,15 @@ def prepare_saliency_call(classifier, *, variant: str, batch_size: int,
     """
     import tensorflow as tf
 
-    from ..explainer import resolve_device
     from ..gradients import build_gradient_fn
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     dev = resolve_device(device)
-    _check_device(dev)
+    check_device(dev)
     chunk = batch_size if not chunk_size or chunk_size >= batch_size else int(chunk_size)
     images = random_inputs(classifier.input_shape, batch_size, classifier.dtype, seed)
-    with _device_scope(dev):
+    with device_scope(dev):
         xs = [tf.identity(tf.constant(x)) for x in _chunks(images, chunk)]
         ts = [tf.identity(tf.constant(np.full(chunk, -1, np.int32))) for _ in xs]
     fn = gradient_fn or build_gradient_fn(classifier, variant=variant, score=score)
@@ -325,7 +305,6 @@ def time_cell(classifier, *, variant: str, batch_size: int, device: str | None =
         DeviceUnavailableError: ``device`` is not visible to TensorFlow.
         tf.errors.ResourceExhaustedError: Out of memory (the runner records it).
     """
-    from ..explainer import resolve_device
     from ..gradients import build_forward_fn
 
     dev = resolve_device(device)
@@ -342,7 +321,7 @@ def time_cell(classifier, *, variant: str, batch_size: int, device: str | None =
         xs = call.inputs
 
         def forward_call():
-            with _device_scope(dev):
+            with device_scope(dev):
                 for out in [ffn(x) for x in xs]:
                     out.numpy()
 
@@ -392,9 +371,3 @@ def time_cell(classifier, *, variant: str, batch_size: int, device: str | None =
     }
 
 
-class _Null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
