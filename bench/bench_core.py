@@ -67,7 +67,7 @@ def resnet():
 def _inputs(clf, batch):
     import tensorflow as tf
 
-    from saliency_core.explainer import resolve_device
+    from saliency_core.devices import resolve_device
 
     rng = np.random.default_rng(SEED)
     x = rng.uniform(0, 255, size=(batch, *clf.input_shape)).astype(clf.dtype)
@@ -97,7 +97,7 @@ def test_core(benchmark, resnet, kind, variant, batch):
     import tensorflow as tf
 
     from saliency_core import build_forward_fn, build_gradient_fn
-    from saliency_core.explainer import resolve_device
+    from saliency_core.devices import resolve_device
 
     clf = resnet["clf"]
     images, targets = _inputs(clf, batch)

@@ -95,7 +95,7 @@ class Explainer:
                 chosen.append(tt.numpy()[:m])
         return np.concatenate(grads), np.concatenate(logits), np.concatenate(chosen)
 
-    def explain(self, images, *, targets=None, method: str = "gradient", reduce: Reduction = "max_abs",
+    def explain(self, images, *, targets=None, method: str | None = None, reduce: Reduction = "max_abs",
                 normalize: bool = False, options=None, seed: int = 0,
                 sequence: bool = False) -> SaliencyResult:
         """Saliency maps for ``images`` with one registered method or control.
@@ -104,7 +104,8 @@ class Explainer:
             images: (N, H, W, C) in the classifier's input space (raw RGB in
                 [0, 255] for registry models; the model's own input otherwise).
             targets: Class id per image, or None for each image's top-1 class.
-            method: A registered method (``saliency-bench list methods``).
+            method: A registered method (``saliency-bench list methods``); None is the
+                primary method, the vanilla gradient.
             reduce: Channel reduction ("max_abs", "sum_abs", "sum", "l2", "none").
             normalize: Min-max scale each map to [0, 1] (a constant map gives zeros).
             options: The method's options: None (its defaults), its options
@@ -114,6 +115,10 @@ class Explainer:
         """
         if reduce not in REDUCTIONS:
             raise ValueError(f"unknown reduce {reduce!r}; choose one of {', '.join(REDUCTIONS)}")
+        if method is None:
+            from .checks.settings import primary_method
+
+            method = primary_method()
         unit = get_method(method)
         opts = resolve_options(unit, options)
         if unit.needs_sequence and not sequence:
@@ -122,7 +127,7 @@ class Explainer:
         # One pass gives the clean gradient, the logits and the resolved targets.
         clean, logits, chosen = self.gradients(images, targets)
         ctx = MethodContext(images=images, targets=chosen, grad=lambda x, t: self.gradients(x, t)[0],
-                            clean=clean if unit.kind == "gradient" else None, seed=int(seed),
+                            clean=clean if unit.kind == "attribution" else None, seed=int(seed),
                             batch_size=self.batch_size, sequence=sequence)
         out = np.asarray(unit.attribute(ctx, opts))
         if out.shape == images.shape:
@@ -205,7 +210,7 @@ def _explainer_for(model, variant, score, batch_size, device) -> Explainer:
 
 
 def saliency(model, images, *, targets=None, variant="xla", score="logit", reduce="max_abs",
-             method="gradient", normalize=False, batch_size=16, device=None,
+             method=None, normalize=False, batch_size=16, device=None,
              options=None, seed: int = 0) -> np.ndarray:
     """Saliency maps for a batch of images.
 
@@ -218,7 +223,8 @@ def saliency(model, images, *, targets=None, variant="xla", score="logit", reduc
         variant: "eager", "function" or "xla": the same maps, different speed.
         score: "logit" (pre-softmax) or "probability" (softmax).
         reduce: "max_abs" (Simonyan et al.), "sum_abs", "sum", "l2" or "none".
-        method: A registered method or control (``saliency-bench list methods``).
+        method: A registered method or control (``saliency-bench list methods``); None
+            is the primary method, the vanilla gradient.
         normalize: Min-max scale each map to [0, 1].
         batch_size: Images per compiled call.
         device: "cpu", "gpu", "gpu:N", or None.

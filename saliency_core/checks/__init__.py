@@ -1,31 +1,40 @@
-"""Sanity checks of saliency maps and the deployment gate.
+"""Sanity checks of saliency maps (orchestration) and the deployment gate.
 
 Public API::
 
     from saliency_core.checks import run_checks, load_policy, evaluate_policy
     report = run_checks(clf, images, methods=["gradient", "edge"],
-                        metrics=["deletion", "mprt-cascading"], seed=0)
+                        metrics=["deletion", "mprt-cascading"], seed=0, data_name="photos")
     verdict = evaluate_policy(load_policy("default"), report)
 
-The metric functions are importable on their own (``deletion_curve``, ``mprt``, ...);
-:data:`METRICS` describes each (direction, category, reference). Importing this
-package does not import TensorFlow.
+The metrics themselves are in :mod:`saliency_core.metrics` (one file each); their
+protocol engines (curves, ROAD, randomization, similarity, localisation) are modules
+of this package. Names are imported on first use, so importing this package does
+not import TensorFlow and creates no import cycle with the metrics.
 """
 
-from .curves import deletion_curve, insertion_curve
-from .data_randomization import data_randomization_test
-from .gate import GateResult, Policy, PolicyError, Rule, evaluate_policy, load_policy
-from .localisation import pointing_game, relevance_mass
-from .perturbation import PRESETS, CurveConfig
-from .randomization import mprt, random_logit
-from .registry import METRICS, MetricInfo, register_metric
-from .road import road_curve
-from .runner import CheckReport, CheckResult, CheckSettings, run_checks
+from __future__ import annotations
 
-__all__ = [
-    "CheckReport", "CheckResult", "CheckSettings", "CurveConfig", "GateResult", "METRICS",
-    "MetricInfo", "PRESETS", "Policy", "PolicyError", "Rule", "data_randomization_test",
-    "deletion_curve", "evaluate_policy", "insertion_curve", "load_policy", "mprt",
-    "pointing_game", "random_logit", "register_metric", "relevance_mass", "road_curve",
-    "run_checks",
-]
+import importlib
+
+_EXPORTS = {
+    "CheckReport": "results", "CheckResult": "results", "CheckSettings": "settings",
+    "CurveConfig": "perturbation", "PRESETS": "perturbation",
+    "GateResult": "gate", "Policy": "gate", "PolicyError": "gate", "Rule": "gate",
+    "evaluate_policy": "gate", "load_policy": "gate",
+    "data_randomization_test": "data_randomization", "deletion_curve": "curves",
+    "insertion_curve": "curves", "pointing_game": "localisation", "relevance_mass": "localisation",
+    "mprt": "randomization", "random_logit": "randomization", "road_curve": "road",
+    "run_checks": "check_runner", "selected_metrics": "check_runner", "chance_baseline": "check_runner",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(f"{__name__}.{_EXPORTS[name]}")
+    value = getattr(module, name)
+    globals()[name] = value
+    return value

@@ -307,7 +307,7 @@ def _curve(classifier, images, maps, config: CurveConfig, forward, *, insertion:
                     perturbed_images=n * steps, padded_images=calls * chunk - n * steps,
                     perturb_traces=perturb.traces, perturb_calls=perturb.calls,
                     forward_traces=forward.traces, forward_new_traces=forward.traces - traces_before)
-    record = config_record(config, classifier, forward, curve="insertion" if insertion else "deletion",
+    record = config_record(config, classifier, forward, curve="insert" if insertion else "delete",
                            height=height, width=width)
     return _finish(counts / float(height * width), scores.reshape(n, steps), record, targets, counters)
 

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..explainer import Explainer
-from ..methods import MethodOptions
 from .randomization import layer_seed
 from .similarity import Reference, check_measures
 
@@ -115,7 +114,7 @@ def train_randomization_networks(train_set, *, seed: int, epochs=8,
 
 
 def compare_networks(networks: RandomizationNetworks, test_images, *, seed: int, targets=None,
-                     method="gradient", variant="xla", reduce="sum",
+                     method, variant="xla", reduce="sum",
                      measures=("spearman_abs", "ssim"), batch_size=16) -> DataRandomizationResult:
     """Maps of the three networks on ``test_images``, compared with the true network's.
 
@@ -136,11 +135,10 @@ def compare_networks(networks: RandomizationNetworks, test_images, *, seed: int,
     images = getattr(test_images, "images", test_images)
     if targets is None and hasattr(test_images, "labels"):
         targets = np.asarray(test_images.labels)
-    options = MethodOptions(seed=int(seed))
     maps = {}
     for role in ROLES:
         explainer = Explainer(networks.models[role], variant=variant, batch_size=batch_size)
-        result = explainer.explain(images, targets=targets, method=method, reduce=reduce, options=options)
+        result = explainer.explain(images, targets=targets, method=method, reduce=reduce, seed=seed)
         if targets is None:
             targets = result.targets  # the true network's top-1, for all three
         maps[role] = result.maps
@@ -155,7 +153,7 @@ def compare_networks(networks: RandomizationNetworks, test_images, *, seed: int,
 
 
 def data_randomization_test(train_set, test_images, *, seed: int, targets=None, epochs=8,
-                            method="gradient", variant="xla", reduce="sum",
+                            method, variant="xla", reduce="sum",
                             measures=("spearman_abs", "ssim"), batch_size=16,
                             train_options: dict | None = None) -> DataRandomizationResult:
     """Train three synthetic CNNs and compare their maps on ``test_images``:

@@ -7,14 +7,14 @@ it with a threshold::
     [[rules]]
     name = "deletion-beats-random"   # optional; default "<metric>.<statistic>"
     metric = "deletion"              # a metric name (CLI or registry name)
-    statistic = "value"              # "value" (default) or a name from statistics_for(metric)
-    compare_to = "random"            # optional: compare the difference to the random control
+    statistic = "value"              # "value" (default) or one of the metric's declared statistics
+    compare_to = "random"            # optional: a control method; the rule reads the difference
     op = "<"                         # "<", "<=", ">", ">="
     threshold = 0.0
     why = "Petsiuk et al. 2018: a useful map must beat a random ordering."
 
 A rule holds when ``measured op threshold``, where ``measured`` is the method's
-statistic, or with ``compare_to = "random"`` the method's statistic minus the random
+statistic, or with ``compare_to = CONTROL`` the method's statistic minus the control's
 control's on the same model, data and metric. A rule that cannot be measured (the
 metric failed or is missing, the statistic does not exist, the number is not finite)
 does not hold and is reported as an error, not as a failure.
@@ -33,13 +33,13 @@ from typing import Iterable, Mapping
 
 
 from ..toml_files import read_toml
-from .runner import CheckReport, CheckResult, metric_name, statistics_for
+from ..metrics.base import METRICS
+from .results import CheckReport, CheckResult
 
-__all__ = ["OPS", "COMPARE_TO", "PolicyError", "Rule", "Policy", "RuleResult", "GateResult",
+__all__ = ["OPS", "PolicyError", "Rule", "Policy", "RuleResult", "GateResult",
            "policies_dir", "list_policies", "load_policy", "parse_policy", "evaluate_policy"]
 
 OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
-COMPARE_TO = ("random",)
 _POLICY_KEYS = ("name", "description", "rules")
 _RULE_KEYS = ("name", "metric", "statistic", "op", "threshold", "compare_to", "why")
 _REQUIRED_RULE_KEYS = ("metric", "op", "threshold", "why")
@@ -56,11 +56,11 @@ class Rule:
     Attributes:
         name: Short name shown in tables ("mprt-changes-map").
         metric: Registry metric name ("mprt-cascading").
-        statistic: "value" or a name from :func:`statistics_for`.
+        statistic: "value" or one of the metric's declared ``statistics``.
         op: "<", "<=", ">" or ">=".
         threshold: The number compared against.
         why: The reasoning behind the rule, one sentence.
-        compare_to: None, or "random": measure the method minus the random control.
+        compare_to: None, or a registered control method: measure the method minus it.
     """
 
     name: str
@@ -100,8 +100,13 @@ class Policy:
 
     @property
     def control_metrics(self) -> list[str]:
-        """Metrics that the random control must also be measured on."""
+        """Metrics that a control must also be measured on."""
         return list(dict.fromkeys(r.metric for r in self.rules if r.compare_to))
+
+    @property
+    def controls(self) -> list[str]:
+        """The control methods the rules compare against."""
+        return list(dict.fromkeys(r.compare_to for r in self.rules if r.compare_to))
 
 
 def policies_dir() -> Path:
@@ -156,13 +161,13 @@ def parse_policy(data: Mapping, *, source: str = "inline", default_name: str = "
         if missing:
             fail(f"{where}: key {missing[0]!r}", "missing")
         try:
-            metric = metric_name(raw["metric"]) if isinstance(raw["metric"], str) else None
+            metric = METRICS.canonical(raw["metric"]) if isinstance(raw["metric"], str) else None
         except ValueError as exc:
             fail(f"{where}: key 'metric'", str(exc))
         if metric is None:
             fail(f"{where}: key 'metric'", "must be a string")
         statistic = raw.get("statistic", "value")
-        allowed = ("value", *statistics_for(metric))
+        allowed = ("value", *METRICS.get(metric).statistics)
         if statistic not in allowed:
             fail(f"{where}: key 'statistic'",
                  f"{statistic!r} is not a statistic of {metric} (choose from {', '.join(allowed)})")
@@ -174,8 +179,13 @@ def parse_policy(data: Mapping, *, source: str = "inline", default_name: str = "
                 or not math.isfinite(threshold):
             fail(f"{where}: key 'threshold'", f"must be a finite number, got {threshold!r}")
         compare_to = raw.get("compare_to")
-        if compare_to is not None and compare_to not in COMPARE_TO:
-            fail(f"{where}: key 'compare_to'", f"{compare_to!r} is not one of {', '.join(COMPARE_TO)}")
+        if compare_to is not None:
+            from ..methods.base import method_names
+
+            controls = method_names("control")
+            if compare_to not in controls:
+                fail(f"{where}: key 'compare_to'", f"{compare_to!r} is not a control method "
+                                                   f"(choose from {', '.join(controls)})")
         why = raw["why"]
         if not isinstance(why, str) or not why.strip():
             fail(f"{where}: key 'why'", "must be a non-empty string")
@@ -302,7 +312,7 @@ def _measure(results, method, rule) -> tuple[float | None, str | None]:
 
 
 def evaluate_policy(policy: Policy, check_results: CheckReport | Iterable, *,
-                    method: str | None = None, control: str = "random") -> GateResult:
+                    method: str | None = None) -> GateResult:
     """Evaluate every rule of ``policy`` for one method.
 
     Args:
@@ -310,8 +320,7 @@ def evaluate_policy(policy: Policy, check_results: CheckReport | Iterable, *,
         check_results: A :class:`CheckReport`, or :class:`CheckResult` objects or
             stored ``check`` cells (for several methods: the gated one and the control).
         method: The method to gate; None means the only method in ``check_results``
-            other than the control (or the control itself if it is alone).
-        control: The method ``compare_to = "random"`` rules compare against.
+            other than the rules' controls (or a control itself if it is alone).
 
     Returns:
         A :class:`GateResult`; ``passed`` only if every rule was measured and holds.
@@ -322,7 +331,7 @@ def evaluate_policy(policy: Policy, check_results: CheckReport | Iterable, *,
     results = _index(check_results)
     if method is None:
         methods = list(dict.fromkeys(m for m, _ in results))
-        candidates = [m for m in methods if m != control] or methods
+        candidates = [m for m in methods if m not in policy.controls] or methods
         if len(candidates) != 1:
             raise ValueError(f"check results hold {len(candidates)} methods "
                              f"({', '.join(candidates) or 'none'}); say which one to gate")
@@ -332,7 +341,7 @@ def evaluate_policy(policy: Policy, check_results: CheckReport | Iterable, *,
         value, error = _measure(results, method, rule)
         method_value, control_value = value, None
         if error is None and rule.compare_to:
-            control_value, error = _measure(results, control, rule)
+            control_value, error = _measure(results, rule.compare_to, rule)
             value = None if error else value - control_value
         if error is not None:
             value = None

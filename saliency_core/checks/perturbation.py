@@ -150,10 +150,10 @@ PRESETS: dict[str, CurveConfig] = {
     # and impute them from their neighbours plus noise, at 10 % ... 90 % removed.
     # Noise 0.01 of the [0, 1] value range is the default of the authors' code
     # (github.com/tleemann/road_evaluation, road/imputations.py, NoisyLinearImputer).
-    "road-morf": CurveConfig(substrate="noisy-linear", score="probability",
+    "road-most-relevant-first": CurveConfig(substrate="noisy-linear", score="probability",
                              order="most-relevant-first", fractions=ROAD_FRACTIONS, noise=0.01),
     # Same paper and code, least relevant first (LeRF): a faithful map keeps the score high.
-    "road-lerf": CurveConfig(substrate="noisy-linear", score="probability",
+    "road-least-relevant-first": CurveConfig(substrate="noisy-linear", score="probability",
                              order="least-relevant-first", fractions=ROAD_FRACTIONS, noise=0.01),
 }
 

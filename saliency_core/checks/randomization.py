@@ -51,7 +51,6 @@ from typing import Callable
 import numpy as np
 
 from ..explainer import Explainer
-from ..methods import MethodOptions
 from ..models.classifier import Classifier, as_classifier
 from ..models.init import layer_seed, random_weights
 from .similarity import SIMILARITIES, Reference, check_measures
@@ -252,9 +251,9 @@ def _clone(classifier):
     return source, as_classifier(clone, name=source.name), clone
 
 
-def mprt(classifier, images, *, mode="cascading", method="gradient", seed: int, variant="xla",
+def mprt(classifier, images, *, mode="cascading", method, seed: int, variant="xla",
          batch_size=16, measures=tuple(SIMILARITIES), targets=None, reduce="sum", score="logit",
-         options: MethodOptions | None = None, device=None, keep_maps=True,
+         options=None, device=None, keep_maps=True,
          callback: Callable | None = None) -> RandomizationResult:
     """Model-parameter randomization test (Adebayo et al. 2018, Sec. 4).
 
@@ -274,8 +273,9 @@ def mprt(classifier, images, *, mode="cascading", method="gradient", seed: int, 
             (signed) and "spearman_abs" differ, as in the paper; a non-negative
             reduction ("max_abs") makes them equal.
         score: "logit" or "probability".
-        options: Method options; None means ``MethodOptions(seed=seed)``. The same
-            options (and so the same SmoothGrad noise) are used at every step.
+        options: The method's options (None: its defaults; see
+            :func:`~saliency_core.methods.resolve_options`). The same options and
+            ``seed`` (so the same SmoothGrad noise) are used at every step.
         device: "cpu", "gpu", "gpu:N" or None.
         keep_maps: Keep every step's maps in the result.
         callback: Called as ``callback(step, block_name, clone_keras_model)`` after
@@ -287,7 +287,6 @@ def mprt(classifier, images, *, mode="cascading", method="gradient", seed: int, 
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     measures = check_measures(measures)
-    options = MethodOptions(seed=int(seed)) if options is None else options
     t_start = time.perf_counter()
 
     source, clone_clf, clone = _clone(classifier)
@@ -305,7 +304,8 @@ def mprt(classifier, images, *, mode="cascading", method="gradient", seed: int, 
                "similarity_s": []}
 
     def explain(tg):
-        return explainer.explain(images, targets=tg, method=method, reduce=reduce, options=options)
+        return explainer.explain(images, targets=tg, method=method, reduce=reduce, options=options,
+                                 seed=seed)
 
     t0 = time.perf_counter()
     base = explain(targets)
@@ -372,24 +372,25 @@ def mprt(classifier, images, *, mode="cascading", method="gradient", seed: int, 
         skipped=skipped, timings=timings)
 
 
-def random_logit(classifier, images, *, seed: int, method="gradient", variant="xla", batch_size=16,
+def random_logit(classifier, images, *, seed: int, method, variant="xla", batch_size=16,
                  measures=tuple(SIMILARITIES), reduce="sum", score="logit",
-                 options: MethodOptions | None = None, device=None) -> RandomLogitResult:
+                 options=None, device=None) -> RandomLogitResult:
     """Similarity of the top-1 class's map and a random other class's map, per image.
 
     The other class is drawn uniformly from the ``K - 1`` classes that are not the
     image's top-1, with ``np.random.default_rng(seed)``. Arguments as in :func:`mprt`.
     """
     measures = check_measures(measures)
-    options = MethodOptions(seed=int(seed)) if options is None else options
     explainer = Explainer(classifier, variant=variant, score=score, batch_size=batch_size, device=device)
     k = explainer.classifier.num_classes
     if k < 2:
         raise ValueError("the random-logit test needs at least two classes")
-    top = explainer.explain(images, method=method, reduce=reduce, options=options)
+    top = explainer.explain(images, method=method, reduce=reduce, options=options,
+                                 seed=seed)
     draw = np.random.default_rng(seed).integers(0, k - 1, size=len(top.targets))
     others = (draw + (draw >= top.targets)).astype(np.int32)  # skip the top-1 class
-    other = explainer.explain(images, targets=others, method=method, reduce=reduce, options=options)
+    other = explainer.explain(images, targets=others, method=method, reduce=reduce, options=options,
+                                 seed=seed)
     return RandomLogitResult(method=method, seed=int(seed), measures=measures,
                              similarity=Reference(top.maps, measures).compare(other.maps),
                              targets=top.targets, others=others,

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .common import add_model_arguments, load_classifier, load_images, prepare_images
-from .main import CliError
+from .errors import CliError
 
 __all__ = ["register", "explain_images", "top_k"]
 
@@ -22,9 +22,11 @@ def register(sub) -> None:
     p.add_argument("--variant", default="xla", choices=("eager", "function", "xla"))
     p.add_argument("--score", default="logit", choices=("logit", "probability"))
     p.add_argument("--reduce", default="max_abs", choices=("max_abs", "sum_abs", "sum", "l2"))
-    p.add_argument("--method", default="gradient",
-                   choices=("gradient", "gradient_x_input", "smoothgrad", "integrated_gradients",
-                            "random", "edge"))
+    p.add_argument("--method", default=None,
+                   help="a registered method ('list methods'; default: the primary method)")
+    p.add_argument("--method-option", action="append", default=[], metavar="METHOD.OPTION=VALUE",
+                   help="a method's option, e.g. smoothgrad.samples=50 (repeatable)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the method's randomness")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--device", default=None, help="cpu, gpu or gpu:N (default: TensorFlow's choice)")
     p.add_argument("--out", required=True, type=Path, help="PNG file for the figure")
@@ -58,13 +60,18 @@ def top_k(logits: np.ndarray, k: int) -> list[tuple[int, float]]:
     return [(int(i), float(p[i])) for i in order]
 
 
-def explain_images(classifier, image_set, *, variant, score, reduce, method, batch_size, device):
+def explain_images(classifier, image_set, *, variant, score, reduce, method, batch_size, device,
+                   options=None, seed=0):
     """Prepare photos for the model and explain them; returns (inputs, SaliencyResult)."""
     from .. import Explainer
 
     inputs = prepare_images(classifier, image_set.images)
     explainer = Explainer(classifier, variant=variant, score=score, batch_size=batch_size, device=device)
-    return inputs, explainer.explain(inputs, method=method, reduce=reduce)
+    try:
+        return inputs, explainer.explain(inputs, method=method, reduce=reduce, options=options,
+                                         seed=seed)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _explain(args) -> int:
@@ -72,11 +79,21 @@ def _explain(args) -> int:
 
     if args.out.suffix.lower() != ".png":
         raise CliError(f"--out {str(args.out)!r} must be a .png file")
+    from ..checks.settings import primary_method
+    from ..methods.base import METHODS, parse_method_options
+
+    try:
+        method = METHODS.canonical(args.method) if args.method else primary_method()
+        options = parse_method_options(args.method_option)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    args.method = method
     classifier = load_classifier(args)
     images = load_images(args.images)
     inputs, result = explain_images(classifier, images, variant=args.variant, score=args.score,
-                                    reduce=args.reduce, method=args.method,
-                                    batch_size=args.batch_size, device=args.device)
+                                    reduce=args.reduce, method=method,
+                                    batch_size=args.batch_size, device=args.device,
+                                    options=options.get(method), seed=args.seed)
     titles = []
     print(f"model {classifier.name} (weights: {classifier.weights}, logits: {classifier.logits_source}); "
           f"{args.method}, {args.variant}, score={args.score}, reduce={args.reduce}")
@@ -97,14 +114,12 @@ def _explain(args) -> int:
 def _agree(args) -> int:
     from ..agreement import KinkAnalysisError, variant_agreement
 
-    from ..explainer import resolve_device
+    from ..devices import DeviceUnavailableError, check_device
 
     if not args.tol > 0:
         raise CliError(f"--tol must be > 0, got {args.tol}")
-    from ..harness.timing import DeviceUnavailableError, _check_device
-
     try:
-        _check_device(resolve_device(args.device))  # no silent fall-back to the CPU
+        check_device(args.device)  # no silent fall-back to the CPU
     except (ValueError, DeviceUnavailableError) as exc:
         raise CliError(f"--device: {exc}") from None
     classifier = load_classifier(args)
@@ -134,21 +149,22 @@ def _list(args) -> int:
             h, w = row["input_size"]
             print(f"{row['name']:<20} {row['preprocessing']:<6} {h}x{w}  {row['weights']}")
     elif args.what == "methods":
-        from .. import METHODS
-        from ..controls import CONTROLS
+        from ..methods.base import METHODS
 
-        for name in METHODS:
-            print(f"{name:<22} gradient method")
-        for name in CONTROLS:
-            print(f"{name:<22} model-independent control")
+        for m in sorted(METHODS, key=lambda m: m.kind != "attribution"):
+            info = m.describe()
+            options = ", ".join(f"{k}={v}" for k, v in info["options"].items()) or "no options"
+            print(f"{m.name:<22} {m.kind:<9} {m.summary} ({options})")
     elif args.what == "suites":
         from ..harness.suites import list_suites
 
         for name in list_suites():
             print(name)
     else:
-        from ..checks.registry import METRICS
+        from ..metrics.base import METRICS
 
-        for name, info in METRICS.items():
-            print(f"{name:<20} {info.category:<14} {info.direction} is better")
+        for metric in METRICS:
+            alias = f" (also {', '.join(metric.aliases)})" if metric.aliases else ""
+            print(f"{metric.name:<20} {metric.category:<14} {metric.direction} is better: "
+                  f"{metric.summary}{alias}")
     return 0

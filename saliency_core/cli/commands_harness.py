@@ -13,7 +13,9 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .main import CliError
+from ..models.weights import RANDOM_WEIGHTS
+from .errors import CliError
+from .runs import open_store
 
 __all__ = ["register", "default_store_path", "post_timing_steps", "print_timing_results",
            "timing_rows"]
@@ -66,7 +68,7 @@ def register(sub) -> None:
     p.add_argument("--device", default="cpu", help="cpu, gpu or gpu:N (default: cpu)")
     p.add_argument("--image-size", type=int, default=None, metavar="S",
                    help="build backbones at SxS (random or file weights); default: their own size")
-    p.add_argument("--weights", default="random",
+    p.add_argument("--weights", default=RANDOM_WEIGHTS,
                    help="backbone weights: random (default; timing only), imagenet, or a file")
     p.add_argument("--repeats", type=int, default=5, metavar="N", help="fewest timed calls")
     p.add_argument("--max-repeats", type=int, default=50, metavar="N", help="most timed calls")
@@ -107,14 +109,6 @@ def _ints(values: list[str], option: str) -> list[int]:
         raise CliError(f"{option} takes integers, got {' '.join(values)}") from None
 
 
-def _open_store(path: Path | None):
-    from ..store import ResultStore, StoreError
-
-    try:
-        return ResultStore(path or default_store_path())
-    except StoreError as exc:
-        raise CliError(str(exc)) from None
-
 
 def _timed_run(store, suite, args) -> str:
     from ..harness.runner import run_suite
@@ -139,7 +133,7 @@ def cmd_run(args) -> int:
             suite = load_suite(args.suite or "quick")
         except SuiteError as exc:
             raise CliError(str(exc)) from None
-    with _open_store(args.store) as store:
+    with open_store(args.store) as store:
         start = time.perf_counter()
         run_id = _timed_run(store, suite, args)
         args.timing_wall_s = time.perf_counter() - start
@@ -165,7 +159,7 @@ def cmd_time(args) -> int:
         suite = parse_suite(data, source="command line")
     except SuiteError as exc:
         raise CliError(str(exc)) from None
-    with _open_store(args.store) as store:
+    with open_store(args.store) as store:
         start = time.perf_counter()
         run_id = _timed_run(store, suite, args)
         args.timing_wall_s = time.perf_counter() - start

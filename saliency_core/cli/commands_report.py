@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..store.db import DEFAULT_STORE_PATH
-from .main import CliError
+from .errors import CliError
 
 __all__ = ["register", "run_report"]
 

@@ -11,8 +11,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from ..store.db import DEFAULT_STORE_PATH, ResultStore, StoreError
-from .main import CliError
+from ..store.db import DEFAULT_STORE_PATH, StoreError
+from .errors import CliError
+from .runs import open_store
 
 __all__ = ["register"]
 
@@ -53,14 +54,6 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_compare)
 
 
-def _open_store(path: Path) -> ResultStore:
-    if not path.is_file():
-        raise CliError(f"no results store at {path} (run a suite first, or pass --store)")
-    try:
-        return ResultStore(path)
-    except StoreError as exc:
-        raise CliError(str(exc)) from exc
-
 
 @contextmanager
 def _store_errors() -> Iterator[None]:
@@ -75,7 +68,7 @@ def cmd_runs(args) -> int:
     """List runs: id, suite, status, times, cell counts, commit."""
     from ..harness.compare import print_table, runs_table
 
-    with _open_store(args.store) as store, _store_errors():
+    with open_store(args.store, must_exist=True) as store, _store_errors():
         runs = store.list_runs()
         if not runs:
             print(f"no runs in {args.store}")
@@ -89,7 +82,7 @@ def cmd_export(args) -> int:
     """Write one run as JSON (pytest-benchmark layout) or CSV."""
     from ..store.export import export_csv, export_json
 
-    with _open_store(args.store) as store, _store_errors():
+    with open_store(args.store, must_exist=True) as store, _store_errors():
         if args.format == "json":
             text = json.dumps(export_json(store, args.run), indent=2) + "\n"
             if args.out:
@@ -119,7 +112,7 @@ def cmd_compare(args) -> int:
         raise CliError("--baseline applies to one run; give either RUN_B or --baseline")
     if args.threshold < 0:
         raise CliError(f"--threshold must be >= 0, got {args.threshold}")
-    with _open_store(args.store) as store, _store_errors():
+    with open_store(args.store, must_exist=True) as store, _store_errors():
         if args.run_b is None:
             baseline = args.baseline or "resnet50"
             run = store.get_run(args.run)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from .main import CliError
+from .errors import CliError
 
 __all__ = ["add_model_arguments", "load_classifier", "load_images", "prepare_images"]
 

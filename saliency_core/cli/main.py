@@ -13,11 +13,9 @@ import os
 import sys
 import warnings
 
+from .errors import CliError
+
 __all__ = ["main", "CliError"]
-
-
-class CliError(Exception):
-    """An error to report on one line (no traceback), exit code 2."""
 
 
 def configure_runtime(verbose: bool = False) -> None:
@@ -66,15 +64,36 @@ def build_parser() -> argparse.ArgumentParser:
         prog="saliency-bench",
         description="Compute, time and sanity-check gradient saliency maps (TensorFlow / Keras 3).")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser.add_argument("--plugin", action="append", default=[], metavar="FILE.py",
+                        help="import a file that registers methods or metrics (repeatable)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (commands_core, commands_harness, commands_check, commands_report, commands_store):
         module.register(sub)
     return parser
 
 
+def _plugins_before_parsing(argv: list[str]) -> None:
+    """Import ``--plugin`` files first, so their methods and metrics are valid choices."""
+    from ..plugins import PluginError, load_plugin_file
+
+    for i, arg in enumerate(argv):
+        path = argv[i + 1] if arg == "--plugin" and i + 1 < len(argv) else \
+            arg.split("=", 1)[1] if arg.startswith("--plugin=") else None
+        if path is not None:
+            try:
+                load_plugin_file(path)
+            except PluginError as exc:
+                raise CliError(f"--plugin: {exc}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     configure_runtime("-v" in argv or "--verbose" in argv)
+    try:
+        _plugins_before_parsing(argv)
+    except CliError as exc:
+        print(f"saliency-bench: error: {exc}", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     if getattr(args, "uses_tensorflow", False) and not args.verbose and "tensorflow" not in sys.modules:
         import_tensorflow_quietly()

@@ -11,11 +11,12 @@ the run's stored config, so ``--resume`` repeats only what is missing.
 from __future__ import annotations
 
 import sys
-from argparse import Namespace
-
-from .main import CliError
 
 __all__ = ["record_agreement", "record_maps", "run_suite_checks", "write_report"]
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def _checks_config(store, run_id) -> dict | None:
@@ -25,26 +26,21 @@ def _checks_config(store, run_id) -> dict | None:
     return checks_settings((store.get_run(run_id).config or {}).get("suite"))
 
 
-def _namespace(cfg: dict, seed: int, store_path) -> Namespace:
-    """The arguments the check command's helpers expect."""
-    return Namespace(model=cfg["model"], weights="imagenet", preprocessing=None, unsafe=False,
-                     data=cfg["data"], images=cfg["images"], data_seed=1, seed=seed,
-                     variant=cfg["variant"], batch_size=cfg["batch_size"], device=None,
-                     curve_steps=cfg["curve_steps"], store=store_path)
-
-
 def _setup(store, run_id):
-    """``(cfg, seed, args, classifier, data)`` for a run whose suite has ``[checks]``,
+    """``(cfg, seed, classifier, data, settings)`` for a run whose suite has ``[checks]``,
     or None when it has none."""
-    from . import commands_check as cc
+    from ..checks.settings import CheckSettings, with_curve_steps
+    from ..data.check_data import load_check_data, load_check_model
 
     cfg = _checks_config(store, run_id)
     if cfg is None:
         return None
     seed = store.get_run(run_id).seed or 0
-    ns = _namespace(cfg, seed, store.path)
-    classifier = cc._classifier(ns)
-    return cfg, seed, ns, classifier, cc._load_data(ns, classifier)
+    classifier = load_check_model(cfg["model"], weights="imagenet")
+    data = load_check_data(cfg["data"], classifier, images=cfg["images"])
+    settings = with_curve_steps(CheckSettings(method_options=cfg["method_options"]),
+                                classifier.input_shape, cfg["curve_steps"])
+    return cfg, seed, classifier, data, settings
 
 
 def record_agreement(args, store, run_id) -> None:
@@ -54,9 +50,9 @@ def record_agreement(args, store, run_id) -> None:
     pinned (:func:`variant_agreement`)."""
     from ..agreement import variant_agreement
     from ..data.photos import load_photos
-    from ..explainer import resolve_device
+    from ..devices import DeviceUnavailableError, check_device
     from ..harness.runner import default_loader
-    from ..harness.timing import DeviceUnavailableError, _check_device
+    from ..models.weights import RANDOM_WEIGHTS
     from ..harness.suites import agreement_settings
     from ..kinks import KinkAnalysisError
 
@@ -73,7 +69,7 @@ def record_agreement(args, store, run_id) -> None:
         if not todo:
             continue
         try:
-            classifier = default_loader(model, weights=suite.get("weights", "random"),
+            classifier = default_loader(model, weights=suite.get("weights", RANDOM_WEIGHTS),
                                         image_size=suite.get("image_size"))
             images = classifier.prepare(photos[0])
         except Exception as exc:  # noqa: BLE001 - recorded, the run goes on
@@ -82,7 +78,7 @@ def record_agreement(args, store, run_id) -> None:
             continue
         for key in todo:
             try:
-                _check_device(resolve_device(key["device"]))  # no silent fall-back to the CPU
+                check_device(key["device"])  # no silent fall-back to the CPU
                 a = variant_agreement(classifier, images, key["variant"], batch_size=len(images),
                                       kink_tol=cfg["kink_tol"], device=key["device"])
             except (KinkAnalysisError, DeviceUnavailableError) as exc:
@@ -104,12 +100,11 @@ def record_maps(args, store, run_id) -> None:
     import numpy as np
 
     from ..explainer import Explainer
-    from ..methods import MethodOptions
 
     setup = _setup(store, run_id)
     if setup is None:
         return
-    cfg, seed, _, classifier, data = setup
+    cfg, seed, classifier, data, settings = setup
     explainer = Explainer(classifier, variant=cfg["variant"], batch_size=cfg["batch_size"])
     for method in cfg["map_methods"]:
         todo = [i for i, name in enumerate(data.names)
@@ -118,7 +113,7 @@ def record_maps(args, store, run_id) -> None:
         if not todo:
             continue
         result = explainer.explain(data.images[todo], method=method, reduce="max_abs",
-                                   options=MethodOptions(seed=seed))
+                                   options=settings.method_options.get(method), seed=seed)
         for j, i in enumerate(todo):
             target = int(result.targets[j])
             logits = result.logits[j].astype(np.float64)
@@ -128,7 +123,7 @@ def record_maps(args, store, run_id) -> None:
                 status="ok",
                 metrics={"target": target, "class_name": classifier.class_name(target),
                          "probability": probability, "variant": cfg["variant"], "score": "logit",
-                         "reduce": "max_abs"},
+                         "reduce": "max_abs", "options": result.options},
                 artifacts={"image": np.clip(data.images[i], 0, 255).astype(np.uint8),
                            "map": result.maps[j].astype(np.float32)})
     print(f"maps: {len(cfg['map_methods'])} method(s) x {len(data.names)} image(s) of "
@@ -137,30 +132,21 @@ def record_maps(args, store, run_id) -> None:
 
 def run_suite_checks(args, store, run_id) -> None:
     """Sanity checks of the suite's model, then the gate, recorded in the same run."""
-    from ..checks.gate import evaluate_policy, load_policy
-    from ..checks.runner import run_checks
-    from . import commands_check as cc
+    from ..checks.gate import load_policy
+    from ..checks.gate_run import gate_lines, run_gate
+    from ..checks.check_runner import run_checks
 
     setup = _setup(store, run_id)
     if setup is None:
         return
-    cfg, seed, ns, classifier, data = setup
+    cfg, seed, classifier, data, settings = setup
     policy = load_policy(cfg["policy"])
-    methods = list(dict.fromkeys([*cfg["methods"], cfg["gate_method"], "random"]))
-    metrics = list(dict.fromkeys([*cfg["metrics"], *policy.metrics]))
-    report = run_checks(classifier, data.images, methods=methods, metrics=metrics, seed=seed,
-                        data_name=data.name, store=store, run_id=run_id, masks=data.masks,
-                        variant=cfg["variant"], batch_size=cfg["batch_size"],
-                        settings=cc._settings(ns, classifier), image_names=data.names,
-                        progress=cc._progress)
-    result = evaluate_policy(policy, report, method=cfg["gate_method"], control="random")
-    key = {"model": classifier.name, "data": data.name, "policy": policy.name}
-    if not store.has_cell(run_id, "gate", key):
-        status = "failed" if result.errors else "ok"
-        reason = "; ".join(f"{r.rule.name}: {r.error}" for r in result.errors) or None
-        store.record_cell(run_id, "gate", key, status=status, reason=reason,
-                          metrics={**result.as_dict(), "policy_source": policy.source})
-    cc._print_gate(result, policy, classifier, data)
+    common = dict(seed=seed, store=store, run_id=run_id, variant=cfg["variant"],
+                  batch_size=cfg["batch_size"], settings=settings, progress=_progress)
+    run_checks(classifier, data.images, methods=cfg["methods"], metrics=cfg["metrics"],
+               data_name=data.name, masks=data.masks, image_names=data.names, **common)
+    result, _ = run_gate(policy, classifier, data, method=cfg["gate_method"], **common)
+    print("\n".join(gate_lines(result, policy, model=classifier.name, data=data.name)))
 
 
 def write_report(args, store, run_id) -> None:

@@ -40,29 +40,37 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..checks.settings import DEFAULT_BATCH_SIZE, DEFAULT_CURVE_STEPS, DEFAULT_VARIANT
 from ..devices import normalize_device
+from ..models.weights import RANDOM_WEIGHTS
 from ..toml_files import read_toml
 from .timing import TimingConfig
 
 
 __all__ = ["Suite", "SuiteError", "load_suite", "parse_suite", "list_suites", "suites_dir",
-           "normalize_device", "AGREEMENT_DEFAULTS", "CHECKS_DEFAULTS", "agreement_settings",
+           "AGREEMENT_DEFAULTS", "CHECKS_DEFAULTS", "agreement_settings",
            "checks_settings"]
 
-#: Keys of a suite's ``[checks]`` table and their defaults.
-CHECKS_DEFAULTS = {
+#: Keys of a suite's ``[checks]`` table and their defaults. ``None`` for methods,
+#: metrics, map_methods and gate_method means the registries' defaults (see
+#: :func:`checks_settings`); the numbers come from :mod:`saliency_core.checks.settings`.
+CHECKS_DEFAULTS: dict[str, Any] = {
     "model": "efficientnet-lite0",      # the pretrained model that installs offline
     "data": "photos",                   # photos, synthetic or an image folder
     "images": 7,
-    "methods": ["gradient", "edge", "random"],
-    "metrics": ["deletion", "insertion", "mprt", "random-logit"],
-    "map_methods": ["gradient", "smoothgrad", "edge"],
+    "methods": None,
+    "metrics": None,
+    "map_methods": None,
+    "method_options": {},               # {method: {option: value}}
     "policy": "default",
-    "gate_method": "gradient",
-    "curve_steps": 56,                  # 896 px per step at 224 x 224 (RISE uses 224 steps)
-    "variant": "function",              # same maps as xla, faster on CPU (see README)
-    "batch_size": 8,
+    "gate_method": None,
+    "curve_steps": DEFAULT_CURVE_STEPS,
+    "variant": DEFAULT_VARIANT,
+    "batch_size": DEFAULT_BATCH_SIZE,
 }
+_CHECKS_SCHEMA = {"model": str, "data": str, "images": int, "methods": list, "metrics": list,
+                  "map_methods": list, "method_options": dict, "policy": str, "gate_method": str,
+                  "curve_steps": int, "variant": str, "batch_size": int}
 
 
 #: Keys of a suite's ``[agreement]`` table and their defaults.
@@ -119,7 +127,7 @@ class Suite:
     batch_sizes: tuple[int, ...] = (8,)
     devices: tuple[str, ...] = ("cpu",)
     image_size: int | None = None
-    weights: str = "random"
+    weights: str = RANDOM_WEIGHTS
     seed: int = 0
     timing: TimingConfig = field(default_factory=TimingConfig)
     chunk_candidates: tuple[int, ...] = ()
@@ -202,25 +210,29 @@ def _list_of(data: dict, key: str, t, source: str, *, positive=False, allowed=No
 
 def _check_checks(table: dict, source: str) -> None:
     """Validate a ``[checks]`` table: known keys, types and values."""
-    from ..controls import CONTROLS
     from ..gradients import VARIANTS
-    from ..methods import METHODS
+    from ..methods.base import METHODS, get_method, resolve_options
 
-    schema = {k: (list if isinstance(v, list) else type(v)) for k, v in CHECKS_DEFAULTS.items()}
-    _check_table(table, schema, source, prefix="checks.")
-    methods = (*METHODS, *CONTROLS)
+    _check_table(table, _CHECKS_SCHEMA, source, prefix="checks.")
+    methods = tuple(METHODS.names())
     for key in ("methods", "map_methods"):
         if key in table:
             _list_of(table, key, str, source, allowed=methods, prefix="checks.")
     if "metrics" in table:
-        from ..checks.runner import CLI_METRICS
+        from ..metrics.base import METRICS
 
-        _list_of(table, "metrics", str, source, allowed=tuple(CLI_METRICS), prefix="checks.")
+        allowed = (*METRICS.names(), *METRICS.aliases())
+        _list_of(table, "metrics", str, source, allowed=allowed, prefix="checks.")
         _check_metric_needs(table, source)
-    if table.get("gate_method", "gradient") not in methods:
+    for name, values in table.get("method_options", {}).items():
+        try:
+            resolve_options(get_method(name), values)
+        except (ValueError, TypeError) as exc:
+            raise _fail(source, f"checks.method_options.{name}", str(exc)) from None
+    if "gate_method" in table and table["gate_method"] not in methods:
         raise _fail(source, "checks.gate_method", f"unknown method {table['gate_method']!r}; "
                                                   f"choose from {', '.join(methods)}")
-    if table.get("variant", "function") not in VARIANTS:
+    if table.get("variant", DEFAULT_VARIANT) not in VARIANTS:
         raise _fail(source, "checks.variant", f"unknown variant {table['variant']!r}; choose "
                                               f"from {', '.join(VARIANTS)}")
     for key in ("images", "curve_steps", "batch_size"):
@@ -254,19 +266,19 @@ def agreement_settings(suite: "Suite | dict") -> dict | None:
 
 
 def _check_metric_needs(table: dict, source: str) -> None:
-    """Metrics a suite's checks cannot compute: localisation without object masks, and
-    the data randomization test (it retrains the network; ``saliency-bench check``)."""
-    from ..checks.runner import LOCALISATION_METRICS, NETWORK_METRICS, metric_name
+    """Metrics a suite's checks cannot compute: those that need object masks without
+    synthetic data, trained networks (they retrain; ``saliency-bench check``), or frames."""
+    from ..metrics.base import METRICS
 
     data = table.get("data", CHECKS_DEFAULTS["data"])
     for i, name in enumerate(table["metrics"]):
-        metric = metric_name(name)
-        if metric in NETWORK_METRICS:
+        needs = METRICS.get(name).needs
+        if "networks" in needs:
             raise _fail(source, f"checks.metrics[{i}]",
                         f"{name} retrains the network and does not run in a suite; use "
                         f"'saliency-bench check --model synthetic-cnn --data synthetic "
                         f"--metrics {name}'")
-        if metric in LOCALISATION_METRICS and data != "synthetic":
+        if "masks" in needs and data != "synthetic":
             raise _fail(source, f"checks.metrics[{i}]",
                         f"{name} needs ground-truth object masks: data = \"synthetic\" "
                         f"(data is {data!r})")
@@ -277,8 +289,22 @@ def checks_settings(suite: "Suite | dict") -> dict | None:
 
     Takes a :class:`Suite` or its stored form (``Suite.to_dict()``, as in a run config).
     """
+    from ..checks.settings import default_check_methods, primary_method
+    from ..metrics.base import default_metrics
+
     table = suite.checks if isinstance(suite, Suite) else (suite or {}).get("checks")
-    return None if table is None else {**CHECKS_DEFAULTS, **table}
+    if table is None:
+        return None
+    out = {**CHECKS_DEFAULTS, **table}
+    if out["methods"] is None:
+        out["methods"] = default_check_methods()
+    if out["metrics"] is None:
+        out["metrics"] = default_metrics(has_masks=out["data"] == "synthetic")
+    if out["gate_method"] is None:
+        out["gate_method"] = primary_method()
+    if out["map_methods"] is None:
+        out["map_methods"] = default_check_methods(chance_baseline=False)
+    return out
 
 
 def _check_model(name: str, source: str, index: int) -> None:
@@ -343,7 +369,7 @@ def parse_suite(data: dict, *, source: str = "<suite>", check_models: bool = Tru
         raise _fail(source, "name", "is required")
     return Suite(name=name, models=models, variants=variants, batch_sizes=batch_sizes,
                  devices=tuple(dict.fromkeys(devices)), image_size=image_size,
-                 weights=data.get("weights", "random"), seed=data.get("seed", 0), timing=timing,
+                 weights=data.get("weights", RANDOM_WEIGHTS), seed=data.get("seed", 0), timing=timing,
                  chunk_candidates=tuple(sorted(set(candidates))),
                  fresh_process=data.get("fresh_process", False),
                  description=data.get("description", ""), source=source,

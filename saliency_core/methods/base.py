@@ -10,7 +10,7 @@ plug-in) that declares its metadata and options and implements :meth:`Method.att
     @register_method
     class BlurGradient(Method):
         name = "blur-gradient"
-        kind = "gradient"
+        kind = "attribution"
         options = BlurOptions
         summary = "gradient of a blurred image"
         reference = "..."
@@ -35,14 +35,14 @@ from typing import Any, Callable, ClassVar, Literal, Mapping
 
 import numpy as np
 
-from ..registry import Registry
+from ..unit_registry import Registry
 
 __all__ = ["Method", "MethodContext", "MethodKind", "NoOptions", "METHODS", "register_method",
            "get_method", "method_names", "resolve_options", "parse_method_options",
            "options_record", "image_seeds"]
 
-MethodKind = Literal["gradient", "control"]
-""""gradient": uses the model's input gradients; "control": model-independent (a map
+MethodKind = Literal["attribution", "control"]
+""""attribution": computed from the model (its input gradients); "control": model-independent (a map
 that a model-dependence check must fail)."""
 
 GradFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -90,14 +90,15 @@ class Method:
 
     Class attributes (declared by each method):
         name: Registry name ("smoothgrad").
-        kind: "gradient" or "control".
+        kind: "attribution" or "control".
         options: Frozen dataclass of the method's options (defaults for every field).
         summary: One line for ``list methods``.
         reference: Paper (and code) the method follows.
         needs_sequence: True when ``attribute`` needs consecutive video frames.
         default_check: In ``check``'s default method list.
-        chance_baseline: The random ordering that ``compare_to = "random"`` policy
-            rules and the checks' margin columns compare against (one method has it).
+        chance_baseline: The random ordering that the checks' margin columns compare
+            against (one method has it).
+        primary: The method explained and gated when none is named (one method has it).
     """
 
     name: ClassVar[str]
@@ -108,6 +109,7 @@ class Method:
     needs_sequence: ClassVar[bool] = False
     default_check: ClassVar[bool] = False
     chance_baseline: ClassVar[bool] = False
+    primary: ClassVar[bool] = False
 
     def attribute(self, ctx: MethodContext, opts: Any) -> np.ndarray:
         raise NotImplementedError
@@ -131,8 +133,9 @@ def register_method(cls: type[Method]) -> type[Method]:
     for attr in ("name", "kind"):
         if not isinstance(getattr(cls, attr, None), str):
             raise TypeError(f"method class {cls.__name__} must declare {attr!r}")
-    if cls.kind not in ("gradient", "control"):
-        raise ValueError(f"method {cls.name!r}: kind must be 'gradient' or 'control', got {cls.kind!r}")
+    if cls.kind not in ("attribution", "control"):
+        raise ValueError(f"method {cls.name!r}: kind must be 'attribution' or 'control', "
+                         f"got {cls.kind!r}")
     if not dataclasses.is_dataclass(cls.options):
         raise TypeError(f"method {cls.name!r}: options must be a dataclass")
     try:

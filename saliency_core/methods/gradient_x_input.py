@@ -8,7 +8,7 @@ from .base import Method, MethodContext, NoOptions, register_method
 @register_method
 class GradientXInput(Method):
     name = "gradient_x_input"
-    kind = "gradient"
+    kind = "attribution"
     summary = "input times gradient"
     reference = "Shrikumar, Greenside, Shcherbina & Kundaje 2016 (arXiv:1605.01713)"
 

@@ -30,7 +30,7 @@ class IntegratedGradientsOptions:
 @register_method
 class IntegratedGradients(Method):
     name = "integrated_gradients"
-    kind = "gradient"
+    kind = "attribution"
     options = IntegratedGradientsOptions
     summary = "path integral of gradients from a constant baseline"
     reference = "Sundararajan, Taly & Yan, ICML 2017 (arXiv:1703.01365)"

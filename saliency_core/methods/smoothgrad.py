@@ -60,7 +60,7 @@ def stream_pairs(ctx: MethodContext, count: int, make_inputs, weights=None) -> n
 @register_method
 class SmoothGrad(Method):
     name = "smoothgrad"
-    kind = "gradient"
+    kind = "attribution"
     options = SmoothGradOptions
     summary = "mean gradient over Gaussian-perturbed copies"
     reference = "Smilkov, Thorat, Kim, Viegas & Wattenberg 2017 (arXiv:1706.03825)"

@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["WeightsUnavailableError", "WeightsSpec", "parse_weights", "keras_cache_dir"]
+__all__ = ["WeightsUnavailableError", "WeightsSpec", "parse_weights", "keras_cache_dir",
+           "IMAGENET_WEIGHTS", "RANDOM_WEIGHTS"]
 
 
 class WeightsUnavailableError(RuntimeError):
@@ -19,6 +20,11 @@ class WeightsUnavailableError(RuntimeError):
 
 def keras_cache_dir() -> Path:
     return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
+
+
+IMAGENET_WEIGHTS = "imagenet"
+RANDOM_WEIGHTS = "random"
+"""``weights=RANDOM_WEIGHTS``: seeded random backbone weights (enough for timing)."""
 
 
 class WeightsSpec(str):

@@ -19,7 +19,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .model import (RANDOM_METHOD, CurveCheck, MapExample, RandomizationCheck, ReportData,
+from .model import (CurveCheck, MapExample, RandomizationCheck, ReportData,
                     TimingCell, variant_order)
 
 __all__ = [
@@ -38,7 +38,8 @@ _OTHER_COLOURS = ("#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7
 _MARKERS = ("o", "s", "^", "D", "v", "P")
 _DEVICE_STYLES = ("-", "--", ":", "-.")
 _SEQUENTIAL, _DIVERGING = "magma", "RdBu_r"
-_CONTROL_COLOURS = {RANDOM_METHOD: "0.45", "edge": "#8c6d31"}  # model-independent maps
+_CHANCE_COLOUR = "0.45"  # the chance baseline (random ordering)
+_CONTROL_COLOURS = ("#8c6d31", "#7b4173", "#637939", "#843c39")  # other model-independent maps
 _CLIP_PERCENTILE = 99.0
 _MAX_TICKS = 30
 _MAX_STEP_PANELS = 24
@@ -215,18 +216,6 @@ def saliency_figure(examples: list[MapExample]) -> bytes:
         return _png(fig)
 
 
-def _xlabel(metric: str) -> str:
-    if "deletion" in metric:
-        return "Fraction of pixels removed (most salient first)"
-    if "insertion" in metric:
-        return "Fraction of pixels inserted (most salient first)"
-    if "lerf" in metric:
-        return "Fraction of pixels imputed (least salient first)"
-    if "morf" in metric:
-        return "Fraction of pixels imputed (most salient first)"
-    return "Fraction of pixels perturbed"
-
-
 def curves_figure(curves: list[CurveCheck]) -> bytes:
     """Deletion, insertion (and other perturbation) curves of one model and data set:
     one panel per metric, the mean score over images per method with its interquartile
@@ -241,12 +230,14 @@ def curves_figure(curves: list[CurveCheck]) -> bytes:
             ax.set_visible(False)
         for ax, metric in zip(axes, metrics):
             group = sorted((c for c in curves if c.metric == metric),
-                           key=lambda c: (c.method in _CONTROL_COLOURS, c.method))
+                           key=lambda c: (c.control, c.method))
             colours = iter(_OTHER_COLOURS[:1] + tuple(_VARIANT_COLOURS.values())
                            + _OTHER_COLOURS[1:])
+            control_colours = iter(_CONTROL_COLOURS * 4)
             for c in group:
-                control = c.method in _CONTROL_COLOURS
-                colour = _CONTROL_COLOURS.get(c.method) or next(colours)
+                control = c.control
+                colour = (_CHANCE_COLOUR if c.chance else next(control_colours) if control
+                          else next(colours))
                 auc = "" if c.value is None else f", AUC {c.value:.3f}"
                 label = f"{_short(c.method, 22)}{' (control)' if control else ''}{auc}"
                 ax.plot(c.fractions, c.curves.mean(axis=0), "--" if control else "-",
@@ -256,7 +247,7 @@ def curves_figure(curves: list[CurveCheck]) -> bytes:
             better = {"lower": "lower AUC is better", "higher": "higher AUC is better"}.get(
                 group[0].direction, "")
             ax.set_title(f"{metric}" + (f" ({better})" if better else ""))
-            ax.set_xlabel(_xlabel(metric))
+            ax.set_xlabel(group[0].axis)
             ax.set_ylabel("Target-class score (mean, IQR band)")
             ax.set_xlim(0, 1)
             ax.grid(True, alpha=0.3)
@@ -271,7 +262,7 @@ def randomization_figure(check: RandomizationCheck) -> bytes:
     layers = check.layers if len(check.layers) == steps else [str(i + 1) for i in range(steps)]
     measures = (check.measures if len(check.measures) == check.similarity.shape[1]
                 else [f"measure {i + 1}" for i in range(check.similarity.shape[1])])
-    how = "independently" if "independent" in check.metric else "cascading from the output"
+    how = "independently" if check.mode == "independent" else "cascading from the output"
     with matplotlib.rc_context(_STYLE):
         fig = _new_figure(min(max(5.0, 0.35 * steps + 2.5), 12.0), 3.6)
         ax = fig.subplots()

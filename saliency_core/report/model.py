@@ -27,7 +27,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 CURVE_ARTIFACTS = ("fractions", "curves")
-RANDOM_METHOD = "random"
 VARIANT_ORDER = ("eager", "function", "xla")
 
 
@@ -128,6 +127,8 @@ class ScalarCheck:
     value: float | None
     direction: str
     config: dict
+    control: bool = False  # a model-independent control method
+    chance: bool = False   # the chance baseline (random ordering) margins compare against
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,9 @@ class CurveCheck:
     direction: str
     fractions: np.ndarray
     curves: np.ndarray
+    control: bool = False
+    chance: bool = False
+    axis: str = "Fraction of pixels perturbed"
 
 
 @dataclass(frozen=True)
@@ -159,6 +163,7 @@ class RandomizationCheck:
     measures: list[str]
     similarity: np.ndarray
     step_maps: np.ndarray | None
+    mode: str = ""
 
 
 @dataclass(frozen=True)
@@ -271,13 +276,30 @@ def _gate(cell) -> GateVerdict:
                        passed=cell.status == "ok" and bool(m.get("passed")), rules=rules)
 
 
+def _method_info(cell) -> dict:
+    """The method's kind as stored with the cell; for cells written before the method
+    metadata was stored, as the method registry says now."""
+    info = (cell.metrics or {}).get("method_info")
+    if isinstance(info, dict):
+        return info
+    from ..methods.base import METHODS
+
+    name = str(cell.key.get("method"))
+    if name not in METHODS:
+        return {}
+    unit = METHODS.get(name)
+    return {"kind": unit.kind, "chance_baseline": unit.chance_baseline}
+
+
 def _read_checks(store, cells, data: dict) -> None:
     for cell in cells:
         fields, m = _check_fields(cell), cell.metrics or {}
         direction = str(m.get("direction", ""))
+        method = _method_info(cell)
+        kinds = dict(control=method.get("kind") == "control", chance=bool(method.get("chance_baseline")))
         data["checks"].append(ScalarCheck(**fields, ok=cell.status == "ok",
                                           value=_num(m.get("value")), direction=direction,
-                                          config=dict(m.get("config") or {})))
+                                          config=dict(m.get("config") or {}), **kinds))
         if cell.status != "ok":
             continue
         if isinstance(m.get("config"), dict):
@@ -287,9 +309,10 @@ def _read_checks(store, cells, data: dict) -> None:
             fractions = np.asarray(store.artifact(cell.id, "fractions"), dtype=np.float64)
             curves = np.atleast_2d(np.asarray(store.artifact(cell.id, "curves"), dtype=np.float64))
             if fractions.ndim == 1 and curves.ndim == 2 and curves.shape[1] == fractions.size:
+                axis = str((m.get("info") or {}).get("axis") or "Fraction of pixels perturbed")
                 data["curves"].append(CurveCheck(**fields, value=_num(m.get("value")),
                                                  direction=direction, fractions=fractions,
-                                                 curves=curves))
+                                                 curves=curves, axis=axis, **kinds))
             else:
                 log.warning("check cell %s: curves %s do not match fractions %s; not plotted",
                             cell.id, curves.shape, fractions.shape)
@@ -302,7 +325,8 @@ def _read_checks(store, cells, data: dict) -> None:
                 **fields, layers=[str(x) for x in m.get("layers", [])],
                 measures=[str(x) for x in m.get("measures", [])],
                 similarity=np.atleast_2d(similarity),
-                step_maps=steps if isinstance(steps, np.ndarray) and steps.ndim == 3 else None))
+                step_maps=steps if isinstance(steps, np.ndarray) and steps.ndim == 3 else None,
+                mode=str((m.get("config") or {}).get("mode", ""))))
 
 
 def _with_roof_fractions(timings: list[TimingCell], store, run_id) -> list[TimingCell]:

@@ -11,7 +11,7 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass
 
-from .model import RANDOM_METHOD, AgreementCell, ReportData, RunInfo, ScalarCheck, TimingCell, variant_order
+from .model import AgreementCell, ReportData, RunInfo, ScalarCheck, TimingCell, variant_order
 
 __all__ = [
     "Table", "agreement_table", "AGREEMENT_NOTE", "backbone_table", "checks_table", "failure_table", "fastest_table", "gate_lines",
@@ -142,8 +142,7 @@ def failure_table(data: ReportData) -> Table:
 
 
 def _random_control(checks: list[ScalarCheck]) -> dict[tuple, float | None]:
-    return {(c.model, c.data, c.metric): c.value for c in checks
-            if c.method == RANDOM_METHOD and c.ok}
+    return {(c.model, c.data, c.metric): c.value for c in checks if c.chance and c.ok}
 
 
 def checks_table(data: ReportData) -> Table:
@@ -154,7 +153,7 @@ def checks_table(data: ReportData) -> Table:
     for c in sorted(data.checks, key=lambda c: (c.model, c.data, c.metric, c.method)):
         rand = control.get((c.model, c.data, c.metric))
         margin = None
-        if c.ok and c.value is not None and rand is not None and c.method != RANDOM_METHOD:
+        if c.ok and c.value is not None and rand is not None and not c.chance:
             margin = (c.value - rand) * (-1.0 if c.direction == "lower" else 1.0)
         better = {"higher": "higher", "lower": "lower"}.get(c.direction, DASH)
         rows.append((c.model, c.data, c.metric, c.method,

@@ -43,6 +43,8 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
+from ..jsonable import json_default
+
 __all__ = [
     "DEFAULT_STORE_PATH", "SCHEMA_VERSION", "RUN_STATUSES", "CELL_STATUSES",
     "ResultStore", "Run", "Cell", "StoreError", "UnknownRunError", "DuplicateCellError",
@@ -119,17 +121,6 @@ class Cell:
     created: str
 
 
-def _to_jsonable(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, (set, frozenset)):
-        return sorted(obj)
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"value of type {type(obj).__name__} is not JSON serialisable: {obj!r}")
-
 
 def canonical_json(value: Any) -> str:
     """``value`` as canonical JSON: sorted keys, no spaces, numpy scalars as numbers.
@@ -138,7 +129,7 @@ def canonical_json(value: Any) -> str:
     ``1.0`` stay different).
     """
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      default=_to_jsonable)
+                      default=json_default)
 
 
 def _now() -> str:
@@ -489,6 +480,19 @@ class ResultStore:
             rows = self._conn.execute(sql + " ORDER BY id", args).fetchall()
         return [Cell(id=r[0], run_id=r[1], kind=r[2], key=json.loads(r[3]), status=r[4],
                      metrics=json.loads(r[5]), reason=r[6], created=r[7]) for r in rows]
+
+    def get_cell(self, run_id: str, kind: str, key: dict) -> Cell | None:
+        """The cell ``(kind, key)`` of run ``run_id``, or None."""
+        with self._lock:
+            rid = self._resolve(run_id)
+            r = self._conn.execute(
+                "SELECT id, run_id, kind, key_json, status, metrics_json, reason, created "
+                "FROM cells WHERE run_id = ? AND kind = ? AND key_json = ?",
+                (rid, kind, canonical_json(key))).fetchone()
+        if r is None:
+            return None
+        return Cell(id=r[0], run_id=r[1], kind=r[2], key=json.loads(r[3]), status=r[4],
+                    metrics=json.loads(r[5]), reason=r[6], created=r[7])
 
     # --- artifacts -------------------------------------------------------------------
     def artifact(self, cell_id: int, name: str) -> np.ndarray:

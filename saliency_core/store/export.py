@@ -20,6 +20,7 @@ from bisect import bisect_left, bisect_right
 from pathlib import Path
 from typing import IO, Any, Sequence
 
+from ..jsonable import jsonable
 from .db import SCHEMA_VERSION, Cell, ResultStore
 
 __all__ = ["export_json", "export_csv", "timing_stats", "cell_name"]
@@ -94,16 +95,6 @@ def cell_name(key: dict) -> str:
     return "-".join(parts)
 
 
-def _finite(value: Any) -> Any:
-    """``value`` with NaN/inf floats replaced by None, so the document is strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
-
 
 def _benchmark(cell: Cell, suite: str, run_id: str) -> dict:
     key = cell.key
@@ -118,7 +109,7 @@ def _benchmark(cell: Cell, suite: str, run_id: str) -> dict:
         "fullname": f"{suite}::{name}",
         "params": dict(key),
         "param": param,
-        "extra_info": _finite(extra),
+        "extra_info": jsonable(extra, finite=True),
         "options": {"timer": "wall-clock", "min_rounds": len(cell.metrics["times"])},
         "stats": timing_stats(cell.metrics["times"]),
     }

@@ -18,7 +18,6 @@ from saliency_core import Classifier, as_classifier, build_forward_fn, get_prepr
 from saliency_core.checks.curves import deletion_curve, insertion_curve, pixel_ranks
 from saliency_core.checks.perturbation import (PRESETS, CurveConfig, rise_blur_kernel,
                                                zero_normalized_value)
-from saliency_core.checks.registry import METRICS, get_metric, register_metric
 
 CAFFE_MEAN_RGB = (123.68, 116.779, 103.939)  # keras.applications caffe mean, BGR reversed
 
@@ -219,7 +218,7 @@ def test_rise_deletion_run_at_224_records_the_protocol():
     result = deletion_curve(clf, images, rng.random((1, 224, 224)))
     cfg = result.config
     assert result.fractions.shape == (225,) and result.curves.shape == (1, 225)
-    assert cfg["pixels_per_step"] == 224 and cfg["points"] == 225 and cfg["curve"] == "deletion"
+    assert cfg["pixels_per_step"] == 224 and cfg["points"] == 225 and cfg["curve"] == "delete"
     assert cfg["substrate"] == "zero-normalized" and cfg["score"] == "probability"
     np.testing.assert_allclose(cfg["substrate_value"], CAFFE_MEAN_RGB, rtol=1e-6)
     # First point: clean top-1 probability; last: every pixel at r0, so logits = bias.
@@ -260,23 +259,6 @@ def test_rejects_bad_inputs():
     with pytest.raises(ValueError, match="maps must be"):
         deletion_curve(model, np.zeros((1, 4, 4, 3)), np.zeros((1, 4, 5)))
     with pytest.raises(ValueError, match="road_curve"):
-        deletion_curve(model, np.zeros((1, 4, 4, 3)), np.zeros((1, 4, 4)), config=PRESETS["road-morf"])
+        deletion_curve(model, np.zeros((1, 4, 4, 3)), np.zeros((1, 4, 4)), config=PRESETS["road-most-relevant-first"])
     with pytest.raises(ValueError, match="unknown substrate"):
         CurveConfig(substrate="zeros")
-
-
-# -- the registry --------------------------------------------------------------------------------------
-def test_registry_declares_direction_and_category():
-    expected = {"deletion": "lower", "insertion": "higher", "road-morf": "lower", "road-lerf": "higher"}
-    for name, direction in expected.items():
-        info = get_metric(name)
-        assert info.direction == direction and info.category == "faithfulness" and info.reference
-    assert METRICS["deletion"].fn is deletion_curve
-    assert METRICS["road-lerf"].fn.keywords == {"order": "least-relevant-first"}
-    with pytest.raises(ValueError, match="already registered"):
-        register_metric("deletion", deletion_curve, direction="lower", category="faithfulness",
-                        reference="x")
-    with pytest.raises(ValueError, match="direction"):
-        register_metric("new", deletion_curve, direction="up", category="faithfulness", reference="x")
-    with pytest.raises(ValueError, match="unknown metric"):
-        get_metric("nope")

@@ -7,7 +7,7 @@ import pytest
 
 from saliency_core.checks.gate import (PolicyError, evaluate_policy, list_policies, load_policy,
                                        parse_policy)
-from saliency_core.checks.runner import CheckReport, CheckResult
+from saliency_core.checks.results import CheckReport, CheckResult
 
 
 def result(method, metric, value, *, direction="lower", statistics=None, status="ok", reason=None):
@@ -54,7 +54,7 @@ def test_cli_metric_names_are_normalised_and_rules_get_default_names():
     ({"rules": [rule(threshold=True)]}, "key 'threshold'"),
     ({"rules": [rule(statistic="last_step_spearman_abs")]},
      "key 'statistic': 'last_step_spearman_abs' is not a statistic of deletion"),
-    ({"rules": [rule(compare_to="edge")]}, "key 'compare_to': 'edge' is not one of random"),
+    ({"rules": [rule(compare_to="gradient")]}, "key 'compare_to': 'gradient' is not a control method"),
     ({"rules": [rule(why=" ")]}, "key 'why': must be a non-empty string"),
     ({"rules": [rule(), rule()]}, "rules[2]: key 'name': duplicate rule name"),
 ])

@@ -123,7 +123,7 @@ def test_steps_randomize_cumulatively_or_independently(model, images, mode):
                     want = expected_random[layer.name][v.name] if randomized else trained[v.path]
                     np.testing.assert_array_equal(v.numpy(), want, err_msg=f"{mode} step {step} {v.path}")
 
-    result = mprt(model, images, mode=mode, seed=3, variant="function", callback=record)
+    result = mprt(model, images, method="gradient", mode=mode, seed=3, variant="function", callback=record)
     assert seen == result.blocks == ["predictions", "plain_conv", "conv2_block1", "conv1"]
     assert result.layers[2] == ["conv2_block1_1_conv", "conv2_block1_1_bn", "conv2_block1_2_conv"]
     assert result.similarity.shape == (4, len(SIMILARITIES), 3)
@@ -137,12 +137,12 @@ def test_steps_randomize_cumulatively_or_independently(model, images, mode):
 
 @pytest.mark.parametrize("variant", ["function", "xla"])
 def test_one_trace_for_all_steps(model, images, variant):
-    result = mprt(model, images, seed=0, variant=variant, batch_size=2, measures=("spearman_abs",))
+    result = mprt(model, images, method="gradient", seed=0, variant=variant, batch_size=2, measures=("spearman_abs",))
     assert result.traces == 1
 
 
 def test_same_seed_same_scores_other_seed_other_scores(model, images):
-    run = lambda seed: mprt(model, images, seed=seed, variant="function", keep_maps=False)  # noqa: E731
+    run = lambda seed: mprt(model, images, method="gradient", seed=seed, variant="function", keep_maps=False)  # noqa: E731
     a, b, c = run(11), run(11), run(12)
     np.testing.assert_array_equal(a.similarity, b.similarity)
     assert not np.array_equal(a.similarity, c.similarity)
@@ -150,7 +150,7 @@ def test_same_seed_same_scores_other_seed_other_scores(model, images):
 
 
 def test_gradient_similarity_drops(model, images):
-    result = mprt(model, images, seed=0, variant="function")
+    result = mprt(model, images, method="gradient", seed=0, variant="function")
     assert np.all(np.abs(result.similarity) <= 1.0)
     assert result.curve("spearman_abs")[-1] < 0.9
     assert np.all(result.similarity < 1.0)
@@ -171,13 +171,13 @@ def test_controls_score_exactly_one_in_random_logit(model, images, method):
 
 
 def test_random_logit_draws_a_seeded_other_class(model, images):
-    a = random_logit(model, images, seed=1, variant="function")
-    b = random_logit(model, images, seed=1, variant="function")
+    a = random_logit(model, images, method="gradient", seed=1, variant="function")
+    b = random_logit(model, images, method="gradient", seed=1, variant="function")
     assert np.all(a.others != a.targets) and np.all((a.others >= 0) & (a.others < 5))
     np.testing.assert_array_equal(a.others, b.others)
     np.testing.assert_array_equal(a.similarity, b.similarity)
     assert a.similarity.shape == (len(SIMILARITIES), 3) and np.all(a.similarity < 1.0)
-    many = np.concatenate([random_logit(model, images, seed=s, variant="eager",
+    many = np.concatenate([random_logit(model, images, method="gradient", seed=s, variant="eager",
                                         measures=("spearman",)).others for s in range(8)])
     assert len(np.unique(many)) >= 3  # really drawn, not a fixed "next class"
 
@@ -185,16 +185,16 @@ def test_random_logit_draws_a_seeded_other_class(model, images):
 def test_softmax_model_is_cloned_with_its_logit_head(images):
     model = _tiny_cnn(softmax=True)
     trained = _weights(model)
-    result = mprt(model, images, seed=0, variant="function", measures=("spearman",))
+    result = mprt(model, images, method="gradient", seed=0, variant="function", measures=("spearman",))
     assert result.blocks[0] == "predictions" and np.all(result.similarity[0] < 1.0)
     assert all(v.numpy().tobytes() == trained[v.path].tobytes() for v in model.weights)
 
 
 def test_bad_arguments(model, images):
     with pytest.raises(ValueError, match="mode"):
-        mprt(model, images, seed=0, mode="top_down")
+        mprt(model, images, method="gradient", seed=0, mode="top_down")
     with pytest.raises(ValueError, match="measure"):
-        mprt(model, images, seed=0, measures=("pearson",))
+        mprt(model, images, method="gradient", seed=0, measures=("pearson",))
 
 
 def test_an_error_mid_run_propagates_and_leaves_no_scoring_thread(model, images):
@@ -207,5 +207,5 @@ def test_an_error_mid_run_propagates_and_leaves_no_scoring_thread(model, images)
             raise KeyboardInterrupt("stop")
 
     with pytest.raises(KeyboardInterrupt, match="stop"):
-        mprt(model, images, seed=0, variant="function", callback=fail_at_step_two)
+        mprt(model, images, method="gradient", seed=0, variant="function", callback=fail_at_step_two)
     assert {t.ident for t in threading.enumerate()} <= before

@@ -97,7 +97,7 @@ def test_road_curve_is_reproducible_and_records_the_preset():
     np.testing.assert_array_equal(a.curves, b.curves)
     assert not np.allclose(a.curves, c.curves)
     assert a.curves.shape == (3, 9) and a.fractions.tolist() == list(ROAD_FRACTIONS)
-    preset = PRESETS["road-morf"]
+    preset = PRESETS["road-most-relevant-first"]
     for key in ("substrate", "score", "order", "noise"):
         assert a.config[key] == getattr(preset, key), key
     assert a.config["fractions"] == list(preset.fractions) and a.config["seed"] == 3

@@ -9,7 +9,7 @@ labels gives maps less like the true network's than a second true-label network.
 import numpy as np
 import pytest
 
-from saliency_core import Explainer, MethodOptions
+from saliency_core import Explainer
 from saliency_core.checks.data_randomization import data_randomization_test
 from saliency_core.checks.localisation import pointing_game, relevance_mass
 from saliency_core.checks.randomization import mprt
@@ -32,7 +32,7 @@ def test_gradient_beats_random_control_on_localisation(trained):
     model, test = trained
     explainer = Explainer(model, variant="xla")
     maps = {m: explainer.explain(test.images, targets=test.labels, method=m, reduce="max_abs",
-                                 options=MethodOptions(seed=0)).maps for m in ("gradient", "random")}
+                                 seed=0).maps for m in ("gradient", "random")}
     pointing = {m: pointing_game(v, test.masks).mean() for m, v in maps.items()}
     mass = {m: relevance_mass(v, test.masks).mean() for m, v in maps.items()}
     assert pointing["gradient"] > pointing["random"], pointing
@@ -66,7 +66,7 @@ def test_run_checks_records_data_randomization_as_a_check():
     # true-vs-true level minus that; a model-independent control scores 1 on both, so
     # its margin is exactly 0. Without the networks it is a clear error up front.
     from saliency_core.checks.data_randomization import compare_networks, train_randomization_networks
-    from saliency_core.checks.runner import CheckSettings, run_checks
+    from saliency_core.checks import CheckSettings, run_checks
 
     networks = train_randomization_networks(synthetic.make_synthetic(300, seed=TRAIN_SEED), seed=0,
                                             epochs=1)

@@ -127,8 +127,8 @@ def test_check_on_an_image_folder(tiny_model, tmp_path, capsys):
 
 def test_run_checks_resumes_and_turns_a_failing_metric_into_a_failed_cell(tiny_model, tmp_path,
                                                                            monkeypatch):
-    from saliency_core.checks import randomization
-    from saliency_core.checks.runner import run_checks
+    from saliency_core.checks import run_checks
+    from saliency_core.metrics import random_logit as random_logit_metric
     from saliency_core.data.synthetic import make_synthetic
     from saliency_core.models.user import load_user_model
 
@@ -138,7 +138,7 @@ def test_run_checks_resumes_and_turns_a_failing_metric_into_a_failed_cell(tiny_m
     def broken(*args, **kwargs):
         raise MemoryError("out of memory (simulated)")
 
-    monkeypatch.setattr(randomization, "random_logit", broken)
+    monkeypatch.setattr(random_logit_metric, "random_logit", broken)
     with ResultStore(tmp_path / "s.sqlite") as store:
         run = store.start_run("check", metadata={})
         kwargs = dict(methods=["gradient"], metrics=["deletion", "random-logit", "mprt"], seed=0,
@@ -155,9 +155,9 @@ def test_run_checks_resumes_and_turns_a_failing_metric_into_a_failed_cell(tiny_m
 
 def test_a_metric_that_cannot_be_computed_exits_2_after_the_table(tiny_model, tmp_path, capsys,
                                                                   monkeypatch):
-    from saliency_core.checks import randomization
+    from saliency_core.metrics import randomization_support
 
-    monkeypatch.setattr(randomization, "mprt", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(randomization_support, "mprt", lambda *a, **k: 1 / 0)
     code = main(["check", "--model", str(tiny_model), "--data", "synthetic", "--images", "2",
                  "--methods", "edge", "--metrics", "mprt,pointing-game", "--store",
                  str(tmp_path / "s.sqlite")])
@@ -169,7 +169,7 @@ def test_a_metric_that_cannot_be_computed_exits_2_after_the_table(tiny_model, tm
 
 @pytest.mark.parametrize("extra, message", [
     (["--metrics", "deletion,delition"], "unknown metric 'delition'"),
-    (["--methods", "gradient,lime"], "unknown method(s) 'lime'"),
+    (["--methods", "gradient,lime"], "unknown method 'lime'"),
     (["--images", "0"], "--images must be >= 1"),
     (["--metrics", "data-randomization"], "use --model synthetic-cnn --data synthetic (got --model tiny"),
 ])

@@ -4,7 +4,9 @@ import keras
 import numpy as np
 import pytest
 
-from saliency_core import Explainer, MethodOptions, edge_map, random_map
+from saliency_core import Explainer
+from saliency_core.methods.edge import edge_map
+from saliency_core.methods.random_map import random_map
 
 from .models_for_tests import images, small_cnn
 
@@ -44,11 +46,11 @@ def test_smoothgrad_of_linear_model_equals_gradient_and_is_seeded():
     ex = Explainer(model, variant="function", batch_size=16)
     x = images(2, dtype="float64")
     no_noise = ex.explain(x, method="smoothgrad", reduce="none",
-                          options=MethodOptions(noise_level=0.0, samples=3))
+                          options={"noise_level": 0.0, "samples": 3})
     np.testing.assert_allclose(no_noise.maps, ex.explain(x, reduce="none").maps, rtol=1e-10)
-    a = ex.explain(x, method="smoothgrad", options=MethodOptions(samples=4, seed=3)).maps
-    b = ex.explain(x, method="smoothgrad", options=MethodOptions(samples=4, seed=3)).maps
-    c = ex.explain(x, method="smoothgrad", options=MethodOptions(samples=4, seed=4)).maps
+    a = ex.explain(x, method="smoothgrad", options={"samples": 4}, seed=3).maps
+    b = ex.explain(x, method="smoothgrad", options={"samples": 4}, seed=3).maps
+    c = ex.explain(x, method="smoothgrad", options={"samples": 4}, seed=4).maps
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, c)
     assert ex.fn.traces == 1  # every method reuses the one compiled function
@@ -60,7 +62,7 @@ def test_integrated_gradients_completeness():
     ex = Explainer(model, variant="function", batch_size=64)
     x = images(2, dtype="float64")
     result = ex.explain(x, method="integrated_gradients", reduce="none",
-                        options=MethodOptions(steps=256, baseline=0.0))
+                        options={"steps": 256, "baseline": 0.0})
     logits_x = np.asarray(model(x))
     logits_0 = np.asarray(model(np.zeros_like(x)))
     for i, t in enumerate(result.targets):
@@ -87,3 +89,41 @@ def test_edge_map_peaks_on_a_step_edge():
     e = edge_map(img)[0]
     assert set(np.argmax(e, axis=1)) <= {4, 5}
     assert e[:, 0].max() == 0.0 and e[:, -1].max() == 0.0
+
+
+def test_smoothgrad_noise_is_per_image_not_per_call_or_chunk():
+    """An image gets the same noise alone, beside other images, and at any batch size."""
+    model = small_cnn("float64")
+    x = images(3, dtype="float64")
+    opts = {"samples": 5}
+    together = Explainer(model, variant="function", batch_size=4).explain(
+        x, method="smoothgrad", options=opts, seed=7, reduce="none").maps
+    for batch_size in (1, 3, 16):
+        ex = Explainer(model, variant="function", batch_size=batch_size)
+        alone = ex.explain(x[2:3], method="smoothgrad", options=opts, seed=7, reduce="none").maps
+        np.testing.assert_allclose(alone[0], together[2], rtol=1e-12, atol=1e-15)
+
+
+def test_smoothgrad_and_ig_call_the_gradient_with_at_most_batch_size_images():
+    """Memory is bounded by the batch size, not by images x samples (or steps)."""
+    from saliency_core.methods.base import MethodContext, get_method
+
+    x = images(3, dtype="float64")
+    sizes = []
+
+    def grad(inputs, targets):
+        sizes.append(len(inputs))
+        assert len(targets) == len(inputs)
+        return np.ones_like(inputs)
+
+    for name, opts, count in (("smoothgrad", {"samples": 50}, 50),
+                              ("integrated_gradients", {"steps": 40}, 41)):
+        sizes.clear()
+        unit = get_method(name)
+        from saliency_core.methods.base import resolve_options
+
+        ctx = MethodContext(images=x, targets=np.zeros(3, np.int32), grad=grad, clean=None,
+                            seed=0, batch_size=7)
+        out = unit.attribute(ctx, resolve_options(unit, opts))
+        assert out.shape == x.shape and np.isfinite(out).all()
+        assert max(sizes) <= 7 and sum(sizes) == 3 * count

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from saliency_core.harness.suites import (CHECKS_DEFAULTS, Suite, SuiteError, checks_settings,
-                                          list_suites, load_suite, normalize_device, suites_dir)
+                                          list_suites, load_suite, suites_dir)
+from saliency_core.devices import normalize_device
 from saliency_core.harness.timing import TimingConfig
 
 VALID = """
@@ -112,7 +113,13 @@ def test_bad_key_or_type_names_file_and_key(tmp_path, change, key):
 def test_checks_settings_fill_in_defaults_from_a_suite_or_its_stored_form(tmp_path):
     suite = load_suite(write(tmp_path, VALID + '\n[checks]\nimages = 3\nmethods = ["edge"]\n'))
     settings = checks_settings(suite)
-    assert settings == {**CHECKS_DEFAULTS, "images": 3, "methods": ["edge"]}
+    from saliency_core.checks.settings import default_check_methods, primary_method
+    from saliency_core.metrics import default_metrics
+
+    resolved = {"metrics": default_metrics(), "gate_method": primary_method(),
+                "map_methods": default_check_methods(chance_baseline=False)}
+    assert settings == {**CHECKS_DEFAULTS, **resolved, "images": 3, "methods": ["edge"]}
+    assert settings["gate_method"] in settings["map_methods"]
     assert checks_settings(suite.to_dict()) == settings
     assert checks_settings(load_suite(write(tmp_path, VALID, "plain.toml"))) is None
     assert checks_settings(load_suite("quick"))["model"] == "efficientnet-lite0"

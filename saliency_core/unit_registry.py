@@ -17,7 +17,7 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    """Units by name (and alias), in registration order.
+    """Units by name (and alias), listed in name order (whatever the import order).
 
     Args:
         kind: What the units are ("method", "metric"), for messages.
@@ -65,7 +65,7 @@ class Registry(Generic[T]):
 
     def names(self) -> list[str]:
         self._load()
-        return list(self._units)
+        return sorted(self._units)
 
     def aliases(self) -> dict[str, str]:
         self._load()
@@ -78,7 +78,7 @@ class Registry(Generic[T]):
 
     def __iter__(self) -> Iterator[T]:
         self._load()
-        return iter(list(self._units.values()))
+        return iter([self._units[name] for name in sorted(self._units)])
 
     def __len__(self) -> int:
         self._load()

@@ -1,0 +1,43 @@
+"""A metric and a method added from outside saliency_core (see README, "Extending").
+
+Use it with ``saliency-bench --plugin docs/examples/map_entropy_plugin.py check ...``.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from saliency_core.methods import Method, register_method
+from saliency_core.metrics import Metric, MetricResult, register_metric
+
+
+@register_metric
+class MapEntropy(Metric):
+    name = "map-entropy"
+    category = "complexity"
+    direction = "lower"  # a focused map spreads its mass over few pixels
+    statistics = ("max",)
+    reference = "Shannon entropy (nats) of the |map| normalised to sum 1"
+
+    def compute(self, ctx, method):
+        p = np.abs(ctx.maps(method)).reshape(len(ctx.images), -1) + 1e-12
+        p /= p.sum(axis=1, keepdims=True)
+        entropy = -(p * np.log(p)).sum(axis=1)
+        return MetricResult(per_image=entropy, statistics={"max": float(entropy.max())})
+
+
+@dataclass(frozen=True)
+class BlurOptions:
+    sigma: float = 1.0  # pixels
+
+
+@register_method
+class BlurGradient(Method):
+    name = "blur-gradient"
+    kind = "attribution"
+    options = BlurOptions
+
+    def attribute(self, ctx, opts):
+        blurred = ndimage.gaussian_filter(ctx.images, (0, opts.sigma, opts.sigma, 0))
+        return ctx.grad(blurred.astype(ctx.images.dtype), ctx.targets)

@@ -1,0 +1,105 @@
+"""What a metric computes from: the model, the images and shared, cached work.
+
+One :class:`CheckContext` serves every metric of a check run. Maps are computed once
+per method and shared by every metric that needs them; the forward function that
+scores perturbed images is built once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..checks.settings import CheckSettings
+from ..explainer import Explainer, SaliencyResult
+from ..gradients import Variant
+from ..methods.base import get_method, resolve_options
+
+__all__ = ["CheckContext"]
+
+
+@dataclass
+class CheckContext:
+    """The inputs of every metric of one check run.
+
+    Attributes:
+        classifier: A :class:`~saliency_core.models.classifier.Classifier`.
+        images: (N, H, W, C) in the classifier's input space.
+        seed: Run seed; every metric's randomness derives from it.
+        settings: Protocol settings.
+        variant, batch_size, device: How gradients and forward passes run.
+        masks: (N, H, W) bool ground-truth object masks, or None.
+        networks: Trained networks for the data randomization test, or None.
+        image_names: Names of the images (recorded with every result).
+        sequence: True when the images are consecutive video frames.
+    """
+
+    classifier: Any
+    images: np.ndarray
+    seed: int
+    settings: CheckSettings = field(default_factory=CheckSettings)
+    variant: Variant = "function"
+    batch_size: int = 8
+    device: str | None = None
+    masks: np.ndarray | None = None
+    networks: Any = None
+    image_names: Sequence[str] | None = None
+    sequence: bool = False
+    _explainer: Explainer | None = field(default=None, repr=False)
+    _forward: Any = field(default=None, repr=False)
+    _maps: dict = field(default_factory=dict, repr=False)
+
+    def options_for(self, method: str) -> Any:
+        """``method``'s options with this run's overrides."""
+        unit = get_method(method)
+        return resolve_options(unit, self.settings.method_options.get(unit.name))
+
+    def settings_for(self, metric) -> Any:
+        """``metric``'s own settings (its ``settings`` dataclass) with this run's overrides."""
+        return resolve_options(metric, self.settings.metric_settings.get(metric.name))
+
+    def explainer(self) -> Explainer:
+        """The run's :class:`Explainer` (built once)."""
+        if self._explainer is None:
+            self._explainer = Explainer(self.classifier, variant=self.variant,
+                                        score=self.settings.score, batch_size=self.batch_size,
+                                        device=self.device)
+        return self._explainer
+
+    def forward(self):
+        """The run's forward function that scores perturbed images (built once)."""
+        if self._forward is None:
+            from ..gradients import build_forward_fn
+
+            self._forward = build_forward_fn(self.classifier, variant=self.variant)
+        return self._forward
+
+    def explain(self, method: str) -> SaliencyResult:
+        """``method``'s maps of the images, reduced with ``settings.curve_reduce``
+        (computed once per method; a failure is re-raised for every metric that asks)."""
+        hit = self._maps.get(method)
+        if hit is None:
+            try:
+                hit = self.explainer().explain(self.images, method=method,
+                                               reduce=self.settings.curve_reduce,
+                                               options=self.options_for(method), seed=self.seed,
+                                               sequence=self.sequence)
+            except Exception as exc:
+                hit = exc
+            self._maps[method] = hit
+        if isinstance(hit, Exception):
+            raise RuntimeError(f"computing the {method} maps failed: "
+                               f"{type(hit).__name__}: {hit}") from hit
+        return hit
+
+    def maps(self, method: str) -> np.ndarray:
+        """(N, H, W) maps of ``method`` (see :meth:`explain`)."""
+        return self.explain(method).maps
+
+    def require_masks(self, metric: str) -> np.ndarray:
+        if self.masks is None:
+            raise ValueError(f"{metric} needs ground-truth object masks (the synthetic data set "
+                             "has them)")
+        return self.masks

@@ -1,0 +1,32 @@
+"""Deletion (Petsiuk et al. 2018, RISE): remove the top-ranked pixels first; the class
+probability should fall fast (lower area under the curve is better)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ..checks.curves import deletion_curve
+from .base import Metric, register_metric
+from .curve_support import CURVE_STATISTICS, curve_result
+
+RISE = ("Petsiuk, Das & Saenko, RISE, BMVC 2018 (arXiv:1806.07421), deletion/insertion "
+        "metrics; step, substrates and AUC from github.com/eclique/RISE evaluation.py")
+
+
+@register_metric
+class Deletion(Metric):
+    name = "deletion"
+    category = "faithfulness"
+    direction = "lower"
+    statistics = CURVE_STATISTICS
+    reference = RISE
+    summary = "class probability as the top-ranked pixels are removed (AUC)"
+    label = "deletion AUC"
+    axis = "Fraction of pixels removed (most salient first)"
+    default = True
+
+    def compute(self, ctx, method):
+        config = dataclasses.replace(ctx.settings.deletion, chunk_size=ctx.batch_size)
+        result = deletion_curve(ctx.classifier, ctx.images, ctx.maps(method), forward=ctx.forward(),
+                                config=config)
+        return curve_result(result, reduce=ctx.settings.curve_reduce)
