@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-PACKAGES = ["saliency_core", "saliency_core.checks", "saliency_core.harness",
+PACKAGES = ["saliency_core", "saliency_core.checks", "saliency_core.data", "saliency_core.harness",
             "saliency_core.store", "saliency_core.report"]
 
 

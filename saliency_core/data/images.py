@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import errno
 import os
 import warnings
 from collections.abc import Iterable
@@ -20,7 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["ImageDecodeError", "ImageSkippedWarning", "ImageSet", "load_image", "load_folder"]
+__all__ = ["ImageDecodeError", "ImageSkippedWarning", "ImageSet", "folder_root", "list_image_files",
+           "load_folder", "load_image", "unreadable_reason"]
 
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 _ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
@@ -166,17 +168,8 @@ def load_folder(path, *, recursive: bool = True,
         NotADirectoryError: ``path`` is not a folder.
         ValueError: the folder holds no candidate file, or none could be decoded.
     """
-    root = os.path.abspath(os.fspath(path))
-    if not os.path.exists(root):
-        raise FileNotFoundError(f"image folder not found: {root}")
-    if not os.path.isdir(root):
-        raise NotADirectoryError(f"not a folder: {root}")
-    suffixes = None if extensions is None else {
-        (e if e.startswith(".") else "." + e).lower() for e in extensions}
-
-    files = _list_files(root, recursive, suffixes)
-    if not files:
-        raise ValueError(f"no image files in {root}" + _empty_hint(root, recursive, suffixes))
+    root = folder_root(path)
+    files = list_image_files(root, recursive=recursive, extensions=extensions)
 
     images, names, paths, labels, skipped = [], [], [], [], []
     for rel in files:
@@ -202,8 +195,35 @@ def load_folder(path, *, recursive: bool = True,
     return ImageSet(images, names, paths, labels, skipped, source=root)
 
 
-def _list_files(root: str, recursive: bool, suffixes: set[str] | None) -> list[tuple[str, ...]]:
-    """Relative paths (as tuples of parts) of candidate files, sorted."""
+def folder_root(path) -> str:
+    """The absolute path of an existing folder.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        NotADirectoryError: ``path`` is not a folder.
+    """
+    root = os.path.abspath(os.fspath(path))
+    if not os.path.exists(root):
+        raise FileNotFoundError(f"image folder not found: {root}")
+    if not os.path.isdir(root):
+        raise NotADirectoryError(f"not a folder: {root}")
+    return root
+
+
+def list_image_files(root: str, *, recursive: bool = True, extensions: Iterable[str] | None = None,
+                     broken_links: bool = False) -> list[tuple[str, ...]]:
+    """Relative paths (as tuples of parts) of the candidate files under ``root``, sorted.
+
+    Candidates are selected as :func:`load_folder` describes. With ``broken_links``,
+    symbolic links that resolve to no file (dangling links, link loops) are listed
+    too, so that the caller can report them; otherwise they are left out silently.
+
+    Raises:
+        ValueError: no candidate file, naming ``root`` (and a hint when it has
+            subfolders but ``recursive`` is False, or ``extensions`` left all out).
+    """
+    suffixes = None if extensions is None else {
+        (e if e.startswith(".") else "." + e).lower() for e in extensions}
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = [] if not recursive else sorted(d for d in dirnames if not d.startswith("."))
@@ -214,9 +234,30 @@ def _list_files(root: str, recursive: bool, suffixes: set[str] | None) -> list[t
                 continue
             if suffixes is not None and os.path.splitext(name)[1].lower() not in suffixes:
                 continue
-            if os.path.isfile(os.path.join(dirpath, name)):
+            full = os.path.join(dirpath, name)
+            if os.path.isfile(full) or (broken_links and os.path.islink(full)
+                                        and not os.path.exists(full)):
                 found.append(parts + (name,))
+    if not found:
+        raise ValueError(f"no image files in {root}" + _empty_hint(root, recursive, suffixes))
     return sorted(found)
+
+
+def unreadable_reason(path, exc: OSError, missing: str = "no such file") -> str:
+    """Why ``path`` could not be opened, in words: a dangling symbolic link or a link
+    loop (named as such), ``missing`` when nothing is there, else the OS error."""
+    path = os.fspath(path)
+    if os.path.islink(path):
+        try:
+            os.stat(path)
+        except OSError as stat_exc:
+            if stat_exc.errno == errno.ELOOP:
+                return "symbolic link loop"
+            if stat_exc.errno == errno.ENOENT:
+                return f"dangling symbolic link (to {os.readlink(path)})"
+    elif not os.path.lexists(path):
+        return missing
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _empty_hint(root: str, recursive: bool, suffixes: set[str] | None) -> str:

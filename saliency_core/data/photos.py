@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 
 import numpy as np
 
 from .images import ImageSet, ImageSkippedWarning, load_image
+from .stream import ImageStream, Item, Loaded, SkipImage
 
-__all__ = ["PHOTO_NAMES", "load_photos"]
+__all__ = ["PHOTO_NAMES", "load_photos", "photos_stream"]
 
 
 def _skimage(function: str, filename: str) -> Callable[[], tuple[np.ndarray, str | None]]:
@@ -79,17 +81,11 @@ def load_photos(names: Sequence[str] | None = None) -> ImageSet:
         ValueError: an unknown name (the message lists the valid ones), or no photo
             could be loaded.
     """
-    names = list(PHOTO_NAMES if names is None else names)
-    unknown = [n for n in names if n not in _LOADERS]
-    if unknown:
-        raise ValueError(f"unknown photo name(s) {', '.join(map(repr, unknown))}; "
-                         f"valid names: {', '.join(PHOTO_NAMES)}")
-
+    names = _checked(names)
     images, loaded, paths, skipped = [], [], [], []
     for name in names:
         try:
-            image, path = _LOADERS[name]()
-            image = _as_rgb_uint8(image)
+            image, path = _load(name)
         except Exception as exc:  # a missing optional dependency, a damaged file, ...
             reason = f"{type(exc).__name__}: {exc}"
             skipped.append((name, reason))
@@ -103,6 +99,49 @@ def load_photos(names: Sequence[str] | None = None) -> ImageSet:
         raise ValueError(f"none of the photos {', '.join(names)} could be loaded "
                          f"(first: {skipped[0][0]}: {skipped[0][1]})")
     return ImageSet(images, loaded, paths, [None] * len(images), skipped, source="photos")
+
+
+def photos_stream(names: Sequence[str] | None = None) -> ImageStream:
+    """The bundled photos as an :class:`~saliency_core.data.stream.ImageStream` named
+    "photos": each photo is loaded when its batch is read, named as in
+    :data:`PHOTO_NAMES`. A photo that fails to load is skipped with a warning, as in
+    :func:`load_photos`.
+
+    Raises:
+        ValueError: an unknown name (the message lists the valid ones).
+    """
+    return _PhotoStream(_checked(names))
+
+
+class _PhotoStream(ImageStream):
+    def __init__(self, names: list[str]):
+        super().__init__("photos", len(names))
+        self._names = names
+
+    def items(self, start: int) -> Iterator[Item]:
+        for index in range(start, len(self._names)):
+            yield Item(index, self._names[index], partial(_stream_load, self._names[index]))
+
+
+def _stream_load(name: str) -> Loaded:
+    try:
+        return Loaded(_load(name)[0])
+    except Exception as exc:  # as in load_photos
+        raise SkipImage(f"photo {name!r}", f"{type(exc).__name__}: {exc}") from None
+
+
+def _checked(names: Sequence[str] | None) -> list[str]:
+    names = list(PHOTO_NAMES if names is None else names)
+    unknown = [n for n in names if n not in _LOADERS]
+    if unknown:
+        raise ValueError(f"unknown photo name(s) {', '.join(map(repr, unknown))}; "
+                         f"valid names: {', '.join(PHOTO_NAMES)}")
+    return names
+
+
+def _load(name: str) -> tuple[np.ndarray, str | None]:
+    image, path = _LOADERS[name]()
+    return _as_rgb_uint8(image), path
 
 
 def _as_rgb_uint8(image) -> np.ndarray:

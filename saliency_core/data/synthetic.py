@@ -28,8 +28,9 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["SHAPES", "SyntheticSet", "make_synthetic", "permuted_labels", "small_cnn",
-           "train_synthetic_cnn", "load_synthetic_cnn"]
+__all__ = ["SHAPES", "SyntheticSet", "check_synthetic_options", "make_synthetic",
+           "permuted_labels", "render_scene", "small_cnn", "train_synthetic_cnn",
+           "load_synthetic_cnn"]
 
 SHAPES: tuple[str, ...] = ("square", "disc", "triangle", "cross")
 """Class names: class ``k`` is an object of shape ``SHAPES[k]``."""
@@ -88,17 +89,22 @@ def make_synthetic(n: int, *, image_size: int = 64, seed: int, num_classes: int 
         objects: If False, render the very same scenes without their objects (the
             masks still say where each object would be): a control for checks.
     """
-    if not 2 <= num_classes <= len(SHAPES):
-        raise ValueError(f"num_classes must be between 2 and {len(SHAPES)}, got {num_classes}")
-    if image_size < 16:
-        raise ValueError(f"image_size must be at least 16 pixels, got {image_size}")
+    check_synthetic_options(image_size=image_size, num_classes=num_classes)
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(n) % num_classes).astype(np.int64)
     images = np.empty((n, image_size, image_size, 3), np.float32)
     masks = np.empty((n, image_size, image_size), bool)
     for i, label in enumerate(labels):
-        images[i], masks[i] = _render(rng, image_size, SHAPES[label], objects)
+        images[i], masks[i] = render_scene(rng, image_size, SHAPES[label], objects)
     return SyntheticSet(images, labels, masks, SHAPES[:num_classes], seed)
+
+
+def check_synthetic_options(*, image_size: int, num_classes: int) -> None:
+    """Raise ValueError, naming the option, for an image size or class count out of range."""
+    if not 2 <= num_classes <= len(SHAPES):
+        raise ValueError(f"num_classes must be between 2 and {len(SHAPES)}, got {num_classes}")
+    if image_size < 16:
+        raise ValueError(f"image_size must be at least 16 pixels, got {image_size}")
 
 
 def permuted_labels(labels, seed: int) -> np.ndarray:
@@ -109,7 +115,7 @@ def permuted_labels(labels, seed: int) -> np.ndarray:
 
 # --- rendering -----------------------------------------------------------------------
 
-def _render(rng: np.random.Generator, size: int, shape: str, draw_object: bool):
+def render_scene(rng: np.random.Generator, size: int, shape: str, draw_object: bool):
     """One scene: returns (image float32 (size, size, 3) in [0, 1], object mask).
 
     The random draws do not depend on ``draw_object``, so both renders of a seed

@@ -13,9 +13,9 @@ ones it already holds.
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
+
+from ..seeds import stable_seed
 
 __all__ = ["RANDOM_WEIGHTS_STREAM", "layer_seed", "random_weights", "reinitialize"]
 
@@ -39,9 +39,7 @@ def layer_seed(run_seed: int, layer_name: str, variable: str | None = None) -> i
     it is the same in every process and on every machine (unlike Python's salted
     ``hash``), and distinct layers get unrelated seeds.
     """
-    text = f"{int(run_seed)}/{layer_name}" + ("" if variable is None else f"/{variable}")
-    digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") & 0x7FFFFFFF
+    return stable_seed(int(run_seed), layer_name, *(() if variable is None else (variable,)))
 
 
 def _initializer(layer, variable):
