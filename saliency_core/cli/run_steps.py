@@ -27,7 +27,7 @@ def _checks_config(store, run_id) -> dict | None:
 
 def _namespace(cfg: dict, seed: int, store_path) -> Namespace:
     """The arguments the check command's helpers expect."""
-    return Namespace(model=cfg["model"], weights="imagenet", preprocessing=None, unsafe=False,
+    return Namespace(model=cfg["model"], weights=None, preprocessing=None, unsafe=False,
                      data=cfg["data"], images=cfg["images"], data_seed=1, seed=seed,
                      variant=cfg["variant"], batch_size=cfg["batch_size"], device=None,
                      curve_steps=cfg["curve_steps"], store=store_path)
