@@ -2,9 +2,10 @@
 
 A saliency map ranks the H x W pixel positions of its image; a deletion curve moves
 them, in that order and all channels together, from the image to a substrate, and
-records the model's score for the class it predicts on the clean image after each
-step. An insertion curve does the reverse (substrate -> image). A faithful map makes
-the deletion curve fall fast (low AUC) and the insertion curve rise fast (high AUC).
+records the model's score for the class the map explains after each step (``targets``;
+by default the class it predicts on the clean image). An insertion curve does the
+reverse (substrate -> image). A faithful map makes the deletion curve fall fast (low
+AUC) and the insertion curve rise fast (high AUC).
 
 How it runs: every (image, step) pair is one perturbed image. The pixel ranks, the
 images and the substrates are put on the device once; one compiled function builds
@@ -30,7 +31,8 @@ from ..gradients import GradientFunction, build_forward_fn
 from ..models.classifier import as_classifier
 from .perturbation import PRESETS, CurveConfig, rise_blur_kernel, zero_normalized_value
 
-__all__ = ["CurveResult", "deletion_curve", "insertion_curve", "pixel_ranks", "curve_substrate"]
+__all__ = ["CurveResult", "deletion_curve", "insertion_curve", "pixel_ranks", "curve_substrate",
+           "resolve_targets"]
 
 
 @dataclass
@@ -39,14 +41,16 @@ class CurveResult:
 
     Attributes:
         fractions: (S,) fraction of the H x W pixels moved at each point, in [0, 1].
-        curves: (N, S) score after each step (softmax probability or logit of the
-            clean image's top-1 class, see ``config["score"]``).
+        curves: (N, S) score after each step: softmax probability or logit (see
+            ``config["score"]``) of the image's target class.
         auc: (N,) area under each image's curve, ``np.trapezoid(curve, fractions)``.
         mean_curve_auc: Area under the mean curve (the number RISE reports). The
             trapezoid rule is linear, so this equals ``auc.mean()``.
         config: The protocol as run: every :class:`CurveConfig` field plus the
-            resolved step, image size, substrate value, tie-breaking and variant.
-        targets: (N,) class scored for each image (its clean top-1 class).
+            resolved step, image size, substrate value, tie-breaking, variant and
+            the targets (``targets``, ``target_source``).
+        targets: (N,) class scored for each image: the ``targets`` given, or the
+            clean image's top-1 class where none was given (or -1).
         counters: How the work ran: ``chunks`` (compiled calls), ``chunk_size``,
             ``perturbed_images``, ``padded_images``, ``perturb_traces`` and
             ``forward_traces`` (1 each when nothing retraced).
@@ -82,6 +86,38 @@ def _check_inputs(classifier, images, maps):
     if len(images) == 0:
         raise ValueError("no images given")
     return images, maps
+
+
+def resolve_targets(targets, logits: np.ndarray) -> tuple[np.ndarray, str]:
+    """The class each image is scored for, (N,) int64, and how it was chosen.
+
+    Args:
+        targets: None (every image's clean top-1 class), or class ids broadcastable
+            to (N,); -1 stands for that image's clean top-1 class.
+        logits: (N, K) logits of the clean images.
+
+    Returns:
+        ``(targets, source)`` with ``source`` "clean top-1" (None given), "given", or
+        "given (-1: clean top-1)".
+    """
+    logits = np.asarray(logits)
+    n, k = logits.shape
+    top1 = np.argmax(logits, axis=1)
+    if targets is None:
+        return top1.astype(np.int64), "clean top-1"
+    given = np.asarray(targets)
+    if given.dtype.kind not in "iu":
+        raise ValueError(f"targets must be integer class ids, got dtype {given.dtype}")
+    try:
+        given = np.broadcast_to(given.astype(np.int64), (n,))
+    except ValueError:
+        raise ValueError(f"targets must be one class id or one per image ({n}), "
+                         f"got shape {np.shape(targets)}") from None
+    if given.min() < -1 or given.max() >= k:
+        raise ValueError(f"targets must be class ids in [0, {k}) or -1 for the clean top-1; "
+                         f"got {given.min()}..{given.max()}")
+    source = "given (-1: clean top-1)" if (given < 0).any() else "given"
+    return np.where(given < 0, top1, given).astype(np.int64), source
 
 
 def pixel_ranks(maps: np.ndarray, order: str = "most-relevant-first") -> np.ndarray:
@@ -250,8 +286,10 @@ def _finish(fractions, curves, config_dict, targets, counters) -> CurveResult:
                        config=config_dict, targets=targets, counters=counters)
 
 
-def config_record(config: CurveConfig, classifier, forward, *, curve, height, width) -> dict:
-    """The config dict stored with a result: the dataclass plus resolved settings."""
+def config_record(config: CurveConfig, classifier, forward, *, curve, height, width,
+                  targets, target_source) -> dict:
+    """The config dict stored with a result: the dataclass plus resolved settings,
+    including the scored ``targets`` (one class id per image) and how they were chosen."""
     record = asdict(config)
     record["fractions"] = list(config.fractions) if config.fractions is not None else None
     if config.fractions is None:
@@ -263,6 +301,7 @@ def config_record(config: CurveConfig, classifier, forward, *, curve, height, wi
         forward_variant=forward.variant,
         tie_break="stable argsort: equal map values move in raster (row-major) order",
         auc="np.trapezoid(curve, fractions) with fractions in [0, 1]",
+        targets=[int(t) for t in targets], target_source=target_source,
     )
     if config.substrate == "zero-normalized":
         record["substrate_value"] = [float(v) for v in zero_normalized_value(classifier)]
@@ -270,7 +309,8 @@ def config_record(config: CurveConfig, classifier, forward, *, curve, height, wi
 
 
 # -- the curves ----------------------------------------------------------------------
-def _curve(classifier, images, maps, config: CurveConfig, forward, *, insertion: bool) -> CurveResult:
+def _curve(classifier, images, maps, config: CurveConfig, forward, targets, *,
+           insertion: bool) -> CurveResult:
     import tensorflow as tf
 
     source, classifier = classifier, as_classifier(classifier)
@@ -286,7 +326,7 @@ def _curve(classifier, images, maps, config: CurveConfig, forward, *, insertion:
     traces_before = forward.traces
 
     logits, clean_calls = clean_logits(forward, images, chunk)
-    _, targets = class_scores(logits, np.full(n, -1), config.score)
+    targets, target_source = resolve_targets(targets, logits)
 
     substrate = curve_substrate(classifier, images, config)
     image_t, substrate_t = tf.constant(images), tf.constant(substrate)
@@ -308,11 +348,12 @@ def _curve(classifier, images, maps, config: CurveConfig, forward, *, insertion:
                     perturb_traces=perturb.traces, perturb_calls=perturb.calls,
                     forward_traces=forward.traces, forward_new_traces=forward.traces - traces_before)
     record = config_record(config, classifier, forward, curve="insert" if insertion else "delete",
-                           height=height, width=width)
+                           height=height, width=width, targets=targets, target_source=target_source)
     return _finish(counts / float(height * width), scores.reshape(n, steps), record, targets, counters)
 
 
-def deletion_curve(classifier, images, maps, *, config: CurveConfig = PRESETS["rise-deletion"],
+def deletion_curve(classifier, images, maps, *, targets=None,
+                   config: CurveConfig = PRESETS["rise-deletion"],
                    forward: GradientFunction | None = None) -> CurveResult:
     """Deletion curve: move pixels from each image to the substrate, most relevant first.
 
@@ -322,6 +363,10 @@ def deletion_curve(classifier, images, maps, *, config: CurveConfig = PRESETS["r
         images: (N, H, W, C) in the classifier's input space (raw RGB in [0, 255]
             for registry models).
         maps: (N, H, W) saliency maps; only their ranking matters.
+        targets: The class each map explains, scored along the curve: one class id
+            per image (or one for all), -1 for that image's clean top-1 class; None
+            scores every image's clean top-1 class. Pass the maps' own targets
+            (``SaliencyResult.targets``) when they were made for other classes.
         config: The protocol (see :data:`~saliency_core.checks.perturbation.PRESETS`).
         forward: An existing forward function for this classifier, to reuse its
             compiled code; by default one XLA forward pass is built and cached per
@@ -337,14 +382,15 @@ def deletion_curve(classifier, images, maps, *, config: CurveConfig = PRESETS["r
         >>> r.curves.shape  # 16 px / 224 rounds to 1 px per step: 17 points
         (1, 17)
     """
-    return _curve(classifier, images, maps, config, forward, insertion=False)
+    return _curve(classifier, images, maps, config, forward, targets, insertion=False)
 
 
-def insertion_curve(classifier, images, maps, *, config: CurveConfig = PRESETS["rise-insertion"],
+def insertion_curve(classifier, images, maps, *, targets=None,
+                    config: CurveConfig = PRESETS["rise-insertion"],
                     forward: GradientFunction | None = None) -> CurveResult:
     """Insertion curve: start from the substrate and put image pixels back in map order.
 
     Same arguments as :func:`deletion_curve`; the default substrate is RISE's blur.
     Returns a :class:`CurveResult`; higher AUC is better (the score rises fast).
     """
-    return _curve(classifier, images, maps, config, forward, insertion=True)
+    return _curve(classifier, images, maps, config, forward, targets, insertion=True)

@@ -39,7 +39,7 @@ import numpy as np
 from ..gradients import GradientFunction
 from ..models.classifier import as_classifier
 from .curves import (CurveResult, _check_inputs, _finish, class_scores, clean_logits,
-                     config_record, forward_for, pixel_ranks, run_chunks)
+                     config_record, forward_for, pixel_ranks, resolve_targets, run_chunks)
 from .perturbation import ROAD_FRACTIONS, CurveConfig
 
 __all__ = ["NEIGHBOUR_WEIGHTS", "noisy_linear_impute", "road_curve"]
@@ -121,7 +121,7 @@ def noisy_linear_impute(images: np.ndarray, removed: np.ndarray, *, noise_std: f
 
 
 def road_curve(classifier, images, maps, *, order: str, fractions=ROAD_FRACTIONS, seed: int,
-               noise: float = 0.01, score: str = "probability", chunk_size: int = 32,
+               targets=None, noise: float = 0.01, score: str = "probability", chunk_size: int = 32,
                forward: GradientFunction | None = None) -> CurveResult:
     """ROAD curve: score after removing a fraction of pixels with noisy linear imputation.
 
@@ -135,9 +135,12 @@ def road_curve(classifier, images, maps, *, order: str, fractions=ROAD_FRACTIONS
             ``k = floor(f * H * W)`` pixels at each point.
         seed: Seed of the imputation noise (``np.random.default_rng(seed)``, drawn
             point by point in order), so a run is reproducible.
+        targets: The class each map explains, scored along the curve (as in
+            :func:`~saliency_core.checks.curves.deletion_curve`): class ids per image,
+            -1 or None for the clean top-1 class.
         noise: Noise standard deviation as a fraction of the value range: 255 for
             classifiers taking raw RGB in [0, 255], else the batch's max - min.
-        score: "probability" or "logit" of the class predicted on the clean image.
+        score: "probability" or "logit" of the target class.
         chunk_size: Imputed images per compiled forward call.
         forward: An existing forward function for this classifier, to reuse its
             compiled code.
@@ -162,7 +165,7 @@ def road_curve(classifier, images, maps, *, order: str, fractions=ROAD_FRACTIONS
     noise_std = noise * value_range
 
     logits, clean_calls = clean_logits(forward, images, chunk)
-    _, targets = class_scores(logits, np.full(n, -1), score)
+    targets, target_source = resolve_targets(targets, logits)
 
     ranks = pixel_ranks(maps, order).reshape(n, height, width)
     rng = np.random.default_rng(seed)
@@ -176,7 +179,8 @@ def road_curve(classifier, images, maps, *, order: str, fractions=ROAD_FRACTIONS
     counters = dict(chunks=calls, clean_chunks=clean_calls, chunk_size=chunk,
                     perturbed_images=n * steps, padded_images=calls * chunk - n * steps,
                     forward_traces=forward.traces, forward_new_traces=forward.traces - traces_before)
-    record = config_record(config, classifier, forward, curve="road", height=height, width=width)
+    record = config_record(config, classifier, forward, curve="road", height=height, width=width,
+                           targets=targets, target_source=target_source)
     record.update(seed=seed, noise_std=noise_std, value_range=value_range,
                   neighbour_weights="1/6 direct, 1/12 diagonal, renormalised at borders")
     return _finish(np.asarray(config.fractions), scores.reshape(n, steps), record, targets, counters)

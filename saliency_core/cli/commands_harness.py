@@ -69,7 +69,8 @@ def register(sub) -> None:
     p.add_argument("--image-size", type=int, default=None, metavar="S",
                    help="build backbones at SxS (random or file weights); default: their own size")
     p.add_argument("--weights", default=RANDOM_WEIGHTS,
-                   help="backbone weights: random (default; timing only), imagenet, or a file")
+                   help="backbone weights: random (default; timing only), imagenet, or a file; "
+                        "efficientnet-lite0 and model files keep their own weights")
     p.add_argument("--repeats", type=int, default=5, metavar="N", help="fewest timed calls")
     p.add_argument("--max-repeats", type=int, default=50, metavar="N", help="most timed calls")
     p.add_argument("--budget", type=float, default=2.0, metavar="S",

@@ -13,11 +13,14 @@ __all__ = ["add_model_arguments", "load_classifier", "load_images", "prepare_ima
 def add_model_arguments(parser, *, required=True, default=None) -> None:
     parser.add_argument("--model", required=required, default=default, metavar="NAME|PATH",
                         help="registry name (see 'list models'), efficientnet-lite0, or a model file")
-    parser.add_argument("--weights", default="imagenet",
-                        help="backbones: imagenet (Keras cache or download), random, or a weights file")
+    parser.add_argument("--weights", default=None, metavar="imagenet|random|PATH",
+                        help="registry models: imagenet (default; backbones from the Keras cache or "
+                             "a download, efficientnet-lite0 from its package), random (seeded), or a "
+                             "weights file (.weights.h5; efficientnet-lite0 also .pth). Model files: "
+                             "their own weights by default; random or PATH replace them")
     parser.add_argument("--preprocessing", default=None,
                         help="user model files: preprocessing family (caffe, tf, torch, raw, lite0); "
-                             "default: inputs taken as given")
+                             "default: inputs taken as given (registry models use their own)")
     parser.add_argument("--unsafe", action="store_true",
                         help="user model files: allow Lambda layers (runs code stored in the file)")
 

@@ -36,7 +36,7 @@ def _setup(store, run_id):
     if cfg is None:
         return None
     seed = store.get_run(run_id).seed or 0
-    classifier = load_check_model(cfg["model"], weights="imagenet")
+    classifier = load_check_model(cfg["model"])
     data = load_check_data(cfg["data"], classifier, images=cfg["images"])
     settings = with_curve_steps(CheckSettings(method_options=cfg["method_options"]),
                                 classifier.input_shape, cfg["curve_steps"])

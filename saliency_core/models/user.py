@@ -3,6 +3,14 @@
 Files are opened in Keras safe mode: a ``Lambda`` layer holds pickled Python code,
 and loading it would run that code. Such a model is refused unless the user says
 ``unsafe=True`` (``--unsafe`` on the command line).
+
+A model file carries its own weights. ``weights`` can replace them: "random" draws
+seeded random weights from each layer's own initializers (:func:`.init.reinitialize`,
+the same draw as the backbones' random weights: the architecture, untrained), and a
+path loads a Keras weights file (``.weights.h5``) into the model. "imagenet" is
+refused: it names the registry models' pretrained weights, which a file does not
+have. A SavedModel directory is a traced graph with no layers to re-initialise or
+load into, so it takes its own weights only.
 """
 
 from __future__ import annotations
@@ -47,15 +55,50 @@ def _savedmodel_input_shape(path: Path):
     return tuple(specs[0].shape)
 
 
-def load_user_model(path, *, preprocessing: str | None = None, unsafe: bool = False) -> Classifier:
+def _check_weights(path: Path, weights: str):
+    """The parsed ``weights`` if they can replace this file's, else a clear error."""
+    from .weights import parse_weights
+
+    spec = parse_weights(weights)
+    if spec.kind == "imagenet":
+        raise ValueError(f"--weights imagenet applies to registry models; model file {str(path)!r} "
+                         "carries its own weights (omit --weights, or pass random or a weights file)")
+    if path.is_dir():
+        raise ValueError(f"--weights {weights} cannot be applied to the SavedModel {str(path)!r} "
+                         "(a traced graph has no layers to load into); omit --weights")
+    return spec
+
+
+def _replace_weights(model, path: Path, spec, seed: int) -> str:
+    """Apply ``spec`` ("random" or a weights file) to a loaded model; returns the label."""
+    from .weights import load_weights_file
+
+    if spec.kind == "random":
+        from .init import RANDOM_WEIGHTS_STREAM, reinitialize
+
+        kept = reinitialize(model, seed, stream=RANDOM_WEIGHTS_STREAM)
+        if kept:
+            shown = ", ".join(kept[:5]) + (f" and {len(kept) - 5} more" if len(kept) > 5 else "")
+            raise ValueError(f"--weights random: model file {str(path)!r} has variables with no "
+                             f"initializer to draw from ({shown}); they would keep the file's values")
+        return "random"
+    load_weights_file(model, str(spec), f"model file {str(path)!r}")
+    return str(spec)
+
+
+def load_user_model(path, *, preprocessing: str | None = None, unsafe: bool = False,
+                    weights: str | None = None, seed: int = 0) -> Classifier:
     """Open a user's model file and wrap it as a :class:`Classifier`.
 
     A final softmax is bypassed to reach the logits (weights shared, nothing retrained);
-    ``classifier.logits_source`` records that.
+    ``classifier.logits_source`` records that. ``weights`` None keeps the file's
+    weights; "random" or a weights-file path replaces them (see the module doc);
+    ``seed`` seeds "random".
     """
     path = Path(path).expanduser()
     if not path.exists():
         raise FileNotFoundError(f"model file {str(path)!r} does not exist")
+    spec = None if weights is None else _check_weights(path, weights)
     try:
         model = _load(path, unsafe)
     except ValueError as exc:
@@ -66,6 +109,7 @@ def load_user_model(path, *, preprocessing: str | None = None, unsafe: bool = Fa
         raise ValueError(f"could not load model file {str(path)!r}: {exc}") from None
     except OSError as exc:
         raise ValueError(f"could not read model file {str(path)!r}: {exc}") from None
+    label = str(path) if spec is None else _replace_weights(model, path, spec, seed)
     clf = as_classifier(model, name=path.name, preprocessing=preprocessing)
-    clf.weights = str(path)
+    clf.weights = label
     return clf

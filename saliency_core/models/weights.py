@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 __all__ = ["WeightsUnavailableError", "WeightsSpec", "parse_weights", "keras_cache_dir",
-           "IMAGENET_WEIGHTS", "RANDOM_WEIGHTS"]
+           "IMAGENET_WEIGHTS", "RANDOM_WEIGHTS", "load_weights_file", "one_line"]
 
 
 class WeightsUnavailableError(RuntimeError):
@@ -51,3 +51,34 @@ def offline_message(backbone: str, filename_hint: str | None) -> str:
     return (f"ImageNet weights for {backbone} are not in the Keras cache {keras_cache_dir()}{hint} "
             "and could not be downloaded (no network?). Copy the weights file there, or pass "
             "--weights PATH to a weights file, or --weights random for timing only.")
+
+
+def one_line(exc: BaseException, limit: int = 400) -> str:
+    """An exception's message on one line (whitespace collapsed), cut at ``limit`` characters."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+# Keras warns, and leaves layers at their initial values, when a weights file lacks them.
+_PARTIAL_LOAD = ("retain their freshly-initialized weights",)
+
+
+def load_weights_file(model, path: str, target: str) -> None:
+    """``model.load_weights(path)``; a failure, or Keras' warning that some layers were
+    left unloaded, becomes a one-line :class:`WeightsUnavailableError` naming the file
+    and ``target`` (the model, for the message). Other warnings pass through."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.load_weights(path)
+    except Exception as exc:  # Keras raises ValueError, OSError, KeyError, ... for a foreign file
+        raise WeightsUnavailableError(f"could not load weights file {path!r} into {target}: "
+                                      f"{one_line(exc)}") from None
+    partial = [w for w in caught if any(p in str(w.message) for p in _PARTIAL_LOAD)]
+    if partial:
+        raise WeightsUnavailableError(f"weights file {path!r} does not cover every layer of {target}: "
+                                      f"{one_line(partial[0].message)}")
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)

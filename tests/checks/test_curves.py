@@ -154,6 +154,66 @@ def test_ties_are_broken_by_raster_index():
     assert pixel_ranks(tied, "least-relevant-first").tolist() == [[0, 2, 3, 1]]
 
 
+def three_class_problem(seed=5, n=2, size=6):
+    """A 3-class linear model, images whose top-1 class is 0, and maps for class 2."""
+    rng = np.random.default_rng(seed)
+    weights = 0.1 * rng.normal(size=(size, size, 3, 3))
+    bias = np.array([2.0, 0.0, -0.5])  # class 0 wins on the clean images
+    images = 0.5 * rng.normal(size=(n, size, size, 3))
+    maps = (weights[..., 2] * images).sum(axis=-1)  # class 2's exact attribution
+    return weights, bias, images, maps
+
+
+@pytest.mark.parametrize("insertion", [False, True], ids=["deletion", "insertion"])
+def test_curve_scores_the_class_the_map_explains(insertion):
+    """A map made for class 2 is judged on class 2: the curve follows class 2's
+    closed form, in logits and in softmax probabilities (all three classes' closed
+    forms, softmaxed here), not the clean top-1 class's."""
+    weights, bias, images, maps = three_class_problem()
+    model = linear_model(weights, bias, "float64")
+    assert (np.asarray(model(images)).argmax(axis=1) == 0).all()
+    curve_fn = insertion_curve if insertion else deletion_curve
+    substrate = "mean" if insertion else "zero-normalized"
+    counts = np.minimum(np.arange(10) * 4, 36)
+    logit_cfg = CurveConfig(pixels_per_step=4, substrate=substrate, score="logit")
+    prob_cfg = CurveConfig(pixels_per_step=4, substrate=substrate, score="probability")
+
+    given = curve_fn(model, images, maps, targets=[2, 2], config=logit_cfg)
+    default = curve_fn(model, images, maps, config=logit_cfg)
+    probs = curve_fn(model, images, maps, targets=np.array([2, 2]), config=prob_cfg)
+    for i in range(len(images)):
+        order = np.argsort(-maps[i].ravel())
+        sub = (images[i].mean(axis=(0, 1)) * np.ones_like(images[i])) if insertion else 0 * images[i]
+        per_class = np.stack([exact_curve(weights[..., k], images[i], sub, bias[k], order, counts,
+                                          insertion=insertion)[0] for k in range(3)], -1)
+        np.testing.assert_allclose(given.curves[i], per_class[:, 2], atol=1e-10)
+        np.testing.assert_allclose(default.curves[i], per_class[:, 0], atol=1e-10)
+        softmax = np.exp(per_class - per_class.max(1, keepdims=True))
+        np.testing.assert_allclose(probs.curves[i], (softmax / softmax.sum(1, keepdims=True))[:, 2],
+                                   atol=1e-10)
+    assert not np.allclose(given.curves, default.curves)
+    assert given.targets.tolist() == [2, 2] and default.targets.tolist() == [0, 0]
+    assert given.config["targets"] == [2, 2] and given.config["target_source"] == "given"
+    assert default.config["targets"] == [0, 0] and default.config["target_source"] == "clean top-1"
+
+
+def test_targets_minus_one_is_the_clean_top1_and_bad_targets_are_refused():
+    weights, bias, images, maps = three_class_problem()
+    model = linear_model(weights, bias, "float64")
+    config = CurveConfig(pixels_per_step=9, substrate="zero-normalized", score="logit")
+    mixed = deletion_curve(model, images, maps, targets=[1, -1], config=config)
+    alone = [deletion_curve(model, images[i:i + 1], maps[i:i + 1], targets=t, config=config)
+             for i, t in ((0, 1), (1, 0))]
+    assert mixed.targets.tolist() == [1, 0] and mixed.config["target_source"] == "given (-1: clean top-1)"
+    np.testing.assert_allclose(mixed.curves, np.concatenate([a.curves for a in alone]), atol=1e-12)
+    one_for_all = deletion_curve(model, images, maps, targets=2, config=config)
+    assert one_for_all.targets.tolist() == [2, 2]
+    for bad, match in (([3, 0], r"in \[0, 3\)"), ([0, -2], r"in \[0, 3\)"), ([0, 1, 2], "one per image"),
+                       ([0.0, 1.0], "integer")):
+        with pytest.raises(ValueError, match=match):
+            deletion_curve(model, images, maps, targets=bad, config=config)
+
+
 # -- (2) good and bad orderings, by construction ------------------------------------------------------
 def two_class_linear(seed=0, size=16, n=3):
     """Softmax(2) over a linear model and images it assigns to class 0."""

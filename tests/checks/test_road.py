@@ -127,3 +127,33 @@ def test_noise_scale_is_a_fraction_of_the_raw_rgb_range():
     with pytest.raises(ValueError, match="at least one pixel"):
         road_curve(clf, np.zeros((1, 8, 8, 3)), np.zeros((1, 8, 8)), order="most-relevant-first",
                    fractions=(0.5, 1.0), seed=0)
+
+
+def test_road_scores_the_class_the_map_explains():
+    """Without noise the imputed images are fixed, and a linear model's logit of class
+    k on them is ``w_k . x + b_k``: the curve for target k must be class k's."""
+    rng = np.random.default_rng(6)
+    w = 0.1 * rng.normal(size=(8, 8, 3, 3))
+    bias = np.array([2.0, 0.0, -0.5])  # class 0 is the clean top-1
+    images = 0.5 * rng.normal(size=(2, 8, 8, 3))
+    model = keras.Sequential([keras.Input((8, 8, 3), dtype="float64"), keras.layers.Flatten(dtype="float64"),
+                              keras.layers.Dense(3, dtype="float64")])
+    model.layers[-1].set_weights([w.reshape(-1, 3), bias])
+    maps = (w[..., 2] * images).sum(axis=-1)  # class 2's exact attribution
+    fractions = (0.1, 0.3, 0.6)
+    result = road_curve(model, images, maps, order="most-relevant-first", fractions=fractions, seed=0,
+                        noise=0.0, score="logit", targets=[2, 1])
+    default = road_curve(model, images, maps, order="most-relevant-first", fractions=fractions, seed=0,
+                         noise=0.0, score="logit")
+    order = np.argsort(-maps.reshape(2, -1), axis=1, kind="stable")
+    for s, f in enumerate(fractions):
+        removed = np.zeros((2, 64), bool)
+        np.put_along_axis(removed, order[:, :int(f * 64)], True, axis=1)
+        imputed = noisy_linear_impute(images, removed.reshape(2, 8, 8), noise_std=0.0,
+                                      rng=np.random.default_rng(0))
+        logits = imputed.reshape(2, -1) @ w.reshape(-1, 3) + bias
+        np.testing.assert_allclose(result.curves[:, s], logits[[0, 1], [2, 1]], atol=1e-10)
+        np.testing.assert_allclose(default.curves[:, s], logits[:, 0], atol=1e-10)
+    assert result.targets.tolist() == [2, 1] and result.config["targets"] == [2, 1]
+    assert result.config["target_source"] == "given"
+    assert default.targets.tolist() == [0, 0] and default.config["target_source"] == "clean top-1"
