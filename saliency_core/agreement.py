@@ -148,8 +148,9 @@ class Agreement:
         return "\n".join(lines + self._top1_line())
 
     def _top1_line(self) -> list[str]:
-        return [f"top-1 class differs on {self.top1_mismatch} image(s); both maps explain the "
-                "reference's"] if self.top1_mismatch else []
+        if not self.top1_mismatch:
+            return []
+        return [f"top-1 class differs on {self.top1_mismatch} image(s); both maps explain the reference's"]
 
 
 # -- the comparison ----------------------------------------------------------------

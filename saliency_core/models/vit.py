@@ -48,8 +48,8 @@ import keras
 
 from .weights import WeightsUnavailableError
 
-__all__ = ["ViTConfig", "VIT_B16", "NO_IMAGENET_MESSAGE", "build_vit", "vit_b16", "custom_objects",
-           "ClassToken", "PositionEmbedding", "MultiHeadSelfAttention", "ClassTokenOutput"]
+__all__ = ["NO_IMAGENET_MESSAGE", "VIT_B16", "ClassToken", "ClassTokenOutput", "MultiHeadSelfAttention",
+           "PositionEmbedding", "ViTConfig", "build_vit", "custom_objects", "vit_b16"]
 
 NO_IMAGENET_MESSAGE = (
     "vit-b16: no ImageNet ViT weights install offline (keras.applications has no ViT and keras-hub "
