@@ -18,6 +18,8 @@ left then is rounding alone, and every flipped unit lies within rounding of its 
 (Reading the sides from a separate forward pass is not enough to align one variant
 with the other: XLA compiles the probe and the gradient separately, and a unit within
 an ulp of zero can take different sides in the two. Pinning does not depend on it.)
+A network without ReLU or max-pooling layers (a GELU transformer, a swish
+EfficientNet) has no kinks: it is compared as computed, and the report says so.
 
 Measured on a 2-core CPU (ResNet50 with random weights, seed 0, five photos, batch 5):
 XLA's gradients are 2.6e-3 (relative L2) from eager's. 3 of the 45 million ReLU units
@@ -37,7 +39,8 @@ import numpy as np
 from .devices import resolve_device
 from .explainer import Explainer, XlaOnCpuWarning, pad_chunk
 from .gradients import VARIANTS
-from .kinks import KinkAnalysisError, kink_inputs_fn, kink_layers, pinned_copy, split_fused_relus
+from .kinks import (KinkAnalysisError, kink_inputs_fn, kink_layers, pinned_copy, smooth_activations,
+                    split_fused_relus)
 from .models.classifier import Classifier, as_classifier
 
 __all__ = ["Agreement", "Flip", "KinkAnalysisError", "variant_agreement"]
@@ -96,6 +99,9 @@ class Agreement:
             with those units pinned below their kink: rounding alone when the
             variants compute the same function.
         pinning_moved: How far pinning moved the reference's own gradients (relative L2).
+        activations: The model's activation functions without a kink ("gelu", "swish",
+            ...). A network with no kink layers (a GELU ViT) is compared as computed:
+            nothing is pinned and the pinned fields repeat the computed ones.
     """
 
     variant: str
@@ -112,6 +118,7 @@ class Agreement:
     pinned_rel_l2: float
     pinned_rel_l2_per_image: np.ndarray
     pinning_moved: float
+    activations: tuple[str, ...] = ()
 
     @property
     def max_flip_margin(self) -> float:
@@ -119,8 +126,14 @@ class Agreement:
         return max((f.margin for f in self.flips), default=0.0)
 
     def describe(self) -> str:
+        head = (f"{self.variant} vs {self.reference}: gradients {self.rel_l2:.2e} relative L2, "
+                f"logits {self.logits_rel_l2:.2e}")
+        if not self.kink_layers:
+            smooth = f" ({', '.join(self.activations)})" if self.activations else ""
+            return "\n".join([head, f"no ReLU or max-pool kinks{smooth}: compared as computed"]
+                             + self._top1_line())
         lines = [
-            f"{self.variant} vs {self.reference}: gradients {self.rel_l2:.2e} relative L2, logits {self.logits_rel_l2:.2e}",
+            head,
             f"units on different sides of a kink: {len(self.flips)} of {self.kink_units:,} "
             f"in {self.kink_layers} ReLU and max-pooling layers"
             + (f", each within {self.max_flip_margin:.1e} of its layer's mean |z| from the kink"
@@ -133,10 +146,12 @@ class Agreement:
         lines.append(f"with the {self.pinned_units:,} units within {self.kink_tol:g} of a kink pinned: "
                      f"gradients {self.pinned_rel_l2:.2e} relative L2 "
                      f"(pinning moved the reference's by {self.pinning_moved:.2e})")
-        if self.top1_mismatch:
-            lines.append(f"top-1 class differs on {self.top1_mismatch} image(s); "
-                         "both maps explain the reference's")
-        return "\n".join(lines)
+        return "\n".join(lines + self._top1_line())
+
+    def _top1_line(self) -> list[str]:
+        if not self.top1_mismatch:
+            return []
+        return [f"top-1 class differs on {self.top1_mismatch} image(s); both maps explain the reference's"]
 
 
 # -- the comparison ----------------------------------------------------------------
@@ -161,6 +176,8 @@ class _Side:
         self.clf, self.variant, self.layers = clf, variant, layers
         self.explainer = Explainer(clf, variant=variant, score=score, batch_size=batch_size, device=device)
         self.images = self.explainer._check_images(images)
+        if not layers:  # no kinks: nothing to probe or pin
+            return
         normalize = clf.preprocessing.normalize if clf.raw_input else None
         self.probe = kink_inputs_fn(split, layers, variant, normalize=normalize)
         if pinned is None:
@@ -247,7 +264,7 @@ def _compare(model, images, variant, reference, reference_images, targets, batch
     ref = _Side(ref_clf, ref_split, images if reference_images is None else reference_images, "eager",
                 ref_layers, score, batch_size, device)
     other = _Side(clf, split, images, variant, layers, score, batch_size, device,
-                  pinned=(ref.pinned_clf, ref.holders) if same_model else None)
+                  pinned=(ref.pinned_clf, ref.holders) if same_model and layers else None)
     n = len(other.images)
     if len(ref.images) != n:
         raise ValueError(f"reference_images has {len(ref.images)} images; images has {n}")
@@ -255,9 +272,12 @@ def _compare(model, images, variant, reference, reference_images, targets, batch
     g_ref, logits_ref, chosen = ref.explainer.gradients(ref.images, targets)
     g_other, logits_other, _ = other.explainer.gradients(other.images, chosen)
 
-    pinned = {side: np.empty_like(g) for side, g in (("ref", g_ref), ("other", g_other))}
+    if layers:
+        pinned = {side: np.empty_like(g) for side, g in (("ref", g_ref), ("other", g_other))}
+    else:  # a smooth network (GELU, swish): nothing to pin, compared as computed
+        pinned = {"ref": g_ref, "other": g_other}
     flips, units, pinned_units = [], 0, 0
-    for start in range(0, n, chunk):
+    for start in range(0, n, chunk) if layers else ():
         m = min(chunk, n - start)
         xr, xo = ref.chunk(start, m, chunk), other.chunk(start, m, chunk)
         t = pad_chunk(chosen[start:start + m], chunk)
@@ -290,5 +310,5 @@ def _compare(model, images, variant, reference, reference_images, targets, batch
         pinned_units=pinned_units,
         pinned_rel_l2=_rel(pinned["other"], pinned["ref"]),
         pinned_rel_l2_per_image=per_image(pinned["other"], pinned["ref"]),
-        pinning_moved=_rel(pinned["ref"], g_ref),
+        pinning_moved=_rel(pinned["ref"], g_ref), activations=smooth_activations(split),
     )

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["KinkAnalysisError", "MaxPoolKinks", "PatternHolder", "ReluKinks", "kink_inputs_fn",
-           "kink_layers", "pinned_copy", "split_fused_relus"]
+           "kink_layers", "pinned_copy", "smooth_activations", "split_fused_relus"]
 
 # Keras activation functions with kinks, and their pieces (keras.activations defaults).
 _ACTIVATION_KINKS = {"relu": dict(), "relu6": dict(max_value=6.0), "leaky_relu": dict(negative_slope=0.2)}
@@ -222,6 +222,17 @@ def kink_layers(model) -> list[tuple[object, ReluKinks | MaxPoolKinks]]:
             + "; it needs each ReLU as its own layer (ReLU or Activation; split_fused_relus() "
               "makes one) and max pooling as MaxPooling2D")
     return found
+
+
+def smooth_activations(model) -> tuple[str, ...]:
+    """Names of the activation functions ``model``'s layers apply that have no kink
+    ("gelu", "swish", "tanh", ...; "linear" and the ReLU family left out), sorted."""
+    names = set()
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        name = getattr(getattr(layer, "activation", None), "__name__", "")
+        if name and name != "linear" and name not in _ACTIVATION_KINKS:
+            names.add(name)
+    return tuple(sorted(names))
 
 
 def _fused_relu(layer) -> str | None:

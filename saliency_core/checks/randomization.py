@@ -61,8 +61,10 @@ __all__ = ["MODES", "RandomizationResult", "RandomLogitResult", "randomization_b
 MODES = ("cascading", "independent")
 
 # Names of keras.applications-style blocks: "conv5_block3_2_conv" -> "conv5_block3",
-# "conv1_conv" -> "conv1", "block1a_dwconv" -> "block1a", "block_3_expand" -> "block_3".
-_BLOCK_PATTERN = re.compile(r"^(conv\d+_block\d+|stage\d+_block\d+|conv\d+|stage\d+|block_?\d+[a-z]?)_")
+# "conv1_conv" -> "conv1", "block1a_dwconv" -> "block1a", "block_3_expand" -> "block_3";
+# and of transformer encoder blocks (models.vit): "encoder_block_3_query" -> "encoder_block_3".
+_BLOCK_PATTERN = re.compile(
+    r"^(conv\d+_block\d+|stage\d+_block\d+|conv\d+|stage\d+|block_?\d+[a-z]?|encoder_block_\d+)_")
 
 # Variable name -> layer attributes holding its initializer, tried in order.
 
@@ -135,7 +137,10 @@ def randomization_blocks(model) -> list[list]:
 
     Layers named like ``keras.applications`` blocks are grouped by their prefix
     (ResNet50's ``conv5_block3_1_conv`` ... ``conv5_block3_3_bn`` form block
-    ``conv5_block3``; ``conv1_conv`` + ``conv1_bn`` form ``conv1``). Any other
+    ``conv5_block3``; ``conv1_conv`` + ``conv1_bn`` form ``conv1``), and so are a
+    transformer's encoder blocks (ViT's ``encoder_block_3_ln_1``, ``_query``, ...,
+    ``_mlp_dense_2``: both LayerNorms, the attention and the MLP form
+    ``encoder_block_3``). Any other
     weighted layer is its own block, except that a BatchNormalization layer joins
     the block of the layer that produces its input (its convolution). A block's
     name (reported by :func:`mprt`) is the prefix, or its first layer's name.

@@ -90,9 +90,10 @@ def record_agreement(args, store, run_id) -> None:
                 "kink_layers": a.kink_layers, "kink_units": a.kink_units, "max_flip_margin": a.max_flip_margin,
                 "pinned_units": a.pinned_units, "pinned_rel_l2": a.pinned_rel_l2, "kink_tol": a.kink_tol,
                 "top1_mismatch": a.top1_mismatch, "images": list(photos[1])})
+            kinks = (f"{len(a.flips)} unit(s) flipped at a kink, {a.pinned_rel_l2:.1e} pinned"
+                     if a.kink_layers else "no ReLU or max-pool kinks")
             print(f"agreement: {model} {key['variant']} vs eager on {key['device']}: {a.rel_l2:.1e} as "
-                  f"computed, {len(a.flips)} unit(s) flipped at a kink, {a.pinned_rel_l2:.1e} pinned",
-                  file=sys.stderr)
+                  f"computed, {kinks}", file=sys.stderr)
 
 
 def record_maps(args, store, run_id) -> None:

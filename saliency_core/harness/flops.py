@@ -15,6 +15,16 @@ TensorFlow counts ``Conv2DBackpropInput`` as input elements x k_h·k_w·C_out x 
 (stride_h·stride_w): exactly the forward convolution's count for "same" padding,
 a slight over-count at "valid" borders.
 
+Two op types are counted here instead of by TensorFlow's registry. Batched matrix
+products (``BatchMatMul``, ``BatchMatMulV2``, ``BatchMatMulV3``): the registry reads
+a ``transpose_a`` attribute these ops do not have (theirs is ``adj_x``), so the
+product ``a^T b`` that the gradient of attention's ``q k^T`` builds was counted with
+the wrong contraction length; here it is 2 x output elements x the contracted size.
+``Einsum`` (Keras ``EinsumDense`` and ``MultiHeadAttention``), which the registry does
+not count: a product of two operands is 2 x the product of the sizes of every
+subscript letter (each combination of indices is one multiply-add); an einsum with an
+ellipsis or another number of operands stays uncounted.
+
 The roof is the FLOP rate of a large fp32 matrix product on the same machine and
 device, measured in the same run (:func:`measure_roof`): numpy on the CPU,
 TensorFlow on a GPU.
@@ -58,6 +68,48 @@ class FlopCount:
         return self.saliency / self.forward if self.forward else float("nan")
 
 
+def _batch_matmul_flops(op) -> int | None:
+    a, out = op.inputs[0].shape, op.outputs[0].shape
+    if not (a.is_fully_defined() and out.is_fully_defined()):
+        return None
+    contracted = a[-2] if op.get_attr("adj_x") else a[-1]
+    return 2 * int(contracted) * int(np.prod(out.as_list()))
+
+
+def _einsum_flops(op) -> int | None:
+    equation = op.get_attr("equation")
+    equation = equation.decode() if isinstance(equation, bytes) else equation
+    if "..." in equation or "->" not in equation:
+        return None
+    operands = equation.replace(" ", "").split("->")[0].split(",")
+    if len(operands) != 2 or len(op.inputs) != 2:
+        return None
+    sizes: dict[str, int] = {}
+    for letters, tensor in zip(operands, op.inputs):
+        shape = tensor.shape
+        if not shape.is_fully_defined() or len(letters) != len(shape):
+            return None
+        for letter, size in zip(letters, shape.as_list()):
+            sizes[letter] = max(sizes.get(letter, 1), int(size))  # size-1 broadcasting
+    return 2 * int(np.prod(list(sizes.values()), dtype=np.int64))
+
+
+# Op types counted here rather than by TensorFlow's registry (see the module docstring).
+_OWN_COUNTS = {"BatchMatMul": _batch_matmul_flops, "BatchMatMulV2": _batch_matmul_flops,
+               "BatchMatMulV3": _batch_matmul_flops, "Einsum": _einsum_flops}
+
+
+def _registry_flops(graph, op) -> int | None:
+    from tensorflow.python.framework import ops
+    from tensorflow.python.util import deprecation
+
+    try:
+        with deprecation.silence():  # the registry calls a deprecated v1 shape helper
+            return ops.get_stats_for_node_def(graph, op.node_def, "flops").value
+    except (ValueError, TypeError, KeyError):  # no statistics registered / unknown shape
+        return None
+
+
 def graph_flops(concrete_function) -> tuple[int, dict, dict]:
     """FLOPs of the ops a concrete function's outputs depend on.
 
@@ -65,9 +117,6 @@ def graph_flops(concrete_function) -> tuple[int, dict, dict]:
         ``(total, by_op_type, uncounted_op_types)``. Needs fully known shapes
         (trace with a fixed batch size).
     """
-    from tensorflow.python.framework import ops
-    from tensorflow.python.util import deprecation
-
     graph = concrete_function.graph
     needed, stack = {}, [t.op for t in concrete_function.outputs]
     while stack:
@@ -80,11 +129,8 @@ def graph_flops(concrete_function) -> tuple[int, dict, dict]:
     by_op: Counter = Counter()
     uncounted: Counter = Counter()
     for op in needed.values():
-        try:
-            with deprecation.silence():  # the registry calls a deprecated v1 shape helper
-                value = ops.get_stats_for_node_def(graph, op.node_def, "flops").value
-        except (ValueError, TypeError, KeyError):  # no statistics registered / unknown shape
-            value = None
+        own = _OWN_COUNTS.get(op.type)
+        value = own(op) if own is not None else _registry_flops(graph, op)
         if value is None:
             if op.type not in ("Const", "Placeholder", "ReadVariableOp", "Identity", "NoOp"):
                 uncounted[op.type] += 1

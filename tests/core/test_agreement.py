@@ -213,3 +213,5 @@ def test_a_network_without_kinks_is_compared_as_computed():
     result = variant_agreement(small_cnn(), images(3), "xla", batch_size=2)
     assert result.kink_layers == 0 and result.kink_units == 0 and result.flips == []
     assert result.pinned_rel_l2 == result.rel_l2 < 1e-5 and result.pinned_units == 0
+    assert result.activations == ("tanh",)
+    assert "no ReLU or max-pool kinks (tanh): compared as computed" in result.describe()

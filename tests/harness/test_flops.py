@@ -47,6 +47,51 @@ def test_single_dense_is_two_macs():
     assert count.saliency_by_op["MatMul"] == 2 * (2 * 7 * 11)
 
 
+def _graph_flops(fn, *specs):
+    import tensorflow as tf
+
+    from saliency_core.harness.flops import graph_flops
+
+    return graph_flops(tf.function(fn).get_concrete_function(*(tf.TensorSpec(s) for s in specs)))
+
+
+@pytest.mark.parametrize("adj_x, adj_y", [(False, False), (True, False), (False, True), (True, True)])
+def test_batched_matmul_counts_its_contraction_with_adjoints(adj_x, adj_y):
+    """(2, 3, 5) @ (2, 5, 7): 2·3·5·7 multiply-adds, whichever operand is stored transposed
+    (TensorFlow's registry read the contraction length of ``adj_x`` products wrongly)."""
+    import tensorflow as tf
+
+    a = (2, 5, 3) if adj_x else (2, 3, 5)
+    b = (2, 7, 5) if adj_y else (2, 5, 7)
+    total, by_op, _ = _graph_flops(lambda x, y: tf.linalg.matmul(x, y, adjoint_a=adj_x, adjoint_b=adj_y),
+                                   a, b)
+    assert total == sum(v for k, v in by_op.items() if k.startswith("BatchMatMul")) == 2 * 2 * 3 * 5 * 7
+
+
+def test_einsum_is_counted_like_the_same_product():
+    import tensorflow as tf
+
+    total, by_op, uncounted = _graph_flops(lambda x, y: tf.einsum("bij,bjk->bik", x, y), (2, 3, 5), (2, 5, 7))
+    assert by_op == {"Einsum": 2 * 2 * 3 * 5 * 7} and total == 2 * 2 * 3 * 5 * 7
+    _, by_op, uncounted = _graph_flops(lambda x, y: tf.einsum("...j,jk->...k", x, y), (2, 3, 5), (5, 7))
+    assert "Einsum" not in by_op and uncounted.get("Einsum") == 1  # ellipsis: left uncounted, said so
+
+
+def test_keras_multi_head_attention_matches_its_closed_form():
+    """Keras MultiHeadAttention (EinsumDense projections, einsum attention): q, k, v and
+    output projections 4·T·D·(H·d) and the two attention products 2·H·T·T·d multiply-adds."""
+    t, d, heads, key_dim = 6, 8, 2, 4
+    inputs = keras.Input((t, d))
+    out = keras.layers.MultiHeadAttention(heads, key_dim, use_bias=False)(inputs, inputs)
+    model = keras.Model(inputs, keras.layers.Flatten()(out))
+    count = count_flops(as_classifier(model))
+    projections, attention = 4 * t * d * heads * key_dim, 2 * heads * t * t * key_dim
+    # Keras on TensorFlow runs the projections' einsums as batched matrix products.
+    assert count.forward_by_op["Einsum"] == 2 * attention
+    assert count.forward_by_op["Einsum"] + count.forward_by_op.get("BatchMatMulV2", 0) \
+        == 2 * (projections + attention)
+
+
 def test_conv_net_counts_equal_the_closed_form_and_the_gradient_doubles_them():
     """Three same-padded stride-1 convolutions and a Dense layer, counted by hand: the
     input-gradient pass repeats every convolution and matrix product once."""

@@ -9,6 +9,7 @@ from saliency_core.models.weights import WeightsUnavailableError
 EXPECTED_FAMILY = {
     "resnet50": "caffe", "resnet101": "caffe", "vgg16": "caffe", "mobilenetv2": "tf",
     "inceptionv3": "tf", "densenet121": "torch", "efficientnetb0": "raw", "convnexttiny": "raw",
+    "vit-b16": "tf",
 }
 
 
