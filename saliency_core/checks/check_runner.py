@@ -80,7 +80,7 @@ def run_checks(classifier, images, *, methods: Sequence[str], metrics: Sequence[
                variant: str = "function", batch_size: int = 8, device: str | None = None,
                settings: CheckSettings = CheckSettings(), image_names: Sequence[str] | None = None,
                progress: Callable[[str], None] | None = None, networks=None,
-               sequence: bool = False) -> CheckReport:
+               sequence: bool = False, targets=None) -> CheckReport:
     """Compute each metric for each method; record each result as a ``check`` cell.
 
     Args:
@@ -103,6 +103,7 @@ def run_checks(classifier, images, *, methods: Sequence[str], metrics: Sequence[
         progress: Called with one line per finished metric.
         networks: Trained networks for metrics that need them (data randomization).
         sequence: True when the images are consecutive video frames.
+        targets: (N,) class ids to explain (and to score), or None for each image's top-1.
 
     Returns:
         A :class:`CheckReport`, results in (method, metric) order.
@@ -141,7 +142,8 @@ def run_checks(classifier, images, *, methods: Sequence[str], metrics: Sequence[
                          settings=record)
     ctx = CheckContext(classifier=classifier, images=images, seed=int(seed), settings=settings,
                        variant=variant, batch_size=batch_size, device=device, masks=masks,
-                       networks=networks, image_names=image_names, sequence=sequence)
+                       networks=networks, image_names=image_names, sequence=sequence,
+                       targets=None if targets is None else np.asarray(targets))
     total, done = len(methods) * len(names), 0
     for method in methods:
         for name in names:

@@ -34,6 +34,7 @@ class CheckContext:
         networks: Trained networks for the data randomization test, or None.
         image_names: Names of the images (recorded with every result).
         sequence: True when the images are consecutive video frames.
+        targets: (N,) class ids the maps explain, or None for each image's top-1.
     """
 
     classifier: Any
@@ -47,6 +48,7 @@ class CheckContext:
     networks: Any = None
     image_names: Sequence[str] | None = None
     sequence: bool = False
+    targets: np.ndarray | None = None
     _explainer: Explainer | None = field(default=None, repr=False)
     _forward: Any = field(default=None, repr=False)
     _maps: dict = field(default_factory=dict, repr=False)
@@ -82,7 +84,7 @@ class CheckContext:
         hit = self._maps.get(method)
         if hit is None:
             try:
-                hit = self.explainer().explain(self.images, method=method,
+                hit = self.explainer().explain(self.images, targets=self.targets, method=method,
                                                reduce=self.settings.curve_reduce,
                                                options=self.options_for(method), seed=self.seed,
                                                sequence=self.sequence)

@@ -27,6 +27,7 @@ class Deletion(Metric):
 
     def compute(self, ctx, method):
         config = dataclasses.replace(ctx.settings.deletion, chunk_size=ctx.batch_size)
-        result = deletion_curve(ctx.classifier, ctx.images, ctx.maps(method), forward=ctx.forward(),
-                                config=config)
+        explained = ctx.explain(method)
+        result = deletion_curve(ctx.classifier, ctx.images, explained.maps, forward=ctx.forward(),
+                                config=config, targets=explained.targets)
         return curve_result(result, reduce=ctx.settings.curve_reduce)

@@ -12,9 +12,10 @@ ROAD = ("Rong et al., A Consistent and Efficient Evaluation Strategy for Attribu
 
 def road_metric_result(ctx, method, order):
     s = ctx.settings
-    result = road_curve(ctx.classifier, ctx.images, ctx.maps(method), order=order,
+    explained = ctx.explain(method)
+    result = road_curve(ctx.classifier, ctx.images, explained.maps, order=order,
                         fractions=s.road_fractions, seed=ctx.seed, noise=s.road_noise,
-                        chunk_size=ctx.batch_size, forward=ctx.forward())
+                        chunk_size=ctx.batch_size, forward=ctx.forward(), targets=explained.targets)
     return curve_result(result, reduce=s.curve_reduce)
 
 

@@ -120,3 +120,18 @@ def test_skipped_metrics_have_their_own_tests():
         users = [p for p in tests.rglob("test_*.py")
                  if p.name != Path(__file__).name and f'"{name}"' in p.read_text()]
         assert users, f"{name} ({why}) is run by no test"
+
+
+def test_curve_metrics_score_the_class_the_map_explains():
+    """A map made for class 2 (not the top-1) is scored on class 2's probability."""
+    model, x, masks = scene()
+    curves = [m.name for m in METRICS if m.category == "faithfulness"]
+    report = run_checks(model, x, methods=["contract-exact"], metrics=curves, seed=0,
+                        data_name="contract", variant="function", targets=[2] * N)
+    top1 = run_checks(model, x, methods=["contract-exact"], metrics=curves, seed=0,
+                      data_name="contract", variant="function")
+    for name in curves:
+        explained, default = report.get("contract-exact", name), top1.get("contract-exact", name)
+        assert explained.ok and explained.config["targets"] == [2] * N
+        assert default.config["targets"] == [0] * N
+        assert explained.value != default.value
