@@ -28,8 +28,10 @@ import numpy as np
 
 from ..jsonable import jsonable
 from ..methods.base import METHODS
-from ..metrics.base import METRICS, default_metrics
+from ..metrics.base import METRICS, MetricResult, default_metrics
 from ..metrics.context import CheckContext
+from ..seeds import stable_seed
+from ..stats.bootstrap import bootstrap_interval
 from .results import CheckReport, CheckResult
 from .settings import CheckSettings
 
@@ -159,13 +161,7 @@ def run_checks(classifier, images, *, methods: Sequence[str], metrics: Sequence[
             if store is not None:
                 store.record_cell(run_id, "check", key, status=result.status,
                                   reason=result.reason, artifacts=artifacts,
-                                  metrics=jsonable({"value": result.value,
-                                                    "direction": result.direction,
-                                                    "per_image": result.per_image,
-                                                    "config": result.config,
-                                                    "statistics": result.statistics,
-                                                    "seconds": result.seconds,
-                                                    "info": result.info,
+                                  metrics=jsonable({**result.stored(),
                                                     "method_info": _method_info(method),
                                                     **extra}))
             report.results.append(result)
@@ -178,12 +174,55 @@ def run_checks(classifier, images, *, methods: Sequence[str], metrics: Sequence[
     return report
 
 
+def _orderings(metric, ctx: CheckContext, method: str) -> list:
+    """The metric on ``method``; for the chance baseline, on each of its random orderings."""
+    repeats = 1
+    if METHODS.get(method).chance_baseline and metric.chance_orderings:
+        repeats = max(1, int(ctx.settings.chance_orderings))
+    seeds = [ctx.seed] + [stable_seed(ctx.seed, "ordering", k) for k in range(1, repeats)]
+    return [(seed, metric.compute(ctx if k == 0 else ctx.with_seed(seed), method))
+            for k, seed in enumerate(seeds)]
+
+
+def _combine(runs: list) -> MetricResult:
+    """Several orderings' results as one: per-image values averaged over orderings
+    (each ordering's kept in ``extra``), summaries recomputed, artifacts of the first."""
+    first = runs[0][1]
+    if len(runs) == 1:
+        return first
+    per_ordering = np.stack([r.per_image for _, r in runs])
+    stats = {k: np.mean([r.per_image_statistics[k] for _, r in runs], axis=0)
+             for k in first.per_image_statistics}
+    others = {k: float(np.mean([r.statistics[k] for _, r in runs]))
+              for k in first.statistics if k not in stats}
+    return MetricResult(
+        per_image=per_ordering.mean(axis=0), value=float(np.mean([r.value for _, r in runs])),
+        statistics=others, per_image_statistics=stats,
+        config={**first.config, "orderings": {"count": len(runs), "seeds": [s for s, _ in runs],
+                                              "combined": "per-image values averaged"}},
+        extra={**first.extra, "per_ordering": per_ordering.tolist(),
+               "per_ordering_statistics": {k: np.stack([r.per_image_statistics[k] for _, r in runs])
+                                           .tolist() for k in first.per_image_statistics}},
+        artifacts=first.artifacts,
+        warnings=list(dict.fromkeys(w for _, r in runs for w in r.warnings)))
+
+
+def _interval(values, ctx: CheckContext) -> dict | None:
+    """A seeded bootstrap interval of the mean over images, or None when a value is not finite."""
+    values = np.asarray(values, np.float64)
+    if not values.size or not np.isfinite(values).all():
+        return None
+    s = ctx.settings
+    iv = bootstrap_interval(values, confidence=s.confidence, n_resamples=s.resamples, seed=ctx.seed)
+    return dataclasses.asdict(iv)
+
+
 def _compute(metric, ctx: CheckContext, method: str, model: str, data: str, record: dict):
     """One metric for one method: (CheckResult, artifacts, extra stored metrics)."""
     info = metric.describe()
     start = time.perf_counter()
     try:
-        out = metric.compute(ctx, method)
+        out = _combine(_orderings(metric, ctx, method))
     except Exception as exc:  # recorded as a failed cell; the other metrics go on
         seconds = time.perf_counter() - start
         log.debug("%s %s failed", method, metric.name, exc_info=True)
@@ -192,15 +231,26 @@ def _compute(metric, ctx: CheckContext, method: str, model: str, data: str, reco
                             config=record, reason=f"{type(exc).__name__}: {exc}", seconds=seconds,
                             info=info), {}, {})
     seconds = time.perf_counter() - start
+    warnings = list(dict.fromkeys([*ctx.map_warnings(method), *out.warnings]))
+    if not np.isfinite(out.per_image).all():
+        warnings.append(f"{int((~np.isfinite(out.per_image)).sum())} of {len(out.per_image)} "
+                        "per-image values are not finite")
     config = jsonable({**out.config, "run": record, "method": method,
                        "method_options": _options(ctx, method),
                        "images": list(ctx.image_names) if ctx.image_names is not None
                        else len(ctx.images), "reference": metric.reference})
+    intervals = {"value": _interval(out.per_image, ctx),
+                 **{k: _interval(v, ctx) for k, v in out.per_image_statistics.items()}}
     result = CheckResult(model=model, data=data, method=method, metric=metric.name, status="ok",
                          value=float(out.value), direction=metric.direction,
                          per_image=jsonable(out.per_image), statistics=jsonable(out.statistics),
-                         config=config, seconds=seconds, info=info)
-    return result, out.artifacts, out.extra
+                         config=config, seconds=seconds, info=info,
+                         per_image_statistics=jsonable(out.per_image_statistics),
+                         intervals=jsonable(intervals, finite=True), warnings=warnings,
+                         per_ordering=out.extra.get("per_ordering"),
+                         per_ordering_statistics=out.extra.get("per_ordering_statistics"))
+    extra = {k: v for k, v in out.extra.items() if k not in ("per_ordering", "per_ordering_statistics")}
+    return result, out.artifacts, extra
 
 
 def _method_info(method: str) -> dict:

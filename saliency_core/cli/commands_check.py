@@ -74,11 +74,14 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_check, uses_tensorflow=True)
 
     p = sub.add_parser(
-        "gate", help="pass/fail one method against a policy (exit 0 pass, 1 fail, 2 error)",
+        "gate", help="decide one method against a policy (exit 0 pass, 1 fail, 3 inconclusive, 2 error)",
         description="Compute the metrics a policy's rules read for one method (and for a "
                     "control when a rule compares against it), print each rule with its "
-                    "measured value, and exit 0 when every rule holds, 1 when one fails, 2 on an "
-                    "error (including a rule that could not be measured).")
+                    "measured value and 95%% confidence interval over images, and exit 0 when "
+                    "every rule passes (its whole interval on the required side), 1 when one "
+                    "fails (its whole interval on the wrong side), 3 when one is inconclusive "
+                    "(the interval straddles the threshold, or the maps cannot decide it: the "
+                    "number of images likely to decide it is printed), 2 on an error.")
     _common_arguments(p)
     p.add_argument("--policy", default="default", metavar="POLICY.toml",
                    help="policy file, or a packaged policy name (default: default)")

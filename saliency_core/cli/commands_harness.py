@@ -138,9 +138,10 @@ def cmd_run(args) -> int:
         start = time.perf_counter()
         run_id = _timed_run(store, suite, args)
         args.timing_wall_s = time.perf_counter() - start
+        args.gate_exit = 0
         for step in post_timing_steps():
             step(args, store, run_id)
-    return 0
+    return args.gate_exit  # the gate's verdict (0 pass, 1 fail, 3 inconclusive), report written
 
 
 def cmd_time(args) -> int:

@@ -148,6 +148,7 @@ def run_suite_checks(args, store, run_id) -> None:
                data_name=data.name, masks=data.masks, image_names=data.names, **common)
     result, _ = run_gate(policy, classifier, data, method=cfg["gate_method"], **common)
     print("\n".join(gate_lines(result, policy, model=classifier.name, data=data.name)))
+    args.gate_exit = result.exit_code
 
 
 def write_report(args, store, run_id) -> None:

@@ -54,10 +54,17 @@ class MetricResult:
         per_image: (N,) values behind the summary, in image order (or per frame pair).
         value: The summary; None means the mean of ``per_image``.
         statistics: Further named summaries a gate rule may read (the metric's
-            declared ``statistics``).
+            declared ``statistics``). A statistic given in ``per_image_statistics``
+            and not here is the mean of its per-image values.
+        per_image_statistics: (N,) values behind a statistic that is a mean over
+            images, so that it gets a confidence interval (and a paired one against a
+            control).
         config: The protocol as run (stored with the cell).
         extra: More JSON-ready numbers to store (targets, layer names, timings).
         artifacts: Arrays to store (curves, similarity per step) for the report.
+        warnings: Reasons the numbers cannot decide a rule (a model whose clean
+            score is already about 0, ...): a gate rule on this result is
+            inconclusive, never passed.
     """
 
     per_image: np.ndarray
@@ -66,11 +73,20 @@ class MetricResult:
     config: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     artifacts: dict[str, np.ndarray] = field(default_factory=dict)
+    per_image_statistics: dict[str, np.ndarray] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def __post_init__(self):
         self.per_image = np.asarray(self.per_image, np.float64).reshape(-1)
         if self.value is None:
             self.value = float(self.per_image.mean()) if self.per_image.size else float("nan")
+        self.per_image_statistics = {k: np.asarray(v, np.float64).reshape(-1)
+                                     for k, v in self.per_image_statistics.items()}
+        for name, values in self.per_image_statistics.items():
+            if len(values) != len(self.per_image):
+                raise ValueError(f"statistic {name!r} has {len(values)} per-image values, "
+                                 f"the result {len(self.per_image)}")
+            self.statistics.setdefault(name, float(values.mean()))
 
 
 class Metric:
@@ -88,6 +104,9 @@ class Metric:
         label: The value's name on a report axis ("AUC", "Spearman |map|").
         axis: For curve metrics, what the curve's x axis is (the report's label).
         default: In ``check``'s default metric list.
+        chance_orderings: Whether the chance baseline is measured over several random
+            orderings (each its own seed) and averaged. False for metrics on which any
+            model-independent map scores the same whatever its seed.
         settings: Frozen dataclass of the metric's own settings (defaults for every field).
     """
 
@@ -102,6 +121,7 @@ class Metric:
     label: ClassVar[str] = "value"
     axis: ClassVar[str] = ""
     default: ClassVar[bool] = False
+    chance_orderings: ClassVar[bool] = True
     settings: ClassVar[type] = NoSettings
 
     def compute(self, ctx: Any, method: str) -> MetricResult:

@@ -16,6 +16,7 @@ from .randomization_support import ADEBAYO, main_measure
 class DataRandomization(Metric):
     name = "data-randomization"
     category = "randomization"
+    chance_orderings = False  # a model-independent map is unchanged by any randomization
     direction = "lower"
     needs = frozenset({"networks"})
     statistics = ("margin",) + tuple(f"{p}_{m}" for p in ("permuted", "true") for m in SIMILARITIES)
@@ -35,10 +36,13 @@ class DataRandomization(Metric):
                                   measures=s.measures, batch_size=ctx.batch_size)
         main = main_measure(result.measures)
         j = result.measures.index(main)
-        statistics = {}
-        for m, (permuted, true) in result.mean().items():
-            statistics[f"permuted_{m}"], statistics[f"true_{m}"] = permuted, true
-        statistics["margin"] = statistics[f"true_{main}"] - statistics[f"permuted_{main}"]
+        per_image_statistics = {}
+        for i, m in enumerate(result.measures):
+            per_image_statistics[f"permuted_{m}"] = np.asarray(result.true_vs_permuted[i], np.float64)
+            per_image_statistics[f"true_{m}"] = np.asarray(result.true_vs_true[i], np.float64)
+        per_image_statistics["margin"] = (per_image_statistics[f"true_{main}"]
+                                          - per_image_statistics[f"permuted_{main}"])
+        statistics = {k: float(v.mean()) for k, v in per_image_statistics.items()}
         config = {"reduce": s.randomization_reduce, "variant": ctx.variant,
                   "measures": list(result.measures), "seed": int(ctx.seed), "value_measure": main,
                   "value": f"mean over images of {main} between the true-label and the "
@@ -51,7 +55,8 @@ class DataRandomization(Metric):
                           f"{'below' if below else 'NOT below'} it, the maps "
                           f"{'depend' if below else 'do not depend'} on the labels")
         return MetricResult(
-            per_image=np.asarray(result.true_vs_permuted[j], np.float64), statistics=statistics,
+            per_image=np.asarray(result.true_vs_permuted[j], np.float64),
+            per_image_statistics=per_image_statistics,
             config=config,
             extra={"measures": list(result.measures), "targets": result.targets.tolist(),
                    "passed": bool(result.passed),

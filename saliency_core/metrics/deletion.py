@@ -30,4 +30,4 @@ class Deletion(Metric):
         explained = ctx.explain(method)
         result = deletion_curve(ctx.classifier, ctx.images, explained.maps, forward=ctx.forward(),
                                 config=config, targets=explained.targets)
-        return curve_result(result, reduce=ctx.settings.curve_reduce)
+        return curve_result(result, reduce=ctx.settings.curve_reduce, clean_index=0)

@@ -28,4 +28,4 @@ class Insertion(Metric):
         explained = ctx.explain(method)
         result = insertion_curve(ctx.classifier, ctx.images, explained.maps, forward=ctx.forward(),
                                  config=config, targets=explained.targets)
-        return curve_result(result, reduce=ctx.settings.curve_reduce)
+        return curve_result(result, reduce=ctx.settings.curve_reduce, clean_index=-1)

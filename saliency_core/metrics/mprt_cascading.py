@@ -13,6 +13,7 @@ class MprtCascading(Metric):
     name = "mprt-cascading"
     aliases = ("mprt",)
     category = "randomization"
+    chance_orderings = False  # a model-independent map is unchanged by any randomization
     direction = "lower"
     needs = frozenset({"model"})
     statistics = MPRT_STATISTICS

@@ -11,6 +11,7 @@ from .randomization_support import ADEBAYO, MPRT_STATISTICS, mprt_result
 class MprtIndependent(Metric):
     name = "mprt-independent"
     category = "randomization"
+    chance_orderings = False  # a model-independent map is unchanged by any randomization
     direction = "lower"
     needs = frozenset({"model"})
     statistics = MPRT_STATISTICS

@@ -16,6 +16,7 @@ from .randomization_support import main_measure
 class RandomLogit(Metric):
     name = "random-logit"
     category = "randomization"
+    chance_orderings = False  # a model-independent map is unchanged by any randomization
     direction = "lower"
     needs = frozenset({"model"})
     statistics = tuple(SIMILARITIES)
@@ -47,7 +48,7 @@ class RandomLogit(Metric):
             artifacts["logit_maps"] = np.asarray(result.maps[:, index], np.float32)
         return MetricResult(
             per_image=sim[result.measures.index(main)],
-            statistics={m: float(sim[i].mean()) for i, m in enumerate(result.measures)},
+            per_image_statistics={m: sim[i] for i, m in enumerate(result.measures)},
             config=config, artifacts=artifacts,
             extra={"measures": list(result.measures), "targets": result.targets.tolist(),
                    "others": result.others.tolist()})

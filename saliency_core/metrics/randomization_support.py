@@ -37,10 +37,10 @@ def mprt_result(ctx, method: str, mode: str) -> MetricResult:
     main = main_measure(result.measures)
     j = result.measures.index(main)
     per_image = sim[-1, j] if mode == "cascading" else sim[:, j].mean(axis=0)
-    statistics = {}
+    per_image_statistics = {}
     for i, m in enumerate(result.measures):
-        statistics[f"last_step_{m}"] = float(sim[-1, i].mean())
-        statistics[f"mean_{m}"] = float(sim[:, i].mean())
+        per_image_statistics[f"last_step_{m}"] = sim[-1, i]
+        per_image_statistics[f"mean_{m}"] = sim[:, i].mean(axis=0)
     config = {"mode": mode, "reduce": s.randomization_reduce, "score": s.score,
               "variant": ctx.variant, "measures": list(result.measures), "seed": int(ctx.seed),
               "steps": len(result.blocks), "value_measure": main,
@@ -59,5 +59,5 @@ def mprt_result(ctx, method: str, mode: str) -> MetricResult:
         index = min(int(s.step_maps_image), result.maps.shape[1] - 1)
         artifacts["step_maps"] = np.asarray(result.maps[:, index], np.float32)
         config["step_maps_image"] = index
-    return MetricResult(per_image=per_image, statistics=statistics, config=config, extra=extra,
-                        artifacts=artifacts)
+    return MetricResult(per_image=per_image, per_image_statistics=per_image_statistics,
+                        config=config, extra=extra, artifacts=artifacts)

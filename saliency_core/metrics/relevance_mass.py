@@ -24,7 +24,7 @@ class RelevanceMass(Metric):
     def compute(self, ctx, method):
         values = np.asarray(relevance_mass(np.abs(ctx.maps(method)), ctx.require_masks(self.name)),
                             np.float64)
-        return MetricResult(per_image=values, statistics={"mean": float(values.mean())},
+        return MetricResult(per_image=values, per_image_statistics={"mean": values},
                             config={"reduce": ctx.settings.curve_reduce,
                                     "map": "absolute value of the reduced map",
                                     "value": "mean over images"})

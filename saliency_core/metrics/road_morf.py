@@ -16,7 +16,7 @@ def road_metric_result(ctx, method, order):
     result = road_curve(ctx.classifier, ctx.images, explained.maps, order=order,
                         fractions=s.road_fractions, seed=ctx.seed, noise=s.road_noise,
                         chunk_size=ctx.batch_size, forward=ctx.forward(), targets=explained.targets)
-    return curve_result(result, reduce=s.curve_reduce)
+    return curve_result(result, reduce=s.curve_reduce, clean_index=0)
 
 
 @register_metric

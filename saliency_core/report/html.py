@@ -97,8 +97,8 @@ def _summary(data: ReportData) -> str:
                      "the report shows the cells it recorded.</p>")
     if data.gates:
         items = "".join(
-            f'<li><span class="verdict {"pass" if ok else "fail"}">{"PASSED" if ok else "FAILED"}'
-            f"</span> {escape(line)}</li>" for ok, line in tables.gate_lines(data))
+            f'<li><span class="verdict {"pass" if v == "pass" else "fail"}">{escape(v.upper())}'
+            f"</span> {escape(line)}</li>" for v, line in tables.gate_lines(data))
         parts.append(f'<h3>Gate</h3><ul class="gates">{items}</ul>')
     else:
         parts.append('<p class="note">No gate ran in this run.</p>')

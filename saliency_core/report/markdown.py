@@ -48,8 +48,8 @@ def render_markdown(data: ReportData, figures: list[ReportFigure], folder: str) 
            f"Run `{md_escape(run.id)}`, status {md_escape(run.status)}, started "
            f"{md_escape(run.started)}, seed {md_escape(run.seed)}.", "", "## Summary", ""]
     if data.gates:
-        out += [f"- **{'PASSED' if ok else 'FAILED'}** {md_escape(line)}"
-                for ok, line in tables.gate_lines(data)] + [""]
+        out += [f"- **{v.upper()}** {md_escape(line)}"
+                for v, line in tables.gate_lines(data)] + [""]
     else:
         out += ["No gate ran in this run.", ""]
     if any(t.ok for t in data.timings):

@@ -129,6 +129,8 @@ class ScalarCheck:
     config: dict
     control: bool = False  # a model-independent control method
     chance: bool = False   # the chance baseline (random ordering) margins compare against
+    low: float | None = None   # confidence interval of value
+    high: float | None = None
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,10 @@ class GateRule:
     threshold: Any
     passed: bool
     why: str
+    verdict: str = ""           # pass | fail | inconclusive | error
+    low: float | None = None    # the value's confidence interval
+    high: float | None = None
+    images_needed: int | None = None
 
 
 @dataclass(frozen=True)
@@ -189,6 +195,7 @@ class GateVerdict:
     policy: str
     passed: bool
     rules: list[GateRule]
+    verdict: str = ""
 
 
 @dataclass(frozen=True)
@@ -266,14 +273,21 @@ def _check_fields(cell) -> dict:
 
 def _gate(cell) -> GateVerdict:
     k, m = cell.key, cell.metrics or {}
-    rules = [GateRule(rule=str(r.get("rule", "")), method=str(r.get("method", "")),
-                      metric=str(r.get("metric", "")), value=r.get("value"),
-                      op=str(r.get("op", "")), threshold=r.get("threshold"),
-                      passed=bool(r.get("passed")), why=str(r.get("why") or ""))
-             for r in m.get("rules", [])]
+    rules = []
+    for r in m.get("rules", []):
+        interval = r.get("interval") or {}
+        verdict = str(r.get("verdict") or ("pass" if r.get("passed") else "fail"))
+        rules.append(GateRule(rule=str(r.get("rule", "")), method=str(r.get("method", "")),
+                              metric=str(r.get("metric", "")), value=r.get("value"),
+                              op=str(r.get("op", "")), threshold=r.get("threshold"),
+                              passed=bool(r.get("passed")), why=str(r.get("why") or ""),
+                              verdict=verdict, low=_num(interval.get("low")),
+                              high=_num(interval.get("high")),
+                              images_needed=r.get("images_needed")))
+    passed = cell.status == "ok" and bool(m.get("passed"))
+    verdict = str(m.get("verdict") or ("pass" if passed else "error" if cell.status != "ok" else "fail"))
     return GateVerdict(model=str(k.get("model")), data=str(k.get("data")),
-                       policy=str(k.get("policy")),
-                       passed=cell.status == "ok" and bool(m.get("passed")), rules=rules)
+                       policy=str(k.get("policy")), passed=passed, rules=rules, verdict=verdict)
 
 
 def _method_info(cell) -> dict:
@@ -297,9 +311,12 @@ def _read_checks(store, cells, data: dict) -> None:
         direction = str(m.get("direction", ""))
         method = _method_info(cell)
         kinds = dict(control=method.get("kind") == "control", chance=bool(method.get("chance_baseline")))
+        interval = (m.get("intervals") or {}).get("value") or {}
         data["checks"].append(ScalarCheck(**fields, ok=cell.status == "ok",
                                           value=_num(m.get("value")), direction=direction,
-                                          config=dict(m.get("config") or {}), **kinds))
+                                          config=dict(m.get("config") or {}), **kinds,
+                                          low=_num(interval.get("low")),
+                                          high=_num(interval.get("high"))))
         if cell.status != "ok":
             continue
         if isinstance(m.get("config"), dict):

@@ -156,11 +156,13 @@ def checks_table(data: ReportData) -> Table:
         if c.ok and c.value is not None and rand is not None and not c.chance:
             margin = (c.value - rand) * (-1.0 if c.direction == "lower" else 1.0)
         better = {"higher": "higher", "lower": "lower"}.get(c.direction, DASH)
+        ci = f"[{c.low:.3f}, {c.high:.3f}]" if c.ok and c.low is not None and c.high is not None \
+            else DASH
         rows.append((c.model, c.data, c.metric, c.method,
-                     _fmt(c.value, ".3f") if c.ok else "failed", better, _fmt(rand, ".3f"),
+                     _fmt(c.value, ".3f") if c.ok else "failed", ci, better, _fmt(rand, ".3f"),
                      _fmt(margin, "+.3f")))
     return _table([("Model", False), ("Data", False), ("Metric", False), ("Method", False),
-                   ("Value", True), ("Better", False), ("Random control", True),
+                   ("Value", True), ("95% CI", False), ("Better", False), ("Random control", True),
                    ("Margin over random", True)], rows)
 
 
@@ -181,14 +183,15 @@ def agreement_table(agreements: list[AgreementCell]) -> Table:
                    ("Units flipped at a kink", True), ("Pinned", True)], rows)
 
 
-def gate_lines(data: ReportData) -> list[tuple[bool, str]]:
-    """Per gate: whether it passed, and a line naming it and the rules that failed."""
+def gate_lines(data: ReportData) -> list[tuple[str, str]]:
+    """Per gate: its verdict (pass, fail, inconclusive, error), and a line naming it and
+    the rules that did not pass, each with its verdict."""
     lines = []
     for g in data.gates:
-        failed = [r for r in g.rules if not r.passed]
-        why = "; ".join(f"{r.rule}: {r.why}" if r.why else r.rule for r in failed)
-        lines.append((g.passed, f"policy {g.policy} on {g.model} / {g.data}"
-                      + (f" — failed {why}" if why else "")))
+        other = [r for r in g.rules if not r.passed]
+        why = "; ".join(f"{r.rule} {r.verdict}" + (f" ({r.why})" if r.why else "") for r in other)
+        lines.append((g.verdict, f"policy {g.policy} on {g.model} / {g.data}"
+                      + (f" — {why}" if why else "")))
     return lines
 
 
@@ -197,12 +200,16 @@ def gate_table(data: ReportData) -> Table:
     rows = []
     for g in data.gates:
         for r in g.rules:
-            value = _fmt(r.value, ".3f") if isinstance(r.value, (int, float)) else str(r.value)
-            rows.append((g.policy, g.model, g.data, r.rule, r.method, r.metric, value,
-                         f"{r.op} {r.threshold}", "pass" if r.passed else "FAIL", r.why))
+            value = _fmt(r.value, "+.4f") if isinstance(r.value, (int, float)) else str(r.value)
+            ci = f"[{r.low:+.4f}, {r.high:+.4f}]" if r.low is not None and r.high is not None else DASH
+            verdict = r.verdict.upper() if r.verdict != "pass" else "pass"
+            if r.images_needed:
+                verdict += f" (about {r.images_needed} images would decide it)"
+            rows.append((g.policy, g.model, g.data, r.rule, r.method, r.metric, value, ci,
+                         f"{r.op} {r.threshold}", verdict, r.why))
     return _table([("Policy", False), ("Model", False), ("Data", False), ("Rule", False),
-                   ("Method", False), ("Metric", False), ("Value", True), ("Needs", False),
-                   ("Result", False), ("Why", False)], rows)
+                   ("Method", False), ("Metric", False), ("Value", True), ("95% CI", False),
+                   ("Needs", False), ("Verdict", False), ("Why", False)], rows)
 
 
 def _flatten(value, prefix: str = "") -> list[tuple[str, str]]:
