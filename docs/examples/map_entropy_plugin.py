@@ -17,14 +17,15 @@ class MapEntropy(Metric):
     name = "map-entropy"
     category = "complexity"
     direction = "lower"  # a focused map spreads its mass over few pixels
-    statistics = ("max",)
+    statistics = ("top_percent_mass",)
     reference = "Shannon entropy (nats) of the |map| normalised to sum 1"
 
     def compute(self, ctx, method):
         p = np.abs(ctx.maps(method)).reshape(len(ctx.images), -1) + 1e-12
         p /= p.sum(axis=1, keepdims=True)
-        entropy = -(p * np.log(p)).sum(axis=1)
-        return MetricResult(per_image=entropy, statistics={"max": float(entropy.max())})
+        top = np.sort(p, axis=1)[:, -max(1, p.shape[1] // 100):].sum(axis=1)
+        return MetricResult(per_image=-(p * np.log(p)).sum(axis=1),  # the value: mean entropy
+                            per_image_statistics={"top_percent_mass": top})
 
 
 @dataclass(frozen=True)

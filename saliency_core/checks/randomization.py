@@ -53,6 +53,7 @@ import numpy as np
 from ..explainer import Explainer
 from ..models.classifier import Classifier, as_classifier
 from ..models.init import layer_seed, random_weights
+from ..seeds import image_seeds
 from .similarity import SIMILARITIES, Reference, check_measures
 
 __all__ = ["MODES", "RandomizationResult", "RandomLogitResult", "randomization_blocks",
@@ -383,7 +384,8 @@ def random_logit(classifier, images, *, seed: int, method, variant="xla", batch_
     """Similarity of the top-1 class's map and a random other class's map, per image.
 
     The other class is drawn uniformly from the ``K - 1`` classes that are not the
-    image's top-1, with ``np.random.default_rng(seed)``. Arguments as in :func:`mprt`.
+    image's top-1, from a generator seeded by the run seed and the image's content (so an
+    image gets the same class in any chunk or shard). Arguments as in :func:`mprt`.
     """
     measures = check_measures(measures)
     explainer = Explainer(classifier, variant=variant, score=score, batch_size=batch_size, device=device)
@@ -392,7 +394,8 @@ def random_logit(classifier, images, *, seed: int, method, variant="xla", batch_
         raise ValueError("the random-logit test needs at least two classes")
     top = explainer.explain(images, method=method, reduce=reduce, options=options,
                                  seed=seed)
-    draw = np.random.default_rng(seed).integers(0, k - 1, size=len(top.targets))
+    draw = np.array([np.random.default_rng(int(s)).integers(0, k - 1)
+                     for s in image_seeds(seed, np.asarray(images))], np.int64)
     others = (draw + (draw >= top.targets)).astype(np.int32)  # skip the top-1 class
     other = explainer.explain(images, targets=others, method=method, reduce=reduce, options=options,
                                  seed=seed)

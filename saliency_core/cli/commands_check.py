@@ -50,6 +50,17 @@ def _common_arguments(p) -> None:
                    help="a method's option, e.g. smoothgrad.samples=50 (repeatable; "
                         "'list methods' shows each method's options)")
     p.add_argument("--device", default=None, help="cpu, gpu or gpu:N (default: TensorFlow's choice)")
+    p.add_argument("--chunk-images", type=int, default=64, metavar="N",
+                   help="images per chunk: the unit of work, of resuming and of memory (default 64)")
+    p.add_argument("--executor", default="local", choices=("local", "ray"),
+                   help="where chunks run: this process (default) or a Ray cluster")
+    p.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="Ray cluster to join (default: start a local one); e.g. auto or ray://host:10001")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="Ray workers (default: one per GPU, else one per 2 CPUs)")
+    p.add_argument("--resume", default=None, metavar="RUN",
+                   help="continue a killed or interrupted run (same settings, from its store): "
+                        "finished chunks are kept, the rest is computed")
     p.add_argument("--store", type=Path, default=None, metavar="PATH",
                    help=f"results store file (default: {default_store_path()})")
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
@@ -107,7 +118,7 @@ def _prepare(args):
     from ..models.weights import WeightsUnavailableError
 
     for option, value in (("--images", args.images), ("--curve-steps", args.curve_steps),
-                          ("--batch-size", args.batch_size)):
+                          ("--batch-size", args.batch_size), ("--chunk-images", args.chunk_images)):
         if value is not None and value < 1:
             raise CliError(f"{option} must be >= 1, got {value}")
     try:
@@ -151,9 +162,25 @@ def _networks(args, classifier, data, metrics):
                                         epochs=DATA_RANDOMIZATION_EPOCHS)
 
 
-def _check_args(args, settings, networks) -> dict:
+def _check_args(args, settings, networks, data, classifier) -> dict:
+    """run_checks' options from the command line: variant, chunking, executor, data."""
+    from functools import partial
+
+    from ..data.check_data import load_check_model
+    from ..executors.local import get_executor
+
+    try:
+        executor = get_executor(args.executor, **({"address": args.ray_address,
+                                                   "workers": args.workers}
+                                                  if args.executor == "ray" else {}))
+    except (ImportError, ValueError, RuntimeError) as exc:
+        raise CliError(f"--executor {args.executor}: {exc}") from None
+    loader = partial(load_check_model, args.model, weights=args.weights,
+                     preprocessing=args.preprocessing, unsafe=args.unsafe)
     return dict(variant=args.variant, batch_size=args.batch_size, device=args.device,
-                settings=settings, networks=networks)
+                settings=settings, networks=networks, chunk_images=args.chunk_images,
+                prepare=data.prepare, executor=executor,
+                worker_classifier=loader if args.executor == "ray" else None)
 
 
 def _run_config(args, classifier, data, settings, **extra) -> dict:
@@ -161,15 +188,45 @@ def _run_config(args, classifier, data, settings, **extra) -> dict:
             "weights": classifier.weights, "data": data.name, "images": data.names,
             "seed": args.seed, "variant": args.variant, "batch_size": args.batch_size,
             "curve_steps": args.curve_steps, "data_seed": args.data_seed,
-            "method_options": settings.method_options, **extra}
+            "method_options": settings.method_options, "chunk_images": args.chunk_images,
+            "argv": {k: v for k, v in vars(args).items() if k in _RESUMABLE}, **extra}
+
+
+# The options a resumed run takes from the run it continues (so its numbers are the same).
+_RESUMABLE = ("model", "weights", "preprocessing", "unsafe", "data", "images", "data_seed", "seed",
+              "variant", "batch_size", "curve_steps", "method_option", "chunk_images", "methods",
+              "metrics", "policy", "method", "device")
+
+
+def _resumed(args, store, command: str):
+    """``(run_id, args)`` continuing ``--resume RUN`` with its stored options, or
+    ``(None, args)``; CliError when the run is unknown or was another command."""
+    if not args.resume:
+        return None, args
+    from ..store import StoreError
+
+    try:
+        run = store.get_run(args.resume)
+    except (StoreError, KeyError) as exc:
+        raise CliError(f"--resume: {exc}") from None
+    stored = (run.config or {}).get("argv")
+    if (run.config or {}).get("command") != command or stored is None:
+        raise CliError(f"--resume {args.resume}: run {run.id} is not a '{command}' run of this "
+                       "version (start a new run)")
+    for key, value in stored.items():
+        setattr(args, key, value)
+    store.resume_run(run.id)
+    print(f"resuming run {run.id}: finished chunks are kept", file=sys.stderr)
+    return run.id, args
 
 
 def _print_report(report, classifier, data, args) -> None:
     from ..checks.check_runner import chance_baseline
     from ..harness.compare import print_table
 
+    count = len(report.results[0].per_image) if report.results and report.results[0].ok else "?"
     print(f"model {classifier.name} (weights: {classifier.weights}); data {data.name}, "
-          f"{len(data.images)} images; seed {args.seed}, variant {args.variant}; run {report.run_id}")
+          f"{count} images; seed {args.seed}, variant {args.variant}; run {report.run_id}")
     for method in report.methods:
         headers, rows = report.table(method, control=chance_baseline())
         print()
@@ -193,26 +250,34 @@ def cmd_check(args) -> int:
                                                                      has_masks=False)
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    classifier, data, settings = _prepare(args)
-    metrics = metrics or selected_metrics(None, has_masks=data.masks is not None)
-    networks = _networks(args, classifier, data, metrics)
-    try:
-        check_needs(metrics, has_masks=data.masks is not None, has_networks=networks is not None)
-    except ValueError as exc:
-        raise CliError(f"{exc}; {data.name!r} cannot give it") from None
-    config = _run_config(args, classifier, data, settings, command="check", methods=methods,
-                         metrics=metrics)
     with open_store(args.store) as store:
-        with store_run(store, "check", config, args.seed) as run_id:
+        resume, args = _resumed(args, store, "check")
+        if resume:
+            methods = list(args.methods)
+            metrics = list(args.metrics)
+        classifier, data, settings = _prepare(args)
+        metrics = metrics or selected_metrics(None, has_masks=data.masks is not None)
+        networks = _networks(args, classifier, data, metrics)
+        try:
+            check_needs(metrics, has_masks=data.masks is not None,
+                        has_networks=networks is not None)
+        except ValueError as exc:
+            raise CliError(f"{exc}; {data.name!r} cannot give it") from None
+        args.methods, args.metrics = methods, metrics
+        config = _run_config(args, classifier, data, settings, command="check", methods=methods,
+                             metrics=metrics)
+        with store_run(store, "check", config, args.seed, run_id=resume) as run_id:
             report = run_checks(classifier, data.images, methods=methods, metrics=metrics,
                                 seed=args.seed, data_name=data.name, store=store, run_id=run_id,
                                 masks=data.masks, image_names=data.names, progress=_progress,
-                                **_check_args(args, settings, networks))
+                                **_check_args(args, settings, networks, data, classifier))
     _print_report(report, classifier, data, args)
     write_json(args.json, report.as_dict())
     if report.failed:
         raise CliError(f"{len(report.failed)} check(s) could not be computed: " + "; ".join(
-            f"{r.method} {r.metric} ({r.reason})" for r in report.failed))
+            f"{r.method} {r.metric} ({r.reason})" for r in report.failed)
+            + f"; finished chunks are kept: 'saliency-bench check --resume {report.run_id}' "
+              "computes the rest")
     return 0
 
 
@@ -229,21 +294,23 @@ def cmd_gate(args) -> int:
         method = METHODS.canonical(args.method) if args.method else primary_method()
     except (PolicyError, ValueError) as exc:
         raise CliError(str(exc)) from None
-    classifier, data, settings = _prepare(args)
-    networks = _networks(args, classifier, data, policy.metrics)
-    try:
-        check_needs(policy.metrics, has_masks=data.masks is not None,
-                    has_networks=networks is not None)
-    except ValueError as exc:
-        raise CliError(f"{exc}; {data.name!r} cannot give it") from None
-    config = _run_config(args, classifier, data, settings, command="gate", method=method,
-                         policy={"name": policy.name, "source": policy.source,
-                                 "rules": [dataclasses.asdict(r) for r in policy.rules]})
     with open_store(args.store) as store:
-        with store_run(store, "gate", config, args.seed) as run_id:
+        resume, args = _resumed(args, store, "gate")
+        classifier, data, settings = _prepare(args)
+        networks = _networks(args, classifier, data, policy.metrics)
+        try:
+            check_needs(policy.metrics, has_masks=data.masks is not None,
+                        has_networks=networks is not None)
+        except ValueError as exc:
+            raise CliError(f"{exc}; {data.name!r} cannot give it") from None
+        args.method = method
+        config = _run_config(args, classifier, data, settings, command="gate", method=method,
+                             policy={"name": policy.name, "source": policy.source,
+                                     "rules": [dataclasses.asdict(r) for r in policy.rules]})
+        with store_run(store, "gate", config, args.seed, run_id=resume) as run_id:
             result, report = run_gate(policy, classifier, data, method=method, seed=args.seed,
                                       store=store, run_id=run_id, progress=_progress,
-                                      **_check_args(args, settings, networks))
+                                      **_check_args(args, settings, networks, data, classifier))
     print("\n".join(gate_lines(result, policy, model=classifier.name, data=data.name)))
     write_json(args.json, {"gate": {"policy": policy.name, "source": policy.source,
                                     "model": classifier.name, "data": data.name,

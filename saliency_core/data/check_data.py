@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -22,22 +23,33 @@ class CheckData:
 
     Attributes:
         name: The data set's name (the ``data`` of every check cell key).
-        images: (N, H, W, C) in the classifier's input space.
-        names: One name per image.
+        images: (N, H, W, C) in the classifier's input space, or an
+            :class:`~saliency_core.data.stream.ImageStream` of decoded images read chunk
+            by chunk (folders and list files: any size, bounded memory).
+        names: One name per image (None for a stream: its batches name them).
         masks: (N, H, W) bool ground-truth object masks, or None.
         skipped: (path, reason) of files that could not be decoded.
+        prepare: For a stream, what turns a chunk of decoded images into the
+            classifier's input (``classifier.prepare``); None for arrays.
     """
 
     name: str
-    images: np.ndarray
-    names: list[str]
+    images: Any
+    names: list[str] | None
     masks: np.ndarray | None = None
     skipped: list | None = None
+    prepare: Any = None
+
+    @property
+    def streamed(self) -> bool:
+        return self.names is None
 
 
 def load_check_data(spec: str, classifier, *, images: int | None = None, data_seed: int = 1,
                     synthetic_images: int = 16) -> CheckData:
-    """``spec`` = "photos", "synthetic" or an image folder, prepared for ``classifier``.
+    """``spec`` = "photos", "synthetic", an image folder or a list file (one image path
+    per line), for ``classifier``. Folders and list files are streamed: nothing is
+    decoded here; their images are read and prepared chunk by chunk during the check.
 
     Args:
         spec: What to load.
@@ -62,19 +74,23 @@ def load_check_data(spec: str, classifier, *, images: int | None = None, data_se
         pixels = data.images * (255.0 if classifier.raw_input else 1.0)
         names = [f"synthetic-{data_seed}-{i}-{data.class_names[k]}" for i, k in enumerate(data.labels)]
         return CheckData("synthetic", pixels.astype(classifier.dtype), names, data.masks)
-    if spec != "photos" and not Path(spec).is_dir():
-        raise ValueError(f"--data {spec!r} is not 'photos', 'synthetic' or a folder")
+    is_list = Path(spec).is_file() and Path(spec).suffix.lower() in (".txt", ".lst", ".list")
+    if spec != "photos" and not Path(spec).is_dir() and not is_list:
+        raise ValueError(f"--data {spec!r} is not 'photos', 'synthetic', a folder or a list file "
+                         "(.txt, one image path per line)")
     if not classifier.raw_input:
         raise ValueError(f"model {classifier.name!r} takes its inputs as given, so photos cannot be "
                          "resized for it; pass --preprocessing FAMILY, or use --data synthetic")
-    if spec == "photos":
-        from .photos import load_photos
+    if spec != "photos":
+        from .file_streams import folder_stream, list_file_stream
 
-        image_set = load_photos()
-    else:
-        from .images import load_folder
+        stream = list_file_stream(spec) if is_list else folder_stream(spec)
+        if images is not None:
+            stream = _first(stream, images)
+        return CheckData(spec, stream, None, None, [], prepare=classifier.prepare)
+    from .photos import load_photos
 
-        image_set = load_folder(spec)
+    image_set = load_photos()
     try:
         prepared = classifier.prepare(image_set.images[:images])
     except (ValueError, TypeError) as exc:
@@ -94,3 +110,17 @@ def load_check_model(name: str, **load_options):
     from ..models.registry import load_model
 
     return load_model(name, **load_options)
+
+
+def _first(stream, n: int):
+    """``stream`` limited to its first ``n`` positions."""
+    from .stream import ImageStream
+
+    class First(ImageStream):
+        def items(self, start):
+            for item in stream.items(start):
+                if item.index >= n:
+                    return
+                yield item
+
+    return First(stream.name, n if stream.size is None else min(n, stream.size))

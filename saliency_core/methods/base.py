@@ -29,12 +29,12 @@ from ``--method-option NAME.FIELD=VALUE`` and from a suite's
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Literal, Mapping
 
 import numpy as np
 
+from ..seeds import image_seeds
 from ..unit_registry import Registry
 
 __all__ = ["Method", "MethodContext", "MethodKind", "NoOptions", "METHODS", "register_method",
@@ -218,19 +218,3 @@ def parse_method_options(specs: list[str] | None) -> dict[str, dict[str, str]]:
 def options_record(opts: Any) -> dict:
     """A method's options as a JSON-ready dict."""
     return {k: (float(v) if isinstance(v, np.floating) else v) for k, v in dataclasses.asdict(opts).items()}
-
-
-def image_seeds(seed: int, images: np.ndarray) -> np.ndarray:
-    """(N,) uint64 seeds, each from the run seed and one image's bytes (BLAKE2b).
-
-    The same image gets the same seed whatever call, chunk or position it is in.
-    """
-    images = np.ascontiguousarray(images)
-    out = np.empty(len(images), np.uint64)
-    for i, image in enumerate(images):
-        h = hashlib.blake2b(digest_size=8)
-        h.update(str(int(seed)).encode())
-        h.update(str(image.dtype).encode())
-        h.update(image.tobytes())
-        out[i] = int.from_bytes(h.digest(), "little")
-    return out

@@ -108,6 +108,8 @@ class Metric:
             orderings (each its own seed) and averaged. False for metrics on which any
             model-independent map scores the same whatever its seed.
         settings: Frozen dataclass of the metric's own settings (defaults for every field).
+        image_axes: Artifacts that hold one slice per image, and the axis of it: chunk
+            results are joined along it (other artifacts are kept from the first chunk).
     """
 
     name: ClassVar[str]
@@ -123,9 +125,42 @@ class Metric:
     default: ClassVar[bool] = False
     chance_orderings: ClassVar[bool] = True
     settings: ClassVar[type] = NoSettings
+    image_axes: ClassVar[dict[str, int]] = {}
 
     def compute(self, ctx: Any, method: str) -> MetricResult:
         raise NotImplementedError
+
+    def combine(self, chunks: list[MetricResult]) -> MetricResult:
+        """One result from the results of consecutive chunks of images: per-image values
+        joined; a per-image statistic is the mean of its joined values; any other
+        statistic and the value are averaged with each chunk weighted by its images.
+        Override when a statistic is not a mean over images."""
+        if len(chunks) == 1:
+            return chunks[0]
+        sizes = np.array([len(c.per_image) for c in chunks], np.float64)
+        weights = sizes / sizes.sum()
+        per_image_stats = {k: np.concatenate([c.per_image_statistics[k] for c in chunks])
+                           for k in chunks[0].per_image_statistics}
+        statistics = {k: float(np.dot(weights, [c.statistics[k] for c in chunks]))
+                      for k in chunks[0].statistics if k not in per_image_stats}
+        extra = dict(chunks[0].extra)
+        for key in ("per_ordering", "per_ordering_statistics", "targets", "others", "true_vs_true"):
+            if key not in extra:
+                continue
+            if isinstance(extra[key], dict):
+                extra[key] = {k: np.concatenate([np.asarray(c.extra[key][k]) for c in chunks], axis=-1)
+                              for k in extra[key]}
+            else:
+                extra[key] = np.concatenate([np.asarray(c.extra[key]) for c in chunks], axis=-1)
+        artifacts = dict(chunks[0].artifacts)
+        for key, axis in self.image_axes.items():
+            if key in artifacts:
+                artifacts[key] = np.concatenate([c.artifacts[key] for c in chunks], axis=axis)
+        return MetricResult(
+            per_image=np.concatenate([c.per_image for c in chunks]),
+            value=float(np.dot(weights, [c.value for c in chunks])), statistics=statistics,
+            per_image_statistics=per_image_stats, config=chunks[0].config, extra=extra,
+            artifacts=artifacts, warnings=list(dict.fromkeys(w for c in chunks for w in c.warnings)))
 
     def describe(self) -> dict:
         """Metadata for ``list metrics``, the store and the report."""

@@ -20,6 +20,7 @@ class DataRandomization(Metric):
     direction = "lower"
     needs = frozenset({"networks"})
     statistics = ("margin",) + tuple(f"{p}_{m}" for p in ("permuted", "true") for m in SIMILARITIES)
+    image_axes = {"data_similarity_permuted": -1, "data_similarity_true": -1}
     reference = ADEBAYO + ", data randomization test"
     summary = "similarity of maps from true-label and permuted-label networks"
     label = "Spearman |map| (true vs permuted labels)"

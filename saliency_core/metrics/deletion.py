@@ -19,6 +19,7 @@ class Deletion(Metric):
     category = "faithfulness"
     direction = "lower"
     statistics = CURVE_STATISTICS
+    image_axes = {"curves": 0}
     reference = RISE
     summary = "class probability as the top-ranked pixels are removed (AUC)"
     label = "deletion AUC"

@@ -17,6 +17,7 @@ class Insertion(Metric):
     category = "faithfulness"
     direction = "higher"
     statistics = CURVE_STATISTICS
+    image_axes = {"curves": 0}
     reference = RISE
     summary = "class probability as the top-ranked pixels are inserted into a blur (AUC)"
     label = "insertion AUC"

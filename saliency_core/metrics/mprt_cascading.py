@@ -17,6 +17,7 @@ class MprtCascading(Metric):
     direction = "lower"
     needs = frozenset({"model"})
     statistics = MPRT_STATISTICS
+    image_axes = {"similarity": -1}
     reference = ADEBAYO + ", cascading randomization"
     summary = "similarity to the trained map after randomizing every layer, top down"
     label = "Spearman |map| (trained vs randomized)"

@@ -15,6 +15,7 @@ class MprtIndependent(Metric):
     direction = "lower"
     needs = frozenset({"model"})
     statistics = MPRT_STATISTICS
+    image_axes = {"similarity": -1}
     reference = ADEBAYO + ", independent randomization"
     summary = "similarity to the trained map, one block randomized at a time (mean)"
     label = "Spearman |map| (trained vs randomized)"

@@ -20,6 +20,7 @@ class RandomLogit(Metric):
     direction = "lower"
     needs = frozenset({"model"})
     statistics = tuple(SIMILARITIES)
+    image_axes = {"logit_similarity": -1}
     reference = ("Sixt, Granz & Landgraf, When Explanations Lie, ICML 2020 (arXiv:1912.09818), "
                  "random logit test")
     summary = "similarity of the top-1 map and a random other class's map"
@@ -40,7 +41,7 @@ class RandomLogit(Metric):
                   "value": f"mean over images of {main} between the top-1 map and a random "
                            "other class's map",
                   "other_class": "uniform over the K-1 classes that are not the top-1, "
-                                 "np.random.default_rng(seed)",
+                                 "seeded per image from the run seed and the image's content",
                   "method_options": options_record(options)}
         artifacts = {"logit_similarity": sim}
         if s.step_maps_image is not None:

@@ -54,7 +54,7 @@ def mprt_result(ctx, method: str, mode: str) -> MetricResult:
              "layer_names": result.layers, "targets": result.targets.tolist(),
              "traces": int(result.traces), "skipped": list(result.skipped),
              "timings": jsonable(result.timings)}
-    artifacts = {"similarity": sim.mean(axis=-1), "similarity_per_image": sim}
+    artifacts = {"similarity": sim}  # (steps, measures, N); the report shows the image mean
     if result.maps is not None and s.step_maps_image is not None:
         index = min(int(s.step_maps_image), result.maps.shape[1] - 1)
         artifacts["step_maps"] = np.asarray(result.maps[:, index], np.float32)

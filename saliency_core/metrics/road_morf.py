@@ -25,6 +25,7 @@ class RoadMorf(Metric):
     category = "faithfulness"
     direction = "lower"
     statistics = CURVE_STATISTICS
+    image_axes = {"curves": 0}
     reference = ROAD + ", MoRF order"
     summary = "ROAD: most relevant pixels imputed first (AUC)"
     label = "ROAD MoRF AUC"

@@ -76,7 +76,7 @@ def test_check_prints_a_table_per_method_and_records_cells(synthetic_run, capsys
         # Done-when: the controls are exactly 1 at every step, every measure, every image.
         for control in ("edge", "random"):
             cell = by[(control, "mprt-cascading")]
-            assert np.all(store.artifact(cell.id, "similarity_per_image") == 1.0)
+            assert np.all(store.artifact(cell.id, "similarity") == 1.0)
             assert cell.metrics["value"] == 1.0
             assert all(v == 1.0 for v in cell.metrics["statistics"].values())
             logit = by[(control, "random-logit")]
