@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import statistics
 import sys
 import tempfile
@@ -108,7 +109,7 @@ def single_calls(args, clf, images, report) -> None:
         for variant in ("function", "xla"):
             ex = Explainer(clf, variant=variant, batch_size=batch)
             calls[f"saliency-bench {variant}"] = (
-                lambda ex=ex: ex.explain(x, method="gradient", reduce="max_abs").maps)
+                lambda ex=ex, x=x: ex.explain(x, method="gradient", reduce="max_abs").maps)
         for peer in ("xplique", "pair", "tf-keras-vis"):
             if peer not in args.peers:
                 continue
@@ -117,7 +118,7 @@ def single_calls(args, clf, images, report) -> None:
             except Exception as exc:  # a peer that does not install or import
                 errors[peer] = f"{type(exc).__name__}: {exc}"
                 continue
-            calls[peer] = lambda fn=fn: fn(x_norm, targets) * factor
+            calls[peer] = lambda fn=fn, x=x_norm, t=targets: fn(x, t) * factor
         rows = {}
         for name, call in list(calls.items()):
             start = time.perf_counter()
@@ -267,16 +268,23 @@ def machine(args) -> dict:
             "note": args.note}
 
 
+def _load(values) -> str:
+    return ", ".join(f"{v:.1f}" for v in values)
+
+
 def markdown(report: dict) -> str:
     from peers_report import job_tables, single_tables
 
     m, a = report["machine"], report["args"]
+    commit = m["commit"] or {}
     lines = [f"# saliency-bench vs peers ({a['label']})", "",
              f"**{m['note']}**" if m["note"] else "", "",
              f"Machine: {m['cpu_model']}, {m['cpu_usable']} usable CPUs, flags {m['cpu_flags']}; "
-             f"load average at start {m['load_average_start']}; at end {report['load_average_end']}. "
+             f"load average (1, 5, 15 min) at start {_load(m['load_average_start'])}, at end "
+             f"{_load(report['load_average_end'])}. "
              f"TensorFlow {m['tensorflow']}, Keras {m['keras']}, NumPy {m['numpy']}; "
-             f"peers {m['peers']}. Commit {m['commit'].get('id', '?')[:10]} ({m['commit'].get('branch')}{', dirty' if m['commit'].get('dirty') else ''}). Wall time {report['wall_s']:.0f} s.", "",
+             f"peers {m['peers']}. Commit {commit.get('id', '?')[:10]} ({commit.get('branch')}"
+             f"{', dirty' if commit.get('dirty') else ''}). Wall time {report['wall_s']:.0f} s.", "",
              "Command: `" + report["command"] + "`", ""]
     lines += single_tables(report) + job_tables(report)
     lines += ["## Protocol differences", ""]
@@ -304,7 +312,12 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "peers")
     p.add_argument("--label", default=None, help="file name stem (default: images-N)")
     p.add_argument("--note", default="", help="written above the tables (e.g. machine load)")
+    p.add_argument("--render", type=Path, metavar="JSON",
+                   help="only write the Markdown of an earlier run's JSON beside it")
     args = p.parse_args(argv)
+    if args.render:
+        args.render.with_suffix(".md").write_text(markdown(json.loads(args.render.read_text())))
+        return 0
     if args.curve_steps % args.peer_curve_steps:
         p.error("--peer-curve-steps must divide --curve-steps")
     if 50176 % args.peer_curve_steps:
@@ -312,7 +325,8 @@ def main(argv=None) -> int:
     args.label = args.label or f"images-{args.images}"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     start = time.perf_counter()
-    report = {"schema_version": SCHEMA_VERSION, "command": " ".join(["bench/bench_peers.py", *(argv or sys.argv[1:])]),
+    command = shlex.join(["bench/bench_peers.py", *(sys.argv[1:] if argv is None else argv)])
+    report = {"schema_version": SCHEMA_VERSION, "command": command,
               "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
               "machine": machine(args), "protocols": peers.PROTOCOLS, "single": [], "jobs": []}
     for name in args.models:
