@@ -288,7 +288,7 @@ def markdown(report: dict) -> str:
              "Command: `" + report["command"] + "`", ""]
     lines += single_tables(report) + job_tables(report)
     lines += ["## Protocol differences", ""]
-    for peer, notes in peers.PROTOCOLS.items():
+    for peer, notes in report.get("protocols", peers.PROTOCOLS).items():  # as run
         lines += [f"- **{peer}**"] + [f"  - {n}" for n in notes]
     return "\n".join(lines) + "\n"
 
