@@ -14,9 +14,7 @@ from saliency_core.metrics import Metric, MetricResult, register_metric
 
 @register_metric
 class MapEntropy(Metric):
-    name = "map-entropy"
-    category = "complexity"
-    direction = "lower"  # a focused map spreads its mass over few pixels
+    name, category, direction = "map-entropy", "complexity", "lower"
     statistics = ("top_percent_mass",)
     reference = "Shannon entropy (nats) of the |map| normalised to sum 1"
 
@@ -24,7 +22,7 @@ class MapEntropy(Metric):
         p = np.abs(ctx.maps(method)).reshape(len(ctx.images), -1) + 1e-12
         p /= p.sum(axis=1, keepdims=True)
         top = np.sort(p, axis=1)[:, -max(1, p.shape[1] // 100):].sum(axis=1)
-        return MetricResult(per_image=-(p * np.log(p)).sum(axis=1),  # the value: mean entropy
+        return MetricResult(per_image=-(p * np.log(p)).sum(axis=1),
                             per_image_statistics={"top_percent_mass": top})
 
 
@@ -35,9 +33,7 @@ class BlurOptions:
 
 @register_method
 class BlurGradient(Method):
-    name = "blur-gradient"
-    kind = "attribution"
-    options = BlurOptions
+    name, kind, options = "blur-gradient", "attribution", BlurOptions
 
     def attribute(self, ctx, opts):
         blurred = ndimage.gaussian_filter(ctx.images, (0, opts.sigma, opts.sigma, 0))

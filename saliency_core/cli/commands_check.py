@@ -10,6 +10,7 @@ synthetic set. The choices of ``--methods`` and ``--metrics`` come from the regi
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
 from pathlib import Path
@@ -27,8 +28,8 @@ DATA_RANDOMIZATION_EPOCHS = 4  # as the synthetic CNN itself (data.synthetic.loa
 
 
 def _common_arguments(p) -> None:
-    add_model_arguments(p)
-    p.add_argument("--data", required=True, metavar="photos|synthetic|DIR",
+    add_model_arguments(p, required=False)  # required unless --resume (checked in _prepare)
+    p.add_argument("--data", default=None, metavar="photos|synthetic|DIR|LIST.txt",
                    help="'photos' (bundled), 'synthetic' (images with object masks, at the "
                         "model's input size), or an image folder")
     p.add_argument("--images", type=int, default=None, metavar="N",
@@ -117,6 +118,9 @@ def _prepare(args):
     from ..models.user import UnsafeModelError
     from ..models.weights import WeightsUnavailableError
 
+    for option in ("model", "data"):
+        if not getattr(args, option):
+            raise CliError(f"--{option} is required (unless --resume RUN)")
     for option, value in (("--images", args.images), ("--curve-steps", args.curve_steps),
                           ("--batch-size", args.batch_size), ("--chunk-images", args.chunk_images)):
         if value is not None and value < 1:
@@ -198,6 +202,21 @@ _RESUMABLE = ("model", "weights", "preprocessing", "unsafe", "data", "images", "
               "metrics", "policy", "method", "device")
 
 
+@contextlib.contextmanager
+def _kept_on_error(run_id: str, command: str):
+    """A folder that vanished, a full disk or a lost worker mid-run: one line saying that
+    the finished chunks are kept and how to resume (exit 2)."""
+    import sqlite3
+
+    from ..store import StoreError
+
+    try:
+        yield
+    except (OSError, sqlite3.OperationalError, StoreError) as exc:
+        raise CliError(f"{type(exc).__name__}: {exc}; the finished chunks of run {run_id} are "
+                       f"kept: 'saliency-bench {command} --resume {run_id}' continues it") from None
+
+
 def _resumed(args, store, command: str):
     """``(run_id, args)`` continuing ``--resume RUN`` with its stored options, or
     ``(None, args)``; CliError when the run is unknown or was another command."""
@@ -266,7 +285,8 @@ def cmd_check(args) -> int:
         args.methods, args.metrics = methods, metrics
         config = _run_config(args, classifier, data, settings, command="check", methods=methods,
                              metrics=metrics)
-        with store_run(store, "check", config, args.seed, run_id=resume) as run_id:
+        with store_run(store, "check", config, args.seed, run_id=resume) as run_id, \
+                _kept_on_error(run_id, "check"):
             report = run_checks(classifier, data.images, methods=methods, metrics=metrics,
                                 seed=args.seed, data_name=data.name, store=store, run_id=run_id,
                                 masks=data.masks, image_names=data.names, progress=_progress,
@@ -307,7 +327,8 @@ def cmd_gate(args) -> int:
         config = _run_config(args, classifier, data, settings, command="gate", method=method,
                              policy={"name": policy.name, "source": policy.source,
                                      "rules": [dataclasses.asdict(r) for r in policy.rules]})
-        with store_run(store, "gate", config, args.seed, run_id=resume) as run_id:
+        with store_run(store, "gate", config, args.seed, run_id=resume) as run_id, \
+                _kept_on_error(run_id, "gate"):
             result, report = run_gate(policy, classifier, data, method=method, seed=args.seed,
                                       store=store, run_id=run_id, progress=_progress,
                                       **_check_args(args, settings, networks, data, classifier))

@@ -5,9 +5,9 @@ exact similarity of 1, the default policy failing both controls, and the exit co
 from __future__ import annotations
 
 import json
+import re
 
 import keras
-import re
 
 import numpy as np
 import pytest
@@ -245,3 +245,45 @@ def test_check_data_randomization_on_the_synthetic_cnn(tmp_path, capsys, monkeyp
         assert m["statistics"]["margin"] == pytest.approx(
             m["statistics"]["true_spearman_abs"] - m["value"], abs=1e-12)
     assert cells["edge"].metrics["value"] == 1.0 and cells["edge"].metrics["passed"] is False
+
+
+def test_check_streams_a_folder_and_resumes_a_run_with_its_own_settings(tiny_model, tmp_path, capsys,
+                                                                        monkeypatch):
+    """A folder is read chunk by chunk; a failure mid-run keeps the finished chunks and says how
+    to resume; --resume takes the run's own options and computes only what is missing."""
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(5):
+        Image.fromarray(rng.integers(0, 255, (20, 24, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    store_path = tmp_path / "s.sqlite"
+    from saliency_core.checks import chunk_worker
+
+    original = chunk_worker.ChunkWorker.__call__
+    calls = {"n": 0}
+
+    def dies_on_second_chunk(self, task):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError("disk full (simulated)")
+        return original(self, task)
+
+    monkeypatch.setattr(chunk_worker.ChunkWorker, "__call__", dies_on_second_chunk)
+    argv = ["check", "--model", str(tiny_model), "--preprocessing", "tf", "--data", str(folder),
+            "--methods", "gradient", "--metrics", "deletion", "--chunk-images", "2",
+            "--store", str(store_path)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "disk full (simulated)" in err and "--resume" in err
+    with ResultStore(store_path) as store:
+        [run] = store.list_runs()
+        assert run.status == "failed"
+        assert [c.key["chunk"] for c in store.cells(run.id, kind="check-chunk")] == [0]
+    monkeypatch.setattr(chunk_worker.ChunkWorker, "__call__", original)
+    assert main(["check", "--resume", run.id, "--store", str(store_path)]) == 0
+    with ResultStore(store_path) as store:
+        assert store.get_run(run.id).status == "complete"
+        chunks = sorted(c.key["chunk"] for c in store.cells(run.id, kind="check-chunk"))
+        [final] = store.cells(run.id, kind="check")
+    assert chunks == [0, 1, 2] and final.metrics["config"]["images"] == [f"{i}.png" for i in range(5)]
+    assert len(final.metrics["per_image"]) == 5
