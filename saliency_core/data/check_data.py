@@ -1,4 +1,5 @@
-"""The images a check runs on, for a classifier: bundled photos, the synthetic set, or a folder.
+"""The images a check runs on, for a classifier: bundled photos, the synthetic set, a
+folder, a video file or the bundled video.
 
 Used by ``saliency-bench check``/``gate`` and by a suite's ``[checks]`` step alike.
 """
@@ -10,10 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["CheckData", "SYNTHETIC_CNN", "load_check_data", "load_check_model"]
+__all__ = ["CheckData", "DEFAULT_MAX_FRAMES", "SYNTHETIC_CNN", "load_check_data",
+           "load_check_model"]
 
 SYNTHETIC_CNN = "synthetic-cnn"
 """The small CNN trained on the synthetic set (trained once, then cached)."""
+
+DEFAULT_MAX_FRAMES = 32
+"""Sampled frames of a video used at most, unless told (the bundled video has 24)."""
 
 
 @dataclass
@@ -26,6 +31,10 @@ class CheckData:
         names: One name per image.
         masks: (N, H, W) bool ground-truth object masks, or None.
         skipped: (path, reason) of files that could not be decoded.
+        sequence: True when the images are consecutive frames of one video.
+        fps: Frames per second of a video's sampled frames (None for still images,
+            or when the file declares no rate).
+        timestamps: (N,) seconds of each sampled frame from the first, or None.
     """
 
     name: str
@@ -33,23 +42,44 @@ class CheckData:
     names: list[str]
     masks: np.ndarray | None = None
     skipped: list | None = None
+    sequence: bool = False
+    fps: float | None = None
+    timestamps: np.ndarray | None = None
 
 
 def load_check_data(spec: str, classifier, *, images: int | None = None, data_seed: int = 1,
-                    synthetic_images: int = 16) -> CheckData:
-    """``spec`` = "photos", "synthetic" or an image folder, prepared for ``classifier``.
+                    synthetic_images: int = 16, fps: float | None = None,
+                    max_frames: int | None = DEFAULT_MAX_FRAMES) -> CheckData:
+    """``spec`` = "photos", "synthetic", an image folder, a video file (by suffix:
+    .mp4, .avi, .mov, .mkv, .webm, .gif) or "video" (the bundled video, with the
+    moving object's masks), prepared for ``classifier``.
 
     Args:
         spec: What to load.
         classifier: The :class:`~saliency_core.models.classifier.Classifier` to prepare for.
-        images: Use the first N images (None: all; ``synthetic_images`` for "synthetic").
+        images: Use the first N images (None: all; ``synthetic_images`` for "synthetic");
+            not for a video (``max_frames`` is).
         data_seed: Seed of the synthetic images.
         synthetic_images: How many synthetic images when ``images`` is None.
+        fps: A video's sampling rate in frames per second (None: every frame).
+        max_frames: A video's sampled frames used at most (None: all).
+
+    Returns:
+        A :class:`CheckData`; ``sequence`` is True for a video.
 
     Raises:
-        ValueError: an unknown spec, a model that cannot take the images, or nothing
-            decodable; the message names the option or the folder.
+        ValueError: an unknown spec, a model that cannot take the images, nothing
+            decodable, or bad sampling options; the message names the option or the file.
+        FileNotFoundError: a video file that does not exist.
+        ImportError: a video without PyAV installed.
     """
+    from .video_data import BUNDLED_VIDEO, VIDEO_SUFFIXES, is_video_spec, load_video_data
+
+    if is_video_spec(spec):
+        if images is not None:
+            raise ValueError(f"--images selects still images; for the video {spec!r} use "
+                             "--max-frames (and --fps)")
+        return load_video_data(spec, classifier, fps=fps, max_frames=max_frames)
     if spec == "synthetic":
         from .synthetic import make_synthetic
 
@@ -63,7 +93,8 @@ def load_check_data(spec: str, classifier, *, images: int | None = None, data_se
         names = [f"synthetic-{data_seed}-{i}-{data.class_names[k]}" for i, k in enumerate(data.labels)]
         return CheckData("synthetic", pixels.astype(classifier.dtype), names, data.masks)
     if spec != "photos" and not Path(spec).is_dir():
-        raise ValueError(f"--data {spec!r} is not 'photos', 'synthetic' or a folder")
+        raise ValueError(f"--data {spec!r} is not 'photos', 'synthetic', {BUNDLED_VIDEO!r}, a "
+                         f"folder or a video file ({', '.join(VIDEO_SUFFIXES)})")
     if not classifier.raw_input:
         raise ValueError(f"model {classifier.name!r} takes its inputs as given, so photos cannot be "
                          "resized for it; pass --preprocessing FAMILY, or use --data synthetic")
