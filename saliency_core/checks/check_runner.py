@@ -52,11 +52,12 @@ def chance_baseline() -> str:
     return found[0]
 
 
-def selected_metrics(specs: Iterable[str] | None, *, has_masks: bool) -> list[str]:
+def selected_metrics(specs: Iterable[str] | None, *, has_masks: bool,
+                     sequence: bool = False) -> list[str]:
     """Registry names for ``specs``; None gives the default metrics (plus the
-    localisation ones when the data has masks)."""
+    localisation ones when the data has masks, the temporal ones for a video)."""
     if specs is None:
-        return default_metrics(has_masks=has_masks)
+        return default_metrics(has_masks=has_masks, sequence=sequence)
     return list(dict.fromkeys(METRICS.canonical(s) for s in specs))
 
 

@@ -133,7 +133,7 @@ class ChunkBook:
 
 def _chunk_entry(result, reason, seconds, warnings, options, names) -> dict:
     entry = {"names": list(names), "seconds": seconds, "warnings": list(warnings),
-             "options": options}
+             "options": options, "reason": reason}
     if result is not None:
         entry.update(per_image=result.per_image, value=result.value, statistics=result.statistics,
                      per_image_statistics=result.per_image_statistics, config=result.config,

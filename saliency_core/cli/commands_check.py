@@ -4,8 +4,9 @@ Both load a model and a data set, start a run in the results store (suite "check
 "gate"), record one ``check`` cell per (method, metric) as it finishes, and finish
 the run. ``gate`` also records a ``gate`` cell. Data: ``photos`` (the bundled photos),
 ``synthetic`` (generated images with ground-truth object masks, at the model's input
-size) or an image folder. ``--model synthetic-cnn`` is the small CNN trained on the
-synthetic set. The choices of ``--methods`` and ``--metrics`` come from the registries.
+size), an image folder, a video file or ``video`` (the bundled video, with the moving
+object's masks; frames sampled with ``--fps`` and ``--max-frames``). ``--model
+synthetic-cnn`` is the small CNN trained on the synthetic set. The choices of ``--methods`` and ``--metrics`` come from the registries.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 from ..checks.settings import (DEFAULT_BATCH_SIZE, DEFAULT_CURVE_STEPS, DEFAULT_SYNTHETIC_IMAGES,
                                DEFAULT_VARIANT)
 from .commands_harness import default_store_path
-from .common import add_model_arguments, load_classifier
+from .common import add_model_arguments, add_video_arguments, check_video_arguments
 from .errors import CliError
 from .runs import open_store, store_run, write_json
 
@@ -29,14 +30,17 @@ DATA_RANDOMIZATION_EPOCHS = 4  # as the synthetic CNN itself (data.synthetic.loa
 
 def _common_arguments(p) -> None:
     add_model_arguments(p, required=False)  # required unless --resume (checked in _prepare)
-    p.add_argument("--data", default=None, metavar="photos|synthetic|DIR|LIST.txt",
+    p.add_argument("--data", default=None, metavar="photos|synthetic|video|DIR|LIST.txt|VIDEO",
                    help="'photos' (bundled), 'synthetic' (images with object masks, at the "
-                        "model's input size), or an image folder")
+                        "model's input size), an image folder, a video file (.mp4, .avi, .mov, "
+                        ".mkv, .webm, .gif) or 'video' (the bundled video, with the moving "
+                        "object's masks)")
     p.add_argument("--images", type=int, default=None, metavar="N",
                    help=f"use the first N images (default: all photos or folder images; "
                         f"{DEFAULT_SYNTHETIC_IMAGES} synthetic)")
     p.add_argument("--data-seed", type=int, default=1, metavar="S",
                    help="seed of the synthetic images (the synthetic CNN trains on seed 0)")
+    add_video_arguments(p)
     p.add_argument("--seed", type=int, default=0,
                    help="run seed: method noise, the random map, randomized weights, "
                         "the random-logit class")
@@ -125,6 +129,7 @@ def _prepare(args):
                           ("--batch-size", args.batch_size), ("--chunk-images", args.chunk_images)):
         if value is not None and value < 1:
             raise CliError(f"{option} must be >= 1, got {value}")
+    check_video_arguments(args)
     try:
         options = parse_method_options(args.method_option)
     except ValueError as exc:
@@ -135,8 +140,9 @@ def _prepare(args):
     except (WeightsUnavailableError, UnsafeModelError, FileNotFoundError, ValueError) as exc:
         raise CliError(str(exc)) from None
     try:
-        data = load_check_data(args.data, classifier, images=args.images, data_seed=args.data_seed)
-    except (ValueError, FileNotFoundError) as exc:
+        data = load_check_data(args.data, classifier, images=args.images, data_seed=args.data_seed,
+                               fps=args.fps, max_frames=args.max_frames)
+    except (ValueError, FileNotFoundError, ImportError) as exc:
         raise CliError(str(exc)) from None
     settings = with_curve_steps(CheckSettings(method_options=options), classifier.input_shape,
                                 args.curve_steps)
@@ -183,6 +189,7 @@ def _check_args(args, settings, networks, data, classifier) -> dict:
                      preprocessing=args.preprocessing, unsafe=args.unsafe)
     return dict(variant=args.variant, batch_size=args.batch_size, device=args.device,
                 settings=settings, networks=networks, chunk_images=args.chunk_images,
+                sequence=data.sequence,
                 prepare=data.prepare, executor=executor,
                 worker_classifier=loader if args.executor == "ray" else None)
 
@@ -193,13 +200,22 @@ def _run_config(args, classifier, data, settings, **extra) -> dict:
             "seed": args.seed, "variant": args.variant, "batch_size": args.batch_size,
             "curve_steps": args.curve_steps, "data_seed": args.data_seed,
             "method_options": settings.method_options, "chunk_images": args.chunk_images,
+            **_video_config(args, data),
             "argv": {k: v for k, v in vars(args).items() if k in _RESUMABLE}, **extra}
+
+
+def _video_config(args, data) -> dict:
+    if not data.sequence:
+        return {}
+    times = None if data.timestamps is None else [float(t) for t in data.timestamps]
+    return {"sequence": True, "fps": args.fps, "max_frames": args.max_frames,
+            "frame_rate": data.fps, "timestamps": times}
 
 
 # The options a resumed run takes from the run it continues (so its numbers are the same).
 _RESUMABLE = ("model", "weights", "preprocessing", "unsafe", "data", "images", "data_seed", "seed",
               "variant", "batch_size", "curve_steps", "method_option", "chunk_images", "methods",
-              "metrics", "policy", "method", "device")
+              "metrics", "policy", "method", "device", "fps", "max_frames")
 
 
 @contextlib.contextmanager
@@ -243,9 +259,10 @@ def _print_report(report, classifier, data, args) -> None:
     from ..checks.check_runner import chance_baseline
     from ..harness.compare import print_table
 
+    unit = "frames" if data.sequence else "images"
     count = len(report.results[0].per_image) if report.results and report.results[0].ok else "?"
     print(f"model {classifier.name} (weights: {classifier.weights}); data {data.name}, "
-          f"{count} images; seed {args.seed}, variant {args.variant}; run {report.run_id}")
+          f"{count} {unit}; seed {args.seed}, variant {args.variant}; run {report.run_id}")
     for method in report.methods:
         headers, rows = report.table(method, control=chance_baseline())
         print()
@@ -275,11 +292,12 @@ def cmd_check(args) -> int:
             methods = list(args.methods)
             metrics = list(args.metrics)
         classifier, data, settings = _prepare(args)
-        metrics = metrics or selected_metrics(None, has_masks=data.masks is not None)
+        metrics = metrics or selected_metrics(None, has_masks=data.masks is not None,
+                                              sequence=data.sequence)
         networks = _networks(args, classifier, data, metrics)
         try:
             check_needs(metrics, has_masks=data.masks is not None,
-                        has_networks=networks is not None)
+                        has_networks=networks is not None, sequence=data.sequence)
         except ValueError as exc:
             raise CliError(f"{exc}; {data.name!r} cannot give it") from None
         args.methods, args.metrics = methods, metrics
@@ -320,7 +338,7 @@ def cmd_gate(args) -> int:
         networks = _networks(args, classifier, data, policy.metrics)
         try:
             check_needs(policy.metrics, has_masks=data.masks is not None,
-                        has_networks=networks is not None)
+                        has_networks=networks is not None, sequence=data.sequence)
         except ValueError as exc:
             raise CliError(f"{exc}; {data.name!r} cannot give it") from None
         args.method = method

@@ -1,4 +1,4 @@
-"""``explain`` (maps, figure and top-5 for images), ``agree`` (do two variants compute
+"""``explain`` (maps, figure and top-5 for images; an animated figure for a video), ``agree`` (do two variants compute
 the same maps?) and ``list`` (what can be run)."""
 
 from __future__ import annotations
@@ -8,16 +8,19 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import add_model_arguments, load_classifier, load_images, prepare_images
+from .common import (add_model_arguments, add_video_arguments, load_classifier, load_images,
+                     prepare_images)
 from .errors import CliError
 
 __all__ = ["register", "explain_images", "top_k"]
 
 
 def register(sub) -> None:
-    p = sub.add_parser("explain", help="saliency maps for images: figure (map, input, overlay) + top-5")
+    p = sub.add_parser("explain", help="saliency maps for images: figure (map, input, overlay) + "
+                                       "top-5; for a video, an animated figure (GIF or MP4)")
     p.add_argument("images", nargs="+", metavar="IMAGE",
-                   help="image files, folders, or 'photos' for the bundled photos")
+                   help="image files, folders, or 'photos' for the bundled photos; or one video "
+                        "file (.mp4, .avi, .mov, .mkv, .webm, .gif) or 'video' (the bundled video)")
     add_model_arguments(p, required=False, default="efficientnet-lite0")
     p.add_argument("--variant", default="xla", choices=("eager", "function", "xla"))
     p.add_argument("--score", default="logit", choices=("logit", "probability"))
@@ -29,8 +32,11 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the method's randomness")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--device", default=None, help="cpu, gpu or gpu:N (default: TensorFlow's choice)")
-    p.add_argument("--out", required=True, type=Path, help="PNG file for the figure")
+    p.add_argument("--out", required=True, type=Path,
+                   help="PNG file for the figure; for a video a .gif or .mp4 animation (with a "
+                        "still summary NAME-summary.png beside it)")
     p.add_argument("--top", type=int, default=5, help="how many classes to print per image")
+    add_video_arguments(p)
     p.set_defaults(func=_explain, uses_tensorflow=True)
 
     p = sub.add_parser("agree", help="do xla or function compute the same gradients as eager? "
@@ -75,19 +81,24 @@ def explain_images(classifier, image_set, *, variant, score, reduce, method, bat
 
 
 def _explain(args) -> int:
-    from ..figures import figure_png, recipe_figure
-
-    if args.out.suffix.lower() != ".png":
-        raise CliError(f"--out {str(args.out)!r} must be a .png file")
     from ..checks.settings import primary_method
+    from ..data.video_data import is_video_spec
+    from ..figures import figure_png, recipe_figure
     from ..methods.base import METHODS, parse_method_options
 
+    video = any(is_video_spec(spec) for spec in args.images)
+    if not video and args.out.suffix.lower() != ".png":
+        raise CliError(f"--out {str(args.out)!r} must be a .png file (.gif or .mp4 for a video)")
     try:
         method = METHODS.canonical(args.method) if args.method else primary_method()
         options = parse_method_options(args.method_option)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     args.method = method
+    if video:
+        from .explain_video import explain_video
+
+        return explain_video(args, method, options.get(method))
     classifier = load_classifier(args)
     images = load_images(args.images)
     inputs, result = explain_images(classifier, images, variant=args.variant, score=args.score,

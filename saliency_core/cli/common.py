@@ -7,7 +7,8 @@ from pathlib import Path
 
 from .errors import CliError
 
-__all__ = ["add_model_arguments", "load_classifier", "load_images", "prepare_images"]
+__all__ = ["add_model_arguments", "add_video_arguments", "check_video_arguments", "load_classifier",
+           "load_images", "prepare_images"]
 
 
 def add_model_arguments(parser, *, required=True, default=None) -> None:
@@ -23,6 +24,28 @@ def add_model_arguments(parser, *, required=True, default=None) -> None:
                              "default: inputs taken as given (registry models use their own)")
     parser.add_argument("--unsafe", action="store_true",
                         help="user model files: allow Lambda layers (runs code stored in the file)")
+
+
+def add_video_arguments(parser) -> None:
+    """``--fps`` and ``--max-frames``: how a video's frames are sampled."""
+    from ..data.check_data import DEFAULT_MAX_FRAMES
+
+    parser.add_argument("--fps", type=float, default=None, metavar="RATE",
+                        help="video data: sample the frames at RATE frames per second (the first "
+                             "frame at or after each 1/RATE s; default: every frame)")
+    parser.add_argument("--max-frames", type=int, default=DEFAULT_MAX_FRAMES, metavar="N",
+                        help=f"video data: use at most N sampled frames (default: "
+                             f"{DEFAULT_MAX_FRAMES})")
+
+
+def check_video_arguments(args) -> None:
+    """CliError for a ``--fps`` that is not a positive number or a ``--max-frames`` < 1."""
+    import math
+
+    if args.fps is not None and not (math.isfinite(args.fps) and args.fps > 0):
+        raise CliError(f"--fps must be a positive number of frames per second, got {args.fps:g}")
+    if args.max_frames is not None and args.max_frames < 1:
+        raise CliError(f"--max-frames must be >= 1, got {args.max_frames}")
 
 
 def load_classifier(args):

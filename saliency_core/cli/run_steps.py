@@ -143,7 +143,8 @@ def run_suite_checks(args, store, run_id) -> None:
     cfg, seed, classifier, data, settings = setup
     policy = load_policy(cfg["policy"])
     common = dict(seed=seed, store=store, run_id=run_id, variant=cfg["variant"],
-                  batch_size=cfg["batch_size"], settings=settings, progress=_progress)
+                  batch_size=cfg["batch_size"], settings=settings, progress=_progress,
+                  sequence=data.sequence)
     run_checks(classifier, data.images, methods=cfg["methods"], metrics=cfg["metrics"],
                data_name=data.name, masks=data.masks, image_names=data.names, **common)
     result, _ = run_gate(policy, classifier, data, method=cfg["gate_method"], **common)

@@ -1,4 +1,5 @@
-"""The images a check runs on, for a classifier: bundled photos, the synthetic set, or a folder.
+"""The images a check runs on, for a classifier: bundled photos, the synthetic set, a
+folder, a video file or the bundled video.
 
 Used by ``saliency-bench check``/``gate`` and by a suite's ``[checks]`` step alike.
 """
@@ -11,10 +12,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CheckData", "SYNTHETIC_CNN", "load_check_data", "load_check_model"]
+__all__ = ["CheckData", "DEFAULT_MAX_FRAMES", "SYNTHETIC_CNN", "load_check_data",
+           "load_check_model"]
 
 SYNTHETIC_CNN = "synthetic-cnn"
 """The small CNN trained on the synthetic set (trained once, then cached)."""
+
+DEFAULT_MAX_FRAMES = 32
+"""Sampled frames of a video used at most, unless told (the bundled video has 24)."""
 
 
 @dataclass
@@ -31,6 +36,10 @@ class CheckData:
         skipped: (path, reason) of files that could not be decoded.
         prepare: For a stream, what turns a chunk of decoded images into the
             classifier's input (``classifier.prepare``); None for arrays.
+        sequence: True when the images are consecutive frames of one video.
+        fps: Frames per second of a video's sampled frames (None for still images,
+            or when the file declares no rate).
+        timestamps: (N,) seconds of each sampled frame from the first, or None.
     """
 
     name: str
@@ -39,6 +48,9 @@ class CheckData:
     masks: np.ndarray | None = None
     skipped: list | None = None
     prepare: Any = None
+    sequence: bool = False
+    fps: float | None = None
+    timestamps: np.ndarray | None = None
 
     @property
     def streamed(self) -> bool:
@@ -46,22 +58,40 @@ class CheckData:
 
 
 def load_check_data(spec: str, classifier, *, images: int | None = None, data_seed: int = 1,
-                    synthetic_images: int = 16) -> CheckData:
-    """``spec`` = "photos", "synthetic", an image folder or a list file (one image path
-    per line), for ``classifier``. Folders and list files are streamed: nothing is
-    decoded here; their images are read and prepared chunk by chunk during the check.
+                    synthetic_images: int = 16, fps: float | None = None,
+                    max_frames: int | None = DEFAULT_MAX_FRAMES) -> CheckData:
+    """``spec`` = "photos", "synthetic", an image folder, a list file (one image path per
+    line, .txt), a video file (by suffix: .mp4, .avi, .mov, .mkv, .webm, .gif) or "video"
+    (the bundled video, with the moving object's masks), for ``classifier``. Folders and
+    list files are streamed: nothing is decoded here; their images are read and prepared
+    chunk by chunk during the check.
 
     Args:
         spec: What to load.
         classifier: The :class:`~saliency_core.models.classifier.Classifier` to prepare for.
-        images: Use the first N images (None: all; ``synthetic_images`` for "synthetic").
+        images: Use the first N images (None: all; ``synthetic_images`` for "synthetic");
+            not for a video (``max_frames`` is).
         data_seed: Seed of the synthetic images.
         synthetic_images: How many synthetic images when ``images`` is None.
+        fps: A video's sampling rate in frames per second (None: every frame).
+        max_frames: A video's sampled frames used at most (None: all).
+
+    Returns:
+        A :class:`CheckData`; ``sequence`` is True for a video.
 
     Raises:
-        ValueError: an unknown spec, a model that cannot take the images, or nothing
-            decodable; the message names the option or the folder.
+        ValueError: an unknown spec, a model that cannot take the images, nothing
+            decodable, or bad sampling options; the message names the option or the file.
+        FileNotFoundError: a video file that does not exist.
+        ImportError: a video without PyAV installed.
     """
+    from .video_data import BUNDLED_VIDEO, VIDEO_SUFFIXES, is_video_spec, load_video_data
+
+    if is_video_spec(spec):
+        if images is not None:
+            raise ValueError(f"--images selects still images; for the video {spec!r} use "
+                             "--max-frames (and --fps)")
+        return load_video_data(spec, classifier, fps=fps, max_frames=max_frames)
     if spec == "synthetic":
         from .synthetic import make_synthetic
 
@@ -76,8 +106,9 @@ def load_check_data(spec: str, classifier, *, images: int | None = None, data_se
         return CheckData("synthetic", pixels.astype(classifier.dtype), names, data.masks)
     is_list = Path(spec).is_file() and Path(spec).suffix.lower() in (".txt", ".lst", ".list")
     if spec != "photos" and not Path(spec).is_dir() and not is_list:
-        raise ValueError(f"--data {spec!r} is not 'photos', 'synthetic', a folder or a list file "
-                         "(.txt, one image path per line)")
+        raise ValueError(f"--data {spec!r} is not 'photos', 'synthetic', {BUNDLED_VIDEO!r}, a "
+                         f"folder, a list file (.txt, one image path per line) or a video file "
+                         f"({', '.join(VIDEO_SUFFIXES)})")
     if not classifier.raw_input:
         raise ValueError(f"model {classifier.name!r} takes its inputs as given, so photos cannot be "
                          "resized for it; pass --preprocessing FAMILY, or use --data synthetic")

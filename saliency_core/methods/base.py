@@ -38,7 +38,7 @@ from ..seeds import image_seeds
 from ..unit_registry import Registry
 
 __all__ = ["Method", "MethodContext", "MethodKind", "NoOptions", "METHODS", "register_method",
-           "get_method", "method_names", "resolve_options", "parse_method_options",
+           "get_method", "method_names", "flagged_method", "resolve_options", "parse_method_options",
            "options_record", "image_seeds"]
 
 MethodKind = Literal["attribution", "control"]
@@ -99,6 +99,8 @@ class Method:
         chance_baseline: The random ordering that the checks' margin columns compare
             against (one method has it).
         primary: The method explained and gated when none is named (one method has it).
+        motion_reference: The motion control that the video metrics compare maps
+            against (at most one method has it; see :func:`flagged_method`).
     """
 
     name: ClassVar[str]
@@ -110,6 +112,7 @@ class Method:
     default_check: ClassVar[bool] = False
     chance_baseline: ClassVar[bool] = False
     primary: ClassVar[bool] = False
+    motion_reference: ClassVar[bool] = False
 
     def attribute(self, ctx: MethodContext, opts: Any) -> np.ndarray:
         raise NotImplementedError
@@ -122,6 +125,7 @@ class Method:
         """Metadata and default options, for ``list methods`` and the store."""
         return {"name": self.name, "kind": self.kind, "summary": self.summary,
                 "reference": self.reference, "needs_sequence": self.needs_sequence,
+                "motion_reference": self.motion_reference,
                 "options": options_record(self.options())}
 
 
@@ -154,6 +158,20 @@ def get_method(name: str) -> Method:
 def method_names(kind: MethodKind | None = None) -> list[str]:
     """Registered method names (of one kind), in registration order."""
     return [m.name for m in METHODS if kind is None or m.kind == kind]
+
+
+def flagged_method(role: str) -> str:
+    """The one registered method that declares the boolean class attribute ``role``
+    (``"motion_reference"``, ...); a metric finds a method by its declared role, never
+    by its name. RuntimeError when none or several declare it, naming them.
+    """
+    if not isinstance(getattr(Method, role, None), bool):
+        raise ValueError(f"{role!r} is not a boolean attribute of Method")
+    found = [m.name for m in METHODS if getattr(m, role)]
+    if len(found) != 1:
+        raise RuntimeError(f"exactly one registered method must declare {role} = True, "
+                           f"found {found or 'none'}")
+    return found[0]
 
 
 def resolve_options(method: Method, options: Any = None) -> Any:

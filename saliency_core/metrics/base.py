@@ -31,7 +31,7 @@ import numpy as np
 from ..unit_registry import Registry
 
 __all__ = ["Metric", "MetricResult", "Category", "Direction", "Need", "METRICS", "register_metric",
-           "get_metric", "metric_names", "default_metrics", "NoSettings"]
+           "get_metric", "metric_names", "default_metrics", "NoSettings", "resolve_settings"]
 
 Category = Literal["faithfulness", "randomization", "localisation", "complexity", "temporal"]
 Direction = Literal["lower", "higher"]
@@ -202,13 +202,41 @@ def get_metric(name: str) -> Metric:
     return METRICS.get(name)
 
 
+def resolve_settings(metric: Metric, overrides: Any = None) -> Any:
+    """``metric``'s settings from None (defaults), an instance of its ``settings``
+    dataclass, or a mapping of overrides (strings are converted to each field's type).
+
+    Raises ValueError naming the metric and an unknown or mistyped setting.
+    """
+    from collections.abc import Mapping
+
+    from ..methods.base import _coerce
+
+    if overrides is None:
+        return metric.settings()
+    if isinstance(overrides, metric.settings):
+        return overrides
+    if not isinstance(overrides, Mapping):
+        raise TypeError(f"settings of {metric.name!r} must be a {metric.settings.__name__} or a "
+                        f"mapping, got {type(overrides).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(metric.settings)}
+    for key in overrides:
+        if key not in fields:
+            raise ValueError(f"metric {metric.name!r} has no setting {key!r}"
+                             + (f" (settings: {', '.join(fields)})" if fields else " (it has none)"))
+    return metric.settings(**{k: _coerce(metric.name, k, v, fields[k].default)
+                              for k, v in overrides.items()})
+
+
 def metric_names(category: str | None = None) -> list[str]:
     """Registered metric names (of one category), in registration order."""
     return [m.name for m in METRICS if category is None or m.category == category]
 
 
-def default_metrics(*, has_masks: bool = False) -> list[str]:
+def default_metrics(*, has_masks: bool = False, sequence: bool = False) -> list[str]:
     """``check``'s default metrics: those marked ``default``, plus the ones that need
-    object masks when the data has them."""
-    return [m.name for m in METRICS if m.default or (has_masks and "masks" in m.needs
-                                                      and m.needs <= {"maps", "masks"})]
+    object masks when the data has them and the ones that need consecutive video
+    frames when the data is a video."""
+    data = {"maps"} | ({"masks"} if has_masks else set()) | ({"sequence"} if sequence else set())
+    return [m.name for m in METRICS if m.default or (m.needs & {"masks", "sequence"}
+                                                      and m.needs <= data)]

@@ -355,4 +355,8 @@ def build_figures(data: ReportData, *, max_images: int = 4) -> list[ReportFigure
                 f"Maps at each randomisation step: {c.model}, {c.method}, {c.metric}",
                 "Left: the trained model; then one more layer randomised per panel.",
                 step_maps_figure(c))
+    from .video_figures import video_figures  # it draws in this module's style
+
+    for name, title, caption, png in video_figures(data):
+        add("video", _slug(name), title, caption, png)
     return out

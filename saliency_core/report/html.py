@@ -15,6 +15,7 @@ from . import tables
 from .figures import ReportFigure
 from .model import ReportData
 from .tables import Table
+from .video import VIDEO_NOTE
 
 __all__ = ["SECTIONS", "render_html"]
 
@@ -24,7 +25,7 @@ SECTIONS = {
     "compile-memory": "Compile time and peak memory", "backbones": "Backbones",
     "agreement": "Variants against eager",
     "maps": "Saliency maps", "curves": "Deletion and insertion", "checks": "Check results",
-    "randomization": "Model randomisation", "gate": "Gate", "reproducibility": "Reproducibility",
+    "randomization": "Model randomisation", "video": "Video", "gate": "Gate", "reproducibility": "Reproducibility",
 }
 
 _PAGE = Template("""<!DOCTYPE html>
@@ -158,6 +159,8 @@ def _sections(data: ReportData, figures: list[ReportFigure]) -> dict[str, str]:
         body["checks"] = _table(tables.checks_table(data))
     if figs["randomization"]:
         body["randomization"] = figs["randomization"]
+    if figs["video"]:
+        body["video"] = f'<p class="note">{escape(VIDEO_NOTE)}</p>' + figs["video"]
     if data.gates:
         body["gate"] = _table(tables.gate_table(data))
     body["reproducibility"] = _reproducibility(data)

@@ -13,6 +13,7 @@ from . import tables
 from .figures import ReportFigure
 from .model import ReportData
 from .tables import Table
+from .video import VIDEO_NOTE
 
 __all__ = ["md_escape", "render_markdown"]
 
@@ -72,6 +73,8 @@ def render_markdown(data: ReportData, figures: list[ReportFigure], folder: str) 
     if data.checks:
         out += ["## Checks", ""] + _table(tables.checks_table(data))
         out += _figures(figures, "curves", folder) + _figures(figures, "randomization", folder)
+    if any(f.section == "video" for f in figures):
+        out += ["## Video", "", VIDEO_NOTE, ""] + _figures(figures, "video", folder)
     if any(f.section == "maps" for f in figures):
         out += ["## Saliency maps", ""] + _figures(figures, "maps", folder)
     if data.gates:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..models.registry import BASELINE
+from .video import VideoSeries, VideoStrip, read_video_cell
 
 __all__ = [
     "VARIANT_ORDER", "variant_order", "describe_key", "AgreementCell", "CurveCheck", "Failure", "GateRule",
@@ -213,6 +214,8 @@ class ReportData:
     baseline: str = BASELINE
     protocols: dict = field(default_factory=dict)
     agreements: list[AgreementCell] = field(default_factory=list)
+    video: list[VideoSeries] = field(default_factory=list)
+    strips: list[VideoStrip] = field(default_factory=list)
 
 
 def _num(value) -> float | None:
@@ -344,6 +347,12 @@ def _read_checks(store, cells, data: dict) -> None:
                 similarity=np.atleast_2d(similarity),
                 step_maps=steps if isinstance(steps, np.ndarray) and steps.ndim == 3 else None,
                 mode=str((m.get("config") or {}).get("mode", ""))))
+        series, strip = read_video_cell(store, cell, names, fields, m, kinds)
+        if series is not None:
+            data["video"].append(series)
+        if strip is not None and not any(s.model == strip.model and s.data == strip.data
+                                         and s.method == strip.method for s in data["strips"]):
+            data["strips"].append(strip)  # one strip per method (every temporal metric stores it)
 
 
 def _with_roof_fractions(timings: list[TimingCell], store, run_id) -> list[TimingCell]:
@@ -368,7 +377,8 @@ def load_report_data(store, run_id) -> ReportData:
                    finished=run.finished, seed=run.seed, config=dict(run.config or {}),
                    metadata=dict(run.metadata or {}))
     data = {"timings": [], "failures": [], "maps": [], "checks": [], "curves": [],
-            "randomization": [], "gates": [], "protocols": {}, "agreements": []}
+            "randomization": [], "gates": [], "protocols": {}, "agreements": [], "video": [],
+            "strips": []}
     cells = sorted(store.cells(run_id), key=lambda c: (c.kind, json.dumps(c.key, sort_keys=True,
                                                                           default=str)))
     for cell in cells:
