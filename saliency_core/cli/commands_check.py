@@ -260,7 +260,8 @@ def _print_report(report, classifier, data, args) -> None:
     from ..harness.compare import print_table
 
     unit = "frames" if data.sequence else "images"
-    count = len(report.results[0].per_image) if report.results and report.results[0].ok else "?"
+    count = (len(data.images) if not data.streamed else
+             next((len(r.config.get("images", [])) for r in report.results if r.ok), "?"))
     print(f"model {classifier.name} (weights: {classifier.weights}); data {data.name}, "
           f"{count} {unit}; seed {args.seed}, variant {args.variant}; run {report.run_id}")
     for method in report.methods:

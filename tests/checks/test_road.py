@@ -123,7 +123,8 @@ def test_noise_scale_is_a_fraction_of_the_raw_rgb_range():
     clf = Classifier("lin", model, preprocessing=get_preprocessing("caffe", (8, 8)), raw_input=True)
     result = road_curve(clf, rng.uniform(0, 255, (1, 8, 8, 3)), rng.random((1, 8, 8)),
                         order="least-relevant-first", fractions=(0.25, 0.5), seed=0)
-    assert result.config["value_range"] == 255 and result.config["noise_std"] == pytest.approx(2.55)
+    assert result.config["value_range"] == [255.0]  # per image
+    assert result.config["noise_std"] == pytest.approx([2.55])
     with pytest.raises(ValueError, match="at least one pixel"):
         road_curve(clf, np.zeros((1, 8, 8, 3)), np.zeros((1, 8, 8)), order="most-relevant-first",
                    fractions=(0.5, 1.0), seed=0)
@@ -157,3 +158,16 @@ def test_road_scores_the_class_the_map_explains():
     assert result.targets.tolist() == [2, 1] and result.config["targets"] == [2, 1]
     assert result.config["target_source"] == "given"
     assert default.targets.tolist() == [0, 0] and default.config["target_source"] == "clean top-1"
+
+
+def test_noise_of_an_image_does_not_depend_on_the_others_in_its_call():
+    """Per-image noise seeds (run seed and image content) and a per-image value range: an
+    image's ROAD curve is the same alone and beside other images."""
+    rng = np.random.default_rng(3)
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(2)])
+    images, maps = rng.uniform(0, 1, (3, 8, 8, 3)), rng.random((3, 8, 8))
+    together = road_curve(model, images, maps, order="most-relevant-first", seed=4).curves
+    alone = road_curve(model, images[2:], maps[2:], order="most-relevant-first", seed=4).curves
+    np.testing.assert_allclose(alone[0], together[2], rtol=1e-6, atol=1e-7)
+    other_seed = road_curve(model, images[2:], maps[2:], order="most-relevant-first", seed=5).curves
+    assert not np.allclose(other_seed, alone)
