@@ -50,8 +50,6 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path, help="also write the numbers to this file")
     args = parser.parse_args(argv)
 
-    import numpy as np
-
     from saliency_core.harness.chunking import find_best_chunk
     from saliency_core.harness.flops import count_flops, measure_roof
     from saliency_core.harness.timing import prepare_saliency_call
@@ -85,7 +83,7 @@ def main(argv=None) -> int:
     rows = [{"batch_size": b, "chunk_size": calls[b][1], "images_per_s": median[b],
              "images_per_s_rounds": rates[b], "vs_best_batch": median[b] / median[best],
              "roof_fraction": median[b] * flops / (roof * 1e9)} for b in batches]
-    report = {"model": "resnet50 (random weights, seed %d)" % args.seed, "variant": args.variant,
+    report = {"model": f"resnet50 (random weights, seed {args.seed:d})", "variant": args.variant,
               "rounds": args.rounds, "saliency_gflop_per_image": flops / 1e9,
               "chunk_search": choice.to_dict(), "roof_gflops": roof,
               "roof_samples_gflops": roofs, "best_batch": best, "rows": rows}

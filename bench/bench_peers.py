@@ -138,7 +138,7 @@ def single_calls(args, clf, images, report) -> None:
                 calls[name]()
                 rows[name]["times_s"].append(time.perf_counter() - wall)
                 rows[name]["cpu_s"].append(time.process_time() - cpu)
-        for name, row in rows.items():
+        for row in rows.values():
             row["median_s"] = statistics.median(row["times_s"])
             row["images_per_s"] = batch / row["median_s"]
             row["cpu_per_wall"] = sum(row["cpu_s"]) / sum(row["times_s"])

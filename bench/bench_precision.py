@@ -138,8 +138,9 @@ def main(argv=None) -> int:
             row["seed"] = kwargs.get("seed")
             rows.append(row)
             seed = "-" if row["seed"] is None else row["seed"]
-            print(f"{name:<20} {seed:>4} {row['batch']:>5} " + " ".join(f"{row[c]:>19}" if isinstance(row[c], int) else f"{row[c]:>19.2e}"
-                           for c in COLUMNS),
+            print(f"{name:<20} {seed:>4} {row['batch']:>5} "
+                  + " ".join(f"{row[c]:>19}" if isinstance(row[c], int) else f"{row[c]:>19.2e}"
+                             for c in COLUMNS),
                   flush=True)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))

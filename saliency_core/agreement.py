@@ -140,7 +140,8 @@ class Agreement:
                if self.flips else ""),
         ]
         lines += [f"  {f.layer} image {f.image} unit {f.unit}: reference z={f.z_reference:+.3e}, "
-                  f"{self.variant} z={f.z_variant:+.3e} (layer mean |z| {f.scale:.3g})" for f in self.flips[:10]]
+                  f"{self.variant} z={f.z_variant:+.3e} (layer mean |z| {f.scale:.3g})"
+                  for f in self.flips[:10]]
         if len(self.flips) > 10:
             lines.append(f"  ... {len(self.flips) - 10} more")
         lines.append(f"with the {self.pinned_units:,} units within {self.kink_tol:g} of a kink pinned: "

@@ -58,6 +58,8 @@ class Explainer:
         device: "cpu", "gpu", "gpu:N" or None (TensorFlow's default placement).
     """
 
+    _source: object  # the model _explainer_for was given (set there, for its cache)
+
     def __init__(self, model, *, variant="xla", score="logit", batch_size=16, device=None):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")

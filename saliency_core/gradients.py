@@ -79,7 +79,7 @@ def build_gradient_fn(classifier, *, variant="xla", score="logit") -> GradientFu
     _check("variant", variant, VARIANTS)
     _check("score", score, SCORES)
     shape, dtype = classifier.input_shape, classifier.dtype
-    out = GradientFunction(variant, score, None, shape, dtype)
+    out = GradientFunction(variant, score, None, shape, dtype)  # type: ignore[arg-type]  # fn set below
 
     def body(images, targets):
         if variant != "eager":
@@ -110,7 +110,7 @@ def build_forward_fn(classifier, *, variant="xla") -> GradientFunction:
 
     _check("variant", variant, VARIANTS)
     shape, dtype = classifier.input_shape, classifier.dtype
-    out = GradientFunction(variant, "logit", None, shape, dtype)
+    out = GradientFunction(variant, "logit", None, shape, dtype)  # type: ignore[arg-type]  # fn set below
 
     def body(images):
         if variant != "eager":

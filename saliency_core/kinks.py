@@ -22,6 +22,7 @@ Each kink layer kind reads the layer's input ``z`` (a batch) and offers:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -190,7 +191,7 @@ def _kinks_of(layer):
     return None
 
 
-def kink_layers(model) -> list[tuple[object, ReluKinks | MaxPoolKinks]]:
+def kink_layers(model) -> list[tuple[Any, ReluKinks | MaxPoolKinks]]:
     """The model's kink layers, in order, with their kind.
 
     Raises:
@@ -211,7 +212,8 @@ def kink_layers(model) -> list[tuple[object, ReluKinks | MaxPoolKinks]]:
             if any(_kinks_of(inner) is not None for inner in layer._flatten_layers(include_self=False)):
                 hidden.append(f"{layer.name} (a nested model)")
         elif _fused_relu(layer):
-            hidden.append(f"{layer.name} ({type(layer).__name__} with activation={layer.activation.__name__})")
+            hidden.append(f"{layer.name} ({type(layer).__name__} with "
+                          f"activation={layer.activation.__name__})")
         elif isinstance(layer, (keras.layers.MaxPooling1D, keras.layers.MaxPooling3D,
                                 keras.layers.GlobalMaxPooling2D)):
             hidden.append(f"{layer.name} ({type(layer).__name__})")

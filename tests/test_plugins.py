@@ -68,7 +68,7 @@ def test_plugin_file_end_to_end(plugin, tiny_model, tmp_path, capsys):
     assert entropy["info"]["category"] == "complexity"
 
     policy = tmp_path / "p.toml"
-    policy.write_text(textwrap.dedent(f"""
+    policy.write_text(textwrap.dedent("""
         name = "entropy"
         [[rules]]
         metric = "map-entropy"

@@ -59,6 +59,7 @@ class ChunkBook:
 
     def record_chunk(self, task, out) -> None:
         self.names[task.index] = list(task.names)
+        outputs: list[tuple]
         if isinstance(out, BaseException):
             reason = f"chunk {task.index}: {type(out).__name__}: {out}"
             outputs = [(m, k, None, reason, 0.0, [], {}) for m, k in task.pairs]
@@ -170,6 +171,7 @@ def _final_result(base, out: MetricResult, record, names, warnings, options, met
                        "images": names, "reference": metric.reference})
     intervals = {"value": _interval(out.per_image, seed, settings),
                  **{k: _interval(v, seed, settings) for k, v in out.per_image_statistics.items()}}
+    assert out.value is not None  # MetricResult fills it in
     return CheckResult(**base, status="ok", value=float(out.value),
                        per_image=jsonable(out.per_image), statistics=jsonable(out.statistics),
                        config=config, per_image_statistics=jsonable(out.per_image_statistics),

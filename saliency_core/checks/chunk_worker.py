@@ -14,10 +14,11 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 import numpy as np
 
+from ..gradients import Variant
 from ..methods.base import METHODS
 from ..metrics.base import METRICS, MetricResult
 from ..metrics.context import CheckContext
@@ -63,6 +64,7 @@ class ChunkTask:
     pairs: list[tuple[str, str]]
     masks: np.ndarray | None = None
     targets: np.ndarray | None = None
+    end: int = 0  # images read up to the end of this chunk (set by run_checks, for progress)
 
 
 @dataclass
@@ -100,7 +102,8 @@ class ChunkWorker:
         job = self.job
         ctx = CheckContext(classifier=self.classifier,
                            images=np.asarray(task.images, dtype=self.classifier.dtype),
-                           seed=int(job.seed), settings=job.settings, variant=job.variant,
+                           seed=int(job.seed), settings=job.settings,
+                           variant=cast(Variant, job.variant),  # the Explainer checks it
                            batch_size=job.batch_size, device=job.device, masks=task.masks,
                            networks=job.networks, image_names=task.names, sequence=job.sequence,
                            targets=task.targets)

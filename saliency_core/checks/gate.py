@@ -22,14 +22,14 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Iterable, Literal, Mapping
+from typing import Any, Iterable, Literal, Mapping, cast
 
 import numpy as np
 
-from ..stats.bootstrap import bootstrap_interval
+from ..stats.bootstrap import Interval, bootstrap_interval
 from ..stats.paired import paired_difference_interval
 from ..stats.sample_size import images_needed
-from ..stats.verdict import decide
+from ..stats.verdict import Op, decide
 from .policy import (OPS, Policy, PolicyError, Rule, list_policies, load_policy, parse_policy,
                      policies_dir)
 from .results import CheckReport, CheckResult
@@ -40,7 +40,7 @@ __all__ = ["RuleVerdict", "EXIT_CODES", "RuleResult", "GateResult", "evaluate_po
 
 RuleVerdict = Literal["pass", "fail", "inconclusive", "error"]
 EXIT_CODES: dict[str, int] = {"pass": 0, "fail": 1, "error": 2, "inconclusive": 3}
-_SEVERITY = ("pass", "inconclusive", "fail", "error")
+_SEVERITY: tuple[RuleVerdict, ...] = ("pass", "inconclusive", "fail", "error")
 
 
 @dataclass(frozen=True)
@@ -177,26 +177,29 @@ def _decide_rule(rule: Rule, method: str, results, *, seed: int, confidence: flo
     control = None
     if error is None and rule.compare_to:
         control, error = _lookup(results, rule.compare_to, rule)
-    common = dict(rule=rule, method=method)
+    common: dict[str, Any] = dict(rule=rule, method=method)
     if error is not None:
         return RuleResult(**common, verdict="error", value=None, interval=None, method_value=None,
                           control_value=None, control_spread=None, reason=error)
-    method_value = float(result.statistic(rule.statistic))
-    control_value = float(control.statistic(rule.statistic)) if control is not None else None
-    a = result.per_image_of(rule.statistic)
+    assert result is not None  # _lookup returns a result exactly when it returns no error
+    # _lookup checked that both statistics are finite numbers
+    method_value = float(cast(float, result.statistic(rule.statistic)))
+    control_value = float(cast(float, control.statistic(rule.statistic))) if control is not None else None
+    per_image = result.per_image_of(rule.statistic)
     warnings = list(result.warnings) + (list(control.warnings) if control is not None else [])
-    value = method_value - control_value if control is not None else method_value
-    base = dict(**common, method_value=method_value, control_value=control_value)
-    if a is None:
+    value = method_value - control_value if control_value is not None else method_value
+    base: dict[str, Any] = dict(**common, method_value=method_value, control_value=control_value)
+    if per_image is None:
         return RuleResult(**base, verdict="inconclusive", value=value, interval=None,
                           control_spread=None,
                           reason=f"{rule.metric}.{rule.statistic} has no per-image values, so no "
                                  "interval (a result stored by an older version?)")
-    a = np.asarray(a, np.float64)
+    a = np.asarray(per_image, np.float64)
     spread = None
+    iv: Interval | None
     if control is not None:
-        b = control.orderings_of(rule.statistic) or control.per_image_of(rule.statistic)
-        b = np.asarray(b, np.float64)
+        b = np.asarray(control.orderings_of(rule.statistic) or control.per_image_of(rule.statistic),
+                       np.float64)
         if b.shape[-1] != a.shape[0]:
             return RuleResult(**base, verdict="error", value=value, interval=None,
                               control_spread=None,
@@ -228,7 +231,7 @@ def _decide_rule(rule: Rule, method: str, results, *, seed: int, confidence: flo
                           interval=interval, control_spread=spread,
                           reason=f"all {iv.n} images give {iv.estimate:g} (no spread over images), "
                                  f"which is {'' if holds else 'not '}{rule.op} {rule.threshold:g}")
-    decision = decide(iv, rule.op, rule.threshold)
+    decision = decide(iv, cast(Op, rule.op), rule.threshold)  # parse_policy checked op
     needed = None
     if decision.verdict == "inconclusive":
         estimate = images_needed(diffs, rule.threshold, confidence=confidence)
@@ -265,7 +268,7 @@ def evaluate_policy(policy: Policy, check_results: CheckReport | Iterable, *,
         method = candidates[0]
     rules = [_decide_rule(rule, method, results, seed=seed, confidence=confidence,
                           resamples=resamples) for rule in policy.rules]
-    verdict = max((r.verdict for r in rules), key=_SEVERITY.index, default="pass")
+    verdict: RuleVerdict = max((r.verdict for r in rules), key=_SEVERITY.index, default="pass")
     first = next(iter(results.values()), None)
     return GateResult(policy=policy.name, method=method, verdict=verdict, rules=rules,
                       model=first.model if first else None, data=first.data if first else None)

@@ -65,7 +65,8 @@ def _measured(r) -> str:
         text += (f" [{r.interval['confidence']:.0%} CI {_fmt(r.interval['low'])}, "
                  f"{_fmt(r.interval['high'])}; {r.interval['n']} images]")
     if rule.compare_to and r.method_value is not None:
-        text += f" ({r.method} {_fmt(r.method_value, '.4f')}, {rule.compare_to} {_fmt(r.control_value, '.4f')}"
+        text += (f" ({r.method} {_fmt(r.method_value, '.4f')}, "
+                 f"{rule.compare_to} {_fmt(r.control_value, '.4f')}")
         spread = r.control_spread
         if spread:
             text += (f" over {spread['k']} orderings, {spread['low']:.4f}..{spread['high']:.4f}")

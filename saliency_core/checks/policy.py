@@ -24,7 +24,7 @@ import math
 import operator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, NoReturn
 
 from ..metrics.base import METRICS
 from ..toml_files import read_toml
@@ -125,7 +125,7 @@ def load_policy(name_or_path: str | Path) -> Policy:
 
 def parse_policy(data: Mapping, *, source: str = "inline", default_name: str = "policy") -> Policy:
     """Build a :class:`Policy` from parsed TOML; every error names ``source`` and the key."""
-    def fail(where: str, message: str):
+    def fail(where: str, message: str) -> NoReturn:
         raise PolicyError(f"{source}: {where}: {message}")
 
     if not isinstance(data, Mapping):

@@ -46,7 +46,7 @@ import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -306,8 +306,8 @@ def mprt(classifier, images, *, mode="cascading", method, seed: int, variant="xl
     trained_values = [[(clone_layers[layer.name], [np.array(v.numpy(), copy=True) for v in layer.weights])
                        for layer in block] for block in blocks]
     explainer = Explainer(clone_clf, variant=variant, score=score, batch_size=batch_size, device=device)
-    timings = {"setup_s": time.perf_counter() - t_start, "assign_s": [], "explain_s": [],
-               "similarity_s": []}
+    timings: dict[str, Any] = {"setup_s": time.perf_counter() - t_start, "assign_s": [], "explain_s": [],
+                               "similarity_s": []}
 
     def explain(tg):
         return explainer.explain(images, targets=tg, method=method, reduce=reduce, options=options,
@@ -336,8 +336,8 @@ def mprt(classifier, images, *, mode="cascading", method, seed: int, variant="xl
         for k, block in enumerate(blocks):
             t0 = time.perf_counter()
             if mode == "independent" and k > 0:
-                for layer, values in trained_values[k - 1]:
-                    for v, value in zip(layer.weights, values):
+                for layer, saved in trained_values[k - 1]:
+                    for v, value in zip(layer.weights, saved):
                         v.assign(value)
             for layer in block:
                 values, missing = random_weights(layer, seed)
@@ -354,7 +354,7 @@ def mprt(classifier, images, *, mode="cascading", method, seed: int, variant="xl
             step_maps = explain(fixed_targets).maps
             timings["explain_s"].append(time.perf_counter() - t0)
             pending.append(worker.submit(compare, step_maps))
-            if keep_maps:
+            if maps is not None:  # keep_maps
                 maps.append(step_maps.astype(np.float32))
         scored = [future.result() for future in pending]  # re-raises a scoring error
     timings["steps_s"] = time.perf_counter() - t_steps
@@ -374,7 +374,7 @@ def mprt(classifier, images, *, mode="cascading", method, seed: int, variant="xl
         mode=mode, method=method, seed=int(seed), blocks=names,
         layers=[[layer.name for layer in block] for block in blocks], measures=measures,
         similarity=np.stack(similarity), targets=fixed_targets,
-        maps=np.stack(maps) if keep_maps else None, traces=explainer.fn.traces,
+        maps=np.stack(maps) if maps is not None else None, traces=explainer.fn.traces,
         skipped=skipped, timings=timings)
 
 

@@ -15,8 +15,8 @@ from ..reduce import Reduction
 from .perturbation import PRESETS, ROAD_FRACTIONS, CurveConfig
 from .similarity import SIMILARITIES
 
-__all__ = ["CheckSettings", "default_check_methods", "primary_method", "DEFAULT_VARIANT", "DEFAULT_BATCH_SIZE", "DEFAULT_CURVE_STEPS",
-           "DEFAULT_SYNTHETIC_IMAGES", "with_curve_steps"]
+__all__ = ["CheckSettings", "default_check_methods", "primary_method", "DEFAULT_VARIANT",
+           "DEFAULT_BATCH_SIZE", "DEFAULT_CURVE_STEPS", "DEFAULT_SYNTHETIC_IMAGES", "with_curve_steps"]
 
 DEFAULT_VARIANT: Variant = "function"
 """Checks' gradient and forward variant. On a CPU ``function`` measured about 20x faster

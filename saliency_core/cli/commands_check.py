@@ -6,7 +6,8 @@ the run. ``gate`` also records a ``gate`` cell. Data: ``photos`` (the bundled ph
 ``synthetic`` (generated images with ground-truth object masks, at the model's input
 size), an image folder, a video file or ``video`` (the bundled video, with the moving
 object's masks; frames sampled with ``--fps`` and ``--max-frames``). ``--model
-synthetic-cnn`` is the small CNN trained on the synthetic set. The choices of ``--methods`` and ``--metrics`` come from the registries.
+synthetic-cnn`` is the small CNN trained on the synthetic set. The choices of
+``--methods`` and ``--metrics`` come from the registries.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""``explain`` (maps, figure and top-5 for images; an animated figure for a video), ``agree`` (do two variants compute
-the same maps?) and ``list`` (what can be run)."""
+"""``explain`` (maps, figure and top-5 for images; an animated figure for a video),
+``agree`` (do two variants compute the same maps?) and ``list`` (what can be run)."""
 
 from __future__ import annotations
 

@@ -59,6 +59,7 @@ def explain_video(args, method: str, options) -> int:
         data = load_check_data(spec, classifier, fps=args.fps, max_frames=args.max_frames)
     except (ValueError, FileNotFoundError, ImportError) as exc:
         raise CliError(str(exc)) from None
+    assert data.names is not None  # a video's frames are named (only a stream has no names)
     explainer = Explainer(classifier, variant=args.variant, score=args.score,
                           batch_size=args.batch_size, device=args.device)
     try:

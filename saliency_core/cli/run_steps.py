@@ -60,8 +60,8 @@ def record_agreement(args, store, run_id) -> None:
     cfg = agreement_settings(suite)
     if cfg is None:
         return
-    photos = load_photos()
-    photos = photos.images[:cfg["images"]], photos.names[:cfg["images"]]
+    loaded = load_photos()
+    photos = loaded.images[:cfg["images"]], loaded.names[:cfg["images"]]
     for model in suite["models"]:
         keys = [{"model": model, "variant": v, "device": d} for d in suite.get("devices", ["cpu"])
                 for v in cfg["variants"]]
@@ -74,7 +74,8 @@ def record_agreement(args, store, run_id) -> None:
             images = classifier.prepare(photos[0])
         except Exception as exc:  # noqa: BLE001 - recorded, the run goes on
             for key in todo:
-                store.record_cell(run_id, "agreement", key, status="failed", reason=f"{type(exc).__name__}: {exc}")
+                store.record_cell(run_id, "agreement", key, status="failed",
+                                  reason=f"{type(exc).__name__}: {exc}")
             continue
         for key in todo:
             try:
@@ -87,7 +88,8 @@ def record_agreement(args, store, run_id) -> None:
                 continue
             store.record_cell(run_id, "agreement", key, status="ok", metrics={
                 "rel_l2": a.rel_l2, "logits_rel_l2": a.logits_rel_l2, "flips": len(a.flips),
-                "kink_layers": a.kink_layers, "kink_units": a.kink_units, "max_flip_margin": a.max_flip_margin,
+                "kink_layers": a.kink_layers, "kink_units": a.kink_units,
+                "max_flip_margin": a.max_flip_margin,
                 "pinned_units": a.pinned_units, "pinned_rel_l2": a.pinned_rel_l2, "kink_tol": a.kink_tol,
                 "top1_mismatch": a.top1_mismatch, "images": list(photos[1])})
             kinks = (f"{len(a.flips)} unit(s) flipped at a kink, {a.pinned_rel_l2:.1e} pinned"

@@ -171,6 +171,7 @@ def load_folder(path, *, recursive: bool = True,
     root = folder_root(path)
     files = list_image_files(root, recursive=recursive, extensions=extensions)
 
+    paths: list[str | None]  # as ImageSet.paths
     images, names, paths, labels, skipped = [], [], [], [], []
     for rel in files:
         full = os.path.join(root, *rel)

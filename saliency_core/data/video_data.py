@@ -107,8 +107,8 @@ def _file(spec, classifier, fps, max_frames):
                              f"{exc}") from None
         times.append(chunk.timestamps)
         source = chunk.source_fps
-    times = np.concatenate(times)
-    names = [f"{path.stem}-{k:04d}-{t:.3f}s" for k, t in enumerate(times)]
+    timestamps = np.concatenate(times)
+    names = [f"{path.stem}-{k:04d}-{t:.3f}s" for k, t in enumerate(timestamps)]
     rate = source if fps is None else min(float(fps), source or float(fps))
     return CheckData(spec, np.concatenate(prepared), names, None, [], sequence=True, fps=rate,
-                     timestamps=times)
+                     timestamps=timestamps)

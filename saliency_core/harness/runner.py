@@ -71,8 +71,9 @@ class CellSpec:
     device: str
     image_size: int | None = None
 
-    def key(self, size: int | None) -> dict:
-        """The store key (``timing`` convention) for the cell at input size ``size``."""
+    def key(self, size: int | list[int] | None) -> dict:
+        """The store key (``timing`` convention) for the cell at input size ``size``
+        (``[height, width]`` for a model file with non-square inputs)."""
         return {"model": self.model, "variant": self.variant, "batch_size": self.batch_size,
                 "device": self.device, "image_size": size}
 
@@ -141,7 +142,7 @@ def _find_cell(store, run_id: str, kind: str, key: dict):
     return None
 
 
-def _flops_for(store, run_id: str, model: str, size: int, classifier) -> dict | None:
+def _flops_for(store, run_id: str, model: str, size: int | list[int], classifier) -> dict | None:
     """FLOPs per image for the model, from the run's ``flops`` cell or counted now."""
     key = {"model": model, "image_size": size}
     cell = _find_cell(store, run_id, "flops", key)
@@ -160,7 +161,7 @@ def _flops_for(store, run_id: str, model: str, size: int, classifier) -> dict | 
 
 
 def _chunk_for(store, run_id: str, planner: ChunkPlanner, classifier, spec: CellSpec,
-               size: int) -> tuple[int | None, dict | None]:
+               size: int | list[int]) -> tuple[int | None, dict | None]:
     """Chunk size for a cell (None: one call) and the search result it came from."""
     if not planner.needed(spec.batch_size):
         return None, None
@@ -199,7 +200,7 @@ def run_model_cells(store, run_id: str, suite: Suite, model: str, specs: list[Ce
         store.record_cell(run_id, "timing", key, replace_failed=retry_failed, **fields)
 
     requested = specs[0].image_size
-    expected = requested or native_size(model)
+    expected: int | list[int] | None = requested or native_size(model)
     pending = [s for s in specs
                if expected is None
                or not store.has_cell(run_id, "timing", s.key(expected), status=skip)]

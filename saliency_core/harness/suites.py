@@ -284,7 +284,7 @@ def _check_metric_needs(table: dict, source: str) -> None:
                         f"(data is {data!r})")
 
 
-def checks_settings(suite: "Suite | dict") -> dict | None:
+def checks_settings(suite: "Suite | dict | None") -> dict | None:
     """A suite's ``[checks]`` settings with defaults filled in, or None when it has none.
 
     Takes a :class:`Suite` or its stored form (``Suite.to_dict()``, as in a run config).

@@ -56,6 +56,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
+from typing import cast
 
 import numpy as np
 from scipy import ndimage
@@ -235,7 +236,7 @@ def _saliency(image: np.ndarray, o: IttiKochOptions) -> np.ndarray:
         o_pyr = [None] * o.centre_min + [_orientation(lv, pair) for lv in i_pyr[o.centre_min:]]
         orient += n(_conspicuity([o_pyr], o, shape))
     maps.append(n(orient))
-    return sum(maps) / len(maps)
+    return cast(np.ndarray, sum(maps)) / len(maps)  # sum of arrays, never the start value 0
 
 
 def itti_koch_map(images, options: IttiKochOptions | None = None) -> np.ndarray:

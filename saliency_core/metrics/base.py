@@ -158,7 +158,8 @@ class Metric:
                 artifacts[key] = np.concatenate([c.artifacts[key] for c in chunks], axis=axis)
         return MetricResult(
             per_image=np.concatenate([c.per_image for c in chunks]),
-            value=float(np.dot(weights, [c.value for c in chunks])), statistics=statistics,
+            value=float(np.dot(weights, np.array([c.value for c in chunks], np.float64))),
+            statistics=statistics,
             per_image_statistics=per_image_stats, config=chunks[0].config, extra=extra,
             artifacts=artifacts, warnings=list(dict.fromkeys(w for c in chunks for w in c.warnings)))
 

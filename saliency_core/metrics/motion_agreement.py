@@ -70,6 +70,7 @@ class MotionAgreement(Metric):
             statistics = dict.fromkeys(self.statistics, nan)
             config["masks"] = "none given: mask statistics are NaN"
         else:
+            assert out.chance is not None  # measured with mask_mass
             mass, chance = float(out.mask_mass.mean()), float(out.chance.mean())
             statistics = {"mask_mass": mass, "chance": chance,
                           "mass_ratio": mass / chance if chance > 0 else float("nan"),

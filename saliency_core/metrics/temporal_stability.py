@@ -72,6 +72,7 @@ class TemporalStability(Metric):
                              f"{', '.join(STABILITY_MEASURES)}, got {s.measure!r}")
         maps = ctx.maps(method)
         out = temporal_stability(maps, ctx.images, measures=STABILITY_MEASURES)
+        assert out.frames is not None  # the frames were given
         per_pair, reference = out.maps[s.measure], out.frames[s.measure]
         value, frames = float(per_pair.mean()), float(reference.mean())
         statistics = {"frames": frames, "difference": value - frames,

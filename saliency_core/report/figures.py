@@ -13,6 +13,7 @@ import io
 import re
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 import numpy as np
@@ -22,12 +23,15 @@ from matplotlib.figure import Figure
 from .model import (CurveCheck, MapExample, RandomizationCheck, ReportData,
                     TimingCell, variant_order)
 
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
 __all__ = [
     "ReportFigure", "build_figures", "compile_memory_figure", "curves_figure",
     "randomization_figure", "saliency_figure", "step_maps_figure", "throughput_figure",
 ]
 
-_STYLE = {
+_STYLE: dict[RcKeyType, Any] = {
     "text.parse_math": False, "text.usetex": False, "font.size": 9, "axes.titlesize": 10,
     "axes.labelsize": 9, "legend.fontsize": 8, "axes.grid": False, "figure.dpi": 100,
     "savefig.dpi": 100, "image.interpolation": "nearest", "axes.spines.top": False,
@@ -306,6 +310,7 @@ def step_maps_figure(check: RandomizationCheck) -> bytes:
             ax.set_yticks([])
         for ax in axes[len(shown):]:
             ax.set_visible(False)
+        assert im is not None  # at least one step is shown
         fig.colorbar(im, ax=axes.tolist(), shrink=0.8, label="Saliency / own p99")
         return _png(fig)
 
@@ -339,8 +344,8 @@ def build_figures(data: ReportData, *, max_images: int = 4) -> list[ReportFigure
             f"{len(shown)} of {len(examples)} images; variant {shown[0].variant}, score "
             f"{shown[0].score}, reduce {shown[0].reduce}.", saliency_figure(shown))
     curve_groups: dict[tuple, list[CurveCheck]] = defaultdict(list)
-    for c in data.curves:
-        curve_groups[(c.model, c.data)].append(c)
+    for curve in data.curves:
+        curve_groups[(curve.model, curve.data)].append(curve)
     for (model, dataset), curves in sorted(curve_groups.items()):
         add("curves", _slug("curves", model, dataset), f"Perturbation curves: {model} on {dataset}",
             "Mean over images with the interquartile band; the random map is the control a "

@@ -25,7 +25,8 @@ SECTIONS = {
     "compile-memory": "Compile time and peak memory", "backbones": "Backbones",
     "agreement": "Variants against eager",
     "maps": "Saliency maps", "curves": "Deletion and insertion", "checks": "Check results",
-    "randomization": "Model randomisation", "video": "Video", "gate": "Gate", "reproducibility": "Reproducibility",
+    "randomization": "Model randomisation", "video": "Video", "gate": "Gate",
+    "reproducibility": "Reproducibility",
 }
 
 _PAGE = Template("""<!DOCTYPE html>

@@ -313,7 +313,8 @@ def _read_checks(store, cells, data: dict) -> None:
         fields, m = _check_fields(cell), cell.metrics or {}
         direction = str(m.get("direction", ""))
         method = _method_info(cell)
-        kinds = dict(control=method.get("kind") == "control", chance=bool(method.get("chance_baseline")))
+        kinds: dict[str, Any] = dict(control=method.get("kind") == "control",
+                                     chance=bool(method.get("chance_baseline")))
         interval = (m.get("intervals") or {}).get("value") or {}
         data["checks"].append(ScalarCheck(**fields, ok=cell.status == "ok",
                                           value=_num(m.get("value")), direction=direction,
@@ -376,9 +377,9 @@ def load_report_data(store, run_id) -> ReportData:
     info = RunInfo(id=run.id, suite=str(run.suite), status=str(run.status), started=run.started,
                    finished=run.finished, seed=run.seed, config=dict(run.config or {}),
                    metadata=dict(run.metadata or {}))
-    data = {"timings": [], "failures": [], "maps": [], "checks": [], "curves": [],
-            "randomization": [], "gates": [], "protocols": {}, "agreements": [], "video": [],
-            "strips": []}
+    data: dict[str, Any] = {"timings": [], "failures": [], "maps": [], "checks": [], "curves": [],
+                            "randomization": [], "gates": [], "protocols": {}, "agreements": [],
+                            "video": [], "strips": []}
     cells = sorted(store.cells(run_id), key=lambda c: (c.kind, json.dumps(c.key, sort_keys=True,
                                                                           default=str)))
     for cell in cells:

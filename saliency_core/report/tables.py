@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import cast
 
 from .model import AgreementCell, ReportData, RunInfo, ScalarCheck, TimingCell, variant_order
 
 __all__ = [
-    "Table", "agreement_table", "AGREEMENT_NOTE", "backbone_table", "checks_table", "failure_table", "fastest_table", "gate_lines",
+    "Table", "agreement_table", "AGREEMENT_NOTE", "backbone_table", "checks_table", "failure_table",
+    "fastest_table", "gate_lines",
     "gate_table", "KEY_FACTS", "key_facts", "protocol_table", "reproducibility_table",
     "shared_process_memory_note", "timing_table",
 ]
@@ -53,7 +55,8 @@ def _by_backbone(timings: list[TimingCell]) -> dict[tuple[str, str], list[Timing
 
 
 def _best(cells: list[TimingCell]) -> TimingCell:
-    return max(cells, key=lambda t: t.images_per_s)  # first of equals, in model order
+    # first of equals, in model order; the cells come from _ok, so images_per_s is set
+    return max(cells, key=lambda t: cast(float, t.images_per_s))
 
 
 def fastest_table(timings: list[TimingCell]) -> Table:
@@ -81,7 +84,8 @@ def timing_table(timings: list[TimingCell]) -> Table:
         status = "ok" if t.ok else f"failed: {t.reason or 'no reason recorded'}"
         rows.append((t.model, t.device, t.variant, t.batch_size, _fmt(t.median_s, ".2f", 1e3),
                      _fmt(t.iqr_s, ".2f", 1e3), _fmt(t.images_per_s, ".1f"),
-                     _fmt(t.roof_fraction, ".1f", 100.0), _fmt(t.compile_s, ".2f"), _fmt(t.first_call_s, ".2f"),
+                     _fmt(t.roof_fraction, ".1f", 100.0), _fmt(t.compile_s, ".2f"),
+                     _fmt(t.first_call_s, ".2f"),
                      _fmt(t.peak_rss_mb, ".0f"), _fmt(t.peak_device_mb, ".0f"),
                      DASH if t.retraces is None else t.retraces, status))
     return _table([("Backbone", False), ("Device", False), ("Variant", False), ("Batch", True),
@@ -113,7 +117,7 @@ def backbone_table(timings: list[TimingCell], baseline: str) -> Table:
                 key=lambda c: c.batch_size)
         base = cells.get((baseline, device, variant, t.batch_size))
         same_kind = base is not None and (base.peak_device_mb is None) == (t.peak_device_mb is None)
-        b_peak = _peak(base) if same_kind else None
+        b_peak = _peak(base) if base is not None and same_kind else None
         rows.append((model, device, variant, t.batch_size, _fmt(t.images_per_s, ".1f"),
                      _ratio(t.images_per_s, base and base.images_per_s),
                      _fmt(t.compile_s, ".2f"), _ratio(t.compile_s, base and base.compile_s),
@@ -179,8 +183,8 @@ def agreement_table(agreements: list[AgreementCell]) -> Table:
     rows = [(a.model, a.variant, a.device, DASH if a.images is None else str(a.images), _fmt(a.rel_l2, ".1e"),
              DASH if a.flips is None or a.kink_units is None else f"{a.flips} of {a.kink_units:,}",
              _fmt(a.pinned_rel_l2, ".1e")) for a in agreements]
-    return _table([("Model", False), ("Variant", False), ("Device", False), ("Images", True), ("As computed", True),
-                   ("Units flipped at a kink", True), ("Pinned", True)], rows)
+    return _table([("Model", False), ("Variant", False), ("Device", False), ("Images", True),
+                   ("As computed", True), ("Units flipped at a kink", True), ("Pinned", True)], rows)
 
 
 def gate_lines(data: ReportData) -> list[tuple[str, str]]:

@@ -52,6 +52,7 @@ def video_strip_figure(strips: list[VideoStrip]) -> bytes:
             for ax in row[len(strip.index):]:
                 ax.set_visible(False)
             row[0].set_ylabel(_short(strip.method, 18))
+            assert im is not None  # a strip stores at least one frame
             fig.colorbar(im, ax=row.tolist(), shrink=0.8, label="Saliency (row p99)")
         return _png(fig)
 
@@ -117,8 +118,8 @@ def video_figures(data: ReportData) -> list[tuple[str, str, str, bytes]]:
     for s in data.strips:
         strips[(s.model, s.data)].append(s)
     series: dict[tuple, list[VideoSeries]] = defaultdict(list)
-    for s in data.video:
-        series[(s.model, s.data)].append(s)
+    for v in data.video:
+        series[(v.model, v.data)].append(v)
     for (model, dataset) in sorted(set(strips) | set(series)):
         if strips.get((model, dataset)):
             group = sorted(strips[(model, dataset)], key=lambda s: s.method)

@@ -462,6 +462,7 @@ class ResultStore:
             except sqlite3.IntegrityError as exc:
                 raise DuplicateCellError(
                     f"run {rid} already has a {kind!r} cell with key {key_json}") from exc
+            assert cur.lastrowid is not None  # set by the INSERT
             cell_id = int(cur.lastrowid)
             conn.executemany("INSERT INTO artifacts (cell_id, name, npy) VALUES (?, ?, ?)",
                              [(cell_id, n, b) for n, b in blobs.items()])

@@ -9,7 +9,6 @@ import textwrap
 
 import keras
 import numpy as np
-import pytest
 
 from saliency_core.checks import run_checks
 from saliency_core.store import ResultStore
@@ -38,9 +37,9 @@ def per_image(report):
 def test_chunk_size_does_not_change_any_per_image_value():
     """Chunks change only which images share a compiled call, and so the float32 rounding
     of batched kernels. The floor of that is measured in the same run: the whole set at
-    batch size 1 (a lone last chunk runs at batch 1). Every per-image value of a chunked run stays within 1e-6 of the
-    whole run's, or (rank statistics, where rounding can reorder near-tied pixels) within
-    ten times that floor."""
+    batch size 1 (a lone last chunk runs at batch 1). Every per-image value of a chunked
+    run stays within 1e-6 of the whole run's, or (rank statistics, where rounding can
+    reorder near-tied pixels) within ten times that floor."""
     model, x = tiny_model(), images()
     kw = dict(methods=METHODS, metrics=METRICS, seed=0, data_name="d", variant="function")
     whole = run_checks(model, x, chunk_images=64, batch_size=4, **kw)
@@ -113,8 +112,10 @@ def test_resume_after_sigkill_gives_bit_identical_per_image_values(tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert run(clean, False).returncode == 0
     with ResultStore(path) as store:
-        a = {(c.key["method"], c.key["metric"]): c.metrics["per_image"] for c in store.cells(killed, kind="check")}
-        b = {(c.key["method"], c.key["metric"]): c.metrics["per_image"] for c in store.cells(clean, kind="check")}
+        a = {(c.key["method"], c.key["metric"]): c.metrics["per_image"]
+             for c in store.cells(killed, kind="check")}
+        b = {(c.key["method"], c.key["metric"]): c.metrics["per_image"]
+             for c in store.cells(clean, kind="check")}
         assert a == b and len(a) == 4
         # the resumed run did not recompute the chunks that the killed one had finished
         ids = {c.key["chunk"] for c in kept}

@@ -319,6 +319,7 @@ def test_rejects_bad_inputs():
     with pytest.raises(ValueError, match="maps must be"):
         deletion_curve(model, np.zeros((1, 4, 4, 3)), np.zeros((1, 4, 5)))
     with pytest.raises(ValueError, match="road_curve"):
-        deletion_curve(model, np.zeros((1, 4, 4, 3)), np.zeros((1, 4, 4)), config=PRESETS["road-most-relevant-first"])
+        deletion_curve(model, np.zeros((1, 4, 4, 3)), np.zeros((1, 4, 4)),
+                       config=PRESETS["road-most-relevant-first"])
     with pytest.raises(ValueError, match="unknown substrate"):
         CurveConfig(substrate="zeros")

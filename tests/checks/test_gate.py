@@ -47,8 +47,9 @@ def test_default_policy_is_packaged_and_reads_the_four_default_metrics():
     assert all(r.why and len(r.why) > 40 for r in policy.rules)  # reasoning, not a label
     by_name = {r.name: r for r in policy.rules}
     assert by_name["mprt-map-changes"].statistic == "last_step_spearman_abs"
-    assert (by_name["deletion-beats-random"].op, by_name["deletion-beats-random"].compare_to) == ("<", "random")
-    assert (by_name["insertion-beats-random"].op, by_name["insertion-beats-random"].compare_to) == (">", "random")
+    deletion, insertion = by_name["deletion-beats-random"], by_name["insertion-beats-random"]
+    assert (deletion.op, deletion.compare_to) == ("<", "random")
+    assert (insertion.op, insertion.compare_to) == (">", "random")
 
 
 def test_cli_metric_names_are_normalised_and_rules_get_default_names():

@@ -137,7 +137,8 @@ def test_steps_randomize_cumulatively_or_independently(model, images, mode):
 
 @pytest.mark.parametrize("variant", ["function", "xla"])
 def test_one_trace_for_all_steps(model, images, variant):
-    result = mprt(model, images, method="gradient", seed=0, variant=variant, batch_size=2, measures=("spearman_abs",))
+    result = mprt(model, images, method="gradient", seed=0, variant=variant, batch_size=2,
+                  measures=("spearman_abs",))
     assert result.traces == 1
 
 

@@ -90,7 +90,8 @@ def write_legacy(path, state: dict, storages: dict[str, np.ndarray], *, magic=MA
     parts = [pickle.dumps(magic, protocol=2), pickle.dumps(protocol, protocol=2),
              pickle.dumps(sys_info, protocol=2), dumps2(state), pickle.dumps(keys, protocol=2)]
     for key in keys:
-        parts += [struct.pack("<q", storages[key].size), storages[key].astype(storages[key].dtype.newbyteorder("<")).tobytes()]
+        parts += [struct.pack("<q", storages[key].size),
+                  storages[key].astype(storages[key].dtype.newbyteorder("<")).tobytes()]
     data = b"".join(parts)
     path.write_bytes(data)
     return data

@@ -75,7 +75,8 @@ def _numpy_vit(model, x: np.ndarray, c: ViTConfig) -> np.ndarray:
 
     def ln(z, gamma, beta):
         mu = z.mean(-1, keepdims=True)
-        return (z - mu) / np.sqrt(((z - mu) ** 2).mean(-1, keepdims=True) + c.layer_norm_epsilon) * gamma + beta
+        var = ((z - mu) ** 2).mean(-1, keepdims=True)
+        return (z - mu) / np.sqrt(var + c.layer_norm_epsilon) * gamma + beta
 
     def dense(z, name):
         return z @ w[name][0] + w[name][1]
@@ -85,7 +86,8 @@ def _numpy_vit(model, x: np.ndarray, c: ViTConfig) -> np.ndarray:
     patches = x.reshape(n, gh, p, gw, p, c.channels).transpose(0, 1, 3, 2, 4, 5).reshape(n, gh * gw, -1)
     kernel, bias = w["patch_embedding"]
     z = patches @ kernel.reshape(-1, d) + bias
-    z = np.concatenate([np.broadcast_to(w["class_token"][0], (n, 1, d)), z], axis=1) + w["position_embedding"][0]
+    z = (np.concatenate([np.broadcast_to(w["class_token"][0], (n, 1, d)), z], axis=1)
+         + w["position_embedding"][0])
     for i in range(c.num_layers):
         b = f"encoder_block_{i}"
         y = ln(z, *w[f"{b}_ln_1"])
@@ -189,7 +191,8 @@ def test_randomization_blocks_are_the_encoder_blocks_top_down(tiny):
 
     blocks = randomization_blocks(tiny)
     names = [[layer.name for layer in block] for block in blocks]
-    encoder = [[f"encoder_block_{i}_{part}" for part in BLOCK_PARTS] for i in reversed(range(TINY.num_layers))]
+    encoder = [[f"encoder_block_{i}_{part}" for part in BLOCK_PARTS]
+               for i in reversed(range(TINY.num_layers))]
     assert names == [["head"], ["encoder_norm"], *encoder, ["position_embedding"], ["class_token"],
                      ["patch_embedding"]]
     # Every variable of the model in exactly one block.

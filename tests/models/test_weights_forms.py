@@ -133,11 +133,12 @@ def test_a_partial_load_that_keras_only_warns_about_is_an_error():
     class PartlyLoads:
         def load_weights(self, path):
             warnings.warn("Skipping nested container at 'x': no matching group found in the saved "
-                          "file. Affected layers will retain their freshly-initialized weights.")
+                          "file. Affected layers will retain their freshly-initialized weights.",
+                          stacklevel=2)
 
     class LoadsWithADeprecation:
         def load_weights(self, path):
-            warnings.warn("something else", DeprecationWarning)
+            warnings.warn("something else", DeprecationWarning, stacklevel=2)
 
     with pytest.raises(WeightsUnavailableError, match=r"w\.weights\.h5.*does not cover every layer of m"):
         load_weights_file(PartlyLoads(), "w.weights.h5", "m")

@@ -68,7 +68,7 @@ def test_html_and_markdown_have_a_video_section_with_two_figures(video_run, tmp_
     import saliency_core.metrics.temporal_stability as stability
 
     store, run_id, _ = video_run
-    boom = lambda *a, **k: pytest.fail("the report recomputed something")
+    boom = lambda *a, **k: pytest.fail("the report recomputed something")  # noqa: E731
     for module, name in ((stability, "temporal_stability"), (agreement, "motion_agreement"),
                          (saliency_core.explainer, "Explainer")):
         monkeypatch.setattr(module, name, boom)
