@@ -101,7 +101,7 @@ def test_bad_inputs_name_the_file_or_option(tmp_path, raw_classifier, given_clas
         load_check_data("video", raw_classifier, fps=-1)
     with pytest.raises(ValueError, match="takes its inputs as given"):
         load_check_data(str(junk), given_classifier)
-    with pytest.raises(ValueError, match="'video', a folder or a video file"):
+    with pytest.raises(ValueError, match="'video', a folder, a list file .* or a video file"):
         load_check_data("nonsense", raw_classifier)
 
 
