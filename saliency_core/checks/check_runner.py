@@ -135,6 +135,10 @@ def run_checks(classifier, images, *, methods: Sequence[str], metrics: Sequence[
         from ..methods.base import resolve_options
 
         resolve_options(METHODS.get(method), values)  # unknown options fail before any work
+    for name, values in settings.metric_settings.items():
+        from ..metrics.base import resolve_settings
+
+        resolve_settings(METRICS.get(name), values)  # and unknown metric settings
 
     record = _settings_record(settings, variant=variant, batch_size=batch_size, seed=seed)
     model, say = classifier.name, progress or (lambda line: None)

@@ -49,6 +49,9 @@ def _common_arguments(p) -> None:
     p.add_argument("--method-option", action="append", default=[], metavar="METHOD.OPTION=VALUE",
                    help="a method's option, e.g. smoothgrad.samples=50 (repeatable; "
                         "'list methods' shows each method's options)")
+    p.add_argument("--metric-setting", action="append", default=[], metavar="METRIC.SETTING=VALUE",
+                   help="a metric's setting, e.g. smprt.samples=10 (repeatable; 'list metrics' "
+                        "shows each metric's settings)")
     p.add_argument("--device", default=None, help="cpu, gpu or gpu:N (default: TensorFlow's choice)")
     p.add_argument("--store", type=Path, default=None, metavar="PATH",
                    help=f"results store file (default: {default_store_path()})")
@@ -100,6 +103,7 @@ def _prepare(args):
     from ..checks.settings import CheckSettings, with_curve_steps
     from ..data.check_data import load_check_data, load_check_model
     from ..methods.base import parse_method_options
+    from ..metrics.base import parse_metric_settings
     from ..models.user import UnsafeModelError
     from ..models.weights import WeightsUnavailableError
 
@@ -109,6 +113,7 @@ def _prepare(args):
             raise CliError(f"{option} must be >= 1, got {value}")
     try:
         options = parse_method_options(args.method_option)
+        metric_settings = parse_metric_settings(args.metric_setting)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     try:
@@ -120,8 +125,8 @@ def _prepare(args):
         data = load_check_data(args.data, classifier, images=args.images, data_seed=args.data_seed)
     except (ValueError, FileNotFoundError) as exc:
         raise CliError(str(exc)) from None
-    settings = with_curve_steps(CheckSettings(method_options=options), classifier.input_shape,
-                                args.curve_steps)
+    settings = with_curve_steps(CheckSettings(method_options=options, metric_settings=metric_settings),
+                                classifier.input_shape, args.curve_steps)
     return classifier, data, settings
 
 
@@ -158,7 +163,8 @@ def _run_config(args, classifier, data, settings, **extra) -> dict:
             "weights": classifier.weights, "data": data.name, "images": data.names,
             "seed": args.seed, "variant": args.variant, "batch_size": args.batch_size,
             "curve_steps": args.curve_steps, "data_seed": args.data_seed,
-            "method_options": settings.method_options, **extra}
+            "method_options": settings.method_options,
+            "metric_settings": settings.metric_settings, **extra}
 
 
 def _print_report(report, classifier, data, args) -> None:

@@ -31,7 +31,8 @@ import numpy as np
 from ..unit_registry import Registry
 
 __all__ = ["Metric", "MetricResult", "Category", "Direction", "Need", "METRICS", "register_metric",
-           "get_metric", "metric_names", "default_metrics", "NoSettings"]
+           "get_metric", "metric_names", "default_metrics", "NoSettings", "resolve_settings",
+           "parse_metric_settings"]
 
 Category = Literal["faithfulness", "randomization", "localisation", "complexity", "temporal"]
 Direction = Literal["lower", "higher"]
@@ -112,7 +113,8 @@ class Metric:
         return {"name": self.name, "aliases": list(self.aliases), "category": self.category,
                 "direction": self.direction, "needs": sorted(self.needs),
                 "statistics": list(self.statistics), "reference": self.reference,
-                "summary": self.summary, "label": self.label, "axis": self.axis}
+                "summary": self.summary, "label": self.label, "axis": self.axis,
+                "settings": dataclasses.asdict(self.settings())}
 
 
 METRICS: Registry[Metric] = Registry("metric", "saliency_core.metrics", "saliency_bench.metrics")
@@ -157,3 +159,29 @@ def default_metrics(*, has_masks: bool = False) -> list[str]:
     object masks when the data has them."""
     return [m.name for m in METRICS if m.default or (has_masks and "masks" in m.needs
                                                       and m.needs <= {"maps", "masks"})]
+
+
+def resolve_settings(metric: Metric, values: Any = None) -> Any:
+    """``metric``'s settings from None (defaults), an instance, or a mapping of overrides
+    (strings converted to each field's type). ValueError names an unknown or mistyped
+    setting."""
+    from ..methods.base import resolve_fields
+
+    return resolve_fields(metric.settings, values, owner=f"metric {metric.name!r}",
+                          prefix=metric.name, noun="setting")
+
+
+def parse_metric_settings(specs: list[str] | None) -> dict[str, dict[str, str]]:
+    """``["smprt.samples=10", ...]`` -> ``{"smprt": {"samples": "10"}}``, each checked
+    against its metric's settings (ValueError naming a malformed spec, an unknown
+    metric or setting, or a value of the wrong type)."""
+    out: dict[str, dict[str, str]] = {}
+    for spec in specs or []:
+        left, eq, value = spec.partition("=")
+        name, dot, key = left.strip().partition(".")
+        if not eq or not dot or not name or not key:
+            raise ValueError(f"--metric-setting {spec!r}: expected METRIC.SETTING=VALUE")
+        out.setdefault(METRICS.canonical(name), {})[key.strip()] = value.strip()
+    for name, values in out.items():
+        resolve_settings(get_metric(name), values)
+    return out

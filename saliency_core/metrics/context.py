@@ -60,7 +60,9 @@ class CheckContext:
 
     def settings_for(self, metric) -> Any:
         """``metric``'s own settings (its ``settings`` dataclass) with this run's overrides."""
-        return resolve_options(metric, self.settings.metric_settings.get(metric.name))
+        from .base import resolve_settings
+
+        return resolve_settings(metric, self.settings.metric_settings.get(metric.name))
 
     def explainer(self) -> Explainer:
         """The run's :class:`Explainer` (built once)."""
