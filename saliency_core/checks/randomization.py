@@ -175,7 +175,8 @@ class RandomizationResult:
         order: "top_down" or "bottom_up": the step order of the blocks.
         method: Saliency method or control the maps came from.
         seed: Run seed (randomized weights and the method's own randomness).
-        blocks: Block names, step order (output side first).
+        blocks: Block names in step order (output side first for "top_down"; one
+            :data:`ALL_LAYERS` step with ``final_only``).
         layers: Layer names randomized at each step's block.
         measures: Similarity measure names (see :data:`similarity.SIMILARITIES`).
         similarity: (steps, measures, N): ``similarity[k, j, i]`` compares image
