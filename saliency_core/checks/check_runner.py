@@ -170,6 +170,10 @@ def run_checks(classifier, images, *, methods: Sequence[str], metrics: Sequence[
     check_needs(names, has_masks=has_masks, has_networks=networks is not None, sequence=sequence)
     for method, values in settings.method_options.items():
         resolve_options(METHODS.get(method), values)  # unknown options fail before any work
+    for name, values in settings.metric_settings.items():
+        from ..metrics.base import resolve_settings
+
+        resolve_settings(METRICS.get(name), values)  # and unknown metric settings
 
     record = _settings_record(settings, variant=variant, batch_size=batch_size, seed=seed,
                               chunk_images=chunk_images)

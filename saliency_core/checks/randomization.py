@@ -10,6 +10,12 @@ parameters, which is what a faithful method should show):
 * ``mode="independent"``: step ``k`` randomizes block ``k`` alone; the trained
   values are restored before the next step.
 
+``order="bottom_up"`` walks the blocks from the input towards the output instead
+(Hedstroem et al. 2024 argue for it: after top-down steps the trained lower layers
+still shape the map). ``final_only=True`` skips the intermediate steps: one step
+randomizes every block, the fully randomized model (sMPRT, eMPRT). ``explain_fn``
+replaces how a model state's maps are computed (sMPRT's denoised maps).
+
 Protocol, in the words of the checks:
 
 * Each randomized variable is re-drawn from its layer's *own* initializer (Keras
@@ -56,10 +62,13 @@ from ..models.init import layer_seed, random_weights
 from ..seeds import image_seeds
 from .similarity import SIMILARITIES, Reference, check_measures
 
-__all__ = ["MODES", "RandomizationResult", "RandomLogitResult", "randomization_blocks",
+__all__ = ["MODES", "ORDERS", "ALL_LAYERS", "RandomizationResult", "RandomLogitResult", "randomization_blocks",
            "layer_seed", "random_weights", "mprt", "random_logit"]
 
 MODES = ("cascading", "independent")
+ORDERS = ("top_down", "bottom_up")
+ALL_LAYERS = "all layers"
+"""Name of the one step of ``mprt(..., final_only=True)``: every block randomized."""
 
 # Names of keras.applications-style blocks: "conv5_block3_2_conv" -> "conv5_block3",
 # "conv1_conv" -> "conv1", "block1a_dwconv" -> "block1a", "block_3_expand" -> "block_3";
@@ -164,9 +173,11 @@ class RandomizationResult:
 
     Attributes:
         mode: "cascading" or "independent".
+        order: "top_down" or "bottom_up": the step order of the blocks.
         method: Saliency method or control the maps came from.
         seed: Run seed (randomized weights and the method's own randomness).
-        blocks: Block names, step order (output side first).
+        blocks: Block names in step order (output side first for "top_down"; one
+            :data:`ALL_LAYERS` step with ``final_only``).
         layers: Layer names randomized at each step's block.
         measures: Similarity measure names (see :data:`similarity.SIMILARITIES`).
         similarity: (steps, measures, N): ``similarity[k, j, i]`` compares image
@@ -195,6 +206,7 @@ class RandomizationResult:
     traces: int
     skipped: list[str] = field(default_factory=list)
     timings: dict = field(default_factory=dict)
+    order: str = "top_down"
 
     def mean(self) -> np.ndarray:
         """(steps, measures) mean similarity over images."""
@@ -259,8 +271,9 @@ def _clone(classifier):
 
 def mprt(classifier, images, *, mode="cascading", method, seed: int, variant="xla",
          batch_size=16, measures=tuple(SIMILARITIES), targets=None, reduce="sum", score="logit",
-         options=None, device=None, keep_maps=True,
-         callback: Callable | None = None) -> RandomizationResult:
+         options=None, device=None, keep_maps=True, callback: Callable | None = None,
+         order="top_down", final_only: bool = False,
+         explain_fn: Callable | None = None) -> RandomizationResult:
     """Model-parameter randomization test (Adebayo et al. 2018, Sec. 4).
 
     Args:
@@ -286,21 +299,39 @@ def mprt(classifier, images, *, mode="cascading", method, seed: int, variant="xl
         keep_maps: Keep every step's maps in the result.
         callback: Called as ``callback(step, block_name, clone_keras_model)`` after
             each step's weights are assigned (for inspection; must not modify it).
+        order: "top_down" (blocks from the output to the input, Adebayo et al.) or
+            "bottom_up" (from the input to the output).
+        final_only: One step that randomizes every block at once (named
+            :data:`ALL_LAYERS`): only the trained and the fully randomized model are
+            explained. The weights are those of the last cascading step in either order
+            (each variable's values depend on the seed and its own name only).
+        explain_fn: ``explain_fn(explainer, targets) -> SaliencyResult``: the maps of
+            the current model state from the :class:`Explainer` built on the clone;
+            ``targets`` is None for the trained model when ``targets`` is None (resolve
+            them, e.g. to the top-1 class) and the trained model's targets afterwards.
+            None computes ``explainer.explain(images, method=method, ...)`` with the
+            arguments above.
 
     Returns:
         A :class:`RandomizationResult` with ``similarity`` (steps, measures, N).
     """
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    if order not in ORDERS:
+        raise ValueError(f"unknown order {order!r}; choose one of {', '.join(ORDERS)}")
     measures = check_measures(measures)
     t_start = time.perf_counter()
 
     source, clone_clf, clone = _clone(classifier)
     before = _snapshot(source)
     named = _named_blocks(source)
-    blocks = [layers for _, layers in named]
-    if not blocks:
+    if not named:
         raise ValueError(f"model {source.name!r} has no trainable layers with weights to randomize")
+    if order == "bottom_up":
+        named = named[::-1]
+    if final_only:
+        named = [(ALL_LAYERS, [layer for _, layers in named for layer in layers])]
+    blocks = [layers for _, layers in named]
     clone_layers = {layer.name: layer for layer in _leaf_layers(clone)}
     # Trained values of the clone's variables, per block, for restoring (independent mode).
     trained_values = [[(clone_layers[layer.name], [np.array(v.numpy(), copy=True) for v in layer.weights])
@@ -310,6 +341,8 @@ def mprt(classifier, images, *, mode="cascading", method, seed: int, variant="xl
                                "similarity_s": []}
 
     def explain(tg):
+        if explain_fn is not None:
+            return explain_fn(explainer, tg)
         return explainer.explain(images, targets=tg, method=method, reduce=reduce, options=options,
                                  seed=seed)
 
@@ -374,8 +407,8 @@ def mprt(classifier, images, *, mode="cascading", method, seed: int, variant="xl
         mode=mode, method=method, seed=int(seed), blocks=names,
         layers=[[layer.name for layer in block] for block in blocks], measures=measures,
         similarity=np.stack(similarity), targets=fixed_targets,
-        maps=np.stack(maps) if maps is not None else None, traces=explainer.fn.traces,
-        skipped=skipped, timings=timings)
+        maps=np.stack(maps) if keep_maps else None, traces=explainer.fn.traces,
+        skipped=skipped, timings=timings, order=order)
 
 
 def random_logit(classifier, images, *, seed: int, method, variant="xla", batch_size=16,

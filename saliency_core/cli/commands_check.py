@@ -55,6 +55,9 @@ def _common_arguments(p) -> None:
     p.add_argument("--method-option", action="append", default=[], metavar="METHOD.OPTION=VALUE",
                    help="a method's option, e.g. smoothgrad.samples=50 (repeatable; "
                         "'list methods' shows each method's options)")
+    p.add_argument("--metric-setting", action="append", default=[], metavar="METRIC.SETTING=VALUE",
+                   help="a metric's setting, e.g. smprt.samples=10 (repeatable; 'list metrics' "
+                        "shows each metric's settings)")
     p.add_argument("--device", default=None, help="cpu, gpu or gpu:N (default: TensorFlow's choice)")
     p.add_argument("--chunk-images", type=int, default=64, metavar="N",
                    help="images per chunk: the unit of work, of resuming and of memory (default 64)")
@@ -120,6 +123,7 @@ def _prepare(args):
     from ..checks.settings import CheckSettings, with_curve_steps
     from ..data.check_data import load_check_data, load_check_model
     from ..methods.base import parse_method_options
+    from ..metrics.base import parse_metric_settings
     from ..models.user import UnsafeModelError
     from ..models.weights import WeightsUnavailableError
 
@@ -133,6 +137,7 @@ def _prepare(args):
     check_video_arguments(args)
     try:
         options = parse_method_options(args.method_option)
+        metric_settings = parse_metric_settings(args.metric_setting)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     try:
@@ -145,8 +150,8 @@ def _prepare(args):
                                fps=args.fps, max_frames=args.max_frames)
     except (ValueError, FileNotFoundError, ImportError) as exc:
         raise CliError(str(exc)) from None
-    settings = with_curve_steps(CheckSettings(method_options=options), classifier.input_shape,
-                                args.curve_steps)
+    settings = with_curve_steps(CheckSettings(method_options=options, metric_settings=metric_settings),
+                                classifier.input_shape, args.curve_steps)
     return classifier, data, settings
 
 
@@ -200,7 +205,8 @@ def _run_config(args, classifier, data, settings, **extra) -> dict:
             "weights": classifier.weights, "data": data.name, "images": data.names,
             "seed": args.seed, "variant": args.variant, "batch_size": args.batch_size,
             "curve_steps": args.curve_steps, "data_seed": args.data_seed,
-            "method_options": settings.method_options, "chunk_images": args.chunk_images,
+            "method_options": settings.method_options,
+            "metric_settings": settings.metric_settings, "chunk_images": args.chunk_images,
             **_video_config(args, data),
             "argv": {k: v for k, v in vars(args).items() if k in _RESUMABLE}, **extra}
 
@@ -216,7 +222,7 @@ def _video_config(args, data) -> dict:
 # The options a resumed run takes from the run it continues (so its numbers are the same).
 _RESUMABLE = ("model", "weights", "preprocessing", "unsafe", "data", "images", "data_seed", "seed",
               "variant", "batch_size", "curve_steps", "method_option", "chunk_images", "methods",
-              "metrics", "policy", "method", "device", "fps", "max_frames")
+              "metrics", "policy", "method", "device", "fps", "max_frames", "metric_setting")
 
 
 @contextlib.contextmanager

@@ -177,6 +177,7 @@ def _list(args) -> int:
 
         for metric in METRICS:
             alias = f" (also {', '.join(metric.aliases)})" if metric.aliases else ""
+            settings = ", ".join(f"{k}={v}" for k, v in metric.describe()["settings"].items())
             print(f"{metric.name:<20} {metric.category:<14} {metric.direction} is better: "
-                  f"{metric.summary}{alias}")
+                  f"{metric.summary}{alias}" + (f" ({settings})" if settings else ""))
     return 0

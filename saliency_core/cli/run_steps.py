@@ -38,7 +38,8 @@ def _setup(store, run_id):
     seed = store.get_run(run_id).seed or 0
     classifier = load_check_model(cfg["model"])
     data = load_check_data(cfg["data"], classifier, images=cfg["images"])
-    settings = with_curve_steps(CheckSettings(method_options=cfg["method_options"]),
+    settings = with_curve_steps(CheckSettings(method_options=cfg["method_options"],
+                                              metric_settings=cfg.get("metric_settings", {})),
                                 classifier.input_shape, cfg["curve_steps"])
     return cfg, seed, classifier, data, settings
 

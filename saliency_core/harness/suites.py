@@ -62,6 +62,7 @@ CHECKS_DEFAULTS: dict[str, Any] = {
     "metrics": None,
     "map_methods": None,
     "method_options": {},               # {method: {option: value}}
+    "metric_settings": {},              # {metric: {setting: value}}
     "policy": "default",
     "gate_method": None,
     "curve_steps": DEFAULT_CURVE_STEPS,
@@ -69,7 +70,8 @@ CHECKS_DEFAULTS: dict[str, Any] = {
     "batch_size": DEFAULT_BATCH_SIZE,
 }
 _CHECKS_SCHEMA = {"model": str, "data": str, "images": int, "methods": list, "metrics": list,
-                  "map_methods": list, "method_options": dict, "policy": str, "gate_method": str,
+                  "map_methods": list, "method_options": dict, "metric_settings": dict,
+                  "policy": str, "gate_method": str,
                   "curve_steps": int, "variant": str, "batch_size": int}
 
 
@@ -229,6 +231,13 @@ def _check_checks(table: dict, source: str) -> None:
             resolve_options(get_method(name), values)
         except (ValueError, TypeError) as exc:
             raise _fail(source, f"checks.method_options.{name}", str(exc)) from None
+    for name, values in table.get("metric_settings", {}).items():
+        from ..metrics.base import get_metric, resolve_settings
+
+        try:
+            resolve_settings(get_metric(name), values)
+        except (ValueError, TypeError) as exc:
+            raise _fail(source, f"checks.metric_settings.{name}", str(exc)) from None
     if "gate_method" in table and table["gate_method"] not in methods:
         raise _fail(source, "checks.gate_method", f"unknown method {table['gate_method']!r}; "
                                                   f"choose from {', '.join(methods)}")

@@ -38,7 +38,8 @@ from ..seeds import image_seeds
 from ..unit_registry import Registry
 
 __all__ = ["Method", "MethodContext", "MethodKind", "NoOptions", "METHODS", "register_method",
-           "get_method", "method_names", "flagged_method", "resolve_options", "parse_method_options",
+           "get_method", "method_names", "flagged_method", "resolve_options", "resolve_fields",
+           "parse_method_options",
            "options_record", "image_seeds"]
 
 MethodKind = Literal["attribution", "control"]
@@ -179,24 +180,36 @@ def resolve_options(method: Method, options: Any = None) -> Any:
 
     Raises ValueError naming the method and an unknown or mistyped option.
     """
-    if options is None:
-        return method.options()
-    if isinstance(options, method.options):
-        return options
-    if not isinstance(options, Mapping):
-        raise TypeError(f"options of {method.name!r} must be a {method.options.__name__} or a mapping, "
-                        f"got {type(options).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(method.options)}
-    values = {}
-    for key, value in options.items():
+    return resolve_fields(method.options, options, owner=f"method {method.name!r}",
+                          prefix=method.name, noun="option")
+
+
+def resolve_fields(cls: type, values: Any, *, owner: str, prefix: str, noun: str) -> Any:
+    """An instance of the frozen dataclass ``cls`` from None (defaults), an instance, or
+    a mapping of overrides (strings are converted to each field's type).
+
+    ``owner`` ("method 'smoothgrad'", "metric 'smprt'"), ``prefix`` and ``noun``
+    ("option", "setting") name the field in errors: ValueError for an unknown or
+    mistyped field, TypeError for anything but a mapping or an instance.
+    """
+    if values is None:
+        return cls()
+    if isinstance(values, cls):
+        return values
+    if not isinstance(values, Mapping):
+        raise TypeError(f"{noun}s of {owner} must be a {cls.__name__} or a mapping, "
+                        f"got {type(values).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    out = {}
+    for key, value in values.items():
         if key not in fields:
-            raise ValueError(f"method {method.name!r} has no option {key!r}"
-                             + (f" (options: {', '.join(fields)})" if fields else " (it takes none)"))
-        values[key] = _coerce(method.name, key, value, fields[key].default)
-    return method.options(**values)
+            raise ValueError(f"{owner} has no {noun} {key!r}"
+                             + (f" ({noun}s: {', '.join(fields)})" if fields else " (it takes none)"))
+        out[key] = _coerce(f"{noun} {prefix}.{key}", value, fields[key].default)
+    return cls(**out)
 
 
-def _coerce(method: str, key: str, value: Any, default: Any) -> Any:
+def _coerce(what: str, value: Any, default: Any) -> Any:
     kind = type(default)
     if isinstance(value, str) and kind is not str:
         try:
@@ -206,11 +219,11 @@ def _coerce(method: str, key: str, value: Any, default: Any) -> Any:
                 return value.lower() in ("true", "1")
             return kind(value)
         except (TypeError, ValueError):
-            raise ValueError(f"option {method}.{key} must be a {kind.__name__}, got {value!r}") from None
+            raise ValueError(f"{what} must be a {kind.__name__}, got {value!r}") from None
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if default is not None and not isinstance(value, kind):
-        raise ValueError(f"option {method}.{key} must be a {kind.__name__}, got {value!r}")
+        raise ValueError(f"{what} must be a {kind.__name__}, got {value!r}")
     return value
 
 

@@ -31,7 +31,8 @@ import numpy as np
 from ..unit_registry import Registry
 
 __all__ = ["Metric", "MetricResult", "Category", "Direction", "Need", "METRICS", "register_metric",
-           "get_metric", "metric_names", "default_metrics", "NoSettings", "resolve_settings"]
+           "get_metric", "metric_names", "default_metrics", "NoSettings", "resolve_settings",
+           "parse_metric_settings"]
 
 Category = Literal["faithfulness", "randomization", "localisation", "complexity", "temporal"]
 Direction = Literal["lower", "higher"]
@@ -168,7 +169,8 @@ class Metric:
         return {"name": self.name, "aliases": list(self.aliases), "category": self.category,
                 "direction": self.direction, "needs": sorted(self.needs),
                 "statistics": list(self.statistics), "reference": self.reference,
-                "summary": self.summary, "label": self.label, "axis": self.axis}
+                "summary": self.summary, "label": self.label, "axis": self.axis,
+                "settings": dataclasses.asdict(self.settings())}
 
 
 METRICS: Registry[Metric] = Registry("metric", "saliency_core.metrics", "saliency_bench.metrics")
@@ -203,32 +205,6 @@ def get_metric(name: str) -> Metric:
     return METRICS.get(name)
 
 
-def resolve_settings(metric: Metric, overrides: Any = None) -> Any:
-    """``metric``'s settings from None (defaults), an instance of its ``settings``
-    dataclass, or a mapping of overrides (strings are converted to each field's type).
-
-    Raises ValueError naming the metric and an unknown or mistyped setting.
-    """
-    from collections.abc import Mapping
-
-    from ..methods.base import _coerce
-
-    if overrides is None:
-        return metric.settings()
-    if isinstance(overrides, metric.settings):
-        return overrides
-    if not isinstance(overrides, Mapping):
-        raise TypeError(f"settings of {metric.name!r} must be a {metric.settings.__name__} or a "
-                        f"mapping, got {type(overrides).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(metric.settings)}
-    for key in overrides:
-        if key not in fields:
-            raise ValueError(f"metric {metric.name!r} has no setting {key!r}"
-                             + (f" (settings: {', '.join(fields)})" if fields else " (it has none)"))
-    return metric.settings(**{k: _coerce(metric.name, k, v, fields[k].default)
-                              for k, v in overrides.items()})
-
-
 def metric_names(category: str | None = None) -> list[str]:
     """Registered metric names (of one category), in registration order."""
     return [m.name for m in METRICS if category is None or m.category == category]
@@ -241,3 +217,30 @@ def default_metrics(*, has_masks: bool = False, sequence: bool = False) -> list[
     data = {"maps"} | ({"masks"} if has_masks else set()) | ({"sequence"} if sequence else set())
     return [m.name for m in METRICS if m.default or (m.needs & {"masks", "sequence"}
                                                       and m.needs <= data)]
+
+
+
+def resolve_settings(metric: Metric, values: Any = None) -> Any:
+    """``metric``'s settings from None (defaults), an instance, or a mapping of overrides
+    (strings converted to each field's type). ValueError names an unknown or mistyped
+    setting."""
+    from ..methods.base import resolve_fields
+
+    return resolve_fields(metric.settings, values, owner=f"metric {metric.name!r}",
+                          prefix=metric.name, noun="setting")
+
+
+def parse_metric_settings(specs: list[str] | None) -> dict[str, dict[str, str]]:
+    """``["smprt.samples=10", ...]`` -> ``{"smprt": {"samples": "10"}}``, each checked
+    against its metric's settings (ValueError naming a malformed spec, an unknown
+    metric or setting, or a value of the wrong type)."""
+    out: dict[str, dict[str, str]] = {}
+    for spec in specs or []:
+        left, eq, value = spec.partition("=")
+        name, dot, key = left.strip().partition(".")
+        if not eq or not dot or not name or not key:
+            raise ValueError(f"--metric-setting {spec!r}: expected METRIC.SETTING=VALUE")
+        out.setdefault(METRICS.canonical(name), {})[key.strip()] = value.strip()
+    for name, values in out.items():
+        resolve_settings(get_metric(name), values)
+    return out

@@ -266,7 +266,8 @@ def randomization_figure(check: RandomizationCheck) -> bytes:
     layers = check.layers if len(check.layers) == steps else [str(i + 1) for i in range(steps)]
     measures = (check.measures if len(check.measures) == check.similarity.shape[1]
                 else [f"measure {i + 1}" for i in range(check.similarity.shape[1])])
-    how = "independently" if check.mode == "independent" else "cascading from the output"
+    how = {"independent": "independently",
+           "bottom-up": "cascading from the input"}.get(check.mode, "cascading from the output")
     with matplotlib.rc_context(_STYLE):
         fig = _new_figure(min(max(5.0, 0.35 * steps + 2.5), 12.0), 3.6)
         ax = fig.subplots()

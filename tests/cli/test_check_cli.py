@@ -130,6 +130,31 @@ def test_check_on_an_image_folder(tiny_model, tmp_path, capsys):
     assert cells[0].metrics["config"]["points"] == 17  # 16 steps of 16 px on 16 x 16, + 1
 
 
+def test_check_runs_smprt_and_emprt_from_the_registry(tiny_model, tmp_path, capsys):
+    store_path = tmp_path / "s.sqlite"
+    assert main(["check", "--model", str(tiny_model), "--data", "synthetic", "--images", "3",
+                 "--methods", "gradient,edge", "--metrics", "smprt,emprt",
+                 "--metric-setting", "smprt.samples=4", "--store", str(store_path)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("\nsmprt ") == 2 and printed.count("\nemprt ") == 2
+    with ResultStore(store_path) as store:
+        [run] = store.list_runs()
+        assert run.config["metric_settings"] == {"smprt": {"samples": "4"}}
+        by = {(c.key["method"], c.key["metric"]): c for c in store.cells(run.id, kind="check")}
+        assert all(c.status == "ok" for c in by.values()) and len(by) == 4
+        smprt = by[("gradient", "smprt")]
+        assert smprt.metrics["config"]["samples"] == 4 and smprt.metrics["layers"] == ["all layers"]
+        assert store.artifact(smprt.id, "similarity").shape == (1, len(smprt.metrics["measures"]))
+        assert store.artifact(smprt.id, "step_maps").shape == (2, 16, 16)
+        emprt = by[("gradient", "emprt")]
+        assert emprt.metrics["direction"] == "higher" and emprt.metrics["config"]["bins"] == 100
+        assert store.artifact(emprt.id, "complexity").shape == (2, 3)
+        # The edge control is exactly model-independent on both.
+        assert by[("edge", "smprt")].metrics["per_image"] == [1.0] * 3
+        assert by[("edge", "emprt")].metrics["per_image"] == [0.0] * 3
+        assert by[("edge", "emprt")].metrics["statistics"]["ratio"] == 1.0
+
+
 def test_run_checks_resumes_and_turns_a_failing_metric_into_a_failed_cell(tiny_model, tmp_path,
                                                                            monkeypatch):
     from saliency_core.checks import run_checks
@@ -178,6 +203,9 @@ def test_a_metric_that_cannot_be_computed_exits_2_after_the_table(tiny_model, tm
     (["--metrics", "deletion,delition"], "unknown metric 'delition'"),
     (["--methods", "gradient,lime"], "unknown method 'lime'"),
     (["--images", "0"], "--images must be >= 1"),
+    (["--metric-setting", "smprt.nope=1"], "metric 'smprt' has no setting 'nope'"),
+    (["--metric-setting", "emprt.bins=many"], "setting emprt.bins must be a int, got 'many'"),
+    (["--metric-setting", "smprt=1"], "expected METRIC.SETTING=VALUE"),
     (["--metrics", "data-randomization"], "use --model synthetic-cnn --data synthetic (got --model tiny"),
 ])
 def test_bad_options_exit_2(tiny_model, tmp_path, capsys, extra, message):

@@ -93,6 +93,17 @@ def test_edge_map_peaks_on_a_step_edge():
     assert e[:, 0].max() == 0.0 and e[:, -1].max() == 0.0
 
 
+def test_edge_map_of_an_image_does_not_depend_on_its_batch_neighbours():
+    # A flat image has no edges, whatever images are filtered beside it (the Sobel
+    # smoothing must not run along the batch axis).
+    flat = np.full((9, 9, 3), 0.5)
+    step = np.zeros((9, 9, 3))
+    step[:, 5:] = 1.0
+    batch = edge_map(np.stack([step, flat, step]))
+    assert np.all(batch[1] == 0.0)
+    np.testing.assert_array_equal(batch[0], edge_map(step[None])[0])
+
+
 def test_smoothgrad_noise_is_per_image_not_per_call_or_chunk():
     """An image gets the same noise alone, beside other images, and at any batch size."""
     model = small_cnn("float64")
