@@ -178,11 +178,10 @@ def _networks(args, classifier, data, metrics):
                                         epochs=DATA_RANDOMIZATION_EPOCHS)
 
 
-def _check_args(args, settings, networks, data, classifier) -> dict:
-    """run_checks' options from the command line: variant, chunking, executor, data."""
-    from functools import partial
-
-    from ..data.check_data import load_check_model
+@contextlib.contextmanager
+def _executor(args):
+    """The executor of ``--executor``, started before any model loads (CliError when it
+    cannot start: Ray missing, a cluster that cannot be joined) and closed after the run."""
     from ..executors.local import get_executor
 
     try:
@@ -191,6 +190,18 @@ def _check_args(args, settings, networks, data, classifier) -> dict:
                                                   if args.executor == "ray" else {}))
     except (ImportError, ValueError, RuntimeError) as exc:
         raise CliError(f"--executor {args.executor}: {exc}") from None
+    try:
+        yield executor
+    finally:
+        executor.close()
+
+
+def _check_args(args, settings, networks, data, executor) -> dict:
+    """run_checks' options from the command line: variant, chunking, executor, data."""
+    from functools import partial
+
+    from ..data.check_data import load_check_model
+
     loader = partial(load_check_model, args.model, weights=args.weights,
                      preprocessing=args.preprocessing, unsafe=args.unsafe)
     return dict(variant=args.variant, batch_size=args.batch_size, device=args.device,
@@ -294,7 +305,7 @@ def cmd_check(args) -> int:
                                                                      has_masks=False)
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    with open_store(args.store) as store:
+    with open_store(args.store) as store, _executor(args) as executor:
         resume, args = _resumed(args, store, "check")
         if resume:
             methods = list(args.methods)
@@ -316,7 +327,7 @@ def cmd_check(args) -> int:
             report = run_checks(classifier, data.images, methods=methods, metrics=metrics,
                                 seed=args.seed, data_name=data.name, store=store, run_id=run_id,
                                 masks=data.masks, image_names=data.names, progress=_progress,
-                                **_check_args(args, settings, networks, data, classifier))
+                                **_check_args(args, settings, networks, data, executor))
     _print_report(report, classifier, data, args)
     write_json(args.json, report.as_dict())
     if report.failed:
@@ -340,7 +351,7 @@ def cmd_gate(args) -> int:
         method = METHODS.canonical(args.method) if args.method else primary_method()
     except (PolicyError, ValueError) as exc:
         raise CliError(str(exc)) from None
-    with open_store(args.store) as store:
+    with open_store(args.store) as store, _executor(args) as executor:
         resume, args = _resumed(args, store, "gate")
         classifier, data, settings = _prepare(args)
         networks = _networks(args, classifier, data, policy.metrics)
@@ -357,7 +368,7 @@ def cmd_gate(args) -> int:
                 _kept_on_error(run_id, "gate"):
             result, report = run_gate(policy, classifier, data, method=method, seed=args.seed,
                                       store=store, run_id=run_id, progress=_progress,
-                                      **_check_args(args, settings, networks, data, classifier))
+                                      **_check_args(args, settings, networks, data, executor))
     print("\n".join(gate_lines(result, policy, model=classifier.name, data=data.name)))
     write_json(args.json, {"gate": {"policy": policy.name, "source": policy.source,
                                     "model": classifier.name, "data": data.name,

@@ -33,6 +33,16 @@ def _add_store(p) -> None:
                    help=f"results store file (default: {default_store_path()})")
 
 
+def _add_executor(p) -> None:
+    p.add_argument("--executor", default="local", choices=("local", "ray"),
+                   help="where cells run: this process (default) or a Ray cluster, each cell "
+                        "in a worker process of its own (one CPU cell per node at a time, "
+                        "one GPU per GPU cell); the store is written here")
+    p.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="Ray cluster to join (default: start a local one); e.g. auto or "
+                        "ray://host:10001")
+
+
 def register(sub) -> None:
     """Add ``run`` and ``time`` to the ``saliency-bench`` parser."""
     p = sub.add_parser(
@@ -52,6 +62,7 @@ def register(sub) -> None:
                         "supplying a weights file); each new result replaces the failed one")
     p.add_argument("--fresh-process", action="store_true",
                    help="run each cell in a new Python process")
+    _add_executor(p)
     p.set_defaults(func=cmd_run, uses_tensorflow=True)
 
     p = sub.add_parser(
@@ -85,6 +96,7 @@ def register(sub) -> None:
                    help="also write the run as pytest-benchmark JSON to FILE")
     p.add_argument("--fresh-process", action="store_true",
                    help="run each cell in a new Python process")
+    _add_executor(p)
     _add_store(p)
     p.set_defaults(func=cmd_time, uses_tensorflow=True)
 
@@ -111,16 +123,33 @@ def _ints(values: list[str], option: str) -> list[int]:
 
 
 
+def _executor(args):
+    """The executor of ``--executor`` (None for local); CliError when it cannot start."""
+    name = getattr(args, "executor", "local")
+    if name == "local":
+        return None
+    from ..executors import get_executor
+
+    try:
+        return get_executor(name, address=args.ray_address)
+    except (ImportError, ValueError, RuntimeError) as exc:
+        raise CliError(f"--executor {name}: {exc}") from None
+
+
 def _timed_run(store, suite, args) -> str:
     from ..harness.runner import run_suite
     from ..store import StoreError
 
+    executor = _executor(args)
     try:
         return run_suite(suite, store, resume=getattr(args, "resume", None), progress=True,
                          fresh_process=args.fresh_process,
-                         retry_failed=getattr(args, "retry_failed", False))
+                         retry_failed=getattr(args, "retry_failed", False), executor=executor)
     except (StoreError, ValueError) as exc:
         raise CliError(str(exc)) from None
+    finally:
+        if executor is not None:
+            executor.close()
 
 
 def cmd_run(args) -> int:

@@ -52,7 +52,7 @@ from .suites import Suite
 from .timing import time_cell
 
 __all__ = ["CellSpec", "expand_cells", "run_suite", "run_model_cells", "default_loader",
-           "failure_reason", "native_size", "best_roofs", "ROOF_METHOD"]
+           "failure_reason", "native_size", "best_roofs", "cell_done", "ROOF_METHOD"]
 
 log = logging.getLogger(__name__)
 
@@ -264,13 +264,19 @@ def run_model_cells(store, run_id: str, suite: Suite, model: str, specs: list[Ce
     gc.collect()
 
 
+def cell_done(store, run_id: str, spec: CellSpec, *, retry_failed: bool = False) -> bool:
+    """Whether the run already has ``spec``'s timing cell (an ok one, with
+    ``retry_failed``); False when its size is known only after loading (a model file)."""
+    expected = spec.image_size or native_size(spec.model)
+    return expected is not None and store.has_cell(run_id, "timing", spec.key(expected),
+                                                   status="ok" if retry_failed else None)
+
+
 def _run_in_worker(store, run_id: str, suite: Suite, spec: CellSpec, roofs: "_Roofs", *,
                    retry_failed: bool = False) -> str:
     """Run one cell in ``python -m saliency_core.harness.cell_worker``; return its status."""
     expected = spec.image_size or native_size(spec.model)
-    skip = "ok" if retry_failed else None
-    if expected is not None and store.has_cell(run_id, "timing", spec.key(expected),
-                                               status=skip):
+    if cell_done(store, run_id, spec, retry_failed=retry_failed):
         return "skipped"
     cmd = [sys.executable, "-m", "saliency_core.harness.cell_worker", "--store", str(store.path),
            "--run", run_id, "--suite", json.dumps(suite.to_dict()),
@@ -381,7 +387,7 @@ class _Progress:
 def run_suite(suite: Suite | None, store, *, resume: str | None = None, progress: bool = True,
               fresh_process: bool = False, loader: Callable = default_loader,
               roof_gflops: float | None = None, planner: ChunkPlanner | None = None,
-              retry_failed: bool = False) -> str:
+              retry_failed: bool = False, executor=None) -> str:
     """Time every cell of ``suite`` into ``store``; return the run id.
 
     Args:
@@ -397,6 +403,11 @@ def run_suite(suite: Suite | None, store, *, resume: str | None = None, progress
         loader: ``loader(model, weights=, image_size=) -> Classifier`` (for tests).
         roof_gflops: Use this roof for every cell instead of measuring it (for tests).
         planner: Chunk-size planner (default: the suite's candidates).
+        executor: Where cells run when not in this process: an executor with
+            ``run_cells(store, run_id, suite, specs, roofs, retry_failed=)`` yielding
+            ``(spec, status)`` as cells are recorded (the Ray executor: each cell in its own
+            worker process, the results recorded here). None or ``"local"``: this process,
+            or a new process per cell with ``fresh_process``.
 
     Raises:
         KeyboardInterrupt: After marking the run ``interrupted``.
@@ -413,14 +424,16 @@ def run_suite(suite: Suite | None, store, *, resume: str | None = None, progress
         raise ValueError("give a suite, or a run to resume")
     if retry_failed and resume is None:
         raise ValueError("retry_failed needs a run to resume")
-    fresh = fresh_process or suite.fresh_process
+    remote = executor is not None and getattr(executor, "name", "local") != "local"
+    fresh = fresh_process or suite.fresh_process or remote
     roofs = _Roofs(roof_gflops)
     start_roofs = {d: roofs.current_value(d) for d in suite.devices}
     if resume is not None:
         run_id = store.resume_run(run.id).id
     else:
         config = {"suite": suite.to_dict(), "roof_gflops": start_roofs[suite.devices[0]],
-                  "roofs": start_roofs, "roof_method": ROOF_METHOD, "fresh_process": fresh}
+                  "roofs": start_roofs, "roof_method": ROOF_METHOD, "fresh_process": fresh,
+                  **({"executor": executor.name} if remote else {})}
         run_id = store.start_run(suite.name, config=config, seed=suite.seed)
     planner = planner or ChunkPlanner(suite.chunk_candidates, seed=suite.seed)
     cells = expand_cells(suite)
@@ -429,7 +442,12 @@ def run_suite(suite: Suite | None, store, *, resume: str | None = None, progress
         groups.setdefault(spec.model, []).append(spec)
     try:
         with _Progress(len(cells), progress, f"{suite.name} [{run_id}]") as bar:
-            for model, specs in groups.items():
+            if remote:
+                bar.running(f"on {executor.name}")
+                for spec, status in executor.run_cells(store, run_id, suite, cells, roofs,
+                                                       retry_failed=retry_failed):
+                    bar.done(spec, status)
+            for model, specs in ({} if remote else groups).items():
                 if fresh:
                     for spec in specs:
                         bar.running(f"{model} {spec.variant} b{spec.batch_size} {spec.device}")
