@@ -93,6 +93,8 @@ def denoised_maps(explainer, images, *, method: str, samples: int, noise_level: 
             total = np.zeros((n, *maps.shape[1:]), np.float64)
         np.add.at(total, owners, maps)
         record = result.options
-    return SaliencyResult(maps=total / samples, logits=logits, targets=targets, method=method,
+    assert total is not None  # at least one chunk ran
+    return SaliencyResult(maps=np.asarray(total / samples), logits=logits, targets=targets,
+                          method=method,
                           options={**record, "samples": int(samples),
                                    "noise_level": float(noise_level), "seed": int(seed)})

@@ -62,8 +62,8 @@ from ..models.init import layer_seed, random_weights
 from ..seeds import image_seeds
 from .similarity import SIMILARITIES, Reference, check_measures
 
-__all__ = ["MODES", "ORDERS", "ALL_LAYERS", "RandomizationResult", "RandomLogitResult", "randomization_blocks",
-           "layer_seed", "random_weights", "mprt", "random_logit"]
+__all__ = ["MODES", "ORDERS", "ALL_LAYERS", "RandomizationResult", "RandomLogitResult",
+           "randomization_blocks", "layer_seed", "random_weights", "mprt", "random_logit"]
 
 MODES = ("cascading", "independent")
 ORDERS = ("top_down", "bottom_up")
@@ -407,7 +407,7 @@ def mprt(classifier, images, *, mode="cascading", method, seed: int, variant="xl
         mode=mode, method=method, seed=int(seed), blocks=names,
         layers=[[layer.name for layer in block] for block in blocks], measures=measures,
         similarity=np.stack(similarity), targets=fixed_targets,
-        maps=np.stack(maps) if keep_maps else None, traces=explainer.fn.traces,
+        maps=np.stack(maps) if maps is not None else None, traces=explainer.fn.traces,
         skipped=skipped, timings=timings, order=order)
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import collections
 import logging
 import os
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 __all__ = ["RayExecutor", "WorkerLostError", "INSTALL_HINT", "import_ray", "short_reason"]
 
@@ -166,8 +166,10 @@ class RayExecutor:
 
     def _start_actors(self, factory: Callable) -> list:
         ray = self.ray
-        options = dict(num_cpus=self.num_cpus_per_worker, num_gpus=self.num_gpus_per_worker,
-                       max_restarts=self.max_restarts, max_task_retries=self.max_task_retries)
+        options: dict[str, Any] = dict(num_cpus=self.num_cpus_per_worker,
+                                       num_gpus=self.num_gpus_per_worker,
+                                       max_restarts=self.max_restarts,
+                                       max_task_retries=self.max_task_retries)
         if self.runtime_env:
             options["runtime_env"] = self.runtime_env
         actor_class = ray.remote(_ChunkActor).options(**options)

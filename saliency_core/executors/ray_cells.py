@@ -33,7 +33,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 __all__ = ["run_cells", "time_cell_task"]
 
@@ -84,14 +84,14 @@ def time_cell_task(suite_dict: dict, spec_dict: dict, *, device: str, roof: floa
                  for c in known}
         run_cell(scratch, run, suite, spec, roof=roof, resample_roof=resample_roof,
                  retry_failed=retry_failed)
-        cells = [{"kind": c.kind, "key": _renamed(c.key, device, named.device),
+        cells: list[dict[str, Any]] = [{"kind": c.kind, "key": _renamed(c.key, device, named.device),
                   "status": c.status, "metrics": c.metrics, "reason": c.reason}
                  for c in scratch.cells(run) if c.id not in given]
     worker = {"node_id": _node_id(), "pid": os.getpid(), "started": started,
               "finished": time.time()}
     for cell in cells:
         if cell["kind"] == "timing":
-            cell["metrics"] = {**(cell["metrics"] or {}), "ray_worker": worker}
+            cell["metrics"] = {**dict(cell["metrics"] or {}), "ray_worker": worker}
     return cells
 
 

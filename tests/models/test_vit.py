@@ -210,7 +210,8 @@ def test_cascading_mprt_runs_on_the_tiny_vit(tiny, photos):
     def changed(step, block, clone):
         seen.append({v.path for v in clone.weights if not np.array_equal(v.numpy(), trained[v.path])})
 
-    result = mprt(tiny, photos, mode="cascading", method="gradient", seed=0, variant="function", batch_size=2, callback=changed)
+    result = mprt(tiny, photos, mode="cascading", method="gradient", seed=0, variant="function",
+                  batch_size=2, callback=changed)
     assert len(result.blocks) == TINY.num_layers + 5 and result.blocks[2] == "encoder_block_1"
     assert np.isfinite(result.similarity).all()
     # Cascading: the variables changed by step k are exactly blocks 0..k's, less those
