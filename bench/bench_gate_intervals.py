@@ -34,12 +34,25 @@ def run(model_name, data_spec, images, seed, store_path):
     settings = with_curve_steps(CheckSettings(), clf.input_shape, 56)
     start = time.perf_counter()
     with ResultStore(store_path) as store:
-        run_id = store.start_run("gate-intervals", config={"model": model_name, "data": data_spec,
-                                                            "images": images}, seed=seed)
-        report = run_checks(clf, data.images, methods=METHODS, metrics=policy.metrics, seed=seed,
-                            data_name=data.name, store=store, run_id=run_id, masks=data.masks,
-                            image_names=data.names, variant="function", batch_size=8,
-                            settings=settings, progress=lambda line: print(line, flush=True))
+        run_id = store.start_run(
+            "gate-intervals", config={"model": model_name, "data": data_spec, "images": images}, seed=seed
+        )
+        report = run_checks(
+            clf,
+            data.images,
+            methods=METHODS,
+            metrics=policy.metrics,
+            seed=seed,
+            data_name=data.name,
+            store=store,
+            run_id=run_id,
+            masks=data.masks,
+            image_names=data.names,
+            variant="function",
+            batch_size=8,
+            settings=settings,
+            progress=lambda line: print(line, flush=True),
+        )
         store.finish_run(run_id)
     seconds = time.perf_counter() - start
     gates = {m: evaluate_policy(policy, report, method=m, seed=seed) for m in METHODS}
@@ -60,8 +73,14 @@ def rows(report, gates):
 
 def table(title, report, gates, seconds, run_id):
     names = [r.rule.name for r in next(iter(gates.values())).rules]
-    lines = [f"### {title}", "", f"run `{run_id}`, {seconds:.0f} s", "",
-             "| method | " + " | ".join(names) + " | gate |", "|---|" + "---|" * (len(names) + 1)]
+    lines = [
+        f"### {title}",
+        "",
+        f"run `{run_id}`, {seconds:.0f} s",
+        "",
+        "| method | " + " | ".join(names) + " | gate |",
+        "|---|" + "---|" * (len(names) + 1),
+    ]
     return lines + rows(report, gates) + [""]
 
 
@@ -74,24 +93,39 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     store = args.out / "results.sqlite"
-    md, doc = ["# Gate verdicts with 95% intervals (default policy)", "",
-               "Each cell: the rule's measured value (the paired difference to the random "
-               "control for the two curve rules) [95% BCa interval over images] and its verdict.",
-               ""], {}
+    md, doc = (
+        [
+            "# Gate verdicts with 95% intervals (default policy)",
+            "",
+            "Each cell: the rule's measured value (the paired difference to the random "
+            "control for the two curve rules) [95% BCa interval over images] and its verdict.",
+            "",
+        ],
+        {},
+    )
     if not args.skip_lite0:
         report, gates, seconds, run_id = run("efficientnet-lite0", "photos", None, args.seed, store)
         md += table("EfficientNet-Lite0, 7 bundled photos", report, gates, seconds, run_id)
         doc["lite0-photos"] = {m: g.as_dict() for m, g in gates.items()}
-    widths = ["", "### Interval width against the number of images (synthetic CNN, gradient)", "",
-              "| images | " + " | ".join(r.name for r in __import__("saliency_core.checks", fromlist=["x"])
-                                         .load_policy("default").rules) + " |",
-              "|---|---|---|---|---|"]
+    widths = [
+        "",
+        "### Interval width against the number of images (synthetic CNN, gradient)",
+        "",
+        "| images | "
+        + " | ".join(
+            r.name for r in __import__("saliency_core.checks", fromlist=["x"]).load_policy("default").rules
+        )
+        + " |",
+        "|---|---|---|---|---|",
+    ]
     for n in [int(s) for s in args.sizes.split(",")]:
         report, gates, seconds, run_id = run("synthetic-cnn", "synthetic", n, args.seed, store)
         md += table(f"Synthetic CNN, {n} held-out synthetic images", report, gates, seconds, run_id)
         doc[f"synthetic-{n}"] = {m: g.as_dict() for m, g in gates.items()}
-        w = [f"{r.interval['high'] - r.interval['low']:.4f}" if r.interval else "-"
-             for r in gates["gradient"].rules]
+        w = [
+            f"{r.interval['high'] - r.interval['low']:.4f}" if r.interval else "-"
+            for r in gates["gradient"].rules
+        ]
         widths.append(f"| {n} | " + " | ".join(w) + " |")
     md += widths + [""]
     (args.out / "README.md").write_text("\n".join(md) + "\n")

@@ -55,6 +55,7 @@ CHECK_METRICS = ("deletion", "insertion", "mprt-cascading", "random-logit")
 
 # --- data and models ---------------------------------------------------------------
 
+
 def photo_crops(classifier, n: int, seed: int) -> tuple[np.ndarray, list[str]]:
     """``n`` images from the bundled photos: each photo whole (the model's centre crop),
     then square windows of 3/4 and 1/2 of its short side at seeded positions, cycling
@@ -73,7 +74,7 @@ def photo_crops(classifier, n: int, seed: int) -> tuple[np.ndarray, list[str]]:
             h, w = image.shape[:2]
             side = int(min(h, w) * (0.75 if round_ % 2 else 0.5))
             top, left = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
-            crop, name = image[top:top + side, left:left + side], f"{photos.names[i]}-crop{round_}"
+            crop, name = image[top : top + side, left : left + side], f"{photos.names[i]}-crop{round_}"
         crops.append(crop)
         names.append(name)
     return classifier.prepare(crops), names
@@ -86,6 +87,7 @@ def load(name: str):
 
 
 # --- (a) single calls ---------------------------------------------------------------------
+
 
 def _rel_l2(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a, b = a.reshape(len(a), -1).astype(np.float64), b.reshape(len(b), -1).astype(np.float64)
@@ -102,14 +104,16 @@ def single_calls(args, clf, images, report) -> None:
         eager = Explainer(clf, variant="eager", batch_size=batch)
         ref = eager.explain(x, method="gradient", reduce="max_abs")
         targets = ref.targets
-        moved = eager.explain(np.nextafter(x, np.float32(np.inf)), targets=targets,
-                              method="gradient", reduce="max_abs").maps
+        moved = eager.explain(
+            np.nextafter(x, np.float32(np.inf)), targets=targets, method="gradient", reduce="max_abs"
+        ).maps
         floor = float(_rel_l2(moved, ref.maps).max())
         calls, errors = {}, {}
         for variant in ("function", "xla"):
             ex = Explainer(clf, variant=variant, batch_size=batch)
-            calls[f"saliency-bench {variant}"] = (
-                lambda ex=ex, x=x: ex.explain(x, method="gradient", reduce="max_abs").maps)
+            calls[f"saliency-bench {variant}"] = lambda ex=ex, x=x: (
+                ex.explain(x, method="gradient", reduce="max_abs").maps
+            )
         for peer in ("xplique", "pair", "tf-keras-vis"):
             if peer not in args.peers:
                 continue
@@ -129,11 +133,16 @@ def single_calls(args, clf, images, report) -> None:
                 del calls[name]
                 continue
             rel = _rel_l2(maps, ref.maps)
-            rows[name] = {"first_call_s": time.perf_counter() - start, "times_s": [], "cpu_s": [],
-                          "rel_l2_max": float(rel.max()), "rel_l2_median": float(np.median(rel))}
+            rows[name] = {
+                "first_call_s": time.perf_counter() - start,
+                "times_s": [],
+                "cpu_s": [],
+                "rel_l2_max": float(rel.max()),
+                "rel_l2_median": float(np.median(rel)),
+            }
         names = list(calls)
         for r in range(args.rounds):
-            for name in names[r % len(names):] + names[:r % len(names)]:
+            for name in names[r % len(names) :] + names[: r % len(names)]:
                 wall, cpu = time.perf_counter(), time.process_time()
                 calls[name]()
                 rows[name]["times_s"].append(time.perf_counter() - wall)
@@ -145,13 +154,18 @@ def single_calls(args, clf, images, report) -> None:
         base = rows.get("saliency-bench function", {}).get("images_per_s")
         for row in rows.values():
             row["function_speedup"] = base / row["images_per_s"] if base else None
-        report["single"].append({"model": clf.name, "batch": batch, "noise_floor_rel_l2": floor,
-                                 "rows": rows, "errors": errors})
-        print(f"[single] batch {batch}: " + ", ".join(f"{n} {r['images_per_s']:.2f} img/s"
-                                                      for n, r in rows.items()), flush=True)
+        report["single"].append(
+            {"model": clf.name, "batch": batch, "noise_floor_rel_l2": floor, "rows": rows, "errors": errors}
+        )
+        print(
+            f"[single] batch {batch}: "
+            + ", ".join(f"{n} {r['images_per_s']:.2f} img/s" for n, r in rows.items()),
+            flush=True,
+        )
 
 
 # --- (b) check jobs ----------------------------------------------------------------------
+
 
 def ours_job(args, clf, images) -> dict:
     import dataclasses
@@ -163,15 +177,27 @@ def ours_job(args, clf, images) -> dict:
     pixels = max(1, round(h * w / args.curve_steps))
     base = CheckSettings()
     settings = dataclasses.replace(
-        base, deletion=dataclasses.replace(base.deletion, pixels_per_step=pixels),
-        insertion=dataclasses.replace(base.insertion, pixels_per_step=pixels))
+        base,
+        deletion=dataclasses.replace(base.deletion, pixels_per_step=pixels),
+        insertion=dataclasses.replace(base.insertion, pixels_per_step=pixels),
+    )
     with tempfile.TemporaryDirectory() as tmp:
         store = ResultStore(Path(tmp) / "results.sqlite")
         run_id = store.start_run("bench-peers", config={"model": clf.name}, seed=args.seed)
         start = time.perf_counter()
-        report = run_checks(clf, images, methods=["gradient"], metrics=list(CHECK_METRICS),
-                            seed=args.seed, data_name="photo-crops", store=store, run_id=run_id,
-                            variant="function", batch_size=args.batch_size, settings=settings)
+        report = run_checks(
+            clf,
+            images,
+            methods=["gradient"],
+            metrics=list(CHECK_METRICS),
+            seed=args.seed,
+            data_name="photo-crops",
+            store=store,
+            run_id=run_id,
+            variant="function",
+            batch_size=args.batch_size,
+            settings=settings,
+        )
         total = time.perf_counter() - start
         out = {"total_s": total}
         for cell in store.cells(run_id, kind="check"):
@@ -232,8 +258,9 @@ def jobs(args, clf, images, report) -> None:
             if metric in rec:
                 rec[metric]["seconds_at_curve_steps"] = rec[metric]["seconds"] * s
         rec["total_s_measured"] = sum(v["seconds"] for v in rec.values() if isinstance(v, dict))
-        rec["total_s"] = sum(v.get("seconds_at_curve_steps", v["seconds"]) for v in rec.values()
-                             if isinstance(v, dict))
+        rec["total_s"] = sum(
+            v.get("seconds_at_curve_steps", v["seconds"]) for v in rec.values() if isinstance(v, dict)
+        )
         compare_values(entry["ours"], peer, rec, args)
         entry["peers"][peer] = rec
     for curve in ("deletion", "insertion"):
@@ -243,6 +270,7 @@ def jobs(args, clf, images, report) -> None:
 
 # --- output ------------------------------------------------------------------------------
 
+
 def cpu_flags() -> dict:
     try:
         text = Path("/proc/cpuinfo").read_text()
@@ -250,22 +278,36 @@ def cpu_flags() -> dict:
         return {}
     line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
     flags = set(line.split(":", 1)[-1].split())
-    return {"avx2": "avx2" in flags, "avx512f": "avx512f" in flags,
-            "amx": sorted(f for f in flags if f.startswith("amx"))}
+    return {
+        "avx2": "avx2" in flags,
+        "avx512f": "avx512f" in flags,
+        "amx": sorted(f for f in flags if f.startswith("amx")),
+    }
 
 
 def machine(args) -> dict:
     from saliency_core.store.machine import commit_info, machine_info
 
     info = machine_info(detect_gpus=False)
-    return {"cpu_model": info["cpu_model"], "cpu_count": info["cpu_count"],
-            "cpu_usable": info["cpu_usable"], "cpu_flags": cpu_flags(),
-            "load_average_start": os.getloadavg(), "python": info["python_version"],
-            "tensorflow": info["tensorflow"], "keras": info["keras"], "numpy": info["numpy"],
-            "saliency_bench": info["saliency_bench"], "peers": peers.peer_versions(),
-            "commit": {k: v for k, v in commit_info(Path(__file__).resolve().parent).items()
-                       if k in ("id", "branch", "dirty")},
-            "note": args.note}
+    return {
+        "cpu_model": info["cpu_model"],
+        "cpu_count": info["cpu_count"],
+        "cpu_usable": info["cpu_usable"],
+        "cpu_flags": cpu_flags(),
+        "load_average_start": os.getloadavg(),
+        "python": info["python_version"],
+        "tensorflow": info["tensorflow"],
+        "keras": info["keras"],
+        "numpy": info["numpy"],
+        "saliency_bench": info["saliency_bench"],
+        "peers": peers.peer_versions(),
+        "commit": {
+            k: v
+            for k, v in commit_info(Path(__file__).resolve().parent).items()
+            if k in ("id", "branch", "dirty")
+        },
+        "note": args.note,
+    }
 
 
 def _load(values) -> str:
@@ -277,15 +319,21 @@ def markdown(report: dict) -> str:
 
     m, a = report["machine"], report["args"]
     commit = m["commit"] or {}
-    lines = [f"# saliency-bench vs peers ({a['label']})", "",
-             f"**{m['note']}**" if m["note"] else "", "",
-             f"Machine: {m['cpu_model']}, {m['cpu_usable']} usable CPUs, flags {m['cpu_flags']}; "
-             f"load average (1, 5, 15 min) at start {_load(m['load_average_start'])}, at end "
-             f"{_load(report['load_average_end'])}. "
-             f"TensorFlow {m['tensorflow']}, Keras {m['keras']}, NumPy {m['numpy']}; "
-             f"peers {m['peers']}. Commit {commit.get('id', '?')[:10]} ({commit.get('branch')}"
-             f"{', dirty' if commit.get('dirty') else ''}). Wall time {report['wall_s']:.0f} s.", "",
-             "Command: `" + report["command"] + "`", ""]
+    lines = [
+        f"# saliency-bench vs peers ({a['label']})",
+        "",
+        f"**{m['note']}**" if m["note"] else "",
+        "",
+        f"Machine: {m['cpu_model']}, {m['cpu_usable']} usable CPUs, flags {m['cpu_flags']}; "
+        f"load average (1, 5, 15 min) at start {_load(m['load_average_start'])}, at end "
+        f"{_load(report['load_average_end'])}. "
+        f"TensorFlow {m['tensorflow']}, Keras {m['keras']}, NumPy {m['numpy']}; "
+        f"peers {m['peers']}. Commit {commit.get('id', '?')[:10]} ({commit.get('branch')}"
+        f"{', dirty' if commit.get('dirty') else ''}). Wall time {report['wall_s']:.0f} s.",
+        "",
+        "Command: `" + report["command"] + "`",
+        "",
+    ]
     lines += single_tables(report) + job_tables(report)
     lines += ["## Protocol differences", ""]
     for peer, notes in report.get("protocols", peers.PROTOCOLS).items():  # as run
@@ -297,23 +345,38 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--images", type=int, default=64, help="photo crops in the check job")
     p.add_argument("--batch-size", type=int, default=8, help="batch of the check jobs (all sides)")
-    p.add_argument("--batches", type=lambda s: [int(v) for v in s.split(",")], default=[8, 32],
-                   help="batch sizes of the single-call comparison (comma-separated)")
+    p.add_argument(
+        "--batches",
+        type=lambda s: [int(v) for v in s.split(",")],
+        default=[8, 32],
+        help="batch sizes of the single-call comparison (comma-separated)",
+    )
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds of single calls")
     p.add_argument("--curve-steps", type=int, default=56, help="our curves' steps (check's default)")
-    p.add_argument("--peer-curve-steps", type=int, default=14,
-                   help="peers' curve steps (must divide --curve-steps; time scaled to it)")
+    p.add_argument(
+        "--peer-curve-steps",
+        type=int,
+        default=14,
+        help="peers' curve steps (must divide --curve-steps; time scaled to it)",
+    )
     p.add_argument("--models", type=lambda s: s.split(","), default=list(MODELS))
     p.add_argument("--peers", type=lambda s: s.split(","), default=list(peers.PEERS))
     p.add_argument("--parts", type=lambda s: s.split(","), default=["single", "job"])
-    p.add_argument("--quantus-all-layers", action="store_true",
-                   help="Quantus MPRT with maps after every layer (its default; ~100 passes)")
+    p.add_argument(
+        "--quantus-all-layers",
+        action="store_true",
+        help="Quantus MPRT with maps after every layer (its default; ~100 passes)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "peers")
     p.add_argument("--label", default=None, help="file name stem (default: images-N)")
     p.add_argument("--note", default="", help="written above the tables (e.g. machine load)")
-    p.add_argument("--render", type=Path, metavar="JSON",
-                   help="only write the Markdown of an earlier run's JSON beside it")
+    p.add_argument(
+        "--render",
+        type=Path,
+        metavar="JSON",
+        help="only write the Markdown of an earlier run's JSON beside it",
+    )
     args = p.parse_args(argv)
     if args.render:
         args.render.with_suffix(".md").write_text(markdown(json.loads(args.render.read_text())))
@@ -326,9 +389,15 @@ def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     start = time.perf_counter()
     command = shlex.join(["bench/bench_peers.py", *(sys.argv[1:] if argv is None else argv)])
-    report = {"schema_version": SCHEMA_VERSION, "command": command,
-              "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-              "machine": machine(args), "protocols": peers.PROTOCOLS, "single": [], "jobs": []}
+    report = {
+        "schema_version": SCHEMA_VERSION,
+        "command": command,
+        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "machine": machine(args),
+        "protocols": peers.PROTOCOLS,
+        "single": [],
+        "jobs": [],
+    }
     for name in args.models:
         clf = load(name)
         if "single" in args.parts and name == "resnet50":

@@ -21,13 +21,17 @@ import time
 
 import numpy as np
 
-__all__ = ["PEERS", "PROTOCOLS", "chain_factor", "peer_versions", "quantus_job", "single_call",
-           "xplique_job"]
+__all__ = ["PEERS", "PROTOCOLS", "chain_factor", "peer_versions", "quantus_job", "single_call", "xplique_job"]
 
 PEERS = ("xplique", "pair", "tf-keras-vis", "quantus")
-_DISTRIBUTIONS = {"xplique": "xplique", "pair": "saliency", "tf-keras-vis": "tf-keras-vis",
-                  "quantus": "quantus", "tensorflow-probability": "tensorflow-probability",
-                  "tf-keras": "tf-keras"}
+_DISTRIBUTIONS = {
+    "xplique": "xplique",
+    "pair": "saliency",
+    "tf-keras-vis": "tf-keras-vis",
+    "quantus": "quantus",
+    "tensorflow-probability": "tensorflow-probability",
+    "tf-keras": "tf-keras",
+}
 
 # How each peer's pipeline differs from saliency-bench's `check` (printed and written
 # with the results). saliency-bench's side: RISE deletion (class probability of the clean
@@ -83,12 +87,16 @@ PROTOCOLS = {
         "RandomLogit: SSIM (skimage) of the max-normalised maps flattened to 1-D vectors "
         "(ours: 2-D SSIM), off-class drawn with np.random.seed(seed)",
     ],
-    "pair": ["saliency.core.GradientSaliency.GetMask: one image per call (its API), "
-             "call_model_function wrapping a tf.function (batch 1, gradient of the logit); "
-             "max over channels of |gradient| taken here"],
-    "tf-keras-vis": ["tf_keras_vis.saliency.Saliency(model, model_modifier=None, clone=False) "
-                     "with CategoricalScore(targets), normalize_map=False: eager GradientTape "
-                     "over the batch, max over channels of |gradient of the logit|"],
+    "pair": [
+        "saliency.core.GradientSaliency.GetMask: one image per call (its API), "
+        "call_model_function wrapping a tf.function (batch 1, gradient of the logit); "
+        "max over channels of |gradient| taken here"
+    ],
+    "tf-keras-vis": [
+        "tf_keras_vis.saliency.Saliency(model, model_modifier=None, clone=False) "
+        "with CategoricalScore(targets), normalize_map=False: eager GradientTape "
+        "over the batch, max over channels of |gradient of the logit|"
+    ],
 }
 
 
@@ -113,8 +121,10 @@ def chain_factor(preprocessing) -> float:
     """
     std = np.asarray(preprocessing.std, np.float64)
     if not np.allclose(std, std[0]):
-        raise ValueError(f"preprocessing {preprocessing.name!r} has a per-channel std {std}; "
-                         "the max-abs map cannot be converted with one factor")
+        raise ValueError(
+            f"preprocessing {preprocessing.name!r} has a per-channel std {std}; "
+            "the max-abs map cannot be converted with one factor"
+        )
     return float(preprocessing.scale / std[0])
 
 
@@ -134,6 +144,7 @@ def _grad_fn():
 
 # --- (a) single saliency calls -----------------------------------------------------------
 
+
 def single_call(peer: str, model, batch: int):
     """A callable ``(x_norm, targets) -> (N, H, W) float32 max-abs maps`` for one peer.
 
@@ -151,6 +162,7 @@ def single_call(peer: str, model, batch: int):
         def call(x, targets):
             onehot = np.eye(classes, dtype=np.float32)[targets]
             return np.asarray(explainer.explain(x, onehot))[..., 0]
+
         return call
     if peer == "pair":
         import saliency.core as pair
@@ -165,8 +177,13 @@ def single_call(peer: str, model, batch: int):
         method = pair.GradientSaliency()
 
         def call(x, targets):
-            return np.stack([np.abs(method.GetMask(x[i], call_model_function, {"class": int(targets[i])}))
-                             .max(axis=-1) for i in range(len(x))])
+            return np.stack(
+                [
+                    np.abs(method.GetMask(x[i], call_model_function, {"class": int(targets[i])})).max(axis=-1)
+                    for i in range(len(x))
+                ]
+            )
+
         return call
     if peer == "tf-keras-vis":
         from tf_keras_vis.saliency import Saliency
@@ -175,8 +192,10 @@ def single_call(peer: str, model, batch: int):
         saliency = Saliency(model, model_modifier=None, clone=False)
 
         def call(x, targets):
-            return np.asarray(saliency(CategoricalScore([int(t) for t in targets]), x,
-                                       normalize_map=False), np.float32)
+            return np.asarray(
+                saliency(CategoricalScore([int(t) for t in targets]), x, normalize_map=False), np.float32
+            )
+
         return call
     raise ValueError(f"{peer} has no single-call saliency here (Quantus evaluates, it does not explain)")
 
@@ -191,6 +210,7 @@ def _pair_grad(model, x, target):
 
 
 # --- (b) the peers' check jobs --------------------------------------------------------------
+
 
 def _timed(record: dict, name: str, fn):
     start = time.perf_counter()
@@ -207,16 +227,22 @@ def rise_blur_baseline(images: np.ndarray) -> np.ndarray:
 
     channels = images.shape[-1]
     kernel = np.repeat(rise_blur_kernel(11, 5.0)[:, :, None, None], channels, axis=2)
-    return tf.nn.depthwise_conv2d(tf.constant(images, tf.float32), tf.constant(kernel, tf.float32),
-                                  strides=[1, 1, 1, 1], padding="SAME").numpy()
+    return tf.nn.depthwise_conv2d(
+        tf.constant(images, tf.float32), tf.constant(kernel, tf.float32), strides=[1, 1, 1, 1], padding="SAME"
+    ).numpy()
 
 
 def xplique_job(model, x: np.ndarray, *, batch: int, steps: int, seed: int) -> dict:
     """xplique's pipeline: top-1 targets, Saliency maps, Deletion, Insertion, model
     randomization and random logit. Returns per-step seconds, values and mean curves."""
     from xplique.attributions import Saliency
-    from xplique.metrics import (Deletion, Insertion, ModelRandomizationMetric,
-                                 ProgressiveLayerRandomization, RandomLogitMetric)
+    from xplique.metrics import (
+        Deletion,
+        Insertion,
+        ModelRandomizationMetric,
+        ProgressiveLayerRandomization,
+        RandomLogitMetric,
+    )
 
     rec: dict = {}
     logits = _timed(rec, "targets", lambda: model.predict(x, batch_size=batch, verbose=0))
@@ -224,21 +250,36 @@ def xplique_job(model, x: np.ndarray, *, batch: int, steps: int, seed: int) -> d
     explainer = Saliency(model, batch_size=batch)
     maps = _timed(rec, "maps", lambda: np.asarray(explainer(x, onehot)))
     for name, cls, baseline in (("deletion", Deletion, 0.0), ("insertion", Insertion, rise_blur_baseline)):
-        metric = cls(model, x, onehot, batch_size=batch, steps=steps, activation="softmax",
-                     baseline_mode=baseline)
+        metric = cls(
+            model, x, onehot, batch_size=batch, steps=steps, activation="softmax", baseline_mode=baseline
+        )
         curve = _timed(rec, name, lambda metric=metric: metric.detailed_evaluate(maps))
         scores = np.array(list(curve.values()), np.float64)
-        rec[name].update(value=float(np.mean(scores[:-1] + scores[1:]) * 0.5),  # xplique's evaluate()
-                         mean_curve=scores.tolist(), pixels=[int(k) for k in curve],
-                         forward_images=len(x) * (steps + 1))
+        rec[name].update(
+            value=float(np.mean(scores[:-1] + scores[1:]) * 0.5),  # xplique's evaluate()
+            mean_curve=scores.tolist(),
+            pixels=[int(k) for k in curve],
+            forward_images=len(x) * (steps + 1),
+        )
     strategy = ProgressiveLayerRandomization(stop_layer=1.0)
     rec["mprt"] = {}
-    value = _timed(rec, "mprt", lambda: ModelRandomizationMetric(
-        model, x, onehot, randomization_strategy=strategy, batch_size=None, seed=seed)(explainer))
-    rec["mprt"].update(value=float(value), saliency_images=2 * len(x),
-                       randomized_maps=_degenerate_maps(model, x, onehot, strategy, batch, seed))
-    value = _timed(rec, "random-logit", lambda: RandomLogitMetric(
-        model, x, onehot, batch_size=None, seed=seed)(explainer))
+    value = _timed(
+        rec,
+        "mprt",
+        lambda: ModelRandomizationMetric(
+            model, x, onehot, randomization_strategy=strategy, batch_size=None, seed=seed
+        )(explainer),
+    )
+    rec["mprt"].update(
+        value=float(value),
+        saliency_images=2 * len(x),
+        randomized_maps=_degenerate_maps(model, x, onehot, strategy, batch, seed),
+    )
+    value = _timed(
+        rec,
+        "random-logit",
+        lambda: RandomLogitMetric(model, x, onehot, batch_size=None, seed=seed)(explainer),
+    )
     rec["random-logit"].update(value=float(value), saliency_images=2 * len(x))
     return rec
 
@@ -258,8 +299,12 @@ def _degenerate_maps(model, x, onehot, strategy, batch, seed) -> dict:
     finite = np.isfinite(maps).all(axis=1)
     constant = finite & (maps.max(axis=1) == maps.min(axis=1))
     logits = np.asarray(clone.predict(x, batch_size=batch, verbose=0))
-    return {"constant": int(constant.sum()), "not_finite": int((~finite).sum()), "images": len(x),
-            "logits_finite": bool(np.isfinite(logits).all())}
+    return {
+        "constant": int(constant.sum()),
+        "not_finite": int((~finite).sum()),
+        "images": len(x),
+        "logits_finite": bool(np.isfinite(logits).all()),
+    }
 
 
 def quantus_explain_func():
@@ -283,8 +328,7 @@ def quantus_explain_func():
     return explain
 
 
-def quantus_job(model, x: np.ndarray, *, batch: int, steps: int, seed: int,
-                all_layers: bool = False) -> dict:
+def quantus_job(model, x: np.ndarray, *, batch: int, steps: int, seed: int, all_layers: bool = False) -> dict:
     """Quantus's pipeline: top-1 targets, PixelFlipping, MPRT and RandomLogit, each
     computing its maps through the explain_func. Returns seconds, values and curves."""
     import quantus
@@ -293,26 +337,45 @@ def quantus_job(model, x: np.ndarray, *, batch: int, steps: int, seed: int,
     logits = _timed(rec, "targets", lambda: model.predict(x, batch_size=batch, verbose=0))
     y = np.argmax(logits, axis=1)
     explain = quantus_explain_func()
-    common = dict(model=model, x_batch=x, y_batch=y, a_batch=None, explain_func=explain,
-                  channel_first=False, batch_size=batch)
+    common = dict(
+        model=model,
+        x_batch=x,
+        y_batch=y,
+        a_batch=None,
+        explain_func=explain,
+        channel_first=False,
+        batch_size=batch,
+    )
     height, width = x.shape[1:3]
     features = height * width // steps
-    pf = quantus.PixelFlipping(features_in_step=features, perturb_baseline=0.0,
-                               return_auc_per_sample=False, disable_warnings=True)
+    pf = quantus.PixelFlipping(
+        features_in_step=features, perturb_baseline=0.0, return_auc_per_sample=False, disable_warnings=True
+    )
     curves = np.asarray(_timed(rec, "deletion", lambda: pf(softmax=True, **common)), np.float64)
     fractions = np.arange(1, curves.shape[1] + 1) * features / float(x[0].size)
     rec["deletion"].update(
-        metric="PixelFlipping", value=float(np.trapezoid(curves.mean(axis=0), fractions)),
+        metric="PixelFlipping",
+        value=float(np.trapezoid(curves.mean(axis=0), fractions)),
         value_note="area under the mean curve over its points (fraction of channel values moved)",
-        curves=curves.tolist(), forward_images=int(curves.size))
-    mprt = quantus.MPRT(layer_order="top_down", skip_layers=not all_layers, seed=seed,
-                        return_last_correlation=True, disable_warnings=True)
+        curves=curves.tolist(),
+        forward_images=int(curves.size),
+    )
+    mprt = quantus.MPRT(
+        layer_order="top_down",
+        skip_layers=not all_layers,
+        seed=seed,
+        return_last_correlation=True,
+        disable_warnings=True,
+    )
     scores = _timed(rec, "mprt", lambda: mprt(**common))
     layers = sum(1 for layer in model.layers if layer.get_weights())
-    rec["mprt"].update(metric="MPRT", value=float(np.mean(scores)), layers=layers,
-                       saliency_images=len(x) * ((layers if all_layers else 1) + 2))
+    rec["mprt"].update(
+        metric="MPRT",
+        value=float(np.mean(scores)),
+        layers=layers,
+        saliency_images=len(x) * ((layers if all_layers else 1) + 2),
+    )
     rl = quantus.RandomLogit(num_classes=int(logits.shape[-1]), seed=seed, disable_warnings=True)
     scores = _timed(rec, "random-logit", lambda: rl(**common))
-    rec["random-logit"].update(metric="RandomLogit", value=float(np.mean(scores)),
-                               saliency_images=2 * len(x))
+    rec["random-logit"].update(metric="RandomLogit", value=float(np.mean(scores)), saliency_images=2 * len(x))
     return rec

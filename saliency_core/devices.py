@@ -10,8 +10,16 @@ from __future__ import annotations
 import contextlib
 from typing import ContextManager
 
-__all__ = ["DeviceUnavailableError", "normalize_device", "resolve_device", "check_device",
-           "device_scope", "runs_on_cpu", "is_cpu", "configure_gpus"]
+__all__ = [
+    "DeviceUnavailableError",
+    "normalize_device",
+    "resolve_device",
+    "check_device",
+    "device_scope",
+    "runs_on_cpu",
+    "is_cpu",
+    "configure_gpus",
+]
 
 
 class DeviceUnavailableError(RuntimeError):
@@ -19,7 +27,7 @@ class DeviceUnavailableError(RuntimeError):
 
 
 def normalize_device(device: str) -> str:
-    """"cpu" -> "cpu", "gpu" / "GPU:0" -> "gpu:0", "gpu:1" -> "gpu:1"; ValueError otherwise."""
+    """ "cpu" -> "cpu", "gpu" / "GPU:0" -> "gpu:0", "gpu:1" -> "gpu:1"; ValueError otherwise."""
     kind, sep, index = str(device).strip().lower().lstrip("/").partition(":")
     if kind not in ("cpu", "gpu") or (sep and not index.isdigit()):
         raise ValueError(f"unknown device {device!r}; use cpu, gpu or gpu:N")
@@ -29,7 +37,7 @@ def normalize_device(device: str) -> str:
 
 
 def resolve_device(device: str | None) -> str | None:
-    """"cpu" -> "/CPU:0", "gpu" -> "/GPU:0", "gpu:1" -> "/GPU:1"; None keeps TF's placement."""
+    """ "cpu" -> "/CPU:0", "gpu" -> "/GPU:0", "gpu:1" -> "/GPU:1"; None keeps TF's placement."""
     if device is None:
         return None
     kind, _, index = normalize_device(device).partition(":")
@@ -47,8 +55,9 @@ def check_device(device: str | None) -> None:
     kind, _, index = resolved.lstrip("/").partition(":")
     available = tf.config.list_logical_devices(kind)
     if int(index or 0) >= len(available):
-        raise DeviceUnavailableError(f"device {device} is not available (TensorFlow sees "
-                                     f"{len(available)} {kind} device(s))")
+        raise DeviceUnavailableError(
+            f"device {device} is not available (TensorFlow sees {len(available)} {kind} device(s))"
+        )
 
 
 def device_scope(device: str | None) -> ContextManager:

@@ -18,8 +18,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Literal, get_args
 
-__all__ = ["VARIANTS", "SCORES", "Variant", "Score", "GradientFunction", "build_gradient_fn",
-           "build_forward_fn"]
+__all__ = [
+    "VARIANTS",
+    "SCORES",
+    "Variant",
+    "Score",
+    "GradientFunction",
+    "build_gradient_fn",
+    "build_forward_fn",
+]
 
 Variant = Literal["eager", "function", "xla"]
 Score = Literal["logit", "probability"]
@@ -61,8 +68,7 @@ def _compile(body, signature, variant):
 
     if variant == "eager":
         return body
-    return tf.function(body, input_signature=signature, jit_compile=(variant == "xla"),
-                       reduce_retracing=True)
+    return tf.function(body, input_signature=signature, jit_compile=(variant == "xla"), reduce_retracing=True)
 
 
 def build_gradient_fn(classifier, *, variant="xla", score="logit") -> GradientFunction:

@@ -52,8 +52,7 @@ def chance_baseline() -> str:
     return found[0]
 
 
-def selected_metrics(specs: Iterable[str] | None, *, has_masks: bool,
-                     sequence: bool = False) -> list[str]:
+def selected_metrics(specs: Iterable[str] | None, *, has_masks: bool, sequence: bool = False) -> list[str]:
     """Registry names for ``specs``; None gives the default metrics (plus the
     localisation ones when the data has masks, the temporal ones for a video)."""
     if specs is None:
@@ -61,25 +60,26 @@ def selected_metrics(specs: Iterable[str] | None, *, has_masks: bool,
     return list(dict.fromkeys(METRICS.canonical(s) for s in specs))
 
 
-def check_needs(metrics: Sequence[str], *, has_masks: bool, has_networks: bool,
-                sequence: bool = False) -> None:
+def check_needs(
+    metrics: Sequence[str], *, has_masks: bool, has_networks: bool, sequence: bool = False
+) -> None:
     """ValueError naming the metrics whose needs the data cannot meet."""
     for name in metrics:
         needs = METRICS.get(name).needs
         if "masks" in needs and not has_masks:
-            raise ValueError(f"{name} needs ground-truth object masks (the synthetic data set "
-                             "has them)")
+            raise ValueError(f"{name} needs ground-truth object masks (the synthetic data set has them)")
         if "networks" in needs and not has_networks:
-            raise ValueError(f"{name} needs networks trained for it (run_checks(networks=...); "
-                             "on the command line: --model synthetic-cnn --data synthetic)")
+            raise ValueError(
+                f"{name} needs networks trained for it (run_checks(networks=...); "
+                "on the command line: --model synthetic-cnn --data synthetic)"
+            )
         if "sequence" in needs and not sequence:
             raise ValueError(f"{name} needs consecutive video frames (give a video as the data)")
 
 
 def _settings_record(settings: CheckSettings, *, variant, batch_size, seed, chunk_images) -> dict:
     record = dataclasses.asdict(settings)
-    record.update(variant=variant, batch_size=int(batch_size), seed=int(seed),
-                  chunk_images=int(chunk_images))
+    record.update(variant=variant, batch_size=int(batch_size), seed=int(seed), chunk_images=int(chunk_images))
     return jsonable(record)
 
 
@@ -94,13 +94,31 @@ def _as_stream(images, image_names):
     return array_stream(array, names=names), array
 
 
-def run_checks(classifier, images, *, methods: Sequence[str], metrics: Sequence[str], seed: int,
-               data_name: str, store=None, run_id: str | None = None, masks=None,
-               variant: str = "function", batch_size: int = 8, device: str | None = None,
-               settings: CheckSettings = CheckSettings(), image_names: Sequence[str] | None = None,
-               progress: Callable[[str], None] | None = None, networks=None,
-               sequence: bool = False, targets=None, chunk_images: int = 64, prepare=None,
-               executor=None, worker_classifier=None) -> CheckReport:
+def run_checks(
+    classifier,
+    images,
+    *,
+    methods: Sequence[str],
+    metrics: Sequence[str],
+    seed: int,
+    data_name: str,
+    store=None,
+    run_id: str | None = None,
+    masks=None,
+    variant: str = "function",
+    batch_size: int = 8,
+    device: str | None = None,
+    settings: CheckSettings = CheckSettings(),
+    image_names: Sequence[str] | None = None,
+    progress: Callable[[str], None] | None = None,
+    networks=None,
+    sequence: bool = False,
+    targets=None,
+    chunk_images: int = 64,
+    prepare=None,
+    executor=None,
+    worker_classifier=None,
+) -> CheckReport:
     """Compute each metric for each method, chunk by chunk; record every result.
 
     Args:
@@ -175,14 +193,22 @@ def run_checks(classifier, images, *, methods: Sequence[str], metrics: Sequence[
 
         resolve_settings(METRICS.get(name), values)  # and unknown metric settings
 
-    record = _settings_record(settings, variant=variant, batch_size=batch_size, seed=seed,
-                              chunk_images=chunk_images)
+    record = _settings_record(
+        settings, variant=variant, batch_size=batch_size, seed=seed, chunk_images=chunk_images
+    )
     model, say = classifier.name, progress or (lambda line: None)
     pairs = [(m, k) for m in methods for k in names]
     book = ChunkBook(store, run_id, model, data_name, pairs)
-    job = CheckJob(classifier=worker_classifier or classifier, seed=int(seed), settings=settings,
-                   variant=variant, batch_size=batch_size, device=device, networks=networks,
-                   sequence=sequence)
+    job = CheckJob(
+        classifier=worker_classifier or classifier,
+        seed=int(seed),
+        settings=settings,
+        variant=variant,
+        batch_size=batch_size,
+        device=device,
+        networks=networks,
+        sequence=sequence,
+    )
     if book.todo:
         tasks = _tasks(stream, array, masks, targets, book, chunk_images, prepare)
         executor = executor or LocalExecutor()
@@ -195,21 +221,28 @@ def run_checks(classifier, images, *, methods: Sequence[str], metrics: Sequence[
             rate = done_images / max(time.perf_counter() - started, 1e-9)
             total = getattr(stream, "size", None)
             eta = f", ETA {(total - task.end) / rate:.0f} s" if total and rate else ""
-            say(f"chunk {task.index + 1}{f'/{-(-total // chunk_images)}' if total else ''}: "
-                f"{task.end}{f'/{total}' if total else ''} images, {rate:.2f} images/s{eta}")
-    report = CheckReport(model=model, data=data_name, seed=int(seed), results=[], run_id=run_id,
-                         settings=record)
+            say(
+                f"chunk {task.index + 1}{f'/{-(-total // chunk_images)}' if total else ''}: "
+                f"{task.end}{f'/{total}' if total else ''} images, {rate:.2f} images/s{eta}"
+            )
+    report = CheckReport(
+        model=model, data=data_name, seed=int(seed), results=[], run_id=run_id, settings=record
+    )
     for i, (method, name) in enumerate(pairs, start=1):
         result = book.final(method, name, record, seed=int(seed), settings=settings)
         report.results.append(result)
         if result.resumed:
             say(f"[{i}/{len(pairs)}] {method} {name}: already in run {run_id}, skipped")
         elif result.ok:
-            say(f"[{i}/{len(pairs)}] {method} {name}: {result.value:.4f} "
-                f"({result.direction} is better) in {result.seconds:.1f} s")
+            say(
+                f"[{i}/{len(pairs)}] {method} {name}: {result.value:.4f} "
+                f"({result.direction} is better) in {result.seconds:.1f} s"
+            )
         else:
-            say(f"[{i}/{len(pairs)}] {method} {name}: FAILED after {result.seconds or 0:.1f} s: "
-                f"{result.reason}")
+            say(
+                f"[{i}/{len(pairs)}] {method} {name}: FAILED after {result.seconds or 0:.1f} s: "
+                f"{result.reason}"
+            )
     return report
 
 
@@ -233,11 +266,17 @@ def _tasks(stream, array, masks, targets, book, chunk_images, prepare):
             pairs = book.todo_for(index)
             end = start + len(batch.names)
             if pairs:
-                chunk_masks = batch.masks if batch.masks is not None else (
-                    masks[idx] if masks is not None else None)
-                task = ChunkTask(index=index, images=np.asarray(batch.images), names=list(batch.names),
-                                 pairs=pairs, masks=chunk_masks,
-                                 targets=None if targets is None else np.asarray(targets)[idx])
+                chunk_masks = (
+                    batch.masks if batch.masks is not None else (masks[idx] if masks is not None else None)
+                )
+                task = ChunkTask(
+                    index=index,
+                    images=np.asarray(batch.images),
+                    names=list(batch.names),
+                    pairs=pairs,
+                    masks=chunk_masks,
+                    targets=None if targets is None else np.asarray(targets)[idx],
+                )
                 task.end = end
                 book.send(task)
                 yield task

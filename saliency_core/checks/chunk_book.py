@@ -64,32 +64,45 @@ class ChunkBook:
             reason = f"chunk {task.index}: {type(out).__name__}: {out}"
             outputs = [(m, k, None, reason, 0.0, [], {}) for m, k in task.pairs]
         else:
-            outputs = [(p.method, p.metric, p.result, p.reason, p.seconds, p.warnings, p.options)
-                       for p in out.pairs]
+            outputs = [
+                (p.method, p.metric, p.result, p.reason, p.seconds, p.warnings, p.options) for p in out.pairs
+            ]
         for method, metric, result, reason, seconds, warnings, options in outputs:
             self.seconds[(method, metric)] = self.seconds.get((method, metric), 0.0) + seconds
             entry = _chunk_entry(result, reason, seconds, warnings, options, task.names)
             if self.store is None:
                 self.memory[(method, metric, task.index)] = (entry, result)
             else:
-                self.store.record_cell(self.run_id, "check-chunk", self.key(method, metric, task.index),
-                                       status="ok" if result is not None else "failed",
-                                       reason=reason, metrics=jsonable(entry, finite=True),
-                                       artifacts=result.artifacts if result is not None else None,
-                                       replace_failed=True)
+                self.store.record_cell(
+                    self.run_id,
+                    "check-chunk",
+                    self.key(method, metric, task.index),
+                    status="ok" if result is not None else "failed",
+                    reason=reason,
+                    metrics=jsonable(entry, finite=True),
+                    artifacts=result.artifacts if result is not None else None,
+                    replace_failed=True,
+                )
             self.chunk_done.add((method, metric, task.index))
 
     def _chunks(self, method, metric):
         """[(index, entry, MetricResult | None)] of one pair, in chunk order."""
         if self.store is None:
-            items = [(i, *self.memory[(m, k, i)]) for (m, k, i) in sorted(self.memory)
-                     if (m, k) == (method, metric)]
+            items = [
+                (i, *self.memory[(m, k, i)])
+                for (m, k, i) in sorted(self.memory)
+                if (m, k) == (method, metric)
+            ]
             return items
         out = []
         for cell in self.store.cells(self.run_id, kind="check-chunk"):
             k = cell.key
-            if (k.get("model"), k.get("data"), k["method"], k["metric"]) != \
-                    (self.model, self.data, method, metric):
+            if (k.get("model"), k.get("data"), k["method"], k["metric"]) != (
+                self.model,
+                self.data,
+                method,
+                metric,
+            ):
                 continue
             entry = dict(cell.metrics or {}, reason=cell.reason)
             result = None
@@ -107,8 +120,15 @@ class ChunkBook:
         chunks = self._chunks(method, name)
         seconds = self.seconds.get((method, name), 0.0)
         failed = [(i, e) for i, e, r in chunks if r is None]
-        base = dict(model=self.model, data=self.data, method=method, metric=name,
-                    direction=metric.direction, info=metric.describe(), seconds=seconds)
+        base = dict(
+            model=self.model,
+            data=self.data,
+            method=method,
+            metric=name,
+            direction=metric.direction,
+            info=metric.describe(),
+            seconds=seconds,
+        )
         if failed or not chunks:
             reason = failed[0][1].get("reason") if failed else "no images were read"
             result = CheckResult(**base, status="failed", value=None, config=record, reason=reason)
@@ -116,40 +136,80 @@ class ChunkBook:
         else:
             combined = metric.combine([r for _, _, r in chunks])
             names = [n for i, e, _ in chunks for n in e.get("names", [])]
-            warnings = list(dict.fromkeys([w for _, e, _ in chunks for w in e.get("warnings", [])]
-                                          + combined.warnings))
-            result = _final_result(base, combined, record, names, warnings, chunks[0][1].get("options", {}),
-                                   metric, method, seed=seed, settings=settings)
+            warnings = list(
+                dict.fromkeys([w for _, e, _ in chunks for w in e.get("warnings", [])] + combined.warnings)
+            )
+            result = _final_result(
+                base,
+                combined,
+                record,
+                names,
+                warnings,
+                chunks[0][1].get("options", {}),
+                metric,
+                method,
+                seed=seed,
+                settings=settings,
+            )
             stored, artifacts = result.stored(), combined.artifacts
-            stored.update({k: v for k, v in combined.extra.items()
-                           if k not in ("per_ordering", "per_ordering_statistics")})
+            stored.update(
+                {
+                    k: v
+                    for k, v in combined.extra.items()
+                    if k not in ("per_ordering", "per_ordering_statistics")
+                }
+            )
         if self.store is not None:
-            self.store.record_cell(self.run_id, "check", self.key(method, name),
-                                   status=result.status, reason=result.reason, artifacts=artifacts,
-                                   metrics=jsonable({**stored, "method_info": _method_info(method),
-                                                     "chunks": len(chunks)}, finite=True),
-                                   replace_failed=True)
+            self.store.record_cell(
+                self.run_id,
+                "check",
+                self.key(method, name),
+                status=result.status,
+                reason=result.reason,
+                artifacts=artifacts,
+                metrics=jsonable(
+                    {**stored, "method_info": _method_info(method), "chunks": len(chunks)}, finite=True
+                ),
+                replace_failed=True,
+            )
         return result
 
 
 def _chunk_entry(result, reason, seconds, warnings, options, names) -> dict:
-    entry = {"names": list(names), "seconds": seconds, "warnings": list(warnings),
-             "options": options, "reason": reason}
+    entry = {
+        "names": list(names),
+        "seconds": seconds,
+        "warnings": list(warnings),
+        "options": options,
+        "reason": reason,
+    }
     if result is not None:
-        entry.update(per_image=result.per_image, value=result.value, statistics=result.statistics,
-                     per_image_statistics=result.per_image_statistics, config=result.config,
-                     extra=result.extra, result_warnings=result.warnings)
+        entry.update(
+            per_image=result.per_image,
+            value=result.value,
+            statistics=result.statistics,
+            per_image_statistics=result.per_image_statistics,
+            config=result.config,
+            extra=result.extra,
+            result_warnings=result.warnings,
+        )
     return entry
 
 
 def _result_from_entry(entry: dict, artifacts: dict) -> MetricResult:
     extra = dict(entry.get("extra") or {})
-    return MetricResult(per_image=np.asarray(entry["per_image"], np.float64), value=entry["value"],
-                        statistics=dict(entry.get("statistics") or {}),
-                        per_image_statistics={k: np.asarray(v, np.float64) for k, v in
-                                              (entry.get("per_image_statistics") or {}).items()},
-                        config=dict(entry.get("config") or {}), extra=extra, artifacts=artifacts,
-                        warnings=list(entry.get("result_warnings") or []))
+    return MetricResult(
+        per_image=np.asarray(entry["per_image"], np.float64),
+        value=entry["value"],
+        statistics=dict(entry.get("statistics") or {}),
+        per_image_statistics={
+            k: np.asarray(v, np.float64) for k, v in (entry.get("per_image_statistics") or {}).items()
+        },
+        config=dict(entry.get("config") or {}),
+        extra=extra,
+        artifacts=artifacts,
+        warnings=list(entry.get("result_warnings") or []),
+    )
 
 
 def _interval(values, seed: int, settings: CheckSettings) -> dict | None:
@@ -157,27 +217,46 @@ def _interval(values, seed: int, settings: CheckSettings) -> dict | None:
     values = np.asarray(values, np.float64)
     if not values.size or not np.isfinite(values).all():
         return None
-    iv = bootstrap_interval(values, confidence=settings.confidence, n_resamples=settings.resamples,
-                            seed=seed)
+    iv = bootstrap_interval(values, confidence=settings.confidence, n_resamples=settings.resamples, seed=seed)
     return dataclasses.asdict(iv)
 
 
-def _final_result(base, out: MetricResult, record, names, warnings, options, metric, method, *,
-                  seed, settings) -> CheckResult:
+def _final_result(
+    base, out: MetricResult, record, names, warnings, options, metric, method, *, seed, settings
+) -> CheckResult:
     if not np.isfinite(out.per_image).all():
-        warnings.append(f"{int((~np.isfinite(out.per_image)).sum())} of {len(out.per_image)} "
-                        "per-image values are not finite")
-    config = jsonable({**out.config, "run": record, "method": method, "method_options": options,
-                       "images": names, "reference": metric.reference})
-    intervals = {"value": _interval(out.per_image, seed, settings),
-                 **{k: _interval(v, seed, settings) for k, v in out.per_image_statistics.items()}}
+        warnings.append(
+            f"{int((~np.isfinite(out.per_image)).sum())} of {len(out.per_image)} "
+            "per-image values are not finite"
+        )
+    config = jsonable(
+        {
+            **out.config,
+            "run": record,
+            "method": method,
+            "method_options": options,
+            "images": names,
+            "reference": metric.reference,
+        }
+    )
+    intervals = {
+        "value": _interval(out.per_image, seed, settings),
+        **{k: _interval(v, seed, settings) for k, v in out.per_image_statistics.items()},
+    }
     assert out.value is not None  # MetricResult fills it in
-    return CheckResult(**base, status="ok", value=float(out.value),
-                       per_image=jsonable(out.per_image), statistics=jsonable(out.statistics),
-                       config=config, per_image_statistics=jsonable(out.per_image_statistics),
-                       intervals=jsonable(intervals, finite=True), warnings=warnings,
-                       per_ordering=jsonable(out.extra.get("per_ordering")),
-                       per_ordering_statistics=jsonable(out.extra.get("per_ordering_statistics")))
+    return CheckResult(
+        **base,
+        status="ok",
+        value=float(out.value),
+        per_image=jsonable(out.per_image),
+        statistics=jsonable(out.statistics),
+        config=config,
+        per_image_statistics=jsonable(out.per_image_statistics),
+        intervals=jsonable(intervals, finite=True),
+        warnings=warnings,
+        per_ordering=jsonable(out.extra.get("per_ordering")),
+        per_ordering_statistics=jsonable(out.extra.get("per_ordering_statistics")),
+    )
 
 
 def _method_info(method: str) -> dict:

@@ -100,13 +100,20 @@ class ChunkWorker:
 
     def __call__(self, task: ChunkTask) -> ChunkOutput:
         job = self.job
-        ctx = CheckContext(classifier=self.classifier,
-                           images=np.asarray(task.images, dtype=self.classifier.dtype),
-                           seed=int(job.seed), settings=job.settings,
-                           variant=cast(Variant, job.variant),  # the Explainer checks it
-                           batch_size=job.batch_size, device=job.device, masks=task.masks,
-                           networks=job.networks, image_names=task.names, sequence=job.sequence,
-                           targets=task.targets)
+        ctx = CheckContext(
+            classifier=self.classifier,
+            images=np.asarray(task.images, dtype=self.classifier.dtype),
+            seed=int(job.seed),
+            settings=job.settings,
+            variant=cast(Variant, job.variant),  # the Explainer checks it
+            batch_size=job.batch_size,
+            device=job.device,
+            masks=task.masks,
+            networks=job.networks,
+            image_names=task.names,
+            sequence=job.sequence,
+            targets=task.targets,
+        )
         if self._shared is not None:  # reuse the compiled functions of earlier chunks
             ctx._explainer, ctx._forward = self._shared._explainer, self._shared._forward
         outputs = [self._pair(ctx, method, metric) for method, metric in task.pairs]
@@ -122,11 +129,16 @@ class ChunkWorker:
             result = combine_orderings(_orderings(metric, ctx, method))
         except Exception as exc:  # recorded as failed; the other pairs go on
             log.debug("%s %s failed", method, name, exc_info=True)
-            return PairOutput(method, name, None, f"{type(exc).__name__}: {exc}",
-                              time.perf_counter() - start)
-        return PairOutput(method, name, result, None, time.perf_counter() - start,
-                          warnings=ctx.map_warnings(method),
-                          options=options_record(ctx.options_for(method)))
+            return PairOutput(method, name, None, f"{type(exc).__name__}: {exc}", time.perf_counter() - start)
+        return PairOutput(
+            method,
+            name,
+            result,
+            None,
+            time.perf_counter() - start,
+            warnings=ctx.map_warnings(method),
+            options=options_record(ctx.options_for(method)),
+        )
 
 
 def _orderings(metric, ctx: CheckContext, method: str) -> list[tuple[int, MetricResult]]:
@@ -135,8 +147,9 @@ def _orderings(metric, ctx: CheckContext, method: str) -> list[tuple[int, Metric
     if METHODS.get(method).chance_baseline and metric.chance_orderings:
         repeats = max(1, int(ctx.settings.chance_orderings))
     seeds = [ctx.seed] + [stable_seed(ctx.seed, "ordering", k) for k in range(1, repeats)]
-    return [(seed, metric.compute(ctx if k == 0 else ctx.with_seed(seed), method))
-            for k, seed in enumerate(seeds)]
+    return [
+        (seed, metric.compute(ctx if k == 0 else ctx.with_seed(seed), method)) for k, seed in enumerate(seeds)
+    ]
 
 
 def combine_orderings(runs: Sequence[tuple[int, MetricResult]]) -> MetricResult:
@@ -146,17 +159,32 @@ def combine_orderings(runs: Sequence[tuple[int, MetricResult]]) -> MetricResult:
     if len(runs) == 1:
         return first
     per_ordering = np.stack([r.per_image for _, r in runs])
-    stats = {k: np.mean([r.per_image_statistics[k] for _, r in runs], axis=0)
-             for k in first.per_image_statistics}
-    others = {k: float(np.mean([r.statistics[k] for _, r in runs]))
-              for k in first.statistics if k not in stats}
+    stats = {
+        k: np.mean([r.per_image_statistics[k] for _, r in runs], axis=0) for k in first.per_image_statistics
+    }
+    others = {
+        k: float(np.mean([r.statistics[k] for _, r in runs])) for k in first.statistics if k not in stats
+    }
     return MetricResult(
-        per_image=per_ordering.mean(axis=0), value=float(np.mean([r.value for _, r in runs])),
-        statistics=others, per_image_statistics=stats,
-        config={**first.config, "orderings": {"count": len(runs), "seeds": [s for s, _ in runs],
-                                              "combined": "per-image values averaged"}},
-        extra={**first.extra, "per_ordering": per_ordering,
-               "per_ordering_statistics": {k: np.stack([r.per_image_statistics[k] for _, r in runs])
-                                           for k in first.per_image_statistics}},
+        per_image=per_ordering.mean(axis=0),
+        value=float(np.mean([r.value for _, r in runs])),
+        statistics=others,
+        per_image_statistics=stats,
+        config={
+            **first.config,
+            "orderings": {
+                "count": len(runs),
+                "seeds": [s for s, _ in runs],
+                "combined": "per-image values averaged",
+            },
+        },
+        extra={
+            **first.extra,
+            "per_ordering": per_ordering,
+            "per_ordering_statistics": {
+                k: np.stack([r.per_image_statistics[k] for _, r in runs]) for k in first.per_image_statistics
+            },
+        },
         artifacts=first.artifacts,
-        warnings=list(dict.fromkeys(w for _, r in runs for w in r.warnings)))
+        warnings=list(dict.fromkeys(w for _, r in runs for w in r.warnings)),
+    )

@@ -73,7 +73,9 @@ def relative_rise(before, after) -> np.ndarray:
     zero = before == 0
     undefined = np.flatnonzero(zero & (after != 0))
     if undefined.size:
-        raise ValueError(f"the map of image(s) {undefined.tolist()} is constant (zero entropy) for "
-                         "the trained model but not after randomization: the relative rise in "
-                         "complexity is undefined")
+        raise ValueError(
+            f"the map of image(s) {undefined.tolist()} is constant (zero entropy) for "
+            "the trained model but not after randomization: the relative rise in "
+            "complexity is undefined"
+        )
     return np.where(zero, 0.0, (after - before) / np.where(zero, 1.0, before))

@@ -39,8 +39,18 @@ def noise_seeds(seed: int, images: np.ndarray) -> np.ndarray:
     return image_seeds(stable_seed(int(seed), "denoise"), images)
 
 
-def denoised_maps(explainer, images, *, method: str, samples: int, noise_level: float, seed: int,
-                  targets=None, reduce="sum", options=None) -> SaliencyResult:
+def denoised_maps(
+    explainer,
+    images,
+    *,
+    method: str,
+    samples: int,
+    noise_level: float,
+    seed: int,
+    targets=None,
+    reduce="sum",
+    options=None,
+) -> SaliencyResult:
     """Each image's ``method`` map averaged over ``samples`` Gaussian-perturbed copies.
 
     Args:
@@ -86,15 +96,19 @@ def denoised_maps(explainer, images, *, method: str, samples: int, noise_level: 
         if pad:
             x = np.concatenate([x, np.repeat(x[-1:], pad, axis=0)])
         chosen = np.concatenate([targets[owners], np.repeat(targets[owners[-1:]], pad)])
-        result = explainer.explain(x, targets=chosen, method=method, reduce=reduce, options=options,
-                                   seed=seed)
+        result = explainer.explain(
+            x, targets=chosen, method=method, reduce=reduce, options=options, seed=seed
+        )
         maps = np.asarray(result.maps[:m], np.float64)
         if total is None:
             total = np.zeros((n, *maps.shape[1:]), np.float64)
         np.add.at(total, owners, maps)
         record = result.options
     assert total is not None  # at least one chunk ran
-    return SaliencyResult(maps=np.asarray(total / samples), logits=logits, targets=targets,
-                          method=method,
-                          options={**record, "samples": int(samples),
-                                   "noise_level": float(noise_level), "seed": int(seed)})
+    return SaliencyResult(
+        maps=np.asarray(total / samples),
+        logits=logits,
+        targets=targets,
+        method=method,
+        options={**record, "samples": int(samples), "noise_level": float(noise_level), "seed": int(seed)},
+    )

@@ -30,13 +30,24 @@ from ..stats.bootstrap import Interval, bootstrap_interval
 from ..stats.paired import paired_difference_interval
 from ..stats.sample_size import images_needed
 from ..stats.verdict import Op, decide
-from .policy import (OPS, Policy, PolicyError, Rule, list_policies, load_policy, parse_policy,
-                     policies_dir)
+from .policy import OPS, Policy, PolicyError, Rule, list_policies, load_policy, parse_policy, policies_dir
 from .results import CheckReport, CheckResult
 
-__all__ = ["RuleVerdict", "EXIT_CODES", "RuleResult", "GateResult", "evaluate_policy", "OPS",
-           "Policy", "PolicyError", "Rule", "list_policies", "load_policy", "parse_policy",
-           "policies_dir"]
+__all__ = [
+    "RuleVerdict",
+    "EXIT_CODES",
+    "RuleResult",
+    "GateResult",
+    "evaluate_policy",
+    "OPS",
+    "Policy",
+    "PolicyError",
+    "Rule",
+    "list_policies",
+    "load_policy",
+    "parse_policy",
+    "policies_dir",
+]
 
 RuleVerdict = Literal["pass", "fail", "inconclusive", "error"]
 EXIT_CODES: dict[str, int] = {"pass": 0, "fail": 1, "error": 2, "inconclusive": 3}
@@ -84,13 +95,26 @@ class RuleResult:
     def as_dict(self) -> dict:
         """The rule as stored in a ``gate`` cell and written by ``gate --json``."""
         r = self.rule
-        return {"rule": r.name, "method": self.method, "metric": r.metric,
-                "statistic": r.statistic, "compare_to": r.compare_to, "op": r.op,
-                "threshold": r.threshold, "verdict": self.verdict, "passed": self.passed,
-                "value": self.value, "interval": self.interval,
-                "method_value": self.method_value, "control_value": self.control_value,
-                "control_spread": self.control_spread, "reason": self.reason,
-                "images_needed": self.images_needed, "why": r.why, "error": self.error}
+        return {
+            "rule": r.name,
+            "method": self.method,
+            "metric": r.metric,
+            "statistic": r.statistic,
+            "compare_to": r.compare_to,
+            "op": r.op,
+            "threshold": r.threshold,
+            "verdict": self.verdict,
+            "passed": self.passed,
+            "value": self.value,
+            "interval": self.interval,
+            "method_value": self.method_value,
+            "control_value": self.control_value,
+            "control_spread": self.control_spread,
+            "reason": self.reason,
+            "images_needed": self.images_needed,
+            "why": r.why,
+            "error": self.error,
+        }
 
 
 @dataclass(frozen=True)
@@ -135,8 +159,13 @@ class GateResult:
 
     def as_dict(self) -> dict:
         """``{verdict, passed, method, rules: [...]}``: the metrics of a ``gate`` cell."""
-        return {"verdict": self.verdict, "passed": self.passed, "method": self.method,
-                "exit_code": self.exit_code, "rules": [r.as_dict() for r in self.rules]}
+        return {
+            "verdict": self.verdict,
+            "passed": self.passed,
+            "method": self.method,
+            "exit_code": self.exit_code,
+            "rules": [r.as_dict() for r in self.rules],
+        }
 
 
 def _index(check_results) -> dict[tuple[str, str], CheckResult]:
@@ -171,16 +200,25 @@ def _lookup(results, method: str, rule: Rule) -> tuple[CheckResult | None, str |
     return result, None
 
 
-def _decide_rule(rule: Rule, method: str, results, *, seed: int, confidence: float,
-                 resamples: int) -> RuleResult:
+def _decide_rule(
+    rule: Rule, method: str, results, *, seed: int, confidence: float, resamples: int
+) -> RuleResult:
     result, error = _lookup(results, method, rule)
     control = None
     if error is None and rule.compare_to:
         control, error = _lookup(results, rule.compare_to, rule)
     common: dict[str, Any] = dict(rule=rule, method=method)
     if error is not None:
-        return RuleResult(**common, verdict="error", value=None, interval=None, method_value=None,
-                          control_value=None, control_spread=None, reason=error)
+        return RuleResult(
+            **common,
+            verdict="error",
+            value=None,
+            interval=None,
+            method_value=None,
+            control_value=None,
+            control_spread=None,
+            reason=error,
+        )
     assert result is not None  # _lookup returns a result exactly when it returns no error
     # _lookup checked that both statistics are finite numbers
     method_value = float(cast(float, result.statistic(rule.statistic)))
@@ -190,59 +228,98 @@ def _decide_rule(rule: Rule, method: str, results, *, seed: int, confidence: flo
     value = method_value - control_value if control_value is not None else method_value
     base: dict[str, Any] = dict(**common, method_value=method_value, control_value=control_value)
     if per_image is None:
-        return RuleResult(**base, verdict="inconclusive", value=value, interval=None,
-                          control_spread=None,
-                          reason=f"{rule.metric}.{rule.statistic} has no per-image values, so no "
-                                 "interval (a result stored by an older version?)")
+        return RuleResult(
+            **base,
+            verdict="inconclusive",
+            value=value,
+            interval=None,
+            control_spread=None,
+            reason=f"{rule.metric}.{rule.statistic} has no per-image values, so no "
+            "interval (a result stored by an older version?)",
+        )
     a = np.asarray(per_image, np.float64)
     spread = None
     iv: Interval | None
     if control is not None:
-        b = np.asarray(control.orderings_of(rule.statistic) or control.per_image_of(rule.statistic),
-                       np.float64)
+        b = np.asarray(
+            control.orderings_of(rule.statistic) or control.per_image_of(rule.statistic), np.float64
+        )
         if b.shape[-1] != a.shape[0]:
-            return RuleResult(**base, verdict="error", value=value, interval=None,
-                              control_spread=None,
-                              reason=f"{method} and {rule.compare_to} were measured on "
-                                     f"{a.shape[0]} and {b.shape[-1]} images")
+            return RuleResult(
+                **base,
+                verdict="error",
+                value=value,
+                interval=None,
+                control_spread=None,
+                reason=f"{method} and {rule.compare_to} were measured on "
+                f"{a.shape[0]} and {b.shape[-1]} images",
+            )
         if not (np.isfinite(a).all() and np.isfinite(b).all()):
             warnings.append("some per-image values are not finite")
             iv = None
         else:
-            iv = paired_difference_interval(a, b, confidence=confidence, n_resamples=resamples,
-                                            seed=seed)
+            iv = paired_difference_interval(a, b, confidence=confidence, n_resamples=resamples, seed=seed)
             spread = dataclasses.asdict(iv.control_spread) if iv.control_spread else None
         diffs = a - (b.mean(axis=0) if b.ndim == 2 else b)
     else:
-        iv = (bootstrap_interval(a, confidence=confidence, n_resamples=resamples, seed=seed)
-              if np.isfinite(a).all() else None)
+        iv = (
+            bootstrap_interval(a, confidence=confidence, n_resamples=resamples, seed=seed)
+            if np.isfinite(a).all()
+            else None
+        )
         if iv is None:
             warnings.append("some per-image values are not finite")
         diffs = a
-    interval = None if iv is None else {k: getattr(iv, k) for k in
-                                        ("low", "high", "confidence", "method", "n_resamples", "n")}
+    interval = (
+        None
+        if iv is None
+        else {k: getattr(iv, k) for k in ("low", "high", "confidence", "method", "n_resamples", "n")}
+    )
     if warnings or iv is None:
-        return RuleResult(**base, verdict="inconclusive", value=value, interval=interval,
-                          control_spread=spread,
-                          reason="the numbers cannot decide it: " + "; ".join(warnings))
+        return RuleResult(
+            **base,
+            verdict="inconclusive",
+            value=value,
+            interval=interval,
+            control_spread=spread,
+            reason="the numbers cannot decide it: " + "; ".join(warnings),
+        )
     if iv.degenerate and iv.n >= 2:  # every image gives the same number: no uncertainty left
         holds = bool(OPS[rule.op](iv.estimate, rule.threshold))
-        return RuleResult(**base, verdict="pass" if holds else "fail", value=float(iv.estimate),
-                          interval=interval, control_spread=spread,
-                          reason=f"all {iv.n} images give {iv.estimate:g} (no spread over images), "
-                                 f"which is {'' if holds else 'not '}{rule.op} {rule.threshold:g}")
+        return RuleResult(
+            **base,
+            verdict="pass" if holds else "fail",
+            value=float(iv.estimate),
+            interval=interval,
+            control_spread=spread,
+            reason=f"all {iv.n} images give {iv.estimate:g} (no spread over images), "
+            f"which is {'' if holds else 'not '}{rule.op} {rule.threshold:g}",
+        )
     decision = decide(iv, cast(Op, rule.op), rule.threshold)  # parse_policy checked op
     needed = None
     if decision.verdict == "inconclusive":
         estimate = images_needed(diffs, rule.threshold, confidence=confidence)
         needed = estimate.images
-    return RuleResult(**base, verdict=decision.verdict, value=float(iv.estimate), interval=interval,
-                      control_spread=spread, reason=decision.reason, images_needed=needed)
+    return RuleResult(
+        **base,
+        verdict=decision.verdict,
+        value=float(iv.estimate),
+        interval=interval,
+        control_spread=spread,
+        reason=decision.reason,
+        images_needed=needed,
+    )
 
 
-def evaluate_policy(policy: Policy, check_results: CheckReport | Iterable, *,
-                    method: str | None = None, seed: int = 0, confidence: float = 0.95,
-                    resamples: int = 2000) -> GateResult:
+def evaluate_policy(
+    policy: Policy,
+    check_results: CheckReport | Iterable,
+    *,
+    method: str | None = None,
+    seed: int = 0,
+    confidence: float = 0.95,
+    resamples: int = 2000,
+) -> GateResult:
     """Decide every rule of ``policy`` for one method.
 
     Args:
@@ -263,12 +340,22 @@ def evaluate_policy(policy: Policy, check_results: CheckReport | Iterable, *,
         methods = list(dict.fromkeys(m for m, _ in results))
         candidates = [m for m in methods if m not in policy.controls] or methods
         if len(candidates) != 1:
-            raise ValueError(f"check results hold {len(candidates)} methods "
-                             f"({', '.join(candidates) or 'none'}); say which one to gate")
+            raise ValueError(
+                f"check results hold {len(candidates)} methods "
+                f"({', '.join(candidates) or 'none'}); say which one to gate"
+            )
         method = candidates[0]
-    rules = [_decide_rule(rule, method, results, seed=seed, confidence=confidence,
-                          resamples=resamples) for rule in policy.rules]
+    rules = [
+        _decide_rule(rule, method, results, seed=seed, confidence=confidence, resamples=resamples)
+        for rule in policy.rules
+    ]
     verdict: RuleVerdict = max((r.verdict for r in rules), key=_SEVERITY.index, default="pass")
     first = next(iter(results.values()), None)
-    return GateResult(policy=policy.name, method=method, verdict=verdict, rules=rules,
-                      model=first.model if first else None, data=first.data if first else None)
+    return GateResult(
+        policy=policy.name,
+        method=method,
+        verdict=verdict,
+        rules=rules,
+        model=first.model if first else None,
+        data=first.data if first else None,
+    )

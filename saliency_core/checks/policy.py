@@ -29,8 +29,16 @@ from typing import Mapping, NoReturn
 from ..metrics.base import METRICS
 from ..toml_files import read_toml
 
-__all__ = ["OPS", "PolicyError", "Rule", "Policy", "policies_dir", "list_policies", "load_policy",
-           "parse_policy"]
+__all__ = [
+    "OPS",
+    "PolicyError",
+    "Rule",
+    "Policy",
+    "policies_dir",
+    "list_policies",
+    "load_policy",
+    "parse_policy",
+]
 
 OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 _POLICY_KEYS = ("name", "description", "rules")
@@ -65,7 +73,7 @@ class Rule:
     compare_to: str | None = None
 
     def describe(self) -> str:
-        """"deletion.value - random < 0.0"."""
+        """ "deletion.value - random < 0.0"."""
         left = f"{self.metric}.{self.statistic}" + (f" - {self.compare_to}" if self.compare_to else "")
         return f"{left} {self.op} {self.threshold:g}"
 
@@ -125,6 +133,7 @@ def load_policy(name_or_path: str | Path) -> Policy:
 
 def parse_policy(data: Mapping, *, source: str = "inline", default_name: str = "policy") -> Policy:
     """Build a :class:`Policy` from parsed TOML; every error names ``source`` and the key."""
+
     def fail(where: str, message: str) -> NoReturn:
         raise PolicyError(f"{source}: {where}: {message}")
 
@@ -162,14 +171,19 @@ def parse_policy(data: Mapping, *, source: str = "inline", default_name: str = "
         statistic = raw.get("statistic", "value")
         allowed = ("value", *METRICS.get(metric).statistics)
         if statistic not in allowed:
-            fail(f"{where}: key 'statistic'",
-                 f"{statistic!r} is not a statistic of {metric} (choose from {', '.join(allowed)})")
+            fail(
+                f"{where}: key 'statistic'",
+                f"{statistic!r} is not a statistic of {metric} (choose from {', '.join(allowed)})",
+            )
         op = raw["op"]
         if op not in OPS:
             fail(f"{where}: key 'op'", f"{op!r} is not one of {', '.join(OPS)}")
         threshold = raw["threshold"]
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) \
-                or not math.isfinite(threshold):
+        if (
+            isinstance(threshold, bool)
+            or not isinstance(threshold, (int, float))
+            or not math.isfinite(threshold)
+        ):
             fail(f"{where}: key 'threshold'", f"must be a finite number, got {threshold!r}")
         compare_to = raw.get("compare_to")
         if compare_to is not None:
@@ -177,8 +191,10 @@ def parse_policy(data: Mapping, *, source: str = "inline", default_name: str = "
 
             controls = method_names("control")
             if compare_to not in controls:
-                fail(f"{where}: key 'compare_to'", f"{compare_to!r} is not a control method "
-                                                   f"(choose from {', '.join(controls)})")
+                fail(
+                    f"{where}: key 'compare_to'",
+                    f"{compare_to!r} is not a control method (choose from {', '.join(controls)})",
+                )
         why = raw["why"]
         if not isinstance(why, str) or not why.strip():
             fail(f"{where}: key 'why'", "must be a non-empty string")
@@ -188,8 +204,17 @@ def parse_policy(data: Mapping, *, source: str = "inline", default_name: str = "
         if rule_name in names:
             fail(f"{where}: key 'name'", f"duplicate rule name {rule_name!r}")
         names.add(rule_name)
-        rules.append(Rule(name=rule_name, metric=metric, statistic=statistic, op=op,
-                          threshold=float(threshold), why=" ".join(why.split()),
-                          compare_to=compare_to))
-    return Policy(name=name.strip(), rules=tuple(rules), description=" ".join(description.split()),
-                  source=source)
+        rules.append(
+            Rule(
+                name=rule_name,
+                metric=metric,
+                statistic=statistic,
+                op=op,
+                threshold=float(threshold),
+                why=" ".join(why.split()),
+                compare_to=compare_to,
+            )
+        )
+    return Policy(
+        name=name.strip(), rules=tuple(rules), description=" ".join(description.split()), source=source
+    )

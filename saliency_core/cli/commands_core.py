@@ -8,49 +8,70 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import (add_model_arguments, add_video_arguments, load_classifier, load_images,
-                     prepare_images)
+from .common import add_model_arguments, add_video_arguments, load_classifier, load_images, prepare_images
 from .errors import CliError
 
 __all__ = ["register", "explain_images", "top_k"]
 
 
 def register(sub) -> None:
-    p = sub.add_parser("explain", help="saliency maps for images: figure (map, input, overlay) + "
-                                       "top-5; for a video, an animated figure (GIF or MP4)")
-    p.add_argument("images", nargs="+", metavar="IMAGE",
-                   help="image files, folders, or 'photos' for the bundled photos; or one video "
-                        "file (.mp4, .avi, .mov, .mkv, .webm, .gif) or 'video' (the bundled video)")
+    p = sub.add_parser(
+        "explain",
+        help="saliency maps for images: figure (map, input, overlay) + "
+        "top-5; for a video, an animated figure (GIF or MP4)",
+    )
+    p.add_argument(
+        "images",
+        nargs="+",
+        metavar="IMAGE",
+        help="image files, folders, or 'photos' for the bundled photos; or one video "
+        "file (.mp4, .avi, .mov, .mkv, .webm, .gif) or 'video' (the bundled video)",
+    )
     add_model_arguments(p, required=False, default="efficientnet-lite0")
     p.add_argument("--variant", default="xla", choices=("eager", "function", "xla"))
     p.add_argument("--score", default="logit", choices=("logit", "probability"))
     p.add_argument("--reduce", default="max_abs", choices=("max_abs", "sum_abs", "sum", "l2"))
-    p.add_argument("--method", default=None,
-                   help="a registered method ('list methods'; default: the primary method)")
-    p.add_argument("--method-option", action="append", default=[], metavar="METHOD.OPTION=VALUE",
-                   help="a method's option, e.g. smoothgrad.samples=50 (repeatable)")
+    p.add_argument(
+        "--method", default=None, help="a registered method ('list methods'; default: the primary method)"
+    )
+    p.add_argument(
+        "--method-option",
+        action="append",
+        default=[],
+        metavar="METHOD.OPTION=VALUE",
+        help="a method's option, e.g. smoothgrad.samples=50 (repeatable)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the method's randomness")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--device", default=None, help="cpu, gpu or gpu:N (default: TensorFlow's choice)")
-    p.add_argument("--out", required=True, type=Path,
-                   help="PNG file for the figure; for a video a .gif or .mp4 animation (with a "
-                        "still summary NAME-summary.png beside it)")
+    p.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        help="PNG file for the figure; for a video a .gif or .mp4 animation (with a "
+        "still summary NAME-summary.png beside it)",
+    )
     p.add_argument("--top", type=int, default=5, help="how many classes to print per image")
     add_video_arguments(p)
     p.set_defaults(func=_explain, uses_tensorflow=True)
 
-    p = sub.add_parser("agree", help="do xla or function compute the same gradients as eager? "
-                                     "(exit 1 if not)")
-    p.add_argument("images", nargs="+", metavar="IMAGE",
-                   help="image files, folders, or 'photos' for the bundled photos")
+    p = sub.add_parser(
+        "agree", help="do xla or function compute the same gradients as eager? (exit 1 if not)"
+    )
+    p.add_argument(
+        "images", nargs="+", metavar="IMAGE", help="image files, folders, or 'photos' for the bundled photos"
+    )
     add_model_arguments(p, required=False, default="efficientnet-lite0")
     p.add_argument("--variant", default="xla", choices=("function", "xla"))
     p.add_argument("--score", default="logit", choices=("logit", "probability"))
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--device", default=None, help="cpu, gpu or gpu:N (default: TensorFlow's choice)")
-    p.add_argument("--tol", type=float, default=1e-5,
-                   help="largest relative L2 between the variants once the units near a ReLU kink "
-                        "are pinned")
+    p.add_argument(
+        "--tol",
+        type=float,
+        default=1e-5,
+        help="largest relative L2 between the variants once the units near a ReLU kink are pinned",
+    )
     p.set_defaults(func=_agree, uses_tensorflow=True)
 
     p = sub.add_parser("list", help="list models, suites, methods or metrics")
@@ -66,16 +87,16 @@ def top_k(logits: np.ndarray, k: int) -> list[tuple[int, float]]:
     return [(int(i), float(p[i])) for i in order]
 
 
-def explain_images(classifier, image_set, *, variant, score, reduce, method, batch_size, device,
-                   options=None, seed=0):
+def explain_images(
+    classifier, image_set, *, variant, score, reduce, method, batch_size, device, options=None, seed=0
+):
     """Prepare photos for the model and explain them; returns (inputs, SaliencyResult)."""
     from .. import Explainer
 
     inputs = prepare_images(classifier, image_set.images)
     explainer = Explainer(classifier, variant=variant, score=score, batch_size=batch_size, device=device)
     try:
-        return inputs, explainer.explain(inputs, method=method, reduce=reduce, options=options,
-                                         seed=seed)
+        return inputs, explainer.explain(inputs, method=method, reduce=reduce, options=options, seed=seed)
     except ValueError as exc:
         raise CliError(str(exc)) from None
 
@@ -101,13 +122,23 @@ def _explain(args) -> int:
         return explain_video(args, method, options.get(method))
     classifier = load_classifier(args)
     images = load_images(args.images)
-    inputs, result = explain_images(classifier, images, variant=args.variant, score=args.score,
-                                    reduce=args.reduce, method=method,
-                                    batch_size=args.batch_size, device=args.device,
-                                    options=options.get(method), seed=args.seed)
+    inputs, result = explain_images(
+        classifier,
+        images,
+        variant=args.variant,
+        score=args.score,
+        reduce=args.reduce,
+        method=method,
+        batch_size=args.batch_size,
+        device=args.device,
+        options=options.get(method),
+        seed=args.seed,
+    )
     titles = []
-    print(f"model {classifier.name} (weights: {classifier.weights}, logits: {classifier.logits_source}); "
-          f"{args.method}, {args.variant}, score={args.score}, reduce={args.reduce}")
+    print(
+        f"model {classifier.name} (weights: {classifier.weights}, logits: {classifier.logits_source}); "
+        f"{args.method}, {args.variant}, score={args.score}, reduce={args.reduce}"
+    )
     for name, logits, target in zip(images.names, result.logits, result.targets):
         ranked = top_k(logits, args.top)
         print(f"{name}:")
@@ -136,20 +167,30 @@ def _agree(args) -> int:
     classifier = load_classifier(args)
     images = load_images(args.images)
     try:
-        result = variant_agreement(classifier, prepare_images(classifier, images.images), args.variant,
-                                   batch_size=args.batch_size, score=args.score, device=args.device)
+        result = variant_agreement(
+            classifier,
+            prepare_images(classifier, images.images),
+            args.variant,
+            batch_size=args.batch_size,
+            score=args.score,
+            device=args.device,
+        )
     except KinkAnalysisError as exc:
         raise CliError(str(exc)) from None
-    print(f"model {classifier.name} (weights: {classifier.weights}); {len(images.images)} image(s), "
-          f"batch {args.batch_size}, score={args.score}")
+    print(
+        f"model {classifier.name} (weights: {classifier.weights}); {len(images.images)} image(s), "
+        f"batch {args.batch_size}, score={args.score}"
+    )
     print(result.describe())
     print(f"{'image':<28} {'as computed':>12} {'pinned':>10}")
     for name, raw, pinned in zip(images.names, result.rel_l2_per_image, result.pinned_rel_l2_per_image):
         print(f"{name:<28} {raw:>12.2e} {pinned:>10.2e}")
     same = result.pinned_rel_l2 < args.tol
     basis = "pinned" if result.kink_layers else "as computed, no kinks"
-    print(f"{args.variant} and eager compute the same function: {'yes' if same else 'NO'} "
-          f"({basis} {result.pinned_rel_l2:.2e} {'<' if same else '>='} --tol {args.tol:g})")
+    print(
+        f"{args.variant} and eager compute the same function: {'yes' if same else 'NO'} "
+        f"({basis} {result.pinned_rel_l2:.2e} {'<' if same else '>='} --tol {args.tol:g})"
+    )
     return 0 if same else 1
 
 
@@ -178,6 +219,8 @@ def _list(args) -> int:
         for metric in METRICS:
             alias = f" (also {', '.join(metric.aliases)})" if metric.aliases else ""
             settings = ", ".join(f"{k}={v}" for k, v in metric.describe()["settings"].items())
-            print(f"{metric.name:<20} {metric.category:<14} {metric.direction} is better: "
-                  f"{metric.summary}{alias}" + (f" ({settings})" if settings else ""))
+            print(
+                f"{metric.name:<20} {metric.category:<14} {metric.direction} is better: "
+                f"{metric.summary}{alias}" + (f" ({settings})" if settings else "")
+            )
     return 0

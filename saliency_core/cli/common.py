@@ -7,35 +7,65 @@ from pathlib import Path
 
 from .errors import CliError
 
-__all__ = ["add_model_arguments", "add_video_arguments", "check_video_arguments", "load_classifier",
-           "load_images", "prepare_images"]
+__all__ = [
+    "add_model_arguments",
+    "add_video_arguments",
+    "check_video_arguments",
+    "load_classifier",
+    "load_images",
+    "prepare_images",
+]
 
 
 def add_model_arguments(parser, *, required=True, default=None) -> None:
-    parser.add_argument("--model", required=required, default=default, metavar="NAME|PATH",
-                        help="registry name (see 'list models'), efficientnet-lite0, or a model file")
-    parser.add_argument("--weights", default=None, metavar="imagenet|random|PATH",
-                        help="registry models: imagenet (default; backbones from the Keras cache or "
-                             "a download, efficientnet-lite0 from its package), random (seeded), or a "
-                             "weights file (.weights.h5; efficientnet-lite0 also .pth). Model files: "
-                             "their own weights by default; random or PATH replace them")
-    parser.add_argument("--preprocessing", default=None,
-                        help="user model files: preprocessing family (caffe, tf, torch, raw, lite0); "
-                             "default: inputs taken as given (registry models use their own)")
-    parser.add_argument("--unsafe", action="store_true",
-                        help="user model files: allow Lambda layers (runs code stored in the file)")
+    parser.add_argument(
+        "--model",
+        required=required,
+        default=default,
+        metavar="NAME|PATH",
+        help="registry name (see 'list models'), efficientnet-lite0, or a model file",
+    )
+    parser.add_argument(
+        "--weights",
+        default=None,
+        metavar="imagenet|random|PATH",
+        help="registry models: imagenet (default; backbones from the Keras cache or "
+        "a download, efficientnet-lite0 from its package), random (seeded), or a "
+        "weights file (.weights.h5; efficientnet-lite0 also .pth). Model files: "
+        "their own weights by default; random or PATH replace them",
+    )
+    parser.add_argument(
+        "--preprocessing",
+        default=None,
+        help="user model files: preprocessing family (caffe, tf, torch, raw, lite0); "
+        "default: inputs taken as given (registry models use their own)",
+    )
+    parser.add_argument(
+        "--unsafe",
+        action="store_true",
+        help="user model files: allow Lambda layers (runs code stored in the file)",
+    )
 
 
 def add_video_arguments(parser) -> None:
     """``--fps`` and ``--max-frames``: how a video's frames are sampled."""
     from ..data.check_data import DEFAULT_MAX_FRAMES
 
-    parser.add_argument("--fps", type=float, default=None, metavar="RATE",
-                        help="video data: sample the frames at RATE frames per second (the first "
-                             "frame at or after each 1/RATE s; default: every frame)")
-    parser.add_argument("--max-frames", type=int, default=DEFAULT_MAX_FRAMES, metavar="N",
-                        help=f"video data: use at most N sampled frames (default: "
-                             f"{DEFAULT_MAX_FRAMES})")
+    parser.add_argument(
+        "--fps",
+        type=float,
+        default=None,
+        metavar="RATE",
+        help="video data: sample the frames at RATE frames per second (the first "
+        "frame at or after each 1/RATE s; default: every frame)",
+    )
+    parser.add_argument(
+        "--max-frames",
+        type=int,
+        default=DEFAULT_MAX_FRAMES,
+        metavar="N",
+        help=f"video data: use at most N sampled frames (default: {DEFAULT_MAX_FRAMES})",
+    )
 
 
 def check_video_arguments(args) -> None:
@@ -55,8 +85,9 @@ def load_classifier(args):
     from ..models.weights import WeightsUnavailableError
 
     try:
-        return load_model(args.model, weights=args.weights, preprocessing=args.preprocessing,
-                          unsafe=args.unsafe)
+        return load_model(
+            args.model, weights=args.weights, preprocessing=args.preprocessing, unsafe=args.unsafe
+        )
     except (WeightsUnavailableError, UnsafeModelError, FileNotFoundError, ValueError) as exc:
         raise CliError(str(exc)) from None
 
@@ -80,8 +111,14 @@ def load_images(specs: list[str]):
                 raise CliError(str(exc)) from None
         elif Path(spec).is_file():
             try:
-                part = ImageSet(images=[load_image(spec)], names=[Path(spec).name], paths=[spec],
-                                labels=[None], skipped=[], source=spec)
+                part = ImageSet(
+                    images=[load_image(spec)],
+                    names=[Path(spec).name],
+                    paths=[spec],
+                    labels=[None],
+                    skipped=[],
+                    source=spec,
+                )
             except ImageDecodeError as exc:
                 warnings.warn(str(exc), stacklevel=2)
                 result.skipped.append((spec, exc.reason))

@@ -50,8 +50,10 @@ def explain_video(args, method: str, options) -> int:
     if len(args.images) != 1:
         raise CliError(f"explain takes one video at a time, got {', '.join(args.images)}")
     if args.out.suffix.lower() not in ANIMATION_SUFFIXES:
-        raise CliError(f"--out {str(args.out)!r}: a video's figure is an animation; give a "
-                       f"{' or '.join(ANIMATION_SUFFIXES)} file")
+        raise CliError(
+            f"--out {str(args.out)!r}: a video's figure is an animation; give a "
+            f"{' or '.join(ANIMATION_SUFFIXES)} file"
+        )
     check_video_arguments(args)
     classifier = load_classifier(args)
     spec = args.images[0]
@@ -60,25 +62,31 @@ def explain_video(args, method: str, options) -> int:
     except (ValueError, FileNotFoundError, ImportError) as exc:
         raise CliError(str(exc)) from None
     assert data.names is not None  # a video's frames are named (only a stream has no names)
-    explainer = Explainer(classifier, variant=args.variant, score=args.score,
-                          batch_size=args.batch_size, device=args.device)
+    explainer = Explainer(
+        classifier, variant=args.variant, score=args.score, batch_size=args.batch_size, device=args.device
+    )
     try:
-        result = explainer.explain(data.images, method=method, reduce=args.reduce,
-                                   options=options, seed=args.seed, sequence=True)
+        result = explainer.explain(
+            data.images, method=method, reduce=args.reduce, options=options, seed=args.seed, sequence=True
+        )
     except ValueError as exc:
         raise CliError(f"{spec}: {exc}") from None
     fps = frame_rate(data)
-    print(f"model {classifier.name} (weights: {classifier.weights}, logits: "
-          f"{classifier.logits_source}); {method}, {args.variant}, score={args.score}, "
-          f"reduce={args.reduce}")
+    print(
+        f"model {classifier.name} (weights: {classifier.weights}, logits: "
+        f"{classifier.logits_source}); {method}, {args.variant}, score={args.score}, "
+        f"reduce={args.reduce}"
+    )
     print(f"{spec}: {len(data.images)} frames at {fps:g} fps")
     for name, logits, target in zip(data.names, result.logits, result.targets):
         z = logits.astype(np.float64) - logits.max()
         p = float(np.exp(z[target]) / np.exp(z).sum())
         print(f"  {name}: {classifier.class_name(int(target))} (id {int(target)}) p={p:.3f}")
     tally = Counter(int(t) for t in result.targets)
-    print("top-1 over the frames: " + ", ".join(
-        f"{classifier.class_name(c)} {n}/{len(data.images)}" for c, n in tally.most_common()))
+    print(
+        "top-1 over the frames: "
+        + ", ".join(f"{classifier.class_name(c)} {n}/{len(data.images)}" for c, n in tally.most_common())
+    )
     frames = display_frames(data.images, classifier.raw_input)
     label = f"{method} ({args.reduce})"
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -87,8 +95,9 @@ def explain_video(args, method: str, options) -> int:
     except ImportError as exc:
         raise CliError(str(exc)) from None
     summary = summary_path(args.out)
-    summary.write_bytes(video_summary_png(frames, result.maps, count=SUMMARY_FRAMES, fps=fps,
-                                          map_label=label))
+    summary.write_bytes(
+        video_summary_png(frames, result.maps, count=SUMMARY_FRAMES, fps=fps, map_label=label)
+    )
     print(f"figure: {args.out}")
     print(f"summary: {summary}")
     return 0

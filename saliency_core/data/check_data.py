@@ -12,8 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CheckData", "DEFAULT_MAX_FRAMES", "SYNTHETIC_CNN", "load_check_data",
-           "load_check_model"]
+__all__ = ["CheckData", "DEFAULT_MAX_FRAMES", "SYNTHETIC_CNN", "load_check_data", "load_check_model"]
 
 SYNTHETIC_CNN = "synthetic-cnn"
 """The small CNN trained on the synthetic set (trained once, then cached)."""
@@ -57,9 +56,16 @@ class CheckData:
         return self.names is None
 
 
-def load_check_data(spec: str, classifier, *, images: int | None = None, data_seed: int = 1,
-                    synthetic_images: int = 16, fps: float | None = None,
-                    max_frames: int | None = DEFAULT_MAX_FRAMES) -> CheckData:
+def load_check_data(
+    spec: str,
+    classifier,
+    *,
+    images: int | None = None,
+    data_seed: int = 1,
+    synthetic_images: int = 16,
+    fps: float | None = None,
+    max_frames: int | None = DEFAULT_MAX_FRAMES,
+) -> CheckData:
     """``spec`` = "photos", "synthetic", an image folder, a list file (one image path per
     line, .txt), a video file (by suffix: .mp4, .avi, .mov, .mkv, .webm, .gif) or "video"
     (the bundled video, with the moving object's masks), for ``classifier``. Folders and
@@ -89,16 +95,19 @@ def load_check_data(spec: str, classifier, *, images: int | None = None, data_se
 
     if is_video_spec(spec):
         if images is not None:
-            raise ValueError(f"--images selects still images; for the video {spec!r} use "
-                             "--max-frames (and --fps)")
+            raise ValueError(
+                f"--images selects still images; for the video {spec!r} use --max-frames (and --fps)"
+            )
         return load_video_data(spec, classifier, fps=fps, max_frames=max_frames)
     if spec == "synthetic":
         from .synthetic import make_synthetic
 
         height, width, channels = classifier.input_shape
         if height != width or channels != 3:
-            raise ValueError(f"--data synthetic makes square RGB images; model {classifier.name!r} "
-                             f"takes {classifier.input_shape}")
+            raise ValueError(
+                f"--data synthetic makes square RGB images; model {classifier.name!r} "
+                f"takes {classifier.input_shape}"
+            )
         data = make_synthetic(images or synthetic_images, image_size=height, seed=data_seed)
         # The set is RGB in [0, 1]; a raw-input classifier takes RGB in [0, 255].
         pixels = data.images * (255.0 if classifier.raw_input else 1.0)
@@ -106,12 +115,16 @@ def load_check_data(spec: str, classifier, *, images: int | None = None, data_se
         return CheckData("synthetic", pixels.astype(classifier.dtype), names, data.masks)
     is_list = Path(spec).is_file() and Path(spec).suffix.lower() in (".txt", ".lst", ".list")
     if spec != "photos" and not Path(spec).is_dir() and not is_list:
-        raise ValueError(f"--data {spec!r} is not 'photos', 'synthetic', {BUNDLED_VIDEO!r}, a "
-                         f"folder, a list file (.txt, one image path per line) or a video file "
-                         f"({', '.join(VIDEO_SUFFIXES)})")
+        raise ValueError(
+            f"--data {spec!r} is not 'photos', 'synthetic', {BUNDLED_VIDEO!r}, a "
+            f"folder, a list file (.txt, one image path per line) or a video file "
+            f"({', '.join(VIDEO_SUFFIXES)})"
+        )
     if not classifier.raw_input:
-        raise ValueError(f"model {classifier.name!r} takes its inputs as given, so photos cannot be "
-                         "resized for it; pass --preprocessing FAMILY, or use --data synthetic")
+        raise ValueError(
+            f"model {classifier.name!r} takes its inputs as given, so photos cannot be "
+            "resized for it; pass --preprocessing FAMILY, or use --data synthetic"
+        )
     if spec != "photos":
         from .file_streams import folder_stream, list_file_stream
 
@@ -126,8 +139,7 @@ def load_check_data(spec: str, classifier, *, images: int | None = None, data_se
         prepared = classifier.prepare(image_set.images[:images])
     except (ValueError, TypeError) as exc:
         raise ValueError(f"cannot prepare the images of {spec!r} for {classifier.name}: {exc}") from None
-    return CheckData(spec, prepared, list(image_set.names[:images]), None,
-                     list(image_set.skipped))
+    return CheckData(spec, prepared, list(image_set.names[:images]), None, list(image_set.skipped))
 
 
 def load_check_model(name: str, **load_options):

@@ -23,14 +23,13 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif")
 """File suffixes read as video (case-insensitive)."""
 
 _BUNDLED_FRAMES = 24  # make_bundled_video's 2 s at 12 fps, before sampling
-_BUNDLED_SEED = 0     # the clip bundled_video_path writes by default
+_BUNDLED_SEED = 0  # the clip bundled_video_path writes by default
 
 
 def is_video_spec(spec) -> bool:
     """True for the bundled video's name or a path with a video suffix (not a folder)."""
     path = Path(str(spec))
-    return str(spec) == BUNDLED_VIDEO or (path.suffix.lower() in VIDEO_SUFFIXES
-                                          and not path.is_dir())
+    return str(spec) == BUNDLED_VIDEO or (path.suffix.lower() in VIDEO_SUFFIXES and not path.is_dir())
 
 
 def load_video_data(spec: str, classifier, *, fps: float | None, max_frames: int | None):
@@ -59,8 +58,9 @@ def load_video_data(spec: str, classifier, *, fps: float | None, max_frames: int
 
 def _check_rgb_model(classifier, spec: str) -> None:
     if classifier.input_shape[-1] != 3:
-        raise ValueError(f"--data {spec!r} gives RGB frames; model {classifier.name!r} takes "
-                         f"{classifier.input_shape}")
+        raise ValueError(
+            f"--data {spec!r} gives RGB frames; model {classifier.name!r} takes {classifier.input_shape}"
+        )
 
 
 def _bundled(classifier, fps, max_frames):
@@ -82,8 +82,16 @@ def _bundled(classifier, fps, max_frames):
     times = clip.timestamps[keep]
     names = [f"{BUNDLED_VIDEO}-{i:04d}-{t:.3f}s" for i, t in zip(keep, times)]
     rate = clip.fps if fps is None else min(float(fps), clip.fps)  # no frame is repeated
-    return CheckData(BUNDLED_VIDEO, pixels.astype(classifier.dtype), names, masks, [],
-                     sequence=True, fps=rate, timestamps=times)
+    return CheckData(
+        BUNDLED_VIDEO,
+        pixels.astype(classifier.dtype),
+        names,
+        masks,
+        [],
+        sequence=True,
+        fps=rate,
+        timestamps=times,
+    )
 
 
 def _file(spec, classifier, fps, max_frames):
@@ -94,21 +102,23 @@ def _file(spec, classifier, fps, max_frames):
     if not path.is_file():
         raise FileNotFoundError(f"--data {spec!r}: video file not found")
     if not classifier.raw_input:
-        raise ValueError(f"model {classifier.name!r} takes its inputs as given, so video frames "
-                         "cannot be resized for it; pass --preprocessing FAMILY, or use --data "
-                         f"{BUNDLED_VIDEO}")
+        raise ValueError(
+            f"model {classifier.name!r} takes its inputs as given, so video frames "
+            "cannot be resized for it; pass --preprocessing FAMILY, or use --data "
+            f"{BUNDLED_VIDEO}"
+        )
     _check_rgb_model(classifier, spec)
     prepared, times, source = [], [], None
     for chunk in iter_video(path, fps=fps, max_frames=max_frames):
         try:
             prepared.append(classifier.prepare(chunk.frames))
         except (ValueError, TypeError) as exc:
-            raise ValueError(f"cannot prepare the frames of {spec!r} for {classifier.name}: "
-                             f"{exc}") from None
+            raise ValueError(f"cannot prepare the frames of {spec!r} for {classifier.name}: {exc}") from None
         times.append(chunk.timestamps)
         source = chunk.source_fps
     timestamps = np.concatenate(times)
     names = [f"{path.stem}-{k:04d}-{t:.3f}s" for k, t in enumerate(timestamps)]
     rate = source if fps is None else min(float(fps), source or float(fps))
-    return CheckData(spec, np.concatenate(prepared), names, None, [], sequence=True, fps=rate,
-                     timestamps=timestamps)
+    return CheckData(
+        spec, np.concatenate(prepared), names, None, [], sequence=True, fps=rate, timestamps=timestamps
+    )

@@ -25,8 +25,9 @@ class Executor(Protocol):
 
     name: str
 
-    def map(self, factory: Callable[[], Callable[[Task], Out]],
-            tasks: Iterable[Task]) -> Iterator[Out | BaseException]: ...
+    def map(
+        self, factory: Callable[[], Callable[[Task], Out]], tasks: Iterable[Task]
+    ) -> Iterator[Out | BaseException]: ...
 
     def close(self) -> None: ...
 

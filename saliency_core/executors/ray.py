@@ -36,7 +36,7 @@ class WorkerLostError(RuntimeError):
 def short_reason(exc: BaseException) -> str:
     """A Ray error as one line: its type and its message's words, at most 600 characters."""
     text = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-    return text if len(text) <= _REASON_CHARS else text[:_REASON_CHARS - 3] + "..."
+    return text if len(text) <= _REASON_CHARS else text[: _REASON_CHARS - 3] + "..."
 
 
 def import_ray():
@@ -107,15 +107,26 @@ class RayExecutor:
 
     name = "ray"
 
-    def __init__(self, address: str | None = None, workers: int | None = None,
-                 num_gpus_per_worker: float | None = None, *,
-                 num_cpus_per_worker: float | None = None, tasks_per_worker: int = 2,
-                 max_restarts: int = 2, max_task_retries: int = 1,
-                 runtime_env: dict | None = None, init_options: dict | None = None):
+    def __init__(
+        self,
+        address: str | None = None,
+        workers: int | None = None,
+        num_gpus_per_worker: float | None = None,
+        *,
+        num_cpus_per_worker: float | None = None,
+        tasks_per_worker: int = 2,
+        max_restarts: int = 2,
+        max_task_retries: int = 1,
+        runtime_env: dict | None = None,
+        init_options: dict | None = None,
+    ):
         self.ray = ray = import_ray()
-        for option, value, least in (("workers", workers, 1), ("tasks_per_worker", tasks_per_worker, 1),
-                                     ("max_restarts", max_restarts, 0),
-                                     ("max_task_retries", max_task_retries, 0)):
+        for option, value, least in (
+            ("workers", workers, 1),
+            ("tasks_per_worker", tasks_per_worker, 1),
+            ("max_restarts", max_restarts, 0),
+            ("max_task_retries", max_task_retries, 0),
+        ):
             if value is not None and value < least:
                 raise ValueError(f"{option} must be >= {least}, got {value}")
         self.address = address
@@ -153,23 +164,32 @@ class RayExecutor:
 
     def _check_fits(self, gpus: float, cpus: float) -> None:
         if self.num_gpus_per_worker > gpus:
-            raise RuntimeError(f"a worker asks for {self.num_gpus_per_worker:g} GPU(s); the Ray "
-                               f"cluster has {gpus:g}")
+            raise RuntimeError(
+                f"a worker asks for {self.num_gpus_per_worker:g} GPU(s); the Ray cluster has {gpus:g}"
+            )
         if self.num_cpus_per_worker > cpus:
-            raise RuntimeError(f"a worker asks for {self.num_cpus_per_worker:g} CPU(s); the Ray "
-                               f"cluster has {cpus:g}")
-        if self.workers * self.num_cpus_per_worker > cpus or \
-                self.workers * self.num_gpus_per_worker > gpus:
-            log.warning("%d workers x (%g CPU, %g GPU) exceed the cluster's %g CPU, %g GPU: "
-                        "some wait until others finish", self.workers, self.num_cpus_per_worker,
-                        self.num_gpus_per_worker, cpus, gpus)
+            raise RuntimeError(
+                f"a worker asks for {self.num_cpus_per_worker:g} CPU(s); the Ray cluster has {cpus:g}"
+            )
+        if self.workers * self.num_cpus_per_worker > cpus or self.workers * self.num_gpus_per_worker > gpus:
+            log.warning(
+                "%d workers x (%g CPU, %g GPU) exceed the cluster's %g CPU, %g GPU: "
+                "some wait until others finish",
+                self.workers,
+                self.num_cpus_per_worker,
+                self.num_gpus_per_worker,
+                cpus,
+                gpus,
+            )
 
     def _start_actors(self, factory: Callable) -> list:
         ray = self.ray
-        options: dict[str, Any] = dict(num_cpus=self.num_cpus_per_worker,
-                                       num_gpus=self.num_gpus_per_worker,
-                                       max_restarts=self.max_restarts,
-                                       max_task_retries=self.max_task_retries)
+        options: dict[str, Any] = dict(
+            num_cpus=self.num_cpus_per_worker,
+            num_gpus=self.num_gpus_per_worker,
+            max_restarts=self.max_restarts,
+            max_task_retries=self.max_task_retries,
+        )
         if self.runtime_env:
             options["runtime_env"] = self.runtime_env
         actor_class = ray.remote(_ChunkActor).options(**options)
@@ -230,8 +250,9 @@ class RayExecutor:
             return cause if isinstance(cause, BaseException) else exc
         except ray.exceptions.RayError as exc:  # actor died, retries used up, ...
             log.warning("a Ray task failed: %s", exc)
-            lost = WorkerLostError(f"the Ray worker was lost after {self.max_task_retries} "
-                                   f"retries: {short_reason(exc)}")
+            lost = WorkerLostError(
+                f"the Ray worker was lost after {self.max_task_retries} retries: {short_reason(exc)}"
+            )
             lost.__cause__ = exc
             return lost
 

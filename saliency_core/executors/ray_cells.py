@@ -47,8 +47,16 @@ def _renamed(key: dict, old: str, new: str) -> dict:
     return {**key, "device": new} if key.get("device") == old else key
 
 
-def time_cell_task(suite_dict: dict, spec_dict: dict, *, device: str, roof: float | None,
-                   resample_roof: bool, retry_failed: bool, known: list[dict]) -> list[dict]:
+def time_cell_task(
+    suite_dict: dict,
+    spec_dict: dict,
+    *,
+    device: str,
+    roof: float | None,
+    resample_roof: bool,
+    retry_failed: bool,
+    known: list[dict],
+) -> list[dict]:
     """Time one cell in this process on a scratch store; return the cells it recorded.
 
     Args:
@@ -76,19 +84,35 @@ def time_cell_task(suite_dict: dict, spec_dict: dict, *, device: str, roof: floa
     suite = Suite.from_dict(suite_dict)
     named = CellSpec(**spec_dict)
     spec = CellSpec(**{**spec_dict, "device": device})
-    with tempfile.TemporaryDirectory(prefix="saliency-cell-") as folder, \
-            ResultStore(Path(folder) / "cell.sqlite") as scratch:
+    with (
+        tempfile.TemporaryDirectory(prefix="saliency-cell-") as folder,
+        ResultStore(Path(folder) / "cell.sqlite") as scratch,
+    ):
         run = scratch.start_run(suite.name, config={}, metadata={})
-        given = {scratch.record_cell(run, c["kind"], _renamed(c["key"], named.device, device),
-                                     status=c["status"], metrics=c["metrics"], reason=c["reason"])
-                 for c in known}
-        run_cell(scratch, run, suite, spec, roof=roof, resample_roof=resample_roof,
-                 retry_failed=retry_failed)
-        cells: list[dict[str, Any]] = [{"kind": c.kind, "key": _renamed(c.key, device, named.device),
-                  "status": c.status, "metrics": c.metrics, "reason": c.reason}
-                 for c in scratch.cells(run) if c.id not in given]
-    worker = {"node_id": _node_id(), "pid": os.getpid(), "started": started,
-              "finished": time.time()}
+        given = {
+            scratch.record_cell(
+                run,
+                c["kind"],
+                _renamed(c["key"], named.device, device),
+                status=c["status"],
+                metrics=c["metrics"],
+                reason=c["reason"],
+            )
+            for c in known
+        }
+        run_cell(scratch, run, suite, spec, roof=roof, resample_roof=resample_roof, retry_failed=retry_failed)
+        cells: list[dict[str, Any]] = [
+            {
+                "kind": c.kind,
+                "key": _renamed(c.key, device, named.device),
+                "status": c.status,
+                "metrics": c.metrics,
+                "reason": c.reason,
+            }
+            for c in scratch.cells(run)
+            if c.id not in given
+        ]
+    worker = {"node_id": _node_id(), "pid": os.getpid(), "started": started, "finished": time.time()}
     for cell in cells:
         if cell["kind"] == "timing":
             cell["metrics"] = {**dict(cell["metrics"] or {}), "ray_worker": worker}
@@ -105,20 +129,26 @@ def _node_id() -> str | None:
 
 
 def _known_cells(store, run_id: str, model: str) -> list[dict]:
-    return [{"kind": c.kind, "key": c.key, "status": c.status, "metrics": c.metrics,
-             "reason": c.reason}
-            for kind in _HELPER_KINDS for c in store.cells(run_id, kind=kind)
-            if c.key.get("model") == model]
+    return [
+        {"kind": c.kind, "key": c.key, "status": c.status, "metrics": c.metrics, "reason": c.reason}
+        for kind in _HELPER_KINDS
+        for c in store.cells(run_id, kind=kind)
+        if c.key.get("model") == model
+    ]
 
 
 def _cpu_nodes(ray) -> list[tuple[str, int]]:
     """(node id, whole CPUs) of every alive node with at least one CPU."""
-    return [(n["NodeID"], int(n["Resources"].get("CPU", 0))) for n in ray.nodes()
-            if n.get("Alive") and n["Resources"].get("CPU", 0) >= 1]
+    return [
+        (n["NodeID"], int(n["Resources"].get("CPU", 0)))
+        for n in ray.nodes()
+        if n.get("Alive") and n["Resources"].get("CPU", 0) >= 1
+    ]
 
 
-def run_cells(executor, store, run_id: str, suite, specs, roofs, *,
-              retry_failed: bool = False) -> Iterator[tuple]:
+def run_cells(
+    executor, store, run_id: str, suite, specs, roofs, *, retry_failed: bool = False
+) -> Iterator[tuple]:
     """Time ``specs`` on the executor's Ray cluster; yield ``(spec, status)`` as each is
     recorded (``"skipped"`` for cells the run already has)."""
     from dataclasses import asdict
@@ -147,9 +177,14 @@ def run_cells(executor, store, run_id: str, suite, specs, roofs, *,
 
     def send(spec, device, **placement):
         return task.options(**placement).remote(
-            suite_dict, asdict(spec), device=device, roof=_roof(roofs, spec.device),
-            resample_roof=roofs.fixed is None, retry_failed=retry_failed,
-            known=_known_cells(store, run_id, spec.model))
+            suite_dict,
+            asdict(spec),
+            device=device,
+            roof=_roof(roofs, spec.device),
+            resample_roof=roofs.fixed is None,
+            retry_failed=retry_failed,
+            known=_known_cells(store, run_id, spec.model),
+        )
 
     try:
         while cpu_queue or gpu_queue or running:
@@ -157,8 +192,12 @@ def run_cells(executor, store, run_id: str, suite, specs, roofs, *,
             for node, cpus in nodes:
                 if cpu_queue and node not in busy:
                     spec = cpu_queue.popleft()
-                    ref = send(spec, spec.device, num_cpus=cpus, scheduling_strategy=
-                               NodeAffinitySchedulingStrategy(node_id=node, soft=False))
+                    ref = send(
+                        spec,
+                        spec.device,
+                        num_cpus=cpus,
+                        scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=node, soft=False),
+                    )
                     running[ref] = (spec, node)
             while gpu_queue and sum(node is None for _, node in running.values()) < gpus:
                 spec = gpu_queue.popleft()
@@ -199,9 +238,14 @@ def _record_lost(store, run_id: str, spec, reason: str, retry_failed: bool) -> s
     from ..harness.runner import native_size
 
     key = spec.key(spec.image_size or native_size(spec.model))
-    store.record_cell(run_id, "timing", key, status="failed",
-                      metrics={"error_type": "WorkerError"},
-                      reason=f"cell worker on Ray did not return the cell: {reason}",
-                      replace_failed=retry_failed)
+    store.record_cell(
+        run_id,
+        "timing",
+        key,
+        status="failed",
+        metrics={"error_type": "WorkerError"},
+        reason=f"cell worker on Ray did not return the cell: {reason}",
+        replace_failed=retry_failed,
+    )
     log.warning("%s %s b%d %s: %s", spec.model, spec.variant, spec.batch_size, spec.device, reason)
     return "failed"

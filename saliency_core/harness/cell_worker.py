@@ -26,12 +26,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", required=True)
     parser.add_argument("--suite", required=True, help="suite as JSON (Suite.to_dict)")
     parser.add_argument("--cell", required=True, help="cell as JSON (CellSpec fields)")
-    parser.add_argument("--roof", default="none", help="the device's roof so far, GFLOP/s, "
-                        "or none (measured here)")
-    parser.add_argument("--resample-roof", choices=("yes", "no"), default="yes",
-                        help="re-sample the roof before the cell, keeping the best")
-    parser.add_argument("--retry-failed", action="store_true",
-                        help="replace a failed cell with the same key")
+    parser.add_argument(
+        "--roof", default="none", help="the device's roof so far, GFLOP/s, or none (measured here)"
+    )
+    parser.add_argument(
+        "--resample-roof",
+        choices=("yes", "no"),
+        default="yes",
+        help="re-sample the roof before the cell, keeping the best",
+    )
+    parser.add_argument("--retry-failed", action="store_true", help="replace a failed cell with the same key")
     args = parser.parse_args(argv)
     prepare_process()
     from ..store import ResultStore
@@ -42,9 +46,15 @@ def main(argv: list[str] | None = None) -> int:
     spec = CellSpec(**json.loads(args.cell))
     try:
         with ResultStore(args.store) as store:
-            run_cell(store, args.run, suite, spec,
-                     roof=None if args.roof == "none" else float(args.roof),
-                     resample_roof=args.resample_roof == "yes", retry_failed=args.retry_failed)
+            run_cell(
+                store,
+                args.run,
+                suite,
+                spec,
+                roof=None if args.roof == "none" else float(args.roof),
+                resample_roof=args.resample_roof == "yes",
+                retry_failed=args.retry_failed,
+            )
     except KeyboardInterrupt:
         return 130
     return 0
@@ -56,8 +66,16 @@ def prepare_process() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def run_cell(store, run_id: str, suite, spec, *, roof: float | None, resample_roof: bool = True,
-             retry_failed: bool = False) -> None:
+def run_cell(
+    store,
+    run_id: str,
+    suite,
+    spec,
+    *,
+    roof: float | None,
+    resample_roof: bool = True,
+    retry_failed: bool = False,
+) -> None:
     """Time ``spec`` (a :class:`~.runner.CellSpec` of ``suite``) in this process and record
     it (with the ``flops`` and ``chunk`` cells it needs) in run ``run_id`` of ``store``.
 
@@ -73,10 +91,16 @@ def run_cell(store, run_id: str, suite, spec, *, roof: float | None, resample_ro
         tracker = RoofTracker(roof, resample=resample_roof, device=spec.device)
     except Exception:  # noqa: BLE001 - no roof (e.g. no GPU): the cell records None
         tracker = None
-    run_model_cells(store, run_id, suite, spec.model, [spec],
-                    roof=(lambda device: tracker.before_cell()) if tracker else None,
-                    planner=ChunkPlanner(suite.chunk_candidates, seed=suite.seed),
-                    retry_failed=retry_failed)
+    run_model_cells(
+        store,
+        run_id,
+        suite,
+        spec.model,
+        [spec],
+        roof=(lambda device: tracker.before_cell()) if tracker else None,
+        planner=ChunkPlanner(suite.chunk_candidates, seed=suite.seed),
+        retry_failed=retry_failed,
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -26,17 +26,29 @@ from ..store.db import Cell, ResultStore, Run, canonical_json
 from ..store.export import cell_name, timing_stats
 
 __all__ = [
-    "BaselineRow", "RunDiffRow", "MachineMismatchWarning", "compare_baseline", "compare_runs",
-    "machine_differences", "baseline_table", "runs_table", "diff_table", "format_table",
-    "print_table", "SHARED_RSS_NOTE", "shared_process_rss",
+    "BaselineRow",
+    "RunDiffRow",
+    "MachineMismatchWarning",
+    "compare_baseline",
+    "compare_runs",
+    "machine_differences",
+    "baseline_table",
+    "runs_table",
+    "diff_table",
+    "format_table",
+    "print_table",
+    "SHARED_RSS_NOTE",
+    "shared_process_rss",
 ]
 
 
 #: Printed (and shown in reports) when several backbones' peak RSS comes from one process.
-SHARED_RSS_NOTE = ("Peak RSS was measured in one process that still held the earlier cells' "
-                   "models and compiled functions, so RSS grows with the order the cells ran "
-                   "in and its ratios across backbones are not a memory comparison. To compare "
-                   "memory, run the suite with --fresh-process (or fresh_process = true).")
+SHARED_RSS_NOTE = (
+    "Peak RSS was measured in one process that still held the earlier cells' "
+    "models and compiled functions, so RSS grows with the order the cells ran "
+    "in and its ratios across backbones are not a memory comparison. To compare "
+    "memory, run the suite with --fresh-process (or fresh_process = true)."
+)
 
 
 def shared_process_rss(run_config: dict, rss_models: set[str]) -> bool:
@@ -124,8 +136,7 @@ def _peak(metrics: dict, kind: str | None = None) -> tuple[float | None, str | N
     return (float(rss), "rss") if rss is not None else (None, None)
 
 
-def compare_baseline(store: ResultStore, run_id: str,
-                     baseline: str = "resnet50") -> list[BaselineRow]:
+def compare_baseline(store: ResultStore, run_id: str, baseline: str = "resnet50") -> list[BaselineRow]:
     """Each timing cell of a run as ratios to ``baseline``'s cell with the same
     device, variant and batch size.
 
@@ -143,13 +154,10 @@ def compare_baseline(store: ResultStore, run_id: str,
     groups: dict[tuple, list[Cell]] = {}
     for cell in cells:
         k = cell.key
-        groups.setdefault((str(k.get("device")), str(k.get("variant")), k.get("batch_size")),
-                          []).append(cell)
+        groups.setdefault((str(k.get("device")), str(k.get("variant")), k.get("batch_size")), []).append(cell)
     rows = []
-    for (device, variant, batch), group in sorted(groups.items(),
-                                                  key=lambda g: canonical_json(g[0])):
-        base = next((c for c in group if str(c.key.get("model", "")).lower() == baseline.lower()),
-                    None)
+    for (device, variant, batch), group in sorted(groups.items(), key=lambda g: canonical_json(g[0])):
+        base = next((c for c in group if str(c.key.get("model", "")).lower() == baseline.lower()), None)
         where = f"{device}/{variant}/b{batch}"
         if base is None:
             base_note = f"n/a: no {baseline} cell for {where}"
@@ -172,15 +180,29 @@ def compare_baseline(store: ResultStore, run_id: str,
                 if peak_kind != base_kind:  # compare like with like: fall back to RSS
                     peak, peak_kind = _peak(m, "rss")
                     base_peak, _ = _peak(bm, "rss")
-                ratios = (_ratio(m.get("images_per_s"), bm.get("images_per_s")),
-                          _ratio(m.get("compile_s"), bm.get("compile_s")),
-                          _ratio(peak, base_peak))
-            rows.append(BaselineRow(
-                model=str(cell.key.get("model")), device=device, variant=variant,
-                batch_size=batch, image_size=cell.key.get("image_size"), status=cell.status,
-                images_per_s=m.get("images_per_s"), compile_s=m.get("compile_s"),
-                peak_mb=peak, peak_kind=peak_kind, images_per_s_ratio=ratios[0],
-                compile_ratio=ratios[1], peak_ratio=ratios[2], note=note))
+                ratios = (
+                    _ratio(m.get("images_per_s"), bm.get("images_per_s")),
+                    _ratio(m.get("compile_s"), bm.get("compile_s")),
+                    _ratio(peak, base_peak),
+                )
+            rows.append(
+                BaselineRow(
+                    model=str(cell.key.get("model")),
+                    device=device,
+                    variant=variant,
+                    batch_size=batch,
+                    image_size=cell.key.get("image_size"),
+                    status=cell.status,
+                    images_per_s=m.get("images_per_s"),
+                    compile_s=m.get("compile_s"),
+                    peak_mb=peak,
+                    peak_kind=peak_kind,
+                    images_per_s_ratio=ratios[0],
+                    compile_ratio=ratios[1],
+                    peak_ratio=ratios[2],
+                    note=note,
+                )
+            )
     return rows
 
 
@@ -189,11 +211,19 @@ def compare_baseline(store: ResultStore, run_id: str,
 #: Metadata fields whose difference makes two runs' timings not comparable one to one:
 #: (label, path in machine_info).
 _MACHINE_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("cpu model", ("cpu_model",)), ("cpu count", ("cpu_count",)),
-    ("usable cpus", ("cpu_usable",)), ("system", ("system",)), ("architecture", ("machine",)),
-    ("python", ("python_version",)), ("tensorflow", ("tensorflow",)), ("keras", ("keras",)),
-    ("numpy", ("numpy",)), ("gpus", ("gpus",)), ("gpu driver", ("gpu_driver",)),
-    ("XLA_FLAGS", ("xla_flags",)), ("TF_XLA_FLAGS", ("tf_xla_flags",)),
+    ("cpu model", ("cpu_model",)),
+    ("cpu count", ("cpu_count",)),
+    ("usable cpus", ("cpu_usable",)),
+    ("system", ("system",)),
+    ("architecture", ("machine",)),
+    ("python", ("python_version",)),
+    ("tensorflow", ("tensorflow",)),
+    ("keras", ("keras",)),
+    ("numpy", ("numpy",)),
+    ("gpus", ("gpus",)),
+    ("gpu driver", ("gpu_driver",)),
+    ("XLA_FLAGS", ("xla_flags",)),
+    ("TF_XLA_FLAGS", ("tf_xla_flags",)),
 )
 
 
@@ -229,15 +259,15 @@ def machine_differences(store: ResultStore, run_a: str, run_b: str) -> list[str]
         if not run.metadata.get("machine_info"):
             messages.append(f"run {run.id} has no machine metadata; cannot tell if machines match")
         for resumed in run.metadata.get("resumed", []):
-            diff = _differences(run.metadata.get("machine_info", {}),
-                                resumed.get("machine_info", {}))
+            diff = _differences(run.metadata.get("machine_info", {}), resumed.get("machine_info", {}))
             if diff:
-                messages.append(f"run {run.id} was resumed at {resumed.get('at')} on a "
-                                f"different machine/software: {'; '.join(diff)}")
+                messages.append(
+                    f"run {run.id} was resumed at {resumed.get('at')} on a "
+                    f"different machine/software: {'; '.join(diff)}"
+                )
     diff = _differences(ra.metadata.get("machine_info", {}), rb.metadata.get("machine_info", {}))
     if diff and ra.metadata.get("machine_info") and rb.metadata.get("machine_info"):
-        messages.append(f"runs {ra.id} and {rb.id} ran on different machines/software: "
-                        f"{'; '.join(diff)}")
+        messages.append(f"runs {ra.id} and {rb.id} ran on different machines/software: {'; '.join(diff)}")
     return messages
 
 
@@ -253,8 +283,7 @@ def _median_and_spread(metrics: dict) -> tuple[float | None, tuple[float, float]
     return float(median), (float(median) - half, float(median) + half)
 
 
-def compare_runs(store: ResultStore, run_a: str, run_b: str,
-                 threshold: float = 0.10) -> list[RunDiffRow]:
+def compare_runs(store: ResultStore, run_a: str, run_b: str, threshold: float = 0.10) -> list[RunDiffRow]:
     """Compare the timing cells of run B against run A (A is the reference).
 
     Args:
@@ -283,10 +312,14 @@ def compare_runs(store: ResultStore, run_a: str, run_b: str,
         if a is None or b is None:
             verdict = "only in B" if a is None else "only in A"
         elif a.status != "ok" or b.status != "ok":
-            verdict = ("failed in both" if a.status != "ok" and b.status != "ok"
-                       else "failed in A" if a.status != "ok" else "failed in B")
-            reason = "; ".join(f"{tag}: {c.reason}" for tag, c in (("A", a), ("B", b))
-                               if c.status != "ok")
+            verdict = (
+                "failed in both"
+                if a.status != "ok" and b.status != "ok"
+                else "failed in A"
+                if a.status != "ok"
+                else "failed in B"
+            )
+            reason = "; ".join(f"{tag}: {c.reason}" for tag, c in (("A", a), ("B", b)) if c.status != "ok")
         elif med_a is None or med_b is None or not med_a:
             verdict, reason = "unchanged", "no timing data to compare"
         else:
@@ -300,28 +333,62 @@ def compare_runs(store: ResultStore, run_a: str, run_b: str,
                 verdict = "improvement"
             else:
                 verdict = "within spread"
-        rows.append(RunDiffRow(name=cell_name(key), key=key, median_a=med_a, median_b=med_b,
-                               spread_a=spread_a, spread_b=spread_b, change=change,
-                               verdict=verdict, reason=reason))
+        rows.append(
+            RunDiffRow(
+                name=cell_name(key),
+                key=key,
+                median_a=med_a,
+                median_b=med_b,
+                spread_a=spread_a,
+                spread_b=spread_b,
+                change=change,
+                verdict=verdict,
+                reason=reason,
+            )
+        )
     return rows
 
 
 # --- tables ------------------------------------------------------------------------------
 
+
 def _num(value: float | None, fmt: str, suffix: str = "") -> str:
     return "n/a" if value is None else format(value, fmt) + suffix
 
 
-def baseline_table(rows: Sequence[BaselineRow],
-                   baseline: str = "resnet50") -> tuple[list[str], list[list[str]]]:
+def baseline_table(
+    rows: Sequence[BaselineRow], baseline: str = "resnet50"
+) -> tuple[list[str], list[list[str]]]:
     """Headers and string cells for ``compare_baseline`` rows."""
-    headers = ["device", "variant", "batch", "model", "img/s", f"img/s vs {baseline}",
-               "compile s", f"compile vs {baseline}", "peak MiB", f"peak vs {baseline}", "note"]
-    body = [[r.device, r.variant, str(r.batch_size), r.model, _num(r.images_per_s, ".1f"),
-             _num(r.images_per_s_ratio, ".2f", "x"), _num(r.compile_s, ".2f"),
-             _num(r.compile_ratio, ".2f", "x"),
-             _num(r.peak_mb, ".0f", f" ({r.peak_kind})" if r.peak_kind else ""),
-             _num(r.peak_ratio, ".2f", "x"), r.note or ""] for r in rows]
+    headers = [
+        "device",
+        "variant",
+        "batch",
+        "model",
+        "img/s",
+        f"img/s vs {baseline}",
+        "compile s",
+        f"compile vs {baseline}",
+        "peak MiB",
+        f"peak vs {baseline}",
+        "note",
+    ]
+    body = [
+        [
+            r.device,
+            r.variant,
+            str(r.batch_size),
+            r.model,
+            _num(r.images_per_s, ".1f"),
+            _num(r.images_per_s_ratio, ".2f", "x"),
+            _num(r.compile_s, ".2f"),
+            _num(r.compile_ratio, ".2f", "x"),
+            _num(r.peak_mb, ".0f", f" ({r.peak_kind})" if r.peak_kind else ""),
+            _num(r.peak_ratio, ".2f", "x"),
+            r.note or "",
+        ]
+        for r in rows
+    ]
     return headers, body
 
 
@@ -336,26 +403,42 @@ def _ms_range(spread: tuple[float, float] | None) -> str:
 def diff_table(rows: Sequence[RunDiffRow]) -> tuple[list[str], list[list[str]]]:
     """Headers and string cells for ``compare_runs`` rows (times in milliseconds)."""
     headers = ["cell", "A median ms", "A IQR ms", "B median ms", "B IQR ms", "change", "verdict"]
-    body = [[r.name, _ms(r.median_a), _ms_range(r.spread_a), _ms(r.median_b),
-             _ms_range(r.spread_b), _num(r.change, "+.1%"),
-             r.verdict + (f" ({r.reason})" if r.reason else "")] for r in rows]
+    body = [
+        [
+            r.name,
+            _ms(r.median_a),
+            _ms_range(r.spread_a),
+            _ms(r.median_b),
+            _ms_range(r.spread_b),
+            _num(r.change, "+.1%"),
+            r.verdict + (f" ({r.reason})" if r.reason else ""),
+        ]
+        for r in rows
+    ]
     return headers, body
 
 
 def runs_table(store: ResultStore, runs: Sequence[Run]) -> tuple[list[str], list[list[str]]]:
     """Headers and string cells listing runs with their cell counts and commit."""
-    headers = ["run", "suite", "status", "started", "finished", "cells ok", "cells failed",
-               "commit"]
+    headers = ["run", "suite", "status", "started", "finished", "cells ok", "cells failed", "commit"]
     body = []
     for run in runs:
         cells = store.cells(run.id)
         ok = sum(c.status == "ok" for c in cells)
         commit = run.metadata.get("commit_info", {})
         cid = str(commit.get("id") or "")
-        body.append([run.id, run.suite, run.status, run.started[:19].replace("T", " "),
-                     (run.finished or "")[:19].replace("T", " "), str(ok), str(len(cells) - ok),
-                     (cid[:10] if len(cid) == 40 else cid)
-                     + ("+dirty" if commit.get("dirty") else "")])
+        body.append(
+            [
+                run.id,
+                run.suite,
+                run.status,
+                run.started[:19].replace("T", " "),
+                (run.finished or "")[:19].replace("T", " "),
+                str(ok),
+                str(len(cells) - ok),
+                (cid[:10] if len(cid) == 40 else cid) + ("+dirty" if commit.get("dirty") else ""),
+            ]
+        )
     return headers, body
 
 
@@ -364,13 +447,20 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [len(h) for h in headers]
     for row in rows:
         widths = [max(w, len(str(c))) for w, c in zip(widths, row)]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip()
-             for line in [list(headers), ["-" * w for w in widths], *rows]]
+    lines = [
+        "  ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip()
+        for line in [list(headers), ["-" * w for w in widths], *rows]
+    ]
     return "\n".join(lines)
 
 
-def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, title: str | None = None,
-                file: IO[str] | None = None) -> None:
+def print_table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    title: str | None = None,
+    file: IO[str] | None = None,
+) -> None:
     """Print a table: with ``rich`` when installed and ``file`` is a terminal, else plain."""
     file = file or sys.stdout
     if file.isatty():

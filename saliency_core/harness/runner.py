@@ -51,13 +51,25 @@ from .flops import RoofTracker, count_flops
 from .suites import Suite
 from .timing import time_cell
 
-__all__ = ["CellSpec", "expand_cells", "run_suite", "run_model_cells", "default_loader",
-           "failure_reason", "native_size", "best_roofs", "cell_done", "ROOF_METHOD"]
+__all__ = [
+    "CellSpec",
+    "expand_cells",
+    "run_suite",
+    "run_model_cells",
+    "default_loader",
+    "failure_reason",
+    "native_size",
+    "best_roofs",
+    "cell_done",
+    "ROOF_METHOD",
+]
 
 log = logging.getLogger(__name__)
 
-ROOF_METHOD = ("numpy fp32 matmul 2048x2048: GFLOP/s of the fastest of 20 products at the "
-               "start, re-sampled (3 products) before each cell, best rate kept")
+ROOF_METHOD = (
+    "numpy fp32 matmul 2048x2048: GFLOP/s of the fastest of 20 products at the "
+    "start, re-sampled (3 products) before each cell, best rate kept"
+)
 _REASON_CHARS = 600
 
 
@@ -74,15 +86,24 @@ class CellSpec:
     def key(self, size: int | list[int] | None) -> dict:
         """The store key (``timing`` convention) for the cell at input size ``size``
         (``[height, width]`` for a model file with non-square inputs)."""
-        return {"model": self.model, "variant": self.variant, "batch_size": self.batch_size,
-                "device": self.device, "image_size": size}
+        return {
+            "model": self.model,
+            "variant": self.variant,
+            "batch_size": self.batch_size,
+            "device": self.device,
+            "image_size": size,
+        }
 
 
 def expand_cells(suite: Suite) -> list[CellSpec]:
     """All cells of a suite, ordered model, device, variant, batch size."""
-    return [CellSpec(m, v, b, d, suite.image_size)
-            for m in suite.models for d in suite.devices
-            for v in suite.variants for b in suite.batch_sizes]
+    return [
+        CellSpec(m, v, b, d, suite.image_size)
+        for m in suite.models
+        for d in suite.devices
+        for v in suite.variants
+        for b in suite.batch_sizes
+    ]
 
 
 def native_size(model: str) -> int | None:
@@ -103,8 +124,7 @@ def default_loader(model: str, *, weights: str, image_size: int | None):
     if model.lower() == LITE0:
         return load_model(model)
     if model.lower() in BACKBONES:
-        return load_model(model, weights=weights,
-                          input_size=(image_size, image_size) if image_size else None)
+        return load_model(model, weights=weights, input_size=(image_size, image_size) if image_size else None)
     return load_model(model)
 
 
@@ -122,14 +142,13 @@ def failure_reason(exc: BaseException) -> str:
     else:
         prefix = type(exc).__name__
     reason = f"{prefix}: {text}"
-    return reason if len(reason) <= _REASON_CHARS else reason[:_REASON_CHARS - 3] + "..."
+    return reason if len(reason) <= _REASON_CHARS else reason[: _REASON_CHARS - 3] + "..."
 
 
 def _failed_metrics(exc: BaseException) -> dict:
     import tensorflow as tf
 
-    return {"error_type": type(exc).__name__,
-            "oom": isinstance(exc, tf.errors.ResourceExhaustedError)}
+    return {"error_type": type(exc).__name__, "oom": isinstance(exc, tf.errors.ResourceExhaustedError)}
 
 
 def _find_cell(store, run_id: str, kind: str, key: dict):
@@ -154,14 +173,20 @@ def _flops_for(store, run_id: str, model: str, size: int | list[int], classifier
         log.warning("could not count FLOPs of %s: %s", model, exc)
         store.record_cell(run_id, "flops", key, status="failed", reason=failure_reason(exc))
         return None
-    metrics = {"forward": count.forward, "saliency": count.saliency, "ratio": count.ratio,
-               "by_op": count.saliency_by_op, "uncounted": count.uncounted}
+    metrics = {
+        "forward": count.forward,
+        "saliency": count.saliency,
+        "ratio": count.ratio,
+        "by_op": count.saliency_by_op,
+        "uncounted": count.uncounted,
+    }
     store.record_cell(run_id, "flops", key, status="ok", metrics=metrics)
     return metrics
 
 
-def _chunk_for(store, run_id: str, planner: ChunkPlanner, classifier, spec: CellSpec,
-               size: int | list[int]) -> tuple[int | None, dict | None]:
+def _chunk_for(
+    store, run_id: str, planner: ChunkPlanner, classifier, spec: CellSpec, size: int | list[int]
+) -> tuple[int | None, dict | None]:
     """Chunk size for a cell (None: one call) and the search result it came from."""
     if not planner.needed(spec.batch_size):
         return None, None
@@ -174,17 +199,24 @@ def _chunk_for(store, run_id: str, planner: ChunkPlanner, classifier, spec: Cell
             choice = ChunkChoice.from_dict(cell.metrics)
             planner.remember(cache_key, choice)
         else:
-            choice = planner.choice(classifier, key=cache_key, variant=spec.variant,
-                                    device=spec.device)
+            choice = planner.choice(classifier, key=cache_key, variant=spec.variant, device=spec.device)
             store.record_cell(run_id, "chunk", key, status="ok", metrics=choice.to_dict())
     return choice.chunk_for(spec.batch_size), choice.to_dict()
 
 
-def run_model_cells(store, run_id: str, suite: Suite, model: str, specs: list[CellSpec], *,
-                    roof: Callable[[str], float | None] | None, planner: ChunkPlanner,
-                    loader: Callable = default_loader,
-                    on_cell: Callable[[CellSpec, str], None] | None = None,
-                    retry_failed: bool = False) -> None:
+def run_model_cells(
+    store,
+    run_id: str,
+    suite: Suite,
+    model: str,
+    specs: list[CellSpec],
+    *,
+    roof: Callable[[str], float | None] | None,
+    planner: ChunkPlanner,
+    loader: Callable = default_loader,
+    on_cell: Callable[[CellSpec, str], None] | None = None,
+    retry_failed: bool = False,
+) -> None:
     """Time the pending cells of one model (same requested image size) in this process.
 
     Loads the model once; a load failure fails every pending cell with its reason.
@@ -201,9 +233,11 @@ def run_model_cells(store, run_id: str, suite: Suite, model: str, specs: list[Ce
 
     requested = specs[0].image_size
     expected: int | list[int] | None = requested or native_size(model)
-    pending = [s for s in specs
-               if expected is None
-               or not store.has_cell(run_id, "timing", s.key(expected), status=skip)]
+    pending = [
+        s
+        for s in specs
+        if expected is None or not store.has_cell(run_id, "timing", s.key(expected), status=skip)
+    ]
     for s in specs:
         if s not in pending:
             done(s, "skipped")
@@ -215,8 +249,7 @@ def run_model_cells(store, run_id: str, suite: Suite, model: str, specs: list[Ce
         reason = failure_reason(exc)
         log.warning("%s: %s", model, reason)
         for s in pending:
-            record(s.key(expected), status="failed", metrics=_failed_metrics(exc),
-                   reason=reason)
+            record(s.key(expected), status="failed", metrics=_failed_metrics(exc), reason=reason)
             done(s, "failed")
         return
     shape = classifier.input_shape
@@ -228,11 +261,9 @@ def run_model_cells(store, run_id: str, suite: Suite, model: str, specs: list[Ce
                 pending.remove(s)
                 done(s, "skipped")
     if size != expected:
-        reason = (f"{model} takes {shape[0]}x{shape[1]} inputs; it cannot be built at image "
-                  f"size {requested}")
+        reason = f"{model} takes {shape[0]}x{shape[1]} inputs; it cannot be built at image size {requested}"
         for s in pending:
-            record(s.key(expected), status="failed", metrics={"error_type": "ImageSizeError"},
-                   reason=reason)
+            record(s.key(expected), status="failed", metrics={"error_type": "ImageSizeError"}, reason=reason)
             done(s, "failed")
         return
     flops = _flops_for(store, run_id, model, size, classifier)
@@ -240,21 +271,32 @@ def run_model_cells(store, run_id: str, suite: Suite, model: str, specs: list[Ce
         key = spec.key(size)
         try:
             chunk, search = _chunk_for(store, run_id, planner, classifier, spec, size)
-            metrics = time_cell(classifier, variant=spec.variant, batch_size=spec.batch_size,
-                                device=spec.device, config=suite.timing, seed=suite.seed,
-                                chunk_size=chunk,
-                                flops_per_image=flops["saliency"] if flops else None,
-                                roof_gflops=roof(spec.device) if roof else None)
+            metrics = time_cell(
+                classifier,
+                variant=spec.variant,
+                batch_size=spec.batch_size,
+                device=spec.device,
+                config=suite.timing,
+                seed=suite.seed,
+                chunk_size=chunk,
+                flops_per_image=flops["saliency"] if flops else None,
+                roof_gflops=roof(spec.device) if roof else None,
+            )
             metrics["forward_flops_per_image"] = flops["forward"] if flops else None
             metrics["chunk_search"] = search
             record(key, status="ok", metrics=metrics)
             status = "ok"
-            log.info("%s %s b%d %s: %.3g images/s", model, spec.variant, spec.batch_size,
-                     spec.device, metrics["images_per_s"])
+            log.info(
+                "%s %s b%d %s: %.3g images/s",
+                model,
+                spec.variant,
+                spec.batch_size,
+                spec.device,
+                metrics["images_per_s"],
+            )
         except Exception as exc:  # noqa: BLE001 - OOM, device missing, ...: a failed cell
             reason = failure_reason(exc)
-            log.warning("%s %s b%d %s failed: %s", model, spec.variant, spec.batch_size,
-                        spec.device, reason)
+            log.warning("%s %s b%d %s failed: %s", model, spec.variant, spec.batch_size, spec.device, reason)
             record(key, status="failed", metrics=_failed_metrics(exc), reason=reason)
             status = "failed"
         finally:
@@ -268,26 +310,39 @@ def cell_done(store, run_id: str, spec: CellSpec, *, retry_failed: bool = False)
     """Whether the run already has ``spec``'s timing cell (an ok one, with
     ``retry_failed``); False when its size is known only after loading (a model file)."""
     expected = spec.image_size or native_size(spec.model)
-    return expected is not None and store.has_cell(run_id, "timing", spec.key(expected),
-                                                   status="ok" if retry_failed else None)
+    return expected is not None and store.has_cell(
+        run_id, "timing", spec.key(expected), status="ok" if retry_failed else None
+    )
 
 
-def _run_in_worker(store, run_id: str, suite: Suite, spec: CellSpec, roofs: "_Roofs", *,
-                   retry_failed: bool = False) -> str:
+def _run_in_worker(
+    store, run_id: str, suite: Suite, spec: CellSpec, roofs: "_Roofs", *, retry_failed: bool = False
+) -> str:
     """Run one cell in ``python -m saliency_core.harness.cell_worker``; return its status."""
     expected = spec.image_size or native_size(spec.model)
     if cell_done(store, run_id, spec, retry_failed=retry_failed):
         return "skipped"
-    cmd = [sys.executable, "-m", "saliency_core.harness.cell_worker", "--store", str(store.path),
-           "--run", run_id, "--suite", json.dumps(suite.to_dict()),
-           "--cell", json.dumps(asdict(spec)),
-           "--roof", roofs.current(spec.device),
-           "--resample-roof", "no" if roofs.fixed is not None else "yes"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "saliency_core.harness.cell_worker",
+        "--store",
+        str(store.path),
+        "--run",
+        run_id,
+        "--suite",
+        json.dumps(suite.to_dict()),
+        "--cell",
+        json.dumps(asdict(spec)),
+        "--roof",
+        roofs.current(spec.device),
+        "--resample-roof",
+        "no" if roofs.fixed is not None else "yes",
+    ]
     if retry_failed:
         cmd.append("--retry-failed")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
-    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                          env=env)
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
     if proc.returncode == 130 or proc.returncode == -2:
         raise KeyboardInterrupt
     key = spec.key(expected)
@@ -297,9 +352,15 @@ def _run_in_worker(store, run_id: str, suite: Suite, spec: CellSpec, roofs: "_Ro
         return cell.status
     tail = " ".join(proc.stderr.strip().splitlines()[-5:])[-400:]
     reason = f"cell worker exited with code {proc.returncode} without recording the cell: {tail}"
-    store.record_cell(run_id, "timing", key, status="failed",
-                      metrics={"error_type": "WorkerError", "returncode": proc.returncode},
-                      reason=reason, replace_failed=retry_failed)
+    store.record_cell(
+        run_id,
+        "timing",
+        key,
+        status="failed",
+        metrics={"error_type": "WorkerError", "returncode": proc.returncode},
+        reason=reason,
+        replace_failed=retry_failed,
+    )
     return "failed"
 
 
@@ -318,8 +379,7 @@ class _Roofs:
     def _tracker(self, device: str) -> RoofTracker | None:
         if device not in self._trackers:
             try:
-                self._trackers[device] = RoofTracker(self.fixed, resample=self.fixed is None,
-                                                     device=device)
+                self._trackers[device] = RoofTracker(self.fixed, resample=self.fixed is None, device=device)
             except Exception as exc:  # noqa: BLE001 - no roof is not fatal
                 log.warning("could not measure the roof of %s: %s", device, exc)
                 self._trackers[device] = None
@@ -355,13 +415,25 @@ class _Progress:
             return
         try:
             from rich.console import Console
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn,
-                                       TextColumn, TimeElapsedColumn)
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+            )
         except ImportError:  # pragma: no cover - rich is a dependency
             return
-        self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                                  MofNCompleteColumn(), TimeElapsedColumn(),
-                                  console=Console(stderr=True), transient=False)
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=False,
+        )
         self._task = self._progress.add_task(title, total=total)
         self._title = title
 
@@ -384,10 +456,19 @@ class _Progress:
             self._progress.advance(self._task)
 
 
-def run_suite(suite: Suite | None, store, *, resume: str | None = None, progress: bool = True,
-              fresh_process: bool = False, loader: Callable = default_loader,
-              roof_gflops: float | None = None, planner: ChunkPlanner | None = None,
-              retry_failed: bool = False, executor=None) -> str:
+def run_suite(
+    suite: Suite | None,
+    store,
+    *,
+    resume: str | None = None,
+    progress: bool = True,
+    fresh_process: bool = False,
+    loader: Callable = default_loader,
+    roof_gflops: float | None = None,
+    planner: ChunkPlanner | None = None,
+    retry_failed: bool = False,
+    executor=None,
+) -> str:
     """Time every cell of ``suite`` into ``store``; return the run id.
 
     Args:
@@ -431,9 +512,14 @@ def run_suite(suite: Suite | None, store, *, resume: str | None = None, progress
     if resume is not None:
         run_id = store.resume_run(run.id).id
     else:
-        config = {"suite": suite.to_dict(), "roof_gflops": start_roofs[suite.devices[0]],
-                  "roofs": start_roofs, "roof_method": ROOF_METHOD, "fresh_process": fresh,
-                  **({"executor": executor.name} if remote else {})}
+        config = {
+            "suite": suite.to_dict(),
+            "roof_gflops": start_roofs[suite.devices[0]],
+            "roofs": start_roofs,
+            "roof_method": ROOF_METHOD,
+            "fresh_process": fresh,
+            **({"executor": executor.name} if remote else {}),
+        }
         run_id = store.start_run(suite.name, config=config, seed=suite.seed)
     planner = planner or ChunkPlanner(suite.chunk_candidates, seed=suite.seed)
     cells = expand_cells(suite)
@@ -444,15 +530,17 @@ def run_suite(suite: Suite | None, store, *, resume: str | None = None, progress
         with _Progress(len(cells), progress, f"{suite.name} [{run_id}]") as bar:
             if remote:
                 bar.running(f"on {executor.name}")
-                for spec, status in executor.run_cells(store, run_id, suite, cells, roofs,
-                                                       retry_failed=retry_failed):
+                for spec, status in executor.run_cells(
+                    store, run_id, suite, cells, roofs, retry_failed=retry_failed
+                ):
                     bar.done(spec, status)
             for model, specs in ({} if remote else groups).items():
                 if fresh:
                     for spec in specs:
                         bar.running(f"{model} {spec.variant} b{spec.batch_size} {spec.device}")
-                        bar.done(spec, _run_in_worker(store, run_id, suite, spec, roofs,
-                                                      retry_failed=retry_failed))
+                        bar.done(
+                            spec, _run_in_worker(store, run_id, suite, spec, roofs, retry_failed=retry_failed)
+                        )
                 else:
                     bar.running(f"{model} (loading)")
 
@@ -463,9 +551,18 @@ def run_suite(suite: Suite | None, store, *, resume: str | None = None, progress
                             s = _specs[nxt]
                             _bar.running(f"{s.model} {s.variant} b{s.batch_size} {s.device}")
 
-                    run_model_cells(store, run_id, suite, model, specs, roof=roofs.before_cell,
-                                    planner=planner, loader=loader, on_cell=on_cell,
-                                    retry_failed=retry_failed)
+                    run_model_cells(
+                        store,
+                        run_id,
+                        suite,
+                        model,
+                        specs,
+                        roof=roofs.before_cell,
+                        planner=planner,
+                        loader=loader,
+                        on_cell=on_cell,
+                        retry_failed=retry_failed,
+                    )
     except KeyboardInterrupt:
         _record_roofs(store, run_id, roofs)
         store.finish_run(run_id, status="interrupted")
@@ -483,11 +580,14 @@ def _record_roofs(store, run_id: str, roofs: "_Roofs") -> None:
     for device, tracker in roofs.trackers().items():
         if tracker is None:
             continue
-        session = len([c for c in store.cells(run_id, kind="roof")
-                       if c.key.get("device") == device])
-        store.record_cell(run_id, "roof", {"device": device, "session": session}, status="ok",
-                          metrics={"gflops": tracker.gflops, "initial_gflops": tracker.initial,
-                                   "method": ROOF_METHOD})
+        session = len([c for c in store.cells(run_id, kind="roof") if c.key.get("device") == device])
+        store.record_cell(
+            run_id,
+            "roof",
+            {"device": device, "session": session},
+            status="ok",
+            metrics={"gflops": tracker.gflops, "initial_gflops": tracker.initial, "method": ROOF_METHOD},
+        )
 
 
 def best_roofs(store, run_id: str) -> dict[str, float]:

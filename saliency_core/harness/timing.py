@@ -45,8 +45,16 @@ import numpy as np
 from ..devices import DeviceUnavailableError, check_device, device_scope, resolve_device
 from .flops import roof_fraction
 
-__all__ = ["TimingConfig", "RetraceWarning", "DeviceUnavailableError", "time_cell",
-           "time_calls", "prepare_saliency_call", "random_inputs", "MemoryProbe"]
+__all__ = [
+    "TimingConfig",
+    "RetraceWarning",
+    "DeviceUnavailableError",
+    "time_cell",
+    "time_calls",
+    "prepare_saliency_call",
+    "random_inputs",
+    "MemoryProbe",
+]
 
 _MIB = 1024.0 * 1024.0
 
@@ -72,8 +80,7 @@ class TimingConfig:
         if self.min_repeats < 1:
             raise ValueError(f"min_repeats must be >= 1, got {self.min_repeats}")
         if self.max_repeats < self.min_repeats:
-            raise ValueError(f"max_repeats ({self.max_repeats}) must be >= min_repeats "
-                             f"({self.min_repeats})")
+            raise ValueError(f"max_repeats ({self.max_repeats}) must be >= min_repeats ({self.min_repeats})")
         if self.budget_s < 0:
             raise ValueError(f"budget_s must be >= 0, got {self.budget_s}")
         if self.warmup < 0:
@@ -87,8 +94,8 @@ class RetraceWarning(RuntimeWarning):
     """A compiled function traced again during timed calls (its times include tracing)."""
 
 
-
 # --- memory --------------------------------------------------------------------------------
+
 
 def _proc_status_kib(field: str) -> float | None:
     try:
@@ -157,6 +164,7 @@ class MemoryProbe:
 
 # --- inputs and calls ----------------------------------------------------------------------
 
+
 def random_inputs(shape: tuple[int, ...], batch_size: int, dtype: str, seed: int) -> np.ndarray:
     """Seeded random raw images, uniform in [0, 255], shape (batch_size, *shape)."""
     rng = np.random.default_rng(seed)
@@ -167,15 +175,16 @@ def _chunks(images: np.ndarray, chunk: int) -> list[np.ndarray]:
     """Split into chunks of ``chunk`` images, padding the last with copies of its first."""
     out = []
     for start in range(0, len(images), chunk):
-        x = images[start:start + chunk]
+        x = images[start : start + chunk]
         if len(x) < chunk:
             x = np.concatenate([x, np.repeat(x[:1], chunk - len(x), axis=0)])
         out.append(x)
     return out
 
 
-def time_calls(call: Callable[[], object], fn, config: TimingConfig,
-               clock: Callable[[], float] = time.perf_counter) -> dict:
+def time_calls(
+    call: Callable[[], object], fn, config: TimingConfig, clock: Callable[[], float] = time.perf_counter
+) -> dict:
     """Time ``call`` (which must block until the device is done) by the method above.
 
     Args:
@@ -201,8 +210,7 @@ def time_calls(call: Callable[[], object], fn, config: TimingConfig,
     times: list[float] = []
     spent = 0.0
     cpu0 = time.process_time()
-    while len(times) < config.max_repeats and (len(times) < config.min_repeats
-                                               or spent < config.budget_s):
+    while len(times) < config.max_repeats and (len(times) < config.min_repeats or spent < config.budget_s):
         t0 = clock()
         call()
         dt = clock() - t0
@@ -210,8 +218,13 @@ def time_calls(call: Callable[[], object], fn, config: TimingConfig,
         spent += dt
     cpu = time.process_time() - cpu0
     retraces = getattr(fn, "traces", 0) - before
-    return {"times": times, "first_call_s": first, "retraces": int(retraces),
-            "traces_first_call": int(traces_first), "cpu_s": cpu}
+    return {
+        "times": times,
+        "first_call_s": first,
+        "retraces": int(retraces),
+        "traces_first_call": int(traces_first),
+        "cpu_s": cpu,
+    }
 
 
 def _stats(times: list[float]) -> tuple[float, float, float]:
@@ -220,8 +233,6 @@ def _stats(times: list[float]) -> tuple[float, float, float]:
 
     s = timing_stats(times)
     return float(s["median"]), float(s["iqr"]), float(s["min"])
-
-
 
 
 class _SaliencyCall:
@@ -237,9 +248,17 @@ class _SaliencyCall:
                 grads.numpy()  # then wait for each: the device has finished
 
 
-def prepare_saliency_call(classifier, *, variant: str, batch_size: int,
-                          device: str | None = "cpu", seed: int = 0, score: str = "logit",
-                          chunk_size: int | None = None, gradient_fn=None):
+def prepare_saliency_call(
+    classifier,
+    *,
+    variant: str,
+    batch_size: int,
+    device: str | None = "cpu",
+    seed: int = 0,
+    score: str = "logit",
+    chunk_size: int | None = None,
+    gradient_fn=None,
+):
     """Inputs on the device and a call computing saliency for the whole batch.
 
     Returns ``(call, fn, chunk)``: ``call()`` computes the gradients of the
@@ -268,11 +287,22 @@ def prepare_saliency_call(classifier, *, variant: str, batch_size: int,
     return _SaliencyCall(fn, xs, ts, dev), fn, chunk
 
 
-def time_cell(classifier, *, variant: str, batch_size: int, device: str | None = "cpu",
-              config: TimingConfig = TimingConfig(), seed: int = 0, score: str = "logit",
-              chunk_size: int | None = None, forward: bool = True,
-              flops_per_image: float | None = None, roof_gflops: float | None = None,
-              gradient_fn=None, forward_fn=None) -> dict:
+def time_cell(
+    classifier,
+    *,
+    variant: str,
+    batch_size: int,
+    device: str | None = "cpu",
+    config: TimingConfig = TimingConfig(),
+    seed: int = 0,
+    score: str = "logit",
+    chunk_size: int | None = None,
+    forward: bool = True,
+    flops_per_image: float | None = None,
+    roof_gflops: float | None = None,
+    gradient_fn=None,
+    forward_fn=None,
+) -> dict:
     """Time saliency (and the forward pass) for one cell; return its metrics.
 
     Args:
@@ -310,9 +340,16 @@ def time_cell(classifier, *, variant: str, batch_size: int, device: str | None =
     dev = resolve_device(device)
     probe = MemoryProbe(dev)
     probe.start()
-    call, fn, chunk = prepare_saliency_call(classifier, variant=variant, batch_size=batch_size,
-                                            device=device, seed=seed, score=score,
-                                            chunk_size=chunk_size, gradient_fn=gradient_fn)
+    call, fn, chunk = prepare_saliency_call(
+        classifier,
+        variant=variant,
+        batch_size=batch_size,
+        device=device,
+        seed=seed,
+        score=score,
+        chunk_size=chunk_size,
+        gradient_fn=gradient_fn,
+    )
     sal = time_calls(call, fn, config)
     peak_rss, rss_start, rss_scope, peak_device = probe.stop()
     fwd = None
@@ -331,14 +368,21 @@ def time_cell(classifier, *, variant: str, batch_size: int, device: str | None =
     median, iqr, fastest = _stats(sal["times"])
     images_per_s = batch_size / median
     if sal["retraces"]:
-        warnings.warn(f"{classifier.name} {variant} batch {batch_size}: the gradient function "
-                      f"traced {sal['retraces']} time(s) during timed calls; times include "
-                      "tracing", RetraceWarning, stacklevel=2)
+        warnings.warn(
+            f"{classifier.name} {variant} batch {batch_size}: the gradient function "
+            f"traced {sal['retraces']} time(s) during timed calls; times include "
+            "tracing",
+            RetraceWarning,
+            stacklevel=2,
+        )
     fwd_median = _stats(fwd["times"])[0] if fwd else None
     if fwd and fwd["retraces"]:
-        warnings.warn(f"{classifier.name} {variant} batch {batch_size}: the forward function "
-                      f"traced {fwd['retraces']} time(s) during timed calls", RetraceWarning,
-                      stacklevel=2)
+        warnings.warn(
+            f"{classifier.name} {variant} batch {batch_size}: the forward function "
+            f"traced {fwd['retraces']} time(s) during timed calls",
+            RetraceWarning,
+            stacklevel=2,
+        )
     return {
         "times": sal["times"],
         "median_s": median,
@@ -369,5 +413,3 @@ def time_cell(classifier, *, variant: str, batch_size: int, device: str | None =
         "timing_config": config.to_dict(),
         "seed": seed,
     }
-
-

@@ -27,8 +27,9 @@ def check_images(images, method: str) -> np.ndarray:
     x = x.astype(np.float64)
     bad = np.flatnonzero(~np.isfinite(x.reshape(n, -1)).all(axis=1))
     if bad.size:
-        raise ValueError(f"method {method!r}: image(s) at index {bad.tolist()} contain NaN or "
-                         f"infinite values")
+        raise ValueError(
+            f"method {method!r}: image(s) at index {bad.tolist()} contain NaN or infinite values"
+        )
     return x
 
 

@@ -37,10 +37,22 @@ import numpy as np
 from ..seeds import image_seeds
 from ..unit_registry import Registry
 
-__all__ = ["Method", "MethodContext", "MethodKind", "NoOptions", "METHODS", "register_method",
-           "get_method", "method_names", "flagged_method", "resolve_options", "resolve_fields",
-           "parse_method_options",
-           "options_record", "image_seeds"]
+__all__ = [
+    "Method",
+    "MethodContext",
+    "MethodKind",
+    "NoOptions",
+    "METHODS",
+    "register_method",
+    "get_method",
+    "method_names",
+    "flagged_method",
+    "resolve_options",
+    "resolve_fields",
+    "parse_method_options",
+    "options_record",
+    "image_seeds",
+]
 
 MethodKind = Literal["attribution", "control"]
 """"attribution": computed from the model (its input gradients); "control": model-independent (a map
@@ -124,10 +136,15 @@ class Method:
 
     def describe(self) -> dict:
         """Metadata and default options, for ``list methods`` and the store."""
-        return {"name": self.name, "kind": self.kind, "summary": self.summary,
-                "reference": self.reference, "needs_sequence": self.needs_sequence,
-                "motion_reference": self.motion_reference,
-                "options": options_record(self.options())}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "summary": self.summary,
+            "reference": self.reference,
+            "needs_sequence": self.needs_sequence,
+            "motion_reference": self.motion_reference,
+            "options": options_record(self.options()),
+        }
 
 
 METHODS: Registry[Method] = Registry("method", "saliency_core.methods", "saliency_bench.methods")
@@ -139,8 +156,7 @@ def register_method(cls: type[Method]) -> type[Method]:
         if not isinstance(getattr(cls, attr, None), str):
             raise TypeError(f"method class {cls.__name__} must declare {attr!r}")
     if cls.kind not in ("attribution", "control"):
-        raise ValueError(f"method {cls.name!r}: kind must be 'attribution' or 'control', "
-                         f"got {cls.kind!r}")
+        raise ValueError(f"method {cls.name!r}: kind must be 'attribution' or 'control', got {cls.kind!r}")
     if not dataclasses.is_dataclass(cls.options):
         raise TypeError(f"method {cls.name!r}: options must be a dataclass")
     try:
@@ -170,8 +186,9 @@ def flagged_method(role: str) -> str:
         raise ValueError(f"{role!r} is not a boolean attribute of Method")
     found = [m.name for m in METHODS if getattr(m, role)]
     if len(found) != 1:
-        raise RuntimeError(f"exactly one registered method must declare {role} = True, "
-                           f"found {found or 'none'}")
+        raise RuntimeError(
+            f"exactly one registered method must declare {role} = True, found {found or 'none'}"
+        )
     return found[0]
 
 
@@ -180,8 +197,9 @@ def resolve_options(method: Method, options: Any = None) -> Any:
 
     Raises ValueError naming the method and an unknown or mistyped option.
     """
-    return resolve_fields(method.options, options, owner=f"method {method.name!r}",
-                          prefix=method.name, noun="option")
+    return resolve_fields(
+        method.options, options, owner=f"method {method.name!r}", prefix=method.name, noun="option"
+    )
 
 
 def resolve_fields(cls: type, values: Any, *, owner: str, prefix: str, noun: str) -> Any:
@@ -197,14 +215,17 @@ def resolve_fields(cls: type, values: Any, *, owner: str, prefix: str, noun: str
     if isinstance(values, cls):
         return values
     if not isinstance(values, Mapping):
-        raise TypeError(f"{noun}s of {owner} must be a {cls.__name__} or a mapping, "
-                        f"got {type(values).__name__}")
+        raise TypeError(
+            f"{noun}s of {owner} must be a {cls.__name__} or a mapping, got {type(values).__name__}"
+        )
     fields = {f.name: f for f in dataclasses.fields(cls)}
     out = {}
     for key, value in values.items():
         if key not in fields:
-            raise ValueError(f"{owner} has no {noun} {key!r}"
-                             + (f" ({noun}s: {', '.join(fields)})" if fields else " (it takes none)"))
+            raise ValueError(
+                f"{owner} has no {noun} {key!r}"
+                + (f" ({noun}s: {', '.join(fields)})" if fields else " (it takes none)")
+            )
         out[key] = _coerce(f"{noun} {prefix}.{key}", value, fields[key].default)
     return cls(**out)
 

@@ -18,8 +18,7 @@ def edge_map(images: np.ndarray) -> np.ndarray:
     gray = np.asarray(images, dtype=np.float64).mean(axis=-1)
     out = np.empty_like(gray)
     for i, g in enumerate(gray):
-        out[i] = np.hypot(ndimage.sobel(g, axis=1, mode="reflect"),
-                          ndimage.sobel(g, axis=0, mode="reflect"))
+        out[i] = np.hypot(ndimage.sobel(g, axis=1, mode="reflect"), ndimage.sobel(g, axis=0, mode="reflect"))
     return out
 
 

@@ -67,24 +67,24 @@ from .base import Method, MethodContext, register_method
 __all__ = ["IttiKochOptions", "itti_koch_map", "normalize_n"]
 
 _BINOMIAL6 = np.array([1.0, 5.0, 10.0, 10.0, 5.0, 1.0]) / 32.0
-_GABOR_PERIOD = 7.0          # px, STB defaultGaborParams.filterPeriod
-_GABOR_SIGMA = 7.0 / 3.0     # px, STB defaultGaborParams.stddev (2.3333)
-_GABOR_HALF = 4              # 9 x 9 kernel, STB defaultGaborParams.filterSize
-_LUMINANCE_FLOOR = 0.1       # paper: colour only where I > max(I) / 10
-_FLAT = 1e-12                # maps with a smaller range are rounding noise
+_GABOR_PERIOD = 7.0  # px, STB defaultGaborParams.filterPeriod
+_GABOR_SIGMA = 7.0 / 3.0  # px, STB defaultGaborParams.stddev (2.3333)
+_GABOR_HALF = 4  # 9 x 9 kernel, STB defaultGaborParams.filterSize
+_LUMINANCE_FLOOR = 0.1  # paper: colour only where I > max(I) / 10
+_FLAT = 1e-12  # maps with a smaller range are rounding noise
 
 
 @dataclass(frozen=True)
 class IttiKochOptions:
     """Attributes:
-        centre_min: Finest centre level c (2 in the paper).
-        centre_max: Coarsest centre level c (4 in the paper).
-        delta_min: Smallest centre-surround level gap (3 in the paper).
-        delta_max: Largest centre-surround level gap (4 in the paper).
-        map_level: Pyramid level of the conspicuity and saliency maps (4 in the paper).
-        orientations: Gabor orientations, evenly spaced over 180 degrees (4 in the paper).
-        local_max_threshold: Local maxima below this fraction of M are ignored by N(.)
-            (0.1, the Saliency Toolbox's value; the paper gives none).
+    centre_min: Finest centre level c (2 in the paper).
+    centre_max: Coarsest centre level c (4 in the paper).
+    delta_min: Smallest centre-surround level gap (3 in the paper).
+    delta_max: Largest centre-surround level gap (4 in the paper).
+    map_level: Pyramid level of the conspicuity and saliency maps (4 in the paper).
+    orientations: Gabor orientations, evenly spaced over 180 degrees (4 in the paper).
+    local_max_threshold: Local maxima below this fraction of M are ignored by N(.)
+        (0.1, the Saliency Toolbox's value; the paper gives none).
     """
 
     centre_min: int = 2
@@ -105,11 +105,14 @@ def _check_options(o: IttiKochOptions) -> None:
     need(o.centre_max >= o.centre_min, "centre_max", f">= centre_min ({o.centre_min})", o.centre_max)
     need(o.delta_min >= 1, "delta_min", ">= 1", o.delta_min)
     need(o.delta_max >= o.delta_min, "delta_max", f">= delta_min ({o.delta_min})", o.delta_max)
-    need(0 <= o.map_level <= o.centre_max + o.delta_max, "map_level",
-         f"in [0, centre_max + delta_max = {o.centre_max + o.delta_max}]", o.map_level)
+    need(
+        0 <= o.map_level <= o.centre_max + o.delta_max,
+        "map_level",
+        f"in [0, centre_max + delta_max = {o.centre_max + o.delta_max}]",
+        o.map_level,
+    )
     need(o.orientations >= 1, "orientations", ">= 1", o.orientations)
-    need(0.0 <= o.local_max_threshold < 1.0, "local_max_threshold", "in [0, 1)",
-         o.local_max_threshold)
+    need(0.0 <= o.local_max_threshold < 1.0, "local_max_threshold", "in [0, 1)", o.local_max_threshold)
 
 
 # -- pyramids and resampling ---------------------------------------------------
@@ -157,9 +160,9 @@ def _gabor_pair(theta_deg: float) -> tuple[np.ndarray, np.ndarray]:
     """Even and odd Gabor kernels preferring stripes at ``theta`` (degrees from the
     horizontal, counter-clockwise; image rows point down)."""
     v = np.arange(-_GABOR_HALF, _GABOR_HALF + 1, dtype=np.float64)
-    x, y = np.meshgrid(v, -v)                   # x right, y up
+    x, y = np.meshgrid(v, -v)  # x right, y up
     t = np.deg2rad(theta_deg)
-    across = -x * np.sin(t) + y * np.cos(t)     # distance across the stripes
+    across = -x * np.sin(t) + y * np.cos(t)  # distance across the stripes
     envelope = np.exp(-(x**2 + y**2) / (2 * _GABOR_SIGMA**2))
     kernels = []
     for phase in (0.0, np.pi / 2):
@@ -171,8 +174,9 @@ def _gabor_pair(theta_deg: float) -> tuple[np.ndarray, np.ndarray]:
 
 def _orientation(level: np.ndarray, pair) -> np.ndarray:
     even, odd = pair
-    return (np.abs(ndimage.convolve(level, even, mode="reflect"))
-            + np.abs(ndimage.convolve(level, odd, mode="reflect")))
+    return np.abs(ndimage.convolve(level, even, mode="reflect")) + np.abs(
+        ndimage.convolve(level, odd, mode="reflect")
+    )
 
 
 def _colour_opponents(image: np.ndarray, intensity: np.ndarray):
@@ -198,7 +202,7 @@ def normalize_n(m: np.ndarray, local_max_threshold: float = 0.1) -> np.ndarray:
     peaks = (m >= ndimage.maximum_filter(m, size=3, mode="nearest")) & (m >= local_max_threshold)
     labels, count = ndimage.label(peaks, structure=np.ones((3, 3)))
     values = np.sort(np.asarray(ndimage.maximum(m, labels, np.arange(1, count + 1)), float))
-    others = values[:-1]                        # all but the global maximum
+    others = values[:-1]  # all but the global maximum
     mean_other = others.mean() if others.size else 0.0
     return m * (1.0 - mean_other) ** 2
 
@@ -207,7 +211,7 @@ def normalize_n(m: np.ndarray, local_max_threshold: float = 0.1) -> np.ndarray:
 def _centre_surround(pyr, o: IttiKochOptions):
     for c in range(o.centre_min, o.centre_max + 1):
         for d in range(o.delta_min, o.delta_max + 1):
-            surround = _expand(pyr[c + d], pyr[c].shape, 2 ** d)
+            surround = _expand(pyr[c + d], pyr[c].shape, 2**d)
             yield c, np.abs(pyr[c] - surround)
 
 
@@ -233,7 +237,7 @@ def _saliency(image: np.ndarray, o: IttiKochOptions) -> np.ndarray:
     orient = np.zeros(shape)
     for k in range(o.orientations):
         pair = _gabor_pair(180.0 * k / o.orientations)
-        o_pyr = [None] * o.centre_min + [_orientation(lv, pair) for lv in i_pyr[o.centre_min:]]
+        o_pyr = [None] * o.centre_min + [_orientation(lv, pair) for lv in i_pyr[o.centre_min :]]
         orient += n(_conspicuity([o_pyr], o, shape))
     maps.append(n(orient))
     return cast(np.ndarray, sum(maps)) / len(maps)  # sum of arrays, never the start value 0
@@ -252,10 +256,12 @@ def itti_koch_map(images, options: IttiKochOptions | None = None) -> np.ndarray:
     h, w = x.shape[1:3]
     smallest = 2 ** (o.centre_max + 1)
     if min(h, w) < smallest:
-        raise ValueError(f"method 'itti-koch': images must be at least {smallest} x {smallest} "
-                         f"pixels for centre levels up to {o.centre_max} (got {h} x {w}); "
-                         f"lower itti-koch.centre_max or upsample the images")
-    factor = 2 ** o.map_level
+        raise ValueError(
+            f"method 'itti-koch': images must be at least {smallest} x {smallest} "
+            f"pixels for centre levels up to {o.centre_max} (got {h} x {w}); "
+            f"lower itti-koch.centre_max or upsample the images"
+        )
+    factor = 2**o.map_level
     out = np.zeros(x.shape[:3])
     for i, image in enumerate(x):
         out[i] = _expand(_saliency(unit_range(image), o), (h, w), factor)
@@ -268,9 +274,11 @@ class IttiKoch(Method):
     kind = "control"
     options = IttiKochOptions
     summary = "Itti-Koch-Niebur bottom-up saliency of the image alone (control)"
-    reference = ("Itti, Koch & Niebur, A Model of Saliency-Based Visual Attention for Rapid "
-                 "Scene Analysis, IEEE PAMI 20(11):1254-1259, 1998; Gabor parameters from "
-                 "Walther & Koch's Saliency Toolbox (Neural Networks 19, 2006)")
+    reference = (
+        "Itti, Koch & Niebur, A Model of Saliency-Based Visual Attention for Rapid "
+        "Scene Analysis, IEEE PAMI 20(11):1254-1259, 1998; Gabor parameters from "
+        "Walther & Koch's Saliency Toolbox (Neural Networks 19, 2006)"
+    )
 
     def attribute(self, ctx: MethodContext, opts: IttiKochOptions):
         return itti_koch_map(ctx.images, opts)

@@ -57,12 +57,12 @@ _OPENCV_KERNEL = 5  # OpenCV's GaussianBlur(Size(5, 5), sigma) in computeSalienc
 @dataclass(frozen=True)
 class SpectralResidualOptions:
     """Attributes:
-        width: Width in pixels of the copy whose spectrum is analysed (64 in the paper).
-        average: Side of the mean filter on the log amplitude spectrum (3 in the paper).
-        sigma: Standard deviation in pixels (at ``width`` scale) of the final Gaussian
-            blur (8 in the paper).
-        variant: "paper" (Hou & Zhang's steps) or "opencv" (OpenCV's implementation:
-            square resize, reflect-101 borders, 5 x 5 blur before squaring).
+    width: Width in pixels of the copy whose spectrum is analysed (64 in the paper).
+    average: Side of the mean filter on the log amplitude spectrum (3 in the paper).
+    sigma: Standard deviation in pixels (at ``width`` scale) of the final Gaussian
+        blur (8 in the paper).
+    variant: "paper" (Hou & Zhang's steps) or "opencv" (OpenCV's implementation:
+        square resize, reflect-101 borders, 5 x 5 blur before squaring).
     """
 
     width: int = 64
@@ -73,8 +73,7 @@ class SpectralResidualOptions:
 
 def _check_options(opts: SpectralResidualOptions) -> None:
     if opts.variant not in _VARIANTS:
-        raise ValueError(f"option spectral-residual.variant must be one of {_VARIANTS}, "
-                         f"got {opts.variant!r}")
+        raise ValueError(f"option spectral-residual.variant must be one of {_VARIANTS}, got {opts.variant!r}")
     if opts.width < 2:
         raise ValueError(f"option spectral-residual.width must be >= 2, got {opts.width}")
     if opts.average < 1:
@@ -100,7 +99,7 @@ def _downsample(gray: np.ndarray, opts: SpectralResidualOptions) -> np.ndarray:
 
 def _gaussian_kernel(size: int, sigma: float) -> np.ndarray:
     x = np.arange(size) - (size - 1) / 2
-    k = np.exp(-x**2 / (2 * sigma**2))
+    k = np.exp(-(x**2) / (2 * sigma**2))
     return k / k.sum()
 
 
@@ -146,9 +145,11 @@ class SpectralResidual(Method):
     kind = "control"
     options = SpectralResidualOptions
     summary = "spectral residual bottom-up saliency of the image alone (control)"
-    reference = ("Hou & Zhang, Saliency Detection: A Spectral Residual Approach, CVPR 2007 "
-                 "(doi:10.1109/CVPR.2007.383267); variant='opencv' follows OpenCV contrib's "
-                 "StaticSaliencySpectralResidual")
+    reference = (
+        "Hou & Zhang, Saliency Detection: A Spectral Residual Approach, CVPR 2007 "
+        "(doi:10.1109/CVPR.2007.383267); variant='opencv' follows OpenCV contrib's "
+        "StaticSaliencySpectralResidual"
+    )
 
     def attribute(self, ctx: MethodContext, opts: SpectralResidualOptions):
         return spectral_residual_map(ctx.images, opts)

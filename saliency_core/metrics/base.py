@@ -30,9 +30,21 @@ import numpy as np
 
 from ..unit_registry import Registry
 
-__all__ = ["Metric", "MetricResult", "Category", "Direction", "Need", "METRICS", "register_metric",
-           "get_metric", "metric_names", "default_metrics", "NoSettings", "resolve_settings",
-           "parse_metric_settings"]
+__all__ = [
+    "Metric",
+    "MetricResult",
+    "Category",
+    "Direction",
+    "Need",
+    "METRICS",
+    "register_metric",
+    "get_metric",
+    "metric_names",
+    "default_metrics",
+    "NoSettings",
+    "resolve_settings",
+    "parse_metric_settings",
+]
 
 Category = Literal["faithfulness", "randomization", "localisation", "complexity", "temporal"]
 Direction = Literal["lower", "higher"]
@@ -81,12 +93,14 @@ class MetricResult:
         self.per_image = np.asarray(self.per_image, np.float64).reshape(-1)
         if self.value is None:
             self.value = float(self.per_image.mean()) if self.per_image.size else float("nan")
-        self.per_image_statistics = {k: np.asarray(v, np.float64).reshape(-1)
-                                     for k, v in self.per_image_statistics.items()}
+        self.per_image_statistics = {
+            k: np.asarray(v, np.float64).reshape(-1) for k, v in self.per_image_statistics.items()
+        }
         for name, values in self.per_image_statistics.items():
             if len(values) != len(self.per_image):
-                raise ValueError(f"statistic {name!r} has {len(values)} per-image values, "
-                                 f"the result {len(self.per_image)}")
+                raise ValueError(
+                    f"statistic {name!r} has {len(values)} per-image values, the result {len(self.per_image)}"
+                )
             self.statistics.setdefault(name, float(values.mean()))
 
 
@@ -140,17 +154,24 @@ class Metric:
             return chunks[0]
         sizes = np.array([len(c.per_image) for c in chunks], np.float64)
         weights = sizes / sizes.sum()
-        per_image_stats = {k: np.concatenate([c.per_image_statistics[k] for c in chunks])
-                           for k in chunks[0].per_image_statistics}
-        statistics = {k: float(np.dot(weights, [c.statistics[k] for c in chunks]))
-                      for k in chunks[0].statistics if k not in per_image_stats}
+        per_image_stats = {
+            k: np.concatenate([c.per_image_statistics[k] for c in chunks])
+            for k in chunks[0].per_image_statistics
+        }
+        statistics = {
+            k: float(np.dot(weights, [c.statistics[k] for c in chunks]))
+            for k in chunks[0].statistics
+            if k not in per_image_stats
+        }
         extra = dict(chunks[0].extra)
         for key in ("per_ordering", "per_ordering_statistics", "targets", "others", "true_vs_true"):
             if key not in extra:
                 continue
             if isinstance(extra[key], dict):
-                extra[key] = {k: np.concatenate([np.asarray(c.extra[key][k]) for c in chunks], axis=-1)
-                              for k in extra[key]}
+                extra[key] = {
+                    k: np.concatenate([np.asarray(c.extra[key][k]) for c in chunks], axis=-1)
+                    for k in extra[key]
+                }
             else:
                 extra[key] = np.concatenate([np.asarray(c.extra[key]) for c in chunks], axis=-1)
         artifacts = dict(chunks[0].artifacts)
@@ -161,16 +182,28 @@ class Metric:
             per_image=np.concatenate([c.per_image for c in chunks]),
             value=float(np.dot(weights, np.array([c.value for c in chunks], np.float64))),
             statistics=statistics,
-            per_image_statistics=per_image_stats, config=chunks[0].config, extra=extra,
-            artifacts=artifacts, warnings=list(dict.fromkeys(w for c in chunks for w in c.warnings)))
+            per_image_statistics=per_image_stats,
+            config=chunks[0].config,
+            extra=extra,
+            artifacts=artifacts,
+            warnings=list(dict.fromkeys(w for c in chunks for w in c.warnings)),
+        )
 
     def describe(self) -> dict:
         """Metadata for ``list metrics``, the store and the report."""
-        return {"name": self.name, "aliases": list(self.aliases), "category": self.category,
-                "direction": self.direction, "needs": sorted(self.needs),
-                "statistics": list(self.statistics), "reference": self.reference,
-                "summary": self.summary, "label": self.label, "axis": self.axis,
-                "settings": dataclasses.asdict(self.settings())}
+        return {
+            "name": self.name,
+            "aliases": list(self.aliases),
+            "category": self.category,
+            "direction": self.direction,
+            "needs": sorted(self.needs),
+            "statistics": list(self.statistics),
+            "reference": self.reference,
+            "summary": self.summary,
+            "label": self.label,
+            "axis": self.axis,
+            "settings": dataclasses.asdict(self.settings()),
+        }
 
 
 METRICS: Registry[Metric] = Registry("metric", "saliency_core.metrics", "saliency_bench.metrics")
@@ -190,8 +223,9 @@ def register_metric(cls: type[Metric]) -> type[Metric]:
         raise ValueError(f"metric {cls.name!r}: category must be one of {', '.join(_CATEGORIES)}")
     unknown = set(cls.needs) - set(_NEEDS)
     if unknown:
-        raise ValueError(f"metric {cls.name!r}: unknown needs {sorted(unknown)}; "
-                         f"choose from {', '.join(_NEEDS)}")
+        raise ValueError(
+            f"metric {cls.name!r}: unknown needs {sorted(unknown)}; choose from {', '.join(_NEEDS)}"
+        )
     if "value" in cls.statistics:
         raise ValueError(f"metric {cls.name!r}: 'value' is implied; do not list it in statistics")
     if not dataclasses.is_dataclass(cls.settings):
@@ -215,9 +249,7 @@ def default_metrics(*, has_masks: bool = False, sequence: bool = False) -> list[
     object masks when the data has them and the ones that need consecutive video
     frames when the data is a video."""
     data = {"maps"} | ({"masks"} if has_masks else set()) | ({"sequence"} if sequence else set())
-    return [m.name for m in METRICS if m.default or (m.needs & {"masks", "sequence"}
-                                                      and m.needs <= data)]
-
+    return [m.name for m in METRICS if m.default or (m.needs & {"masks", "sequence"} and m.needs <= data)]
 
 
 def resolve_settings(metric: Metric, values: Any = None) -> Any:
@@ -226,8 +258,9 @@ def resolve_settings(metric: Metric, values: Any = None) -> Any:
     setting."""
     from ..methods.base import resolve_fields
 
-    return resolve_fields(metric.settings, values, owner=f"metric {metric.name!r}",
-                          prefix=metric.name, noun="setting")
+    return resolve_fields(
+        metric.settings, values, owner=f"metric {metric.name!r}", prefix=metric.name, noun="setting"
+    )
 
 
 def parse_metric_settings(specs: list[str] | None) -> dict[str, dict[str, str]]:

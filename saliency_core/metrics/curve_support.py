@@ -28,13 +28,20 @@ def curve_result(result, *, reduce: str, clean_index: int) -> MetricResult:
     value = float(result.mean_curve_auc)
     clean = np.asarray(result.curves, np.float64)[:, clean_index]
     low = int((clean < CLEAN_SCORE_FLOOR).sum())
-    warnings = ([f"the explained class scores below {CLEAN_SCORE_FLOOR:g} on {low} of "
-                 f"{len(clean)} clean images"] if result.config.get("score") == "probability"
-                and low * 2 > len(clean) else [])
+    warnings = (
+        [f"the explained class scores below {CLEAN_SCORE_FLOOR:g} on {low} of {len(clean)} clean images"]
+        if result.config.get("score") == "probability" and low * 2 > len(clean)
+        else []
+    )
     return MetricResult(
-        per_image=result.auc, value=value, per_image_statistics={"auc": result.auc},
+        per_image=result.auc,
+        value=value,
+        per_image_statistics={"auc": result.auc},
         warnings=warnings,
         config=dict(result.config, reduce=reduce, value="area under the mean curve"),
         extra={"targets": result.targets.tolist(), "counters": jsonable(result.counters)},
-        artifacts={"fractions": np.asarray(result.fractions, np.float64),
-                   "curves": np.asarray(result.curves, np.float64)})
+        artifacts={
+            "fractions": np.asarray(result.fractions, np.float64),
+            "curves": np.asarray(result.curves, np.float64),
+        },
+    )

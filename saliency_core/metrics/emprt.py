@@ -30,7 +30,7 @@ from .smprt import HEDSTROEM
 @dataclass(frozen=True)
 class EmprtSettings:
     """Attributes:
-        bins: Equal-width histogram bins of the complexity (100 in the papers).
+    bins: Equal-width histogram bins of the complexity (100 in the papers).
     """
 
     bins: int = 100
@@ -56,29 +56,53 @@ class Emprt(Metric):
         entropies = []
 
         def explain(explainer, targets):
-            result = explainer.explain(ctx.images, targets=targets, method=method,
-                                       reduce=s.randomization_reduce, options=options, seed=ctx.seed)
+            result = explainer.explain(
+                ctx.images,
+                targets=targets,
+                method=method,
+                reduce=s.randomization_reduce,
+                options=options,
+                seed=ctx.seed,
+            )
             entropies.append(histogram_entropy(result.maps, opts.bins))
             return result
 
         measure = main_measure(s.measures)  # recorded for comparison with MPRT; not the value
-        result = mprt(ctx.classifier, ctx.images, mode="cascading", final_only=True, method=method,
-                      seed=ctx.seed, variant=ctx.variant, batch_size=ctx.batch_size,
-                      measures=(measure,), targets=ctx.targets, reduce=s.randomization_reduce,
-                      score=s.score, options=options, device=ctx.device,
-                      keep_maps=s.step_maps_image is not None, explain_fn=explain)
+        result = mprt(
+            ctx.classifier,
+            ctx.images,
+            mode="cascading",
+            final_only=True,
+            method=method,
+            seed=ctx.seed,
+            variant=ctx.variant,
+            batch_size=ctx.batch_size,
+            measures=(measure,),
+            targets=ctx.targets,
+            reduce=s.randomization_reduce,
+            score=s.score,
+            options=options,
+            device=ctx.device,
+            keep_maps=s.step_maps_image is not None,
+            explain_fn=explain,
+        )
         trained, randomized = entropies
         rise = relative_rise(trained, randomized)  # ValueError if undefined
         ratio = np.where(trained == 0, 1.0, randomized / np.where(trained == 0, 1.0, trained))
-        config = {"bins": int(opts.bins), "reduce": s.randomization_reduce, "score": s.score,
-                  "variant": ctx.variant, "seed": int(ctx.seed),
-                  "complexity": f"discrete entropy (nats) of the histogram of the map's values, "
-                                f"{opts.bins} equal-width bins from its minimum to its maximum",
-                  "value": "mean over images of (H(randomized) - H(trained)) / H(trained), the "
-                           "fully randomized model against the trained one",
-                  "initialisation": "each layer's own Keras initializer, seeded per variable "
-                                    "from the run seed (layer_seed)",
-                  "method_options": options_record(options)}
+        config = {
+            "bins": int(opts.bins),
+            "reduce": s.randomization_reduce,
+            "score": s.score,
+            "variant": ctx.variant,
+            "seed": int(ctx.seed),
+            "complexity": f"discrete entropy (nats) of the histogram of the map's values, "
+            f"{opts.bins} equal-width bins from its minimum to its maximum",
+            "value": "mean over images of (H(randomized) - H(trained)) / H(trained), the "
+            "fully randomized model against the trained one",
+            "initialisation": "each layer's own Keras initializer, seeded per variable "
+            "from the run seed (layer_seed)",
+            "method_options": options_record(options),
+        }
         artifacts = {"complexity": np.stack([trained, randomized])}
         if result.maps is not None:
             index = min(int(s.step_maps_image), result.maps.shape[1] - 1)
@@ -86,13 +110,22 @@ class Emprt(Metric):
             config["maps_image"] = index
         return MetricResult(
             per_image=rise,
-            statistics={"ratio": float(ratio.mean()),
-                        "complexity_trained": float(trained.mean()),
-                        "complexity_randomized": float(randomized.mean())},
-            config=config, artifacts=artifacts,
-            extra={"ratio_per_image": ratio.tolist(), "complexity_trained": trained.tolist(),
-                   "complexity_randomized": randomized.tolist(),
-                   f"similarity_{measure}": result.similarity[0, 0].tolist(),
-                   "layer_names": result.layers, "targets": result.targets.tolist(),
-                   "traces": int(result.traces), "skipped": list(result.skipped),
-                   "timings": jsonable(result.timings)})
+            statistics={
+                "ratio": float(ratio.mean()),
+                "complexity_trained": float(trained.mean()),
+                "complexity_randomized": float(randomized.mean()),
+            },
+            config=config,
+            artifacts=artifacts,
+            extra={
+                "ratio_per_image": ratio.tolist(),
+                "complexity_trained": trained.tolist(),
+                "complexity_randomized": randomized.tolist(),
+                f"similarity_{measure}": result.similarity[0, 0].tolist(),
+                "layer_names": result.layers,
+                "targets": result.targets.tolist(),
+                "traces": int(result.traces),
+                "skipped": list(result.skipped),
+                "timings": jsonable(result.timings),
+            },
+        )

@@ -48,9 +48,11 @@ class MotionAgreement(Metric):
     direction = "higher"
     needs = frozenset({"maps", "sequence"})
     statistics = ("mask_mass", "chance", "mass_ratio", "mass_excess")
-    reference = ("Farneback, SCIA 2003 (the optical-flow reference); relevance mass as in "
-                 "Arras, Osman & Samek, Information Fusion 81 (2022); per-frame protocol "
-                 "this project's")
+    reference = (
+        "Farneback, SCIA 2003 (the optical-flow reference); relevance mass as in "
+        "Arras, Osman & Samek, Information Fusion 81 (2022); per-frame protocol "
+        "this project's"
+    )
     summary = "per-frame Spearman |map| with the motion map; |map| mass in the moving object"
     label = "Spearman |map| vs motion"
     settings = MotionAgreementSettings
@@ -62,9 +64,12 @@ class MotionAgreement(Metric):
         out = motion_agreement(maps, ctx.maps(reference), ctx.masks)
         frames = np.arange(len(maps), dtype=np.float64)
         series = [("Spearman |map| vs motion", "Spearman |map| vs motion", False, out.spearman)]
-        config = {"reduce": ctx.settings.curve_reduce, "motion_reference": reference,
-                  "value": f"mean over the {len(maps)} frames of Spearman |map| with the "
-                           f"{reference} map of the same frame"}
+        config = {
+            "reduce": ctx.settings.curve_reduce,
+            "motion_reference": reference,
+            "value": f"mean over the {len(maps)} frames of Spearman |map| with the "
+            f"{reference} map of the same frame",
+        }
         if out.mask_mass is None:
             nan = float("nan")
             statistics = dict.fromkeys(self.statistics, nan)
@@ -72,18 +77,24 @@ class MotionAgreement(Metric):
         else:
             assert out.chance is not None  # measured with mask_mass
             mass, chance = float(out.mask_mass.mean()), float(out.chance.mean())
-            statistics = {"mask_mass": mass, "chance": chance,
-                          "mass_ratio": mass / chance if chance > 0 else float("nan"),
-                          "mass_excess": float((out.mask_mass - out.chance).mean())}
-            config["masks"] = ("mask_mass: fraction of |map| inside the moving object's mask, "
-                               "mean over frames; chance: the mask's area fraction; mass_ratio "
-                               "= mask_mass / chance")
-            series += [("|map| mass in the object mask", "Mass in the moving object", False,
-                        out.mask_mass),
-                       ("chance (mask area fraction)", "Mass in the moving object", True,
-                        out.chance)]
+            statistics = {
+                "mask_mass": mass,
+                "chance": chance,
+                "mass_ratio": mass / chance if chance > 0 else float("nan"),
+                "mass_excess": float((out.mask_mass - out.chance).mean()),
+            }
+            config["masks"] = (
+                "mask_mass: fraction of |map| inside the moving object's mask, "
+                "mean over frames; chance: the mask's area fraction; mass_ratio "
+                "= mask_mass / chance"
+            )
+            series += [
+                ("|map| mass in the object mask", "Mass in the moving object", False, out.mask_mass),
+                ("chance (mask area fraction)", "Mass in the moving object", True, out.chance),
+            ]
         artifacts, extra = series_artifacts(frames, series)
         artifacts.update(strip_artifacts(ctx, maps, s.strip_frames))
         extra["motion_reference"] = reference
-        return MetricResult(per_image=out.spearman, statistics=statistics, config=config,
-                            artifacts=artifacts, extra=extra)
+        return MetricResult(
+            per_image=out.spearman, statistics=statistics, config=config, artifacts=artifacts, extra=extra
+        )

@@ -28,22 +28,24 @@ from ..methods.base import options_record
 from .base import Metric, MetricResult, register_metric
 from .randomization_support import main_measure
 
-HEDSTROEM = ("Hedstroem, Weber, Bareeva, Motzkus, Samek, Lapuschkin & Hoehne, Sanity Checks "
-             "Revisited: An Exploration to Repair the Model Parameter Randomisation Test, XAI in "
-             "Action workshop, NeurIPS 2023 (arXiv:2401.06465); Hedstroem, Weber, Lapuschkin & "
-             "Hoehne, A Fresh Look at Sanity Checks for Saliency Maps, xAI 2024 "
-             "(arXiv:2405.02383)")
+HEDSTROEM = (
+    "Hedstroem, Weber, Bareeva, Motzkus, Samek, Lapuschkin & Hoehne, Sanity Checks "
+    "Revisited: An Exploration to Repair the Model Parameter Randomisation Test, XAI in "
+    "Action workshop, NeurIPS 2023 (arXiv:2401.06465); Hedstroem, Weber, Lapuschkin & "
+    "Hoehne, A Fresh Look at Sanity Checks for Saliency Maps, xAI 2024 "
+    "(arXiv:2405.02383)"
+)
 
 
 @dataclass(frozen=True)
 class SmprtSettings:
     """Attributes:
-        samples: Noisy copies averaged per map (the papers' N; 50 in their experiments).
-        noise_level: Noise standard deviation as a fraction of each image's value range
-            (max - min); 0.1 in the papers' ImageNet experiments.
-        layerwise: Also score every cumulative bottom-up step (a curve of as many map
-            sets as the model has blocks); False explains only the trained and the fully
-            randomized model, which give the value either way.
+    samples: Noisy copies averaged per map (the papers' N; 50 in their experiments).
+    noise_level: Noise standard deviation as a fraction of each image's value range
+        (max - min); 0.1 in the papers' ImageNet experiments.
+    layerwise: Also score every cumulative bottom-up step (a curve of as many map
+        sets as the model has blocks); False explains only the trained and the fully
+        randomized model, which give the value either way.
     """
 
     samples: int = 50
@@ -68,29 +70,59 @@ class Smprt(Metric):
         options = ctx.options_for(method)
 
         def explain(explainer, targets):
-            return denoised_maps(explainer, ctx.images, method=method, samples=opts.samples,
-                                 noise_level=opts.noise_level, seed=ctx.seed, targets=targets,
-                                 reduce=s.randomization_reduce, options=options)
+            return denoised_maps(
+                explainer,
+                ctx.images,
+                method=method,
+                samples=opts.samples,
+                noise_level=opts.noise_level,
+                seed=ctx.seed,
+                targets=targets,
+                reduce=s.randomization_reduce,
+                options=options,
+            )
 
-        result = mprt(ctx.classifier, ctx.images, mode="cascading", order="bottom_up",
-                      final_only=not opts.layerwise, method=method, seed=ctx.seed,
-                      variant=ctx.variant, batch_size=ctx.batch_size, measures=s.measures,
-                      targets=ctx.targets, reduce=s.randomization_reduce, score=s.score,
-                      options=options, device=ctx.device, keep_maps=s.step_maps_image is not None,
-                      explain_fn=explain)
+        result = mprt(
+            ctx.classifier,
+            ctx.images,
+            mode="cascading",
+            order="bottom_up",
+            final_only=not opts.layerwise,
+            method=method,
+            seed=ctx.seed,
+            variant=ctx.variant,
+            batch_size=ctx.batch_size,
+            measures=s.measures,
+            targets=ctx.targets,
+            reduce=s.randomization_reduce,
+            score=s.score,
+            options=options,
+            device=ctx.device,
+            keep_maps=s.step_maps_image is not None,
+            explain_fn=explain,
+        )
         sim = np.asarray(result.similarity, np.float64)  # (steps, measures, N)
         main = main_measure(result.measures)
-        config = {"samples": int(opts.samples), "noise_level": float(opts.noise_level),
-                  "layerwise": bool(opts.layerwise), "mode": "bottom-up",
-                  "order": result.order, "reduce": s.randomization_reduce, "score": s.score,
-                  "variant": ctx.variant, "measures": list(result.measures), "seed": int(ctx.seed),
-                  "steps": len(result.blocks), "value_measure": main,
-                  "value": f"mean over images of {main} between the trained and the fully "
-                           f"randomized model's maps, each averaged over {opts.samples} noisy "
-                           f"copies (noise sd {opts.noise_level} x the image's value range)",
-                  "initialisation": "each layer's own Keras initializer, seeded per variable "
-                                    "from the run seed (layer_seed)",
-                  "method_options": options_record(options)}
+        config = {
+            "samples": int(opts.samples),
+            "noise_level": float(opts.noise_level),
+            "layerwise": bool(opts.layerwise),
+            "mode": "bottom-up",
+            "order": result.order,
+            "reduce": s.randomization_reduce,
+            "score": s.score,
+            "variant": ctx.variant,
+            "measures": list(result.measures),
+            "seed": int(ctx.seed),
+            "steps": len(result.blocks),
+            "value_measure": main,
+            "value": f"mean over images of {main} between the trained and the fully "
+            f"randomized model's maps, each averaged over {opts.samples} noisy "
+            f"copies (noise sd {opts.noise_level} x the image's value range)",
+            "initialisation": "each layer's own Keras initializer, seeded per variable "
+            "from the run seed (layer_seed)",
+            "method_options": options_record(options),
+        }
         artifacts = {"similarity": sim.mean(axis=-1), "similarity_per_image": sim}
         if result.maps is not None:
             index = min(int(s.step_maps_image), result.maps.shape[1] - 1)
@@ -99,8 +131,15 @@ class Smprt(Metric):
         return MetricResult(
             per_image=sim[-1, result.measures.index(main)],
             statistics={m: float(sim[-1, i].mean()) for i, m in enumerate(result.measures)},
-            config=config, artifacts=artifacts,
-            extra={"layers": list(result.blocks), "measures": list(result.measures),
-                   "layer_names": result.layers, "targets": result.targets.tolist(),
-                   "traces": int(result.traces), "skipped": list(result.skipped),
-                   "timings": jsonable(result.timings)})
+            config=config,
+            artifacts=artifacts,
+            extra={
+                "layers": list(result.blocks),
+                "measures": list(result.measures),
+                "layer_names": result.layers,
+                "targets": result.targets.tolist(),
+                "traces": int(result.traces),
+                "skipped": list(result.skipped),
+                "timings": jsonable(result.timings),
+            },
+        )

@@ -58,9 +58,12 @@ class TemporalStability(Metric):
     direction = "higher"
     needs = frozenset({"maps", "sequence"})
     statistics = ("frames", "ratio", "difference") + tuple(
-        f"{p}_{m}" for p in ("maps", "frames") for m in STABILITY_MEASURES)
-    reference = (ADEBAYO + " (the similarity measures); the pairing of each map comparison "
-                 "with the same comparison of the frames is this project's protocol")
+        f"{p}_{m}" for p in ("maps", "frames") for m in STABILITY_MEASURES
+    )
+    reference = (
+        ADEBAYO + " (the similarity measures); the pairing of each map comparison "
+        "with the same comparison of the frames is this project's protocol"
+    )
     summary = "similarity of consecutive frames' maps, next to that of the frames"
     label = "Spearman |map|, frames t and t+1"
     settings = StabilitySettings
@@ -68,15 +71,20 @@ class TemporalStability(Metric):
     def compute(self, ctx, method):
         s = ctx.settings_for(self)
         if s.measure not in STABILITY_MEASURES:
-            raise ValueError(f"temporal-stability: measure must be one of "
-                             f"{', '.join(STABILITY_MEASURES)}, got {s.measure!r}")
+            raise ValueError(
+                f"temporal-stability: measure must be one of "
+                f"{', '.join(STABILITY_MEASURES)}, got {s.measure!r}"
+            )
         maps = ctx.maps(method)
         out = temporal_stability(maps, ctx.images, measures=STABILITY_MEASURES)
         assert out.frames is not None  # the frames were given
         per_pair, reference = out.maps[s.measure], out.frames[s.measure]
         value, frames = float(per_pair.mean()), float(reference.mean())
-        statistics = {"frames": frames, "difference": value - frames,
-                      "ratio": value / frames if frames > 0 else float("nan")}
+        statistics = {
+            "frames": frames,
+            "difference": value - frames,
+            "ratio": value / frames if frames > 0 else float("nan"),
+        }
         for m in STABILITY_MEASURES:
             statistics[f"maps_{m}"] = float(out.maps[m].mean())
             statistics[f"frames_{m}"] = float(out.frames[m].mean())
@@ -84,16 +92,28 @@ class TemporalStability(Metric):
         x = np.arange(pairs) + 0.5
         series = []
         for m in STABILITY_MEASURES:
-            series += [(f"maps ({_LABELS[m]})", _LABELS[m], False, out.maps[m]),
-                       (f"frames ({_LABELS[m]})", _LABELS[m], True, out.frames[m])]
+            series += [
+                (f"maps ({_LABELS[m]})", _LABELS[m], False, out.maps[m]),
+                (f"frames ({_LABELS[m]})", _LABELS[m], True, out.frames[m]),
+            ]
         artifacts, extra = series_artifacts(x, series)
         artifacts.update(strip_artifacts(ctx, maps, s.strip_frames))
-        config = {"reduce": ctx.settings.curve_reduce, "measure": s.measure,
-                  "measures": list(STABILITY_MEASURES), "pairs": pairs,
-                  "value": f"mean over the {pairs} consecutive frame pairs of {s.measure} "
-                           "between the maps of frames t and t+1",
-                  "frames": "the same measure between frames t and t+1 (channel means of the "
-                            "inputs); ratio = value / frames, difference = value - frames",
-                  "strip_frames": int(s.strip_frames)}
-        return MetricResult(per_image=per_pair, value=value, statistics=statistics,
-                            config=config, artifacts=artifacts, extra=extra)
+        config = {
+            "reduce": ctx.settings.curve_reduce,
+            "measure": s.measure,
+            "measures": list(STABILITY_MEASURES),
+            "pairs": pairs,
+            "value": f"mean over the {pairs} consecutive frame pairs of {s.measure} "
+            "between the maps of frames t and t+1",
+            "frames": "the same measure between frames t and t+1 (channel means of the "
+            "inputs); ratio = value / frames, difference = value - frames",
+            "strip_frames": int(s.strip_frames),
+        }
+        return MetricResult(
+            per_image=per_pair,
+            value=value,
+            statistics=statistics,
+            config=config,
+            artifacts=artifacts,
+            extra=extra,
+        )

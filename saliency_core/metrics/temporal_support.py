@@ -56,8 +56,11 @@ def strip_artifacts(ctx, maps, count: int) -> dict[str, np.ndarray]:
     if not index.size:
         return {}
     raw = bool(getattr(ctx.classifier, "raw_input", False))
-    return {"strip_frames": display_frames(ctx.images[index], raw),
-            "strip_maps": np.asarray(maps, np.float32)[index], "strip_index": index}
+    return {
+        "strip_frames": display_frames(ctx.images[index], raw),
+        "strip_maps": np.asarray(maps, np.float32)[index],
+        "strip_index": index,
+    }
 
 
 def series_artifacts(x, series: list[tuple[str, str, bool, np.ndarray]]):
@@ -71,6 +74,5 @@ def series_artifacts(x, series: list[tuple[str, str, bool, np.ndarray]]):
     values = np.stack([np.asarray(v, np.float64).reshape(-1) for *_, v in series])
     if values.shape[1] != x.size:
         raise ValueError(f"series have {values.shape[1]} values, the frame axis {x.size}")
-    info = [{"label": label, "panel": panel, "reference": bool(ref)}
-            for label, panel, ref, _ in series]
+    info = [{"label": label, "panel": panel, "reference": bool(ref)} for label, panel, ref, _ in series]
     return {"series": values, "series_x": x}, {"series_info": info}

@@ -18,8 +18,10 @@ __all__ = ["VIDEO_NOTE", "VideoSeries", "VideoStrip", "read_video_cell"]
 
 log = logging.getLogger(__name__)
 
-VIDEO_NOTE = ("Checks on consecutive video frames: each method's map over a few frames, and "
-              "each temporal metric frame by frame, as stored by the run.")
+VIDEO_NOTE = (
+    "Checks on consecutive video frames: each method's map over a few frames, and "
+    "each temporal metric frame by frame, as stored by the run."
+)
 
 SERIES_ARTIFACTS = ("series", "series_x")
 STRIP_ARTIFACTS = ("strip_frames", "strip_maps", "strip_index")
@@ -72,15 +74,26 @@ def _series(store, cell, fields: dict, metrics: dict, kinds: dict) -> VideoSerie
     x = np.asarray(store.artifact(cell.id, "series_x"), np.float64).reshape(-1)
     info = metrics.get("series_info") or []
     if values.shape != (len(info), x.size):
-        log.warning("check cell %s: series %s do not match %d labels and %d positions; "
-                    "not plotted", cell.id, values.shape, len(info), x.size)
+        log.warning(
+            "check cell %s: series %s do not match %d labels and %d positions; not plotted",
+            cell.id,
+            values.shape,
+            len(info),
+            x.size,
+        )
         return None
     value = metrics.get("value")
-    return VideoSeries(**fields, value=None if value is None else float(value),
-                       direction=str(metrics.get("direction", "")), x=x, values=values,
-                       labels=[str(i.get("label", "")) for i in info],
-                       panels=[str(i.get("panel", "")) for i in info],
-                       reference=[bool(i.get("reference")) for i in info], **kinds)
+    return VideoSeries(
+        **fields,
+        value=None if value is None else float(value),
+        direction=str(metrics.get("direction", "")),
+        x=x,
+        values=values,
+        labels=[str(i.get("label", "")) for i in info],
+        panels=[str(i.get("panel", "")) for i in info],
+        reference=[bool(i.get("reference")) for i in info],
+        **kinds,
+    )
 
 
 def _strip(store, cell, fields: dict) -> VideoStrip | None:
@@ -88,15 +101,22 @@ def _strip(store, cell, fields: dict) -> VideoStrip | None:
     maps = np.asarray(store.artifact(cell.id, "strip_maps"), np.float64)
     index = np.asarray(store.artifact(cell.id, "strip_index")).reshape(-1)
     if frames.ndim != 4 or maps.shape != frames.shape[:3] or index.size != len(frames):
-        log.warning("check cell %s: strip frames %s, maps %s and index %s do not match; "
-                    "not shown", cell.id, frames.shape, maps.shape, index.shape)
+        log.warning(
+            "check cell %s: strip frames %s, maps %s and index %s do not match; not shown",
+            cell.id,
+            frames.shape,
+            maps.shape,
+            index.shape,
+        )
         return None
-    return VideoStrip(**{k: fields[k] for k in ("model", "data", "method")}, index=index,
-                      frames=frames, maps=maps)
+    return VideoStrip(
+        **{k: fields[k] for k in ("model", "data", "method")}, index=index, frames=frames, maps=maps
+    )
 
 
-def read_video_cell(store, cell, names: set[str], fields: dict, metrics: dict,
-                    kinds: dict) -> tuple[VideoSeries | None, VideoStrip | None]:
+def read_video_cell(
+    store, cell, names: set[str], fields: dict, metrics: dict, kinds: dict
+) -> tuple[VideoSeries | None, VideoStrip | None]:
     """The series and strip an ``ok`` check cell stored (None for what it lacks).
 
     Args:
@@ -106,7 +126,6 @@ def read_video_cell(store, cell, names: set[str], fields: dict, metrics: dict,
         metrics: The cell's metrics dict.
         kinds: ``control`` and ``chance`` flags of its method.
     """
-    series = _series(store, cell, fields, metrics, kinds) \
-        if set(SERIES_ARTIFACTS) <= names else None
+    series = _series(store, cell, fields, metrics, kinds) if set(SERIES_ARTIFACTS) <= names else None
     strip = _strip(store, cell, fields) if set(STRIP_ARTIFACTS) <= names else None
     return series, strip

@@ -10,9 +10,20 @@ from collections import defaultdict
 import matplotlib
 import numpy as np
 
-from .figures import (_CHANCE_COLOUR, _CLIP_PERCENTILE, _CONTROL_COLOURS, _DIVERGING,
-                      _OTHER_COLOURS, _SEQUENTIAL, _STYLE, _VARIANT_COLOURS, _as_rgb, _new_figure,
-                      _png, _short)
+from .figures import (
+    _CHANCE_COLOUR,
+    _CLIP_PERCENTILE,
+    _CONTROL_COLOURS,
+    _DIVERGING,
+    _OTHER_COLOURS,
+    _SEQUENTIAL,
+    _STYLE,
+    _VARIANT_COLOURS,
+    _as_rgb,
+    _new_figure,
+    _png,
+    _short,
+)
 from .model import ReportData
 from .video import VideoSeries, VideoStrip
 
@@ -43,13 +54,14 @@ def video_strip_figure(strips: list[VideoStrip]) -> bytes:
                 image = _as_rgb(frame)
                 h, w = image.shape[:2]
                 ax.imshow(image)
-                im = ax.imshow(m, cmap=cmap, vmin=lo, vmax=hi, alpha=0.5,
-                               extent=(-0.5, w - 0.5, h - 0.5, -0.5))
+                im = ax.imshow(
+                    m, cmap=cmap, vmin=lo, vmax=hi, alpha=0.5, extent=(-0.5, w - 0.5, h - 0.5, -0.5)
+                )
                 ax.set_title(f"frame {int(t)}", fontsize=8)
             for ax in row:
                 ax.set_xticks([])
                 ax.set_yticks([])
-            for ax in row[len(strip.index):]:
+            for ax in row[len(strip.index) :]:
                 ax.set_visible(False)
             row[0].set_ylabel(_short(strip.method, 18))
             assert im is not None  # a strip stores at least one frame
@@ -71,26 +83,25 @@ def video_series_figure(series: list[VideoSeries]) -> bytes:
     chance baseline grey, other controls dashed), and the method-independent
     reference (the frames' own similarity, the mask's area fraction) dotted black."""
     panels = _panels(series)
-    methods = sorted({s.method for s in series},
-                     key=lambda m: next((s.control, m) for s in series if s.method == m))
+    methods = sorted(
+        {s.method for s in series}, key=lambda m: next((s.control, m) for s in series if s.method == m)
+    )
     palette = iter(_OTHER_COLOURS[:1] + tuple(_VARIANT_COLOURS.values()) + _OTHER_COLOURS[1:] * 3)
     controls = iter(_CONTROL_COLOURS * 4)
     colour = {}
     for m in methods:
         first = next(s for s in series if s.method == m)
-        colour[m] = (_CHANCE_COLOUR if first.chance else next(controls) if first.control
-                     else next(palette))
+        colour[m] = _CHANCE_COLOUR if first.chance else next(controls) if first.control else next(palette)
     with matplotlib.rc_context(_STYLE):
         cols = min(len(panels), 2)
         rows = -(-len(panels) // cols)
         fig = _new_figure(4.4 * cols + 0.4, 2.9 * rows)
         axes = fig.subplots(rows, cols, squeeze=False).ravel()
-        for ax in axes[len(panels):]:
+        for ax in axes[len(panels) :]:
             ax.set_visible(False)
         for ax, (metric, panel) in zip(axes, panels):
             drawn, pairs = set(), False
-            for s in sorted((s for s in series if s.metric == metric),
-                            key=lambda s: methods.index(s.method)):
+            for s in sorted((s for s in series if s.metric == metric), key=lambda s: methods.index(s.method)):
                 pairs = pairs or bool(np.any(s.x != np.round(s.x)))
                 for values, label, where, ref in zip(s.values, s.labels, s.panels, s.reference):
                     if where != panel:
@@ -100,9 +111,14 @@ def video_series_figure(series: list[VideoSeries]) -> bytes:
                             ax.plot(s.x, values, label=_short(label, 30), **_REFERENCE_STYLE)
                             drawn.add(label)
                         continue
-                    ax.plot(s.x, values, "--" if s.control else "-", marker=".",
-                            color=colour[s.method],
-                            label=_short(s.method, 20) + (" (control)" if s.control else ""))
+                    ax.plot(
+                        s.x,
+                        values,
+                        "--" if s.control else "-",
+                        marker=".",
+                        color=colour[s.method],
+                        label=_short(s.method, 20) + (" (control)" if s.control else ""),
+                    )
             ax.set_title(f"{metric}: {_short(panel, 34)}")
             ax.set_xlabel("Frame (a pair t, t+1 at t + 0.5)" if pairs else "Frame")
             ax.set_ylabel(_short(panel, 30))
@@ -120,17 +136,27 @@ def video_figures(data: ReportData) -> list[tuple[str, str, str, bytes]]:
     series: dict[tuple, list[VideoSeries]] = defaultdict(list)
     for v in data.video:
         series[(v.model, v.data)].append(v)
-    for (model, dataset) in sorted(set(strips) | set(series)):
+    for model, dataset in sorted(set(strips) | set(series)):
         if strips.get((model, dataset)):
             group = sorted(strips[(model, dataset)], key=lambda s: s.method)
-            out.append((f"video-strip-{model}-{dataset}", f"Video frames: {model} on {dataset}",
-                        "Evenly spaced frames (first and last included) with each method's map "
-                        "over them, one colour scale per row.", video_strip_figure(group)))
+            out.append(
+                (
+                    f"video-strip-{model}-{dataset}",
+                    f"Video frames: {model} on {dataset}",
+                    "Evenly spaced frames (first and last included) with each method's map "
+                    "over them, one colour scale per row.",
+                    video_strip_figure(group),
+                )
+            )
         if series.get((model, dataset)):
-            out.append((f"video-series-{model}-{dataset}",
-                        f"Per-frame values: {model} on {dataset}",
-                        "Each temporal metric's values frame by frame; the dotted line is what "
-                        "does not depend on the method (how similar the frames themselves are, "
-                        "or the object's area fraction, the chance level of its mass).",
-                        video_series_figure(series[(model, dataset)])))
+            out.append(
+                (
+                    f"video-series-{model}-{dataset}",
+                    f"Per-frame values: {model} on {dataset}",
+                    "Each temporal metric's values frame by frame; the dotted line is what "
+                    "does not depend on the method (how similar the frames themselves are, "
+                    "or the object's area fraction, the chance level of its mass).",
+                    video_series_figure(series[(model, dataset)]),
+                )
+            )
     return out

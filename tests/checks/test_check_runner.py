@@ -19,8 +19,9 @@ METRICS = ["deletion", "road-morf", "random-logit", "mprt"]
 
 def tiny_model():
     inputs = keras.Input((16, 16, 3))
-    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu",
-                            kernel_initializer=keras.initializers.HeNormal(seed=1))(inputs)
+    x = keras.layers.Conv2D(
+        4, 3, padding="same", activation="relu", kernel_initializer=keras.initializers.HeNormal(seed=1)
+    )(inputs)
     x = keras.layers.GlobalAveragePooling2D()(x)
     outputs = keras.layers.Dense(3, kernel_initializer=keras.initializers.GlorotUniform(seed=3))(x)
     return keras.Model(inputs, outputs)
@@ -59,14 +60,25 @@ def test_a_store_keeps_each_chunk_and_the_joined_result(tmp_path):
     model, x = tiny_model(), images(7)
     with ResultStore(tmp_path / "s.sqlite") as store:
         run = store.start_run("check", metadata={})
-        report = run_checks(model, x, methods=["gradient", "random"], metrics=["deletion"], seed=0,
-                            data_name="d", store=store, run_id=run, variant="function",
-                            chunk_images=3, image_names=[f"im{i}" for i in range(7)])
+        report = run_checks(
+            model,
+            x,
+            methods=["gradient", "random"],
+            metrics=["deletion"],
+            seed=0,
+            data_name="d",
+            store=store,
+            run_id=run,
+            variant="function",
+            chunk_images=3,
+            image_names=[f"im{i}" for i in range(7)],
+        )
         chunks = store.cells(run, kind="check-chunk")
         assert sorted(c.key["chunk"] for c in chunks if c.key["method"] == "gradient") == [0, 1, 2]
         [final] = [c for c in store.cells(run, kind="check") if c.key["method"] == "gradient"]
-        assert final.metrics["chunks"] == 3 and final.metrics["config"]["images"] == \
-            [f"im{i}" for i in range(7)]
+        assert final.metrics["chunks"] == 3 and final.metrics["config"]["images"] == [
+            f"im{i}" for i in range(7)
+        ]
         assert store.artifact(final.id, "curves").shape[0] == 7
         random = report.get("random", "deletion")
         assert np.asarray(random.per_ordering).shape == (8, 7)  # the chance baseline's orderings
@@ -100,8 +112,7 @@ def test_resume_after_sigkill_gives_bit_identical_per_image_values(tmp_path):
 
     def run(run_id, kill):
         script = KILLED_RUN.format(tests=tests, path=path, run=run_id, kill=kill)
-        return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                              timeout=600)
+        return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
 
     first = run(killed, True)
     assert first.returncode == -signal.SIGKILL, first.stderr[-2000:]
@@ -112,10 +123,14 @@ def test_resume_after_sigkill_gives_bit_identical_per_image_values(tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert run(clean, False).returncode == 0
     with ResultStore(path) as store:
-        a = {(c.key["method"], c.key["metric"]): c.metrics["per_image"]
-             for c in store.cells(killed, kind="check")}
-        b = {(c.key["method"], c.key["metric"]): c.metrics["per_image"]
-             for c in store.cells(clean, kind="check")}
+        a = {
+            (c.key["method"], c.key["metric"]): c.metrics["per_image"]
+            for c in store.cells(killed, kind="check")
+        }
+        b = {
+            (c.key["method"], c.key["metric"]): c.metrics["per_image"]
+            for c in store.cells(clean, kind="check")
+        }
         assert a == b and len(a) == 4
         # the resumed run did not recompute the chunks that the killed one had finished
         ids = {c.key["chunk"] for c in kept}
@@ -136,8 +151,16 @@ def test_a_failing_chunk_fails_its_metric_with_the_chunk_named(monkeypatch):
         return original(*args, **kwargs)
 
     monkeypatch.setattr(deletion, "deletion_curve", flaky)
-    report = run_checks(model, x, methods=["gradient"], metrics=["deletion", "mprt"], seed=0,
-                        data_name="d", variant="function", chunk_images=3)
+    report = run_checks(
+        model,
+        x,
+        methods=["gradient"],
+        metrics=["deletion", "mprt"],
+        seed=0,
+        data_name="d",
+        variant="function",
+        chunk_images=3,
+    )
     assert not report.get("gradient", "deletion").ok
     assert "MemoryError: simulated" in report.get("gradient", "deletion").reason
     assert report.get("gradient", "mprt").ok

@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from saliency_core.checks.gate import (PolicyError, evaluate_policy, list_policies, load_policy,
-                                       parse_policy)
+from saliency_core.checks.gate import PolicyError, evaluate_policy, list_policies, load_policy, parse_policy
 from saliency_core.checks.results import CheckReport, CheckResult
 
 
@@ -20,16 +19,38 @@ def per_image(mean, spread=0.01, seed=0, n=N):
     return list(mean + spread * (noise - noise.mean()) / noise.std())
 
 
-def result(method, metric, value, *, direction="lower", statistics=None, status="ok", reason=None,
-           spread=0.01, seed=0, warnings=(), orderings=None):
+def result(
+    method,
+    metric,
+    value,
+    *,
+    direction="lower",
+    statistics=None,
+    status="ok",
+    reason=None,
+    spread=0.01,
+    seed=0,
+    warnings=(),
+    orderings=None,
+):
     """A check result whose per-image values (and per-image statistics) have the given means."""
     stats = statistics or {}
     values = per_image(value, spread, seed) if value is not None and status == "ok" else []
-    return CheckResult(model="m", data="d", method=method, metric=metric, status=status,
-                       value=value, direction=direction, statistics=dict(stats), reason=reason,
-                       per_image=values, warnings=list(warnings), per_ordering=orderings,
-                       per_image_statistics={k: per_image(v, spread, seed + 1) for k, v in stats.items()
-                                             if v == v})
+    return CheckResult(
+        model="m",
+        data="d",
+        method=method,
+        metric=metric,
+        status=status,
+        value=value,
+        direction=direction,
+        statistics=dict(stats),
+        reason=reason,
+        per_image=values,
+        warnings=list(warnings),
+        per_ordering=orderings,
+        per_image_statistics={k: per_image(v, spread, seed + 1) for k, v in stats.items() if v == v},
+    )
 
 
 def rule(**fields):
@@ -37,6 +58,7 @@ def rule(**fields):
 
 
 # --- parsing ------------------------------------------------------------------------------
+
 
 def test_default_policy_is_packaged_and_reads_the_four_default_metrics():
     assert "default" in list_policies()
@@ -53,28 +75,34 @@ def test_default_policy_is_packaged_and_reads_the_four_default_metrics():
 
 
 def test_cli_metric_names_are_normalised_and_rules_get_default_names():
-    policy = parse_policy({"rules": [rule(metric="mprt", statistic="last_step_ssim"),
-                                     rule(compare_to="random")]})
+    policy = parse_policy(
+        {"rules": [rule(metric="mprt", statistic="last_step_ssim"), rule(compare_to="random")]}
+    )
     assert [r.metric for r in policy.rules] == ["mprt-cascading", "deletion"]
     assert [r.name for r in policy.rules] == ["mprt-cascading.last_step_ssim", "deletion.value-vs-random"]
     assert policy.rules[1].describe() == "deletion.value - random < 0"
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"rules": [rule()], "nmae": "x"}, "key 'nmae': unknown key"),
-    ({"rules": []}, "key 'rules'"),
-    ({"rules": [rule(thresold=1.0)]}, "rules[1]: key 'thresold': unknown key"),
-    ({"rules": [{"metric": "deletion", "op": "<", "why": "w"}]}, "rules[1]: key 'threshold': missing"),
-    ({"rules": [rule(), rule(metric="delition")]}, "rules[2]: key 'metric': unknown metric 'delition'"),
-    ({"rules": [rule(op="=<")]}, "rules[1]: key 'op': '=<' is not one of"),
-    ({"rules": [rule(threshold="0.5")]}, "rules[1]: key 'threshold': must be a finite number"),
-    ({"rules": [rule(threshold=True)]}, "key 'threshold'"),
-    ({"rules": [rule(statistic="last_step_spearman_abs")]},
-     "key 'statistic': 'last_step_spearman_abs' is not a statistic of deletion"),
-    ({"rules": [rule(compare_to="gradient")]}, "key 'compare_to': 'gradient' is not a control method"),
-    ({"rules": [rule(why=" ")]}, "key 'why': must be a non-empty string"),
-    ({"rules": [rule(), rule()]}, "rules[2]: key 'name': duplicate rule name"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"rules": [rule()], "nmae": "x"}, "key 'nmae': unknown key"),
+        ({"rules": []}, "key 'rules'"),
+        ({"rules": [rule(thresold=1.0)]}, "rules[1]: key 'thresold': unknown key"),
+        ({"rules": [{"metric": "deletion", "op": "<", "why": "w"}]}, "rules[1]: key 'threshold': missing"),
+        ({"rules": [rule(), rule(metric="delition")]}, "rules[2]: key 'metric': unknown metric 'delition'"),
+        ({"rules": [rule(op="=<")]}, "rules[1]: key 'op': '=<' is not one of"),
+        ({"rules": [rule(threshold="0.5")]}, "rules[1]: key 'threshold': must be a finite number"),
+        ({"rules": [rule(threshold=True)]}, "key 'threshold'"),
+        (
+            {"rules": [rule(statistic="last_step_spearman_abs")]},
+            "key 'statistic': 'last_step_spearman_abs' is not a statistic of deletion",
+        ),
+        ({"rules": [rule(compare_to="gradient")]}, "key 'compare_to': 'gradient' is not a control method"),
+        ({"rules": [rule(why=" ")]}, "key 'why': must be a non-empty string"),
+        ({"rules": [rule(), rule()]}, "rules[2]: key 'name': duplicate rule name"),
+    ],
+)
 def test_malformed_policy_names_the_source_and_the_key(data, message):
     with pytest.raises(PolicyError) as info:
         parse_policy(data, source="p.toml")
@@ -96,17 +124,31 @@ def test_policy_files_invalid_toml_and_missing(tmp_path):
 
 # --- evaluation ---------------------------------------------------------------------------
 
+
 def two_rule_policy():
-    return parse_policy({"name": "p", "rules": [
-        rule(name="mprt", metric="mprt-cascading", statistic="last_step_spearman_abs", op="<",
-             threshold=0.5),
-        rule(name="del", metric="deletion", compare_to="random", op="<", threshold=0.0),
-    ]})
+    return parse_policy(
+        {
+            "name": "p",
+            "rules": [
+                rule(
+                    name="mprt",
+                    metric="mprt-cascading",
+                    statistic="last_step_spearman_abs",
+                    op="<",
+                    threshold=0.5,
+                ),
+                rule(name="del", metric="deletion", compare_to="random", op="<", threshold=0.0),
+            ],
+        }
+    )
 
 
 def test_a_method_that_meets_every_rule_passes():
-    results = [result("gradient", "mprt-cascading", 0.1, statistics={"last_step_spearman_abs": 0.1}),
-               result("gradient", "deletion", 0.10, seed=3), result("random", "deletion", 0.15, seed=4)]
+    results = [
+        result("gradient", "mprt-cascading", 0.1, statistics={"last_step_spearman_abs": 0.1}),
+        result("gradient", "deletion", 0.10, seed=3),
+        result("random", "deletion", 0.15, seed=4),
+    ]
     gate = evaluate_policy(two_rule_policy(), results, method="gradient")
     assert gate.verdict == "pass" and gate.passed and gate.exit_code == 0
     assert [r.verdict for r in gate.rules] == ["pass", "pass"]
@@ -118,8 +160,11 @@ def test_a_method_that_meets_every_rule_passes():
 
 
 def test_each_rule_fails_when_its_whole_interval_is_on_the_wrong_side():
-    results = [result("gradient", "mprt-cascading", 0.7, statistics={"last_step_spearman_abs": 0.7}),
-               result("gradient", "deletion", 0.12, seed=3), result("random", "deletion", 0.09, seed=4)]
+    results = [
+        result("gradient", "mprt-cascading", 0.7, statistics={"last_step_spearman_abs": 0.7}),
+        result("gradient", "deletion", 0.12, seed=3),
+        result("random", "deletion", 0.09, seed=4),
+    ]
     gate = evaluate_policy(two_rule_policy(), results, method="gradient")
     assert gate.verdict == "fail" and gate.exit_code == 1
     assert [r.rule.name for r in gate.failed] == ["mprt", "del"]
@@ -130,9 +175,11 @@ def test_each_rule_fails_when_its_whole_interval_is_on_the_wrong_side():
 def test_an_interval_across_the_threshold_is_inconclusive_with_the_images_needed():
     """Method and control differ by 0.005 with per-image spread 0.05: undecided at 24 images;
     the estimate of the images needed is (z * sd / effect)^2, larger than 24."""
-    results = [result("gradient", "mprt-cascading", 0.1, statistics={"last_step_spearman_abs": 0.1}),
-               result("gradient", "deletion", 0.145, spread=0.05, seed=3),
-               result("random", "deletion", 0.150, spread=0.05, seed=4)]
+    results = [
+        result("gradient", "mprt-cascading", 0.1, statistics={"last_step_spearman_abs": 0.1}),
+        result("gradient", "deletion", 0.145, spread=0.05, seed=3),
+        result("random", "deletion", 0.150, spread=0.05, seed=4),
+    ]
     gate = evaluate_policy(two_rule_policy(), results, method="gradient")
     rule = gate.rules[1]
     assert rule.verdict == "inconclusive" and gate.verdict == "inconclusive" and gate.exit_code == 3
@@ -146,8 +193,11 @@ def test_the_control_is_averaged_over_its_orderings_and_their_spread_reported():
     orderings = [per_image(0.15 + 0.004 * k, 0.01, seed=10 + k) for k in range(8)]
     control = result("random", "deletion", float(np.mean(orderings)), orderings=orderings)
     control.per_image = list(np.mean(orderings, axis=0))
-    results = [result("gradient", "mprt-cascading", 0.1, statistics={"last_step_spearman_abs": 0.1}),
-               result("gradient", "deletion", 0.10, seed=3), control]
+    results = [
+        result("gradient", "mprt-cascading", 0.1, statistics={"last_step_spearman_abs": 0.1}),
+        result("gradient", "deletion", 0.10, seed=3),
+        control,
+    ]
     rule = evaluate_policy(two_rule_policy(), results, method="gradient").rules[1]
     means = np.mean(orderings, axis=1)
     assert rule.control_spread["k"] == 8
@@ -159,22 +209,31 @@ def test_the_control_is_averaged_over_its_orderings_and_their_spread_reported():
 def test_equal_values_on_every_image_are_decided_on_that_value():
     """The random control against itself: a difference of exactly 0 on every image fails
     '< 0' with no uncertainty (a collapsed interval from many images is not a guess)."""
-    results = [result("random", "mprt-cascading", 1.0, statistics={"last_step_spearman_abs": 1.0},
-                      spread=0.0),
-               result("random", "deletion", 0.09)]
+    results = [
+        result("random", "mprt-cascading", 1.0, statistics={"last_step_spearman_abs": 1.0}, spread=0.0),
+        result("random", "deletion", 0.09),
+    ]
     gate = evaluate_policy(two_rule_policy(), results)  # the only method: the control itself
     assert gate.method == "random" and gate.verdict == "fail" and gate.exit_code == 1
     assert [r.verdict for r in gate.rules] == ["fail", "fail"]
     assert gate.rules[1].value == 0.0 and "no spread" in gate.rules[1].reason
 
 
-@pytest.mark.parametrize("warning", ["3 of 24 maps are constant (they rank no pixel)",
-                                     "the explained class scores below 0.001 on 20 of 24 clean images"])
+@pytest.mark.parametrize(
+    "warning",
+    [
+        "3 of 24 maps are constant (they rank no pixel)",
+        "the explained class scores below 0.001 on 20 of 24 clean images",
+    ],
+)
 def test_degenerate_inputs_never_pass(warning):
-    results = [result("gradient", "mprt-cascading", 0.1, statistics={"last_step_spearman_abs": 0.1},
-                      warnings=[warning]),
-               result("gradient", "deletion", 0.10, seed=3, warnings=[warning]),
-               result("random", "deletion", 0.15, seed=4)]
+    results = [
+        result(
+            "gradient", "mprt-cascading", 0.1, statistics={"last_step_spearman_abs": 0.1}, warnings=[warning]
+        ),
+        result("gradient", "deletion", 0.10, seed=3, warnings=[warning]),
+        result("random", "deletion", 0.15, seed=4),
+    ]
     gate = evaluate_policy(two_rule_policy(), results, method="gradient")
     assert [r.verdict for r in gate.rules] == ["inconclusive", "inconclusive"]
     assert all(warning in r.reason for r in gate.rules) and gate.exit_code == 3
@@ -183,28 +242,40 @@ def test_degenerate_inputs_never_pass(warning):
 def test_non_finite_or_single_image_values_are_not_decided():
     nonfinite = result("gradient", "deletion", 0.10, seed=3)
     nonfinite.per_image[2] = float("nan")
-    results = [result("gradient", "mprt-cascading", 0.1, statistics={"last_step_spearman_abs": 0.1}),
-               nonfinite, result("random", "deletion", 0.15, seed=4)]
+    results = [
+        result("gradient", "mprt-cascading", 0.1, statistics={"last_step_spearman_abs": 0.1}),
+        nonfinite,
+        result("random", "deletion", 0.15, seed=4),
+    ]
     rule = evaluate_policy(two_rule_policy(), results, method="gradient").rules[1]
     assert rule.verdict == "inconclusive" and "not finite" in rule.reason
-    one = [result("gradient", "mprt-cascading", 0.1, statistics={"last_step_spearman_abs": 0.1}),
-           result("gradient", "deletion", 0.10), result("random", "deletion", 0.15)]
+    one = [
+        result("gradient", "mprt-cascading", 0.1, statistics={"last_step_spearman_abs": 0.1}),
+        result("gradient", "deletion", 0.10),
+        result("random", "deletion", 0.15),
+    ]
     for r in one:
         r.per_image = r.per_image[:1]
         r.per_image_statistics = {k: v[:1] for k, v in r.per_image_statistics.items()}
-    assert {r.verdict for r in evaluate_policy(two_rule_policy(), one, method="gradient").rules} \
-        == {"inconclusive"}
+    assert {r.verdict for r in evaluate_policy(two_rule_policy(), one, method="gradient").rules} == {
+        "inconclusive"
+    }
 
 
 def test_unmeasurable_rules_are_errors_not_passes():
-    results = [result("gradient", "mprt-cascading", None, status="failed", reason="OOM"),
-               result("gradient", "deletion", 0.1)]  # no random control
+    results = [
+        result("gradient", "mprt-cascading", None, status="failed", reason="OOM"),
+        result("gradient", "deletion", 0.1),
+    ]  # no random control
     gate = evaluate_policy(two_rule_policy(), results, method="gradient")
     assert gate.verdict == "error" and gate.exit_code == 2 and not gate.failed
     assert "failed for gradient: OOM" in gate.rules[0].error
     assert "no deletion result for random" in gate.rules[1].error
-    nan = [result("gradient", "mprt-cascading", 0.1, statistics={"last_step_spearman_abs": float("nan")}),
-           result("gradient", "deletion", 0.1), result("random", "deletion", 0.2)]
+    nan = [
+        result("gradient", "mprt-cascading", 0.1, statistics={"last_step_spearman_abs": float("nan")}),
+        result("gradient", "deletion", 0.1),
+        result("random", "deletion", 0.2),
+    ]
     gate = evaluate_policy(two_rule_policy(), nan, method="gradient")
     assert gate.exit_code == 2 and "nan" in gate.rules[0].error
 
@@ -212,8 +283,11 @@ def test_unmeasurable_rules_are_errors_not_passes():
 def test_evaluate_reads_reports_and_stored_cells(tmp_path):
     from saliency_core.store import ResultStore
 
-    results = [result("gradient", "mprt-cascading", 0.1, statistics={"last_step_spearman_abs": 0.1}),
-               result("gradient", "deletion", 0.10, seed=3), result("random", "deletion", 0.15, seed=4)]
+    results = [
+        result("gradient", "mprt-cascading", 0.1, statistics={"last_step_spearman_abs": 0.1}),
+        result("gradient", "deletion", 0.10, seed=3),
+        result("random", "deletion", 0.15, seed=4),
+    ]
     report = CheckReport(model="m", data="d", seed=0, results=results)
     assert evaluate_policy(two_rule_policy(), report, method="gradient").passed
     with ResultStore(tmp_path / "s.sqlite") as store:
@@ -227,11 +301,27 @@ def test_evaluate_reads_reports_and_stored_cells(tmp_path):
 
 
 def test_gate_cell_metrics_follow_the_convention():
-    results = [result("gradient", "mprt-cascading", 0.1, statistics={"last_step_spearman_abs": 0.1}),
-               result("gradient", "deletion", 0.2, seed=3), result("random", "deletion", 0.15, seed=4)]
+    results = [
+        result("gradient", "mprt-cascading", 0.1, statistics={"last_step_spearman_abs": 0.1}),
+        result("gradient", "deletion", 0.2, seed=3),
+        result("random", "deletion", 0.15, seed=4),
+    ]
     doc = evaluate_policy(two_rule_policy(), results, method="gradient").as_dict()
     assert doc["passed"] is False and doc["verdict"] == "fail" and doc["exit_code"] == 1
     for r in doc["rules"]:
-        assert {"rule", "method", "metric", "statistic", "value", "interval", "op", "threshold",
-                "verdict", "passed", "images_needed", "reason", "why"} <= set(r)
+        assert {
+            "rule",
+            "method",
+            "metric",
+            "statistic",
+            "value",
+            "interval",
+            "op",
+            "threshold",
+            "verdict",
+            "passed",
+            "images_needed",
+            "reason",
+            "why",
+        } <= set(r)
     assert doc["rules"][1]["verdict"] == "fail" and doc["rules"][1]["why"] == "because"

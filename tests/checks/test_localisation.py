@@ -40,12 +40,12 @@ def test_pointing_game_empty_mask_is_a_miss():
 
 def test_relevance_mass_known_values():
     mask = _mask()
-    uniform = np.ones((4, 4))                       # chance level: area fraction 4/16
-    inside_only = np.where(mask, 2.0, 0.0)          # all relevance inside
+    uniform = np.ones((4, 4))  # chance level: area fraction 4/16
+    inside_only = np.where(mask, 2.0, 0.0)  # all relevance inside
     signed = np.zeros((4, 4))
     signed[1, 1] = -3.0
-    signed[0, 0] = 1.0                              # |.|: 3 of 4
-    zero = np.zeros((4, 4))                         # no relevance: defined as 0
+    signed[0, 0] = 1.0  # |.|: 3 of 4
+    zero = np.zeros((4, 4))  # no relevance: defined as 0
     out = relevance_mass(np.stack([uniform, inside_only, signed, zero]), np.stack([mask] * 4))
     np.testing.assert_allclose(out, [0.25, 1.0, 0.75, 0.0])
 

@@ -17,8 +17,9 @@ from saliency_core.store import ResultStore
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
     inputs = keras.Input((16, 16, 3))
-    x = keras.layers.Conv2D(4, 3, padding="same", activation="tanh",
-                            kernel_initializer=keras.initializers.HeNormal(seed=1))(inputs)
+    x = keras.layers.Conv2D(
+        4, 3, padding="same", activation="tanh", kernel_initializer=keras.initializers.HeNormal(seed=1)
+    )(inputs)
     x = keras.layers.GlobalAveragePooling2D()(x)
     outputs = keras.layers.Dense(3, kernel_initializer=keras.initializers.GlorotUniform(seed=3))(x)
     path = tmp_path_factory.mktemp("model") / "tiny.keras"
@@ -28,8 +29,23 @@ def tiny_model(tmp_path_factory):
 
 def test_explain_video_writes_an_animated_gif_and_a_summary(tiny_model, tmp_path, capsys):
     out = tmp_path / "x.gif"
-    assert main(["explain", "video", "--model", str(tiny_model), "--variant", "function",
-                 "--max-frames", "5", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "explain",
+                "video",
+                "--model",
+                str(tiny_model),
+                "--variant",
+                "function",
+                "--max-frames",
+                "5",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "video: 5 frames at 12 fps" in printed and printed.count("video-000") == 5
     with Image.open(out) as gif:
@@ -40,23 +56,41 @@ def test_explain_video_writes_an_animated_gif_and_a_summary(tiny_model, tmp_path
 
 
 def test_explain_refuses_mismatched_outputs(tiny_model, tmp_path, capsys):
-    assert main(["explain", "video", "--model", str(tiny_model), "--out",
-                 str(tmp_path / "x.png")]) == 2
+    assert main(["explain", "video", "--model", str(tiny_model), "--out", str(tmp_path / "x.png")]) == 2
     assert ".gif or .mp4" in capsys.readouterr().err
-    assert main(["explain", "photos", "--model", str(tiny_model), "--out",
-                 str(tmp_path / "x.gif")]) == 2
+    assert main(["explain", "photos", "--model", str(tiny_model), "--out", str(tmp_path / "x.gif")]) == 2
     assert "must be a .png" in capsys.readouterr().err
-    assert main(["explain", "video", "--model", str(tiny_model), "--fps", "0", "--out",
-                 str(tmp_path / "x.gif")]) == 2
+    assert (
+        main(["explain", "video", "--model", str(tiny_model), "--fps", "0", "--out", str(tmp_path / "x.gif")])
+        == 2
+    )
     assert "--fps" in capsys.readouterr().err
 
 
 def test_check_on_the_bundled_video_records_the_temporal_metrics(tiny_model, tmp_path, capsys):
     store_path, out = tmp_path / "results.sqlite", tmp_path / "check.json"
-    assert main(["check", "--model", str(tiny_model), "--data", "video", "--max-frames", "4",
-                 "--methods", "gradient,motion,random",
-                 "--metrics", "temporal-stability,motion-agreement",
-                 "--store", str(store_path), "--json", str(out)]) == 0
+    assert (
+        main(
+            [
+                "check",
+                "--model",
+                str(tiny_model),
+                "--data",
+                "video",
+                "--max-frames",
+                "4",
+                "--methods",
+                "gradient,motion,random",
+                "--metrics",
+                "temporal-stability,motion-agreement",
+                "--store",
+                str(store_path),
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "data video, 4 frames" in printed
     results = {(r["method"], r["metric"]): r for r in json.loads(out.read_text())["results"]}
@@ -70,7 +104,23 @@ def test_check_on_the_bundled_video_records_the_temporal_metrics(tiny_model, tmp
 
 
 def test_still_images_with_a_sequence_metric_name_the_metric(tiny_model, tmp_path, capsys):
-    assert main(["check", "--model", str(tiny_model), "--data", "synthetic", "--images", "2",
-                 "--metrics", "motion-agreement", "--store", str(tmp_path / "r.sqlite")]) == 2
+    assert (
+        main(
+            [
+                "check",
+                "--model",
+                str(tiny_model),
+                "--data",
+                "synthetic",
+                "--images",
+                "2",
+                "--metrics",
+                "motion-agreement",
+                "--store",
+                str(tmp_path / "r.sqlite"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "motion-agreement needs consecutive video frames" in err and "'synthetic'" in err

@@ -39,9 +39,14 @@ def cluster(tmp_path_factory):
     Its workers import this checkout's ``saliency_core`` and ``tests`` (PYTHONPATH)."""
     folder = tmp_path_factory.mktemp("ray")
     env = {"PYTHONPATH": ROOT, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    ray.init(num_cpus=2, include_dashboard=False, _temp_dir=str(folder),
-             object_store_memory=100 * 2 ** 20, log_to_driver=False,
-             runtime_env={"env_vars": env})
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        _temp_dir=str(folder),
+        object_store_memory=100 * 2**20,
+        log_to_driver=False,
+        runtime_env={"env_vars": env},
+    )
     yield folder
     ray.shutdown()
 
@@ -51,8 +56,9 @@ def model_file(tmp_path_factory):
     import keras
 
     inputs = keras.Input((16, 16, 3))
-    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu",
-                            kernel_initializer=keras.initializers.HeNormal(seed=1))(inputs)
+    x = keras.layers.Conv2D(
+        4, 3, padding="same", activation="relu", kernel_initializer=keras.initializers.HeNormal(seed=1)
+    )(inputs)
     x = keras.layers.GlobalAveragePooling2D()(x)
     outputs = keras.layers.Dense(3, kernel_initializer=keras.initializers.GlorotUniform(seed=3))(x)
     path = tmp_path_factory.mktemp("model") / "tiny.keras"
@@ -65,9 +71,18 @@ def images():
 
 
 def check(model_file, executor, **kw):
-    options = dict(methods=METHODS, metrics=METRICS, seed=0, data_name="d", variant="function",
-                   chunk_images=CHUNK, batch_size=4, executor=executor, settings=SETTINGS,
-                   worker_classifier=partial(load_check_model, model_file))
+    options = dict(
+        methods=METHODS,
+        metrics=METRICS,
+        seed=0,
+        data_name="d",
+        variant="function",
+        chunk_images=CHUNK,
+        batch_size=4,
+        executor=executor,
+        settings=SETTINGS,
+        worker_classifier=partial(load_check_model, model_file),
+    )
     return run_checks(load_check_model(model_file), images(), **{**options, **kw})
 
 
@@ -134,7 +149,8 @@ class KillingExecutor(RayExecutor):
 
 
 def test_a_worker_killed_mid_run_is_restarted_and_its_chunk_computed_again(
-        cluster, model_file, local_reference, tmp_path):
+    cluster, model_file, local_reference, tmp_path
+):
     marker = tmp_path / "killed"
     with KillingExecutor(marker, 1, workers=2, max_restarts=1, max_task_retries=1) as executor:
         report = check(model_file, executor)
@@ -144,22 +160,31 @@ def test_a_worker_killed_mid_run_is_restarted_and_its_chunk_computed_again(
 
 
 def test_a_worker_lost_for_good_fails_its_chunk_with_the_reason_and_resume_completes(
-        cluster, model_file, local_reference, tmp_path):
+    cluster, model_file, local_reference, tmp_path
+):
     marker = tmp_path / "killed"
     with ResultStore(tmp_path / "s.sqlite") as store:
         run = store.start_run("check", metadata={})
         with KillingExecutor(marker, 1, always=True, workers=2, max_restarts=0) as executor:
             report = check(model_file, executor, store=store, run_id=run)
         for r in report.results:
-            assert not r.ok and r.reason.startswith("chunk 1: WorkerLostError: the Ray worker "
-                                                    "was lost"), r.reason
-        chunks = {(c.key["method"], c.key["metric"], c.key["chunk"]): c
-                  for c in store.cells(run, kind="check-chunk")}
+            assert not r.ok and r.reason.startswith("chunk 1: WorkerLostError: the Ray worker was lost"), (
+                r.reason
+            )
+        chunks = {
+            (c.key["method"], c.key["metric"], c.key["chunk"]): c
+            for c in store.cells(run, kind="check-chunk")
+        }
         assert {k: c.status for k, c in chunks.items()} == {
-            (r.method, r.metric, i): "failed" if i == 1 else "ok" for r in report.results
-            for i in range(N_IMAGES // CHUNK)}
-        assert all("ActorDiedError" in c.reason or "died" in c.reason
-                   for c in chunks.values() if c.status == "failed")
+            (r.method, r.metric, i): "failed" if i == 1 else "ok"
+            for r in report.results
+            for i in range(N_IMAGES // CHUNK)
+        }
+        assert all(
+            "ActorDiedError" in c.reason or "died" in c.reason
+            for c in chunks.values()
+            if c.status == "failed"
+        )
         resumed = check(model_file, LocalExecutor(), store=store, run_id=run)
     assert all(r.ok for r in resumed.results), [r.reason for r in resumed.results]
     assert_same(per_image(resumed), local_reference)
@@ -169,13 +194,20 @@ def tiny_suite(model_file, name="tiny"):
     from saliency_core.harness.suites import Suite
     from saliency_core.harness.timing import TimingConfig
 
-    return Suite(name=name, models=(model_file,), variants=("function",), batch_sizes=(1, 2),
-                 image_size=16, timing=TimingConfig(min_repeats=2, max_repeats=2, budget_s=0.0, warmup=0))
+    return Suite(
+        name=name,
+        models=(model_file,),
+        variants=("function",),
+        batch_sizes=(1, 2),
+        image_size=16,
+        timing=TimingConfig(min_repeats=2, max_repeats=2, budget_s=0.0, warmup=0),
+    )
 
 
 def cells_of(store, run_id):
-    return sorted((c.kind, json.dumps(c.key, sort_keys=True), c.status)
-                  for c in store.cells(run_id) if c.kind != "roof")
+    return sorted(
+        (c.kind, json.dumps(c.key, sort_keys=True), c.status) for c in store.cells(run_id) if c.kind != "roof"
+    )
 
 
 def dies(*args, **kwargs):
@@ -184,7 +216,8 @@ def dies(*args, **kwargs):
 
 
 def test_a_suite_on_ray_records_the_cells_of_a_local_run_one_at_a_time_and_a_killed_cell_fails(
-        cluster, model_file, tmp_path, monkeypatch):
+    cluster, model_file, tmp_path, monkeypatch
+):
     from saliency_core.executors import ray_cells
     from saliency_core.harness.runner import run_suite
 
@@ -193,14 +226,23 @@ def test_a_suite_on_ray_records_the_cells_of_a_local_run_one_at_a_time_and_a_kil
         with RayExecutor() as executor:
             with monkeypatch.context() as patch:
                 patch.setattr(ray_cells, "time_cell_task", dies)
-                killed = run_suite(tiny_suite(model_file), store, progress=False,
-                                   roof_gflops=1.0, executor=executor)
+                killed = run_suite(
+                    tiny_suite(model_file), store, progress=False, roof_gflops=1.0, executor=executor
+                )
             for cell in store.cells(killed, kind="timing"):
                 assert cell.status == "failed" and cell.reason.startswith(
-                    "cell worker on Ray did not return the cell: WorkerCrashedError"), cell.reason
+                    "cell worker on Ray did not return the cell: WorkerCrashedError"
+                ), cell.reason
             assert store.get_run(killed).config["executor"] == "ray"
-            resumed = run_suite(None, store, resume=killed, retry_failed=True, progress=False,
-                                roof_gflops=1.0, executor=executor)
+            resumed = run_suite(
+                None,
+                store,
+                resume=killed,
+                retry_failed=True,
+                progress=False,
+                roof_gflops=1.0,
+                executor=executor,
+            )
         assert resumed == killed
         assert cells_of(store, killed) == cells_of(store, local)
         timed = store.cells(killed, kind="timing")

@@ -27,8 +27,11 @@ def bar(size, centre, length, width, theta):
 def grid_display(odd, draw, size=256, n=4, spacing=48):
     """An n x n array of items, centred; ``draw(centre, is_odd)`` returns an item mask."""
     margin = (size - n * spacing) / 2
-    masks = {(i, j): draw((margin + spacing * (i + 0.5), margin + spacing * (j + 0.5)), (i, j) == odd)
-             for i in range(n) for j in range(n)}
+    masks = {
+        (i, j): draw((margin + spacing * (i + 0.5), margin + spacing * (j + 0.5)), (i, j) == odd)
+        for i in range(n)
+        for j in range(n)
+    }
     return masks
 
 
@@ -71,8 +74,7 @@ def test_odd_coloured_blob_on_uniform_field(centre):
 
 
 @pytest.mark.parametrize("odd", [(0, 1), (2, 2)])
-@pytest.mark.parametrize("colours", [((0.3, 0.8, 0.4), (0.8, 0.3, 0.4)),
-                                     ((0.6, 0.6, 0.3), (0.3, 0.4, 0.8))])
+@pytest.mark.parametrize("colours", [((0.3, 0.8, 0.4), (0.8, 0.3, 0.4)), ((0.6, 0.6, 0.3), (0.3, 0.4, 0.8))])
 def test_odd_colour_among_distractors(odd, colours):
     """One disc of another colour (same intensity) among 15 distractors."""
     distractor, target = colours
@@ -124,15 +126,19 @@ def test_small_images_need_two_pixels_at_the_coarsest_centre_level():
     with pytest.raises(ValueError, match="at least 32 x 32"):
         itti_koch_map(np.zeros((1, 31, 64, 3)))
     # Fewer levels, smaller minimum.
-    itti_koch_map(np.random.default_rng(0).uniform(size=(1, 16, 16, 1)),
-                  IttiKochOptions(centre_max=3, map_level=3))
+    itti_koch_map(
+        np.random.default_rng(0).uniform(size=(1, 16, 16, 1)), IttiKochOptions(centre_max=3, map_level=3)
+    )
 
 
-@pytest.mark.parametrize("bad,match", [
-    (np.zeros((32, 32, 3)), r"\(N, H, W, C\)"),
-    (np.zeros((1, 32, 32, 2)), "1 \\(grayscale\\) or 3 \\(RGB\\)"),
-    (np.where(np.eye(32)[None, ..., None], np.nan, 0.0) * np.ones(3), "index \\[0\\].*NaN"),
-])
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        (np.zeros((32, 32, 3)), r"\(N, H, W, C\)"),
+        (np.zeros((1, 32, 32, 2)), "1 \\(grayscale\\) or 3 \\(RGB\\)"),
+        (np.where(np.eye(32)[None, ..., None], np.nan, 0.0) * np.ones(3), "index \\[0\\].*NaN"),
+    ],
+)
 def test_bad_input_is_a_clear_error(bad, match):
     with pytest.raises(ValueError, match=f"itti-koch.*{match}"):
         itti_koch_map(bad)

@@ -162,12 +162,17 @@ def test_uniform_images_give_zero_maps_and_range_invariance():
     np.testing.assert_array_equal(m, spectral_residual_map(2.0 * x - 255.0))  # input range
 
 
-@pytest.mark.parametrize("bad,match", [
-    (np.zeros((8, 8)), r"\(N, H, W, C\)"),
-    (np.zeros((1, 8, 8, 4)), "1 \\(grayscale\\) or 3 \\(RGB\\)"),
-    (np.where(np.arange(2)[:, None, None, None] == 1, np.inf, 0.0) * np.ones((2, 8, 8, 1)),
-     "index \\[1\\].*infinite"),
-])
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        (np.zeros((8, 8)), r"\(N, H, W, C\)"),
+        (np.zeros((1, 8, 8, 4)), "1 \\(grayscale\\) or 3 \\(RGB\\)"),
+        (
+            np.where(np.arange(2)[:, None, None, None] == 1, np.inf, 0.0) * np.ones((2, 8, 8, 1)),
+            "index \\[1\\].*infinite",
+        ),
+    ],
+)
 def test_bad_input_is_a_clear_error(bad, match):
     with pytest.raises(ValueError, match=f"spectral-residual.*{match}"):
         spectral_residual_map(bad)
@@ -175,8 +180,11 @@ def test_bad_input_is_a_clear_error(bad, match):
 
 def test_bad_options_name_the_option():
     method = get_method("spectral-residual")
-    for options, name in [({"variant": "matlab"}, "variant"), ({"width": 1}, "width"),
-                          ({"sigma": 0.0}, "sigma")]:
+    for options, name in [
+        ({"variant": "matlab"}, "variant"),
+        ({"width": 1}, "width"),
+        ({"sigma": 0.0}, "sigma"),
+    ]:
         with pytest.raises(ValueError, match=f"spectral-residual.{name}"):
             spectral_residual_map(np.ones((1, 8, 8, 1)), resolve_options(method, options))
 
@@ -190,7 +198,8 @@ def test_through_the_explainer_and_registry():
     inputs = keras.Input((40, 40, 1))
     model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(inputs)))
     x = np.random.default_rng(2).uniform(-1, 1, (2, 40, 40, 1)).astype("float32")
-    out = Explainer(model, variant="eager").explain(x, method="spectral-residual",
-                                                    options={"variant": "opencv"})
+    out = Explainer(model, variant="eager").explain(
+        x, method="spectral-residual", options={"variant": "opencv"}
+    )
     assert out.method == "spectral-residual" and out.options["variant"] == "opencv"
     np.testing.assert_array_equal(out.maps, spectral_residual_map(x, OPENCV))

@@ -26,8 +26,9 @@ def patch_cnn() -> keras.Model:
     x = layers.Flatten(name="flat")(x)
     model = keras.Model(inputs, layers.Dense(3, name="logits")(x))
     rng = np.random.default_rng(0)
-    model.get_layer("conv").set_weights([rng.normal(0, 0.5, (3, 3, 3, 4)).astype("float32"),
-                                         np.full(4, 0.2, "float32")])
+    model.get_layer("conv").set_weights(
+        [rng.normal(0, 0.5, (3, 3, 3, 4)).astype("float32"), np.full(4, 0.2, "float32")]
+    )
     dense = np.zeros((SIZE, SIZE, 4, 3), "float32")
     dense[PATCH] = rng.normal(0, 1, dense[PATCH].shape)
     model.get_layer("logits").set_weights([dense.reshape(-1, 3), np.zeros(3, "float32")])

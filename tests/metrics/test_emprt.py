@@ -16,6 +16,7 @@ EPS = np.finfo(np.float64).eps
 
 # --- the complexity measure: closed forms ---------------------------------------------
 
+
 def test_a_constant_map_has_zero_entropy():
     assert histogram_entropy(np.full((2, 16, 16), 3.5)).tolist() == [0.0, 0.0]
     assert histogram_entropy(np.zeros((16, 16))).tolist() == [0.0]  # one (H, W) map
@@ -69,10 +70,19 @@ def test_relative_rise():
 
 # --- the metric ---------------------------------------------------------------------------
 
+
 def _run(model, x, methods, seed=0, **settings):
-    return run_checks(model, x, methods=methods, metrics=["emprt"], seed=seed, data_name="t",
-                      variant="function", batch_size=4,
-                      settings=CheckSettings(metric_settings={"emprt": settings} if settings else {}))
+    return run_checks(
+        model,
+        x,
+        methods=methods,
+        metrics=["emprt"],
+        seed=seed,
+        data_name="t",
+        variant="function",
+        batch_size=4,
+        settings=CheckSettings(metric_settings={"emprt": settings} if settings else {}),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +111,8 @@ def test_gradient_complexity_rises_after_randomization_as_computed_independently
     x = images()
     base = Explainer(model, variant="function").explain(x, method="gradient", reduce="sum")
     other = Explainer(fully_randomized(model, seed=0), variant="function").explain(
-        x, targets=base.targets, method="gradient", reduce="sum")
+        x, targets=base.targets, method="gradient", reduce="sum"
+    )
     trained, randomized = histogram_entropy(base.maps, 100), histogram_entropy(other.maps, 100)
     r = report.get("gradient", "emprt")
     assert r.ok and r.direction == "higher"
@@ -125,8 +136,9 @@ def test_bins_setting_is_used_and_checked(model):
     x = images()
     r = _run(model, x, ["gradient"], bins="16").get("gradient", "emprt")  # strings convert
     assert r.ok and r.config["bins"] == 16
-    trained = histogram_entropy(Explainer(model, variant="function").explain(
-        x, method="gradient", reduce="sum").maps, 16)
+    trained = histogram_entropy(
+        Explainer(model, variant="function").explain(x, method="gradient", reduce="sum").maps, 16
+    )
     np.testing.assert_allclose(r.statistics["complexity_trained"], trained.mean(), rtol=1e-12)
     with pytest.raises(ValueError, match="metric 'emprt' has no setting 'nbins'"):
         _run(model, x, ["gradient"], nbins=16)
@@ -144,8 +156,16 @@ def test_a_trained_cnn_s_gradient_gets_more_complex_when_randomized():
 
     model = synthetic.load_synthetic_cnn(seed=0)
     test = synthetic.make_synthetic(8, image_size=int(model.inputs[0].shape[1]), seed=1)
-    report = run_checks(model, test.images, methods=["gradient", "edge"], metrics=["emprt"], seed=0,
-                        data_name="synthetic", variant="function", targets=test.labels)
+    report = run_checks(
+        model,
+        test.images,
+        methods=["gradient", "edge"],
+        metrics=["emprt"],
+        seed=0,
+        data_name="synthetic",
+        variant="function",
+        targets=test.labels,
+    )
     gradient, edge = report.get("gradient", "emprt"), report.get("edge", "emprt")
     assert np.all(np.asarray(gradient.per_image) > 0) and gradient.statistics["ratio"] > 1
     assert edge.value == 0.0 and edge.statistics["ratio"] == 1.0

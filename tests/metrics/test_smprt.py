@@ -39,12 +39,21 @@ def model():
 
 
 def _run(model, x, methods, seed=0, **settings):
-    return run_checks(model, x, methods=methods, metrics=["smprt"], seed=seed, data_name="t",
-                      variant="function", batch_size=4,
-                      settings=CheckSettings(metric_settings={"smprt": {"samples": 8, **settings}}))
+    return run_checks(
+        model,
+        x,
+        methods=methods,
+        metrics=["smprt"],
+        seed=seed,
+        data_name="t",
+        variant="function",
+        batch_size=4,
+        settings=CheckSettings(metric_settings={"smprt": {"samples": 8, **settings}}),
+    )
 
 
 # --- the denoising step -------------------------------------------------------------------
+
 
 def test_noise_is_the_documented_gaussian_per_image_stream(model):
     # Map of copy j of image i = sum over channels of x_i + sigma_i * z_ij, where z_ij is
@@ -52,8 +61,14 @@ def test_noise_is_the_documented_gaussian_per_image_stream(model):
     # sigma_i = 0.1 * (max x_i - min x_i).
     x = images(3) * np.array([1.0, 2.0, 0.5], "float32")[:, None, None, None]  # unequal ranges
     samples, level = 5, 0.1
-    out = denoised_maps(Explainer(model, variant="function", batch_size=4), x, seed=3,
-                        method=Identity.name, samples=samples, noise_level=level)
+    out = denoised_maps(
+        Explainer(model, variant="function", batch_size=4),
+        x,
+        seed=3,
+        method=Identity.name,
+        samples=samples,
+        noise_level=level,
+    )
     for i, s in enumerate(noise_seeds(3, x)):
         z = np.random.default_rng(int(s)).standard_normal((samples, *x.shape[1:]), np.float32)
         sigma = level * (x[i].max() - x[i].min())
@@ -68,8 +83,17 @@ def test_noise_is_the_documented_gaussian_per_image_stream(model):
 def test_maps_do_not_depend_on_the_chunk_size(model):
     x = images(3)
     for method in ("edge", Identity.name):
-        a, b = (denoised_maps(Explainer(model, variant="function", batch_size=bs), x, seed=0,
-                              method=method, samples=7, noise_level=0.2).maps for bs in (3, 8))
+        a, b = (
+            denoised_maps(
+                Explainer(model, variant="function", batch_size=bs),
+                x,
+                seed=0,
+                method=method,
+                samples=7,
+                noise_level=0.2,
+            ).maps
+            for bs in (3, 8)
+        )
         np.testing.assert_array_equal(a, b)
 
 
@@ -96,8 +120,10 @@ def test_averaging_reduces_the_noise_term():
     explainer = Explainer(cnn, variant="function", batch_size=8)
 
     def agreement(samples):
-        a, b = (denoised_maps(explainer, x, seed=s, method="gradient", samples=samples,
-                              noise_level=0.1).maps for s in (0, 1))
+        a, b = (
+            denoised_maps(explainer, x, seed=s, method="gradient", samples=samples, noise_level=0.1).maps
+            for s in (0, 1)
+        )
         return spearman_abs(a, b)
 
     one, many = agreement(1), agreement(32)
@@ -116,6 +142,7 @@ def test_bad_settings_are_clear_errors(model):
 
 # --- the metric ---------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def report(model):
     return _run(model, images(), ["gradient", "edge", "random"])
@@ -133,11 +160,23 @@ def test_value_compares_denoised_maps_of_trained_and_fully_randomized_model(mode
     # Independent computation: denoised maps of the trained model and of a separately
     # built, fully randomized copy (same noise, the trained model's classes).
     x = images()
-    trained = denoised_maps(Explainer(model, variant="function", batch_size=4), x, seed=0,
-                            method="gradient", samples=8, noise_level=0.1)
-    randomized = denoised_maps(Explainer(fully_randomized(model, 0), variant="function",
-                                         batch_size=4), x, seed=0, method="gradient",
-                               samples=8, noise_level=0.1, targets=trained.targets)
+    trained = denoised_maps(
+        Explainer(model, variant="function", batch_size=4),
+        x,
+        seed=0,
+        method="gradient",
+        samples=8,
+        noise_level=0.1,
+    )
+    randomized = denoised_maps(
+        Explainer(fully_randomized(model, 0), variant="function", batch_size=4),
+        x,
+        seed=0,
+        method="gradient",
+        samples=8,
+        noise_level=0.1,
+        targets=trained.targets,
+    )
     expected = Reference(trained.maps, tuple(SIMILARITIES)).compare(randomized.maps)
     r = report.get("gradient", "smprt")
     assert r.ok and r.direction == "lower"

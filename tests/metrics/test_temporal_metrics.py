@@ -70,10 +70,18 @@ def data():
 def report(data):
     clf, d = data
     motion = flagged_method("motion_reference")
-    return run_checks(clf, d.images, methods=["gradient", motion, chance_baseline(), StillMap.name,
-                                              FrameMap.name],
-                      metrics=[STABILITY, AGREEMENT], seed=0, data_name=d.name, masks=d.masks,
-                      sequence=d.sequence, variant="function", batch_size=4)
+    return run_checks(
+        clf,
+        d.images,
+        methods=["gradient", motion, chance_baseline(), StillMap.name, FrameMap.name],
+        metrics=[STABILITY, AGREEMENT],
+        seed=0,
+        data_name=d.name,
+        masks=d.masks,
+        sequence=d.sequence,
+        variant="function",
+        batch_size=4,
+    )
 
 
 def test_declarations():
@@ -144,14 +152,21 @@ def test_still_images_are_refused_naming_the_metric(data):
     clf, d = data
     for name in (STABILITY, AGREEMENT):
         with pytest.raises(ValueError, match=f"{name} needs consecutive video frames"):
-            run_checks(clf, d.images, methods=["gradient"], metrics=[name], seed=0,
-                       data_name="stills")
+            run_checks(clf, d.images, methods=["gradient"], metrics=[name], seed=0, data_name="stills")
 
 
 def test_without_masks_the_mask_statistics_are_nan_and_said_so(data):
     clf, d = data
-    r = run_checks(clf, d.images, methods=[StillMap.name], metrics=[AGREEMENT], seed=0,
-                   data_name=d.name, sequence=True, variant="function").results[0]
+    r = run_checks(
+        clf,
+        d.images,
+        methods=[StillMap.name],
+        metrics=[AGREEMENT],
+        seed=0,
+        data_name=d.name,
+        sequence=True,
+        variant="function",
+    ).results[0]
     assert r.ok and np.isfinite(r.value)
     assert all(np.isnan(v) for v in r.statistics.values())
     assert "none given" in r.config["masks"]
@@ -171,8 +186,16 @@ def test_two_motion_references_are_an_error_naming_both(data):
 
     register_method(OtherMotion)
     try:
-        r = run_checks(clf, d.images, methods=[StillMap.name], metrics=[AGREEMENT], seed=0,
-                       data_name=d.name, sequence=True, variant="function").results[0]
+        r = run_checks(
+            clf,
+            d.images,
+            methods=[StillMap.name],
+            metrics=[AGREEMENT],
+            seed=0,
+            data_name=d.name,
+            sequence=True,
+            variant="function",
+        ).results[0]
     finally:
         METHODS.remove(OtherMotion.name)
     assert not r.ok and "motion_reference" in r.reason and OtherMotion.name in r.reason
@@ -187,9 +210,19 @@ def test_artifacts_for_the_report(data, tmp_path):
     clf, d = data
     with ResultStore(tmp_path / "results.sqlite") as store:
         run = store.start_run("check", config={}, seed=0)
-        run_checks(clf, d.images, methods=[FrameMap.name], metrics=[STABILITY, AGREEMENT],
-                   seed=0, data_name=d.name, masks=d.masks, sequence=True, store=store,
-                   run_id=run, variant="function")
+        run_checks(
+            clf,
+            d.images,
+            methods=[FrameMap.name],
+            metrics=[STABILITY, AGREEMENT],
+            seed=0,
+            data_name=d.name,
+            masks=d.masks,
+            sequence=True,
+            store=store,
+            run_id=run,
+            variant="function",
+        )
         cells = {c.key["metric"]: c for c in store.cells(run, kind="check")}
         stab = cells[STABILITY]
         series = store.artifact(stab.id, "series")
@@ -203,5 +236,6 @@ def test_artifacts_for_the_report(data, tmp_path):
         assert frames.dtype == np.uint8 and frames.shape == (4, SIDE, SIDE, 3)
         agree = cells[AGREEMENT]
         assert [s["reference"] for s in agree.metrics["series_info"]] == [False, False, True]
-        np.testing.assert_allclose(store.artifact(agree.id, "series")[2],
-                                   d.masks.reshape(T, -1).mean(axis=1), rtol=1e-12)
+        np.testing.assert_allclose(
+            store.artifact(agree.id, "series")[2], d.masks.reshape(T, -1).mean(axis=1), rtol=1e-12
+        )

@@ -21,18 +21,30 @@ def _cell(store, run_id, method, *, kind="attribution", chance=False, strip=True
     frames_ref = np.linspace(0.9, 0.8, F - 1)
     artifacts = {"series": np.stack([values, frames_ref]), "series_x": np.arange(F - 1) + 0.5}
     if strip:
-        artifacts.update(strip_frames=rng.integers(0, 256, (K, SIDE, SIDE, 3), dtype=np.uint8),
-                         strip_maps=rng.random((K, SIDE, SIDE)).astype(np.float32),
-                         strip_index=np.array([0, 2, 3, 5]))
+        artifacts.update(
+            strip_frames=rng.integers(0, 256, (K, SIDE, SIDE, 3), dtype=np.uint8),
+            strip_maps=rng.random((K, SIDE, SIDE)).astype(np.float32),
+            strip_index=np.array([0, 2, 3, 5]),
+        )
     store.record_cell(
-        run_id, "check", {"model": "tiny", "data": "video", "method": method, "metric": METRIC},
-        metrics={"value": float(values.mean()), "direction": "higher",
-                 "per_image": values.tolist(), "statistics": {}, "config": {},
-                 "info": {"category": "temporal"},
-                 "method_info": {"kind": kind, "chance_baseline": chance},
-                 "series_info": [{"label": "maps", "panel": "Spearman |map|", "reference": False},
-                                 {"label": "frames", "panel": "Spearman |map|", "reference": True}]},
-        artifacts=artifacts)
+        run_id,
+        "check",
+        {"model": "tiny", "data": "video", "method": method, "metric": METRIC},
+        metrics={
+            "value": float(values.mean()),
+            "direction": "higher",
+            "per_image": values.tolist(),
+            "statistics": {},
+            "config": {},
+            "info": {"category": "temporal"},
+            "method_info": {"kind": kind, "chance_baseline": chance},
+            "series_info": [
+                {"label": "maps", "panel": "Spearman |map|", "reference": False},
+                {"label": "frames", "panel": "Spearman |map|", "reference": True},
+            ],
+        },
+        artifacts=artifacts,
+    )
     return values
 
 
@@ -40,9 +52,11 @@ def _cell(store, run_id, method, *, kind="attribution", chance=False, strip=True
 def video_run(tmp_path):
     store = ResultStore(tmp_path / "results.sqlite")
     run_id = store.start_run("check", config={"data": "video"}, seed=0, metadata={})
-    written = {"gradient": _cell(store, run_id, "gradient"),
-               "flow": _cell(store, run_id, "flow", kind="control"),
-               "noise": _cell(store, run_id, "noise", kind="control", chance=True, strip=False)}
+    written = {
+        "gradient": _cell(store, run_id, "gradient"),
+        "flow": _cell(store, run_id, "flow", kind="control"),
+        "noise": _cell(store, run_id, "noise", kind="control", chance=True, strip=False),
+    }
     store.finish_run(run_id)
     yield store, run_id, written
     store.close()
@@ -61,16 +75,18 @@ def test_the_report_model_reads_series_and_strips_as_stored(video_run):
     np.testing.assert_array_equal(data.strips[0].index, [0, 2, 3, 5])
 
 
-def test_html_and_markdown_have_a_video_section_with_two_figures(video_run, tmp_path,
-                                                                 monkeypatch):
+def test_html_and_markdown_have_a_video_section_with_two_figures(video_run, tmp_path, monkeypatch):
     import saliency_core.explainer
     import saliency_core.metrics.motion_agreement as agreement
     import saliency_core.metrics.temporal_stability as stability
 
     store, run_id, _ = video_run
     boom = lambda *a, **k: pytest.fail("the report recomputed something")  # noqa: E731
-    for module, name in ((stability, "temporal_stability"), (agreement, "motion_agreement"),
-                         (saliency_core.explainer, "Explainer")):
+    for module, name in (
+        (stability, "temporal_stability"),
+        (agreement, "motion_agreement"),
+        (saliency_core.explainer, "Explainer"),
+    ):
         monkeypatch.setattr(module, name, boom)
     paths = render_report(store, run_id, tmp_path / "report")
     page = paths["html"].read_text(encoding="utf-8")
@@ -105,9 +121,19 @@ def test_a_real_check_run_renders_its_video_section(tmp_path):
     methods = ["gradient", flagged_method("motion_reference"), chance_baseline()]
     with ResultStore(tmp_path / "real.sqlite") as store:
         run_id = store.start_run("check", config={}, seed=0, metadata={})
-        run_checks(clf, data.images, methods=methods, metrics=[METRIC, "motion-agreement"],
-                   seed=0, data_name=data.name, masks=data.masks, sequence=True, store=store,
-                   run_id=run_id, variant="function")
+        run_checks(
+            clf,
+            data.images,
+            methods=methods,
+            metrics=[METRIC, "motion-agreement"],
+            seed=0,
+            data_name=data.name,
+            masks=data.masks,
+            sequence=True,
+            store=store,
+            run_id=run_id,
+            variant="function",
+        )
         store.finish_run(run_id)
         report = load_report_data(store, run_id)
         page = render_report(store, run_id, tmp_path / "r", formats=("html",))["html"].read_text()
