@@ -170,7 +170,7 @@ def single_calls(args, clf, images, report) -> None:
 def ours_job(args, clf, images) -> dict:
     import dataclasses
 
-    from saliency_core.checks.runner import CheckSettings, run_checks
+    from saliency_core.checks import CheckSettings, run_checks
     from saliency_core.store import ResultStore
 
     h, w = clf.input_shape[:2]
