@@ -5,7 +5,10 @@ EfficientNet-Lite0, on bundled photos, ``saliency_core.variant_agreement`` repor
 
 * the relative L2 of the raw input gradients, variant vs eager, as computed;
 * how many ReLU / max-pooling units the two put on different sides of a kink;
-* the relative L2 again with every unit within 1e-4 of a kink pinned in both.
+* the relative L2 again with every unit within 1e-4 of a kink pinned in both;
+* float32's own floor on the same photos (eager float32 vs float64 of the same
+  weights, pinned alike; measured once per model, its seconds counted in the first
+  variant's row) and the verdict of ``Agreement.agrees``.
 
 Networks with smooth activations (swish, GELU) have no kink layer, so their two
 numbers are the same. VGG16's ReLUs, applied inside its Conv2D/Dense layers, are read
@@ -39,6 +42,7 @@ def main(argv=None) -> int:
     import warnings
 
     from saliency_core import variant_agreement
+    from saliency_core.agreement import NoiseFloorError
     from saliency_core.data.photos import load_photos
     from saliency_core.explainer import XlaOnCpuWarning
     from saliency_core.kinks import KinkAnalysisError
@@ -48,8 +52,9 @@ def main(argv=None) -> int:
     names = args.models.split(",") if args.models else [*BACKBONES, "efficientnet-lite0"]
     photos = load_photos(list(PHOTOS)).images
     rows = [
-        "| model | weights | variant | as computed | units flipped | of units | pinned | seconds |",
-        "|---|---|---|---:|---:|---:|---:|---:|",
+        "| model | weights | variant | as computed | units flipped | of units | pinned | float32 floor "
+        "(pinned) | agrees | seconds |",
+        "|---|---|---|---:|---:|---:|---:|---:|---|---:|",
     ]
     print("\n".join(rows), flush=True)
     for name in names:
@@ -57,17 +62,21 @@ def main(argv=None) -> int:
         clf = load_model(name, **kwargs)
         x = clf.prepare(photos)
         weights = clf.weights if name == "efficientnet-lite0" else f"random, seed {args.seed}"
+        floor = None  # measured with the first variant, shared by the others
         for variant in args.variants.split(","):
             start = time.perf_counter()
             try:
-                a = variant_agreement(clf, x, variant, batch_size=len(x))
-            except KinkAnalysisError as exc:
+                a = variant_agreement(clf, x, variant, batch_size=len(x), noise_floor=floor)
+            except (KinkAnalysisError, NoiseFloorError) as exc:
                 reason = str(exc).split(";")[0].split(": ", 1)[-1]  # the layers, without the advice
-                row = f"| {name} | {weights} | {variant} | not analysed: ReLUs inside {reason} |||||"
+                row = f"| {name} | {weights} | {variant} | not analysed: {reason} |||||||"
             else:
+                floor = a.noise_floor
                 row = (
                     f"| {name} | {weights} | {variant} | {a.rel_l2:.2e} | {len(a.flips)} | "
-                    f"{a.kink_units:,} | {a.pinned_rel_l2:.2e} | {time.perf_counter() - start:.0f} |"
+                    f"{a.kink_units:,} | {a.pinned_rel_l2:.2e} | {floor.pinned_rel_l2:.2e} | "
+                    f"{'yes' if a.agrees else 'NO: ' + '; '.join(a.reasons)} | "
+                    f"{time.perf_counter() - start:.0f} |"
                 )
             rows.append(row)
             print(row, flush=True)

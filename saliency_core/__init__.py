@@ -15,6 +15,7 @@ from .gradients import SCORES, VARIANTS, GradientFunction, Score, Variant, build
 from .methods import METHODS, Method, MethodContext, register_method
 from .models.classifier import Classifier, as_classifier
 from .models.preprocessing import Preprocessing, get_preprocessing
+from .noise_floor import NoiseFloor, measure_noise_floor
 from .reduce import REDUCTIONS, Reduction, normalize_maps, reduce_channels
 
 __version__ = "0.1.0"
@@ -27,6 +28,7 @@ __all__ = [
     "METHODS",
     "Method",
     "MethodContext",
+    "NoiseFloor",
     "Preprocessing",
     "REDUCTIONS",
     "Reduction",
@@ -39,6 +41,7 @@ __all__ = [
     "build_forward_fn",
     "build_gradient_fn",
     "get_preprocessing",
+    "measure_noise_floor",
     "normalize_maps",
     "reduce_channels",
     "register_method",

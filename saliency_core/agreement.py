@@ -1,4 +1,4 @@
-"""Why two execution variants' maps differ: rounding, or a unit at a kink.
+"""Do two execution variants compute the same function? Judged against a measured noise floor.
 
 The three variants compute the same function, but XLA sums float32 products in
 another order than eager does, so a pre-activation differs by a few ulps between
@@ -9,127 +9,158 @@ changes). A unit within rounding of its kink can end up on one side in eager and
 the other under XLA, and the input gradient then differs by that unit's whole
 contribution, far more than rounding.
 
-:func:`variant_agreement` separates the two. It records every kink unit (of
-``ReLU``, ``Activation("relu")``/``"relu6"``, ``LeakyReLU`` and ``MaxPooling2D``
-layers, see :mod:`saliency_core.kinks`) that falls on different sides in the two
-variants, then pins every unit near a kink to one side in both variants and
-compares again. If the variants compute the same function, what is
-left then is rounding alone, and every flipped unit lies within rounding of its kink.
-(Reading the sides from a separate forward pass is not enough to align one variant
-with the other: XLA compiles the probe and the gradient separately, and a unit within
-an ulp of zero can take different sides in the two. Pinning does not depend on it.)
-A network without ReLU or max-pooling layers (a GELU transformer, a swish
-EfficientNet) has no kinks: it is compared as computed, and the report says so.
+:func:`variant_agreement` separates the two (:func:`saliency_core.comparison.compare`).
+It records every kink unit (of ``ReLU``, ``Activation("relu")``/``"relu6"``,
+``LeakyReLU`` and ``MaxPooling2D`` layers, see :mod:`saliency_core.kinks`) that falls on
+different sides in the two variants, then pins every unit near a kink to eager's
+side in both variants and compares again. (Reading the sides from a separate forward
+pass is not enough to align one variant with the other: XLA compiles the probe and
+the gradient separately, and a unit within an ulp of zero can take different sides
+in the two. Pinning does not depend on it.) A network without ReLU or max-pooling
+layers (a GELU transformer, a swish EfficientNet) has no kinks: it is compared as
+computed, and the report says so.
 
-Measured on a 2-core CPU (ResNet50 with random weights, seed 0, five photos, batch 5):
-XLA's gradients are 2.6e-3 (relative L2) from eager's. 3 of the 45 million ReLU units
-land on different sides, each within 2e-6 of zero in layers whose mean |z| is 2 to 5.
-With the units within 1e-4 of a kink pinned (about 3,500), the two agree to 1.3e-6.
+How large may the differences be? As large as float32's own rounding on this
+network, these images and this machine, measured in the same process
+(:func:`~saliency_core.noise_floor.measure_noise_floor`: eager float32 against eager
+float64 of the same weights, with every unit near a kink pinned in the same way).
+With ``F`` that floor, ``k`` = :data:`FLOOR_FACTOR` and ``u`` the machine epsilon of
+the model's dtype, the variant agrees with eager when
+
+* logits: relative L2 <= ``k * F.logits`` + ``u``;
+* top-1: an image's top-1 class differs only where eager's logits for the two
+  classes are within ``k * F.logits_max`` + ``u`` of each other;
+* flips: every flipped unit lies within ``k * F.near_kink_shift`` + ``u`` (relative to
+  its layer's mean |z|) of its kink, where ``F.near_kink_shift`` is the farthest
+  rounding moved any unit that lies near a kink (a ReLU's pre-activation; a pooling
+  window's lead of its largest element over the runner-up);
+* pinned gradients: relative L2 <= ``k * F.pinned`` + ``u``; and pinning moved eager's
+  own gradients by no more than that (each pinned unit keeps eager's side, so the
+  pinned copy computes the network: anything more is a fault of the analysis).
+
+Why this is sound. Let ``e``, ``v`` and ``f`` be eager, the variant and float64 (the
+exact value, to float32's resolution). The floor is ``|e - f|``. If the variant is at
+most ``c`` times less accurate than eager, ``|v - f| <= c |e - f|``, then by the
+triangle inequality ``|v - e| <= (1 + c) |e - f|``: ``k = 4`` allows a variant three
+times less accurate than eager (measured: XLA's pinned gradients are 1.3 times as far
+from float64 as eager's on ResNet50, 7.7e-7 against 6.0e-7). A
+variant that fails computes something further from the exact function than rounding
+explains. For a flip, the two deciding values straddle the kink, so each lies within
+``|z_e - z_v|`` of it, and ``|z_e - z_v| <= |z_e - z_f| + |z_v - z_f|``: at most ``k``
+times the largest shift rounding gives a unit near a kink (the flipped unit is one of
+them, eager's value being the same in both runs). Units far from a kink are left out
+of that floor: their shifts scale with their own size, not with the noise at zero. ``u`` keeps
+a floor of exactly 0 (a network that float32 computes exactly) from demanding
+bit-identical results. Because pinning keeps eager's side rather than a fixed one, a
+real change in a near-kink unit's slope still shows in the pinned gradients;
+``tests/core/test_agreement.py`` plants one near a kink and one far from any.
+
+The gradients as computed are recorded but not judged: a flip changes them by a
+unit's whole contribution, a discrete event that no rounding-sized floor bounds.
+
+Measured on a 2-core AMD EPYC CPU (TensorFlow 2.21; ResNet50 with random weights,
+seed 0, five photos, batch 5): XLA's gradients are 8.1e-4 (relative L2) from eager's
+as computed (2.6e-3 in ``bench/results/precision/``, another run: the number depends
+on the machine). 2 of the 46.4 million kink units (45.4 million ReLU units, 1.0 million
+max-pooling windows) land on different sides, each within 1.7e-6 of its layer's mean
+|z| from the kink. With the units within 1e-4 of a kink pinned (360,278 of them: 3,459
+ReLU units and 356,819 max-pooling windows, 352,498 of which have the ReLU's zeros as
+their two largest values), the two agree to 9.2e-7; float32's own floor on the same
+photos is 6.0e-7 (pinned), so the bound is 2.5e-6.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
-import numpy as np
+from .comparison import Comparison, Flip, compare
+from .kinks import KinkAnalysisError
+from .noise_floor import NoiseFloor, NoiseFloorError, measure_noise_floor
 
-from .devices import resolve_device
-from .explainer import Explainer, XlaOnCpuWarning, pad_chunk
-from .gradients import VARIANTS
-from .kinks import (
-    KinkAnalysisError,
-    kink_inputs_fn,
-    kink_layers,
-    pinned_copy,
-    smooth_activations,
-    split_fused_relus,
-)
-from .models.classifier import Classifier, as_classifier
+__all__ = [
+    "FLOOR_FACTOR",
+    "Agreement",
+    "Check",
+    "Flip",
+    "KinkAnalysisError",
+    "NoiseFloor",
+    "NoiseFloorError",
+    "measure_noise_floor",
+    "variant_agreement",
+]
 
-__all__ = ["Agreement", "Flip", "KinkAnalysisError", "variant_agreement"]
+#: How many times float32's measured rounding a difference between the variants may be.
+FLOOR_FACTOR = 4.0
 
 
 @dataclass(frozen=True)
-class Flip:
-    """One kink unit that lies on different sides in the two variants.
+class Check:
+    """One part of the criterion: a measured ``value`` against its ``bound``."""
 
-    Attributes:
-        layer: Name of the kink layer.
-        image: Index of the image in the batch.
-        unit: Index of the unit within the layer's output for that image.
-        z_reference, z_variant: What decides the side, in the reference (eager) and in
-            the variant: a ReLU's pre-activation; for max pooling, the reference's
-            largest element of the window minus the variant's.
-        kink: The kink the unit straddles (0, or a ReLU's threshold or max value).
-        scale: Mean |input| of that layer for that image.
-    """
-
-    layer: str
-    image: int
-    unit: tuple[int, ...]
-    z_reference: float
-    z_variant: float
-    kink: float
-    scale: float
+    name: str
+    value: float
+    bound: float
+    what: str
 
     @property
-    def margin(self) -> float:
-        """Distance of the farther of the two pre-activations from the kink, relative
-        to the layer's scale: about 1e-7 (a float32 ulp) for a rounding flip."""
-        far = max(abs(self.z_reference - self.kink), abs(self.z_variant - self.kink))
-        return far / self.scale if self.scale > 0 else float("inf")
+    def ok(self) -> bool:
+        return self.value <= self.bound
+
+    def describe(self) -> str:
+        return f"{self.name}: {self.what} {self.value:.2e} {'<=' if self.ok else '>'} {self.bound:.2e}"
 
 
 @dataclass
-class Agreement:
-    """How one variant's input gradients compare with eager's (the reference) on a batch.
+class Agreement(Comparison):
+    """How one variant's input gradients compare with eager's (the reference) on a batch,
+    judged against float32's noise floor measured on the same batch.
 
-    Relative L2 is ``||g_variant - g_reference|| / ||g_reference||`` over the raw gradients
-    (all channels); ``*_per_image`` give it image by image.
-
-    Attributes:
-        variant: The variant compared with eager.
-        reference: What it is compared with: "eager", or "eager (NAME)" for another model.
-        rel_l2, rel_l2_per_image: The gradients as computed.
-        logits_rel_l2: The logits (the forward pass alone).
-        top1_mismatch: Images whose top-1 class differs (both maps explain the reference's).
-        kink_layers: Kink layers inspected (ReLU, max pooling); kink_units: their
-            units (pooling: windows per channel) over the batch.
-        flips: Units on different sides of a kink in the two forward passes.
-        kink_tol: Distance from a kink (relative to the layer's mean |z|) pinned.
-        pinned_units: Units that were that close to a kink, in either variant.
-        pinned_rel_l2, pinned_rel_l2_per_image: The two variants on the network
-            with those units pinned below their kink: rounding alone when the
-            variants compute the same function.
-        pinning_moved: How far pinning moved the reference's own gradients (relative L2).
-        activations: The model's activation functions without a kink ("gelu", "swish",
-            ...). A network with no kink layers (a GELU ViT) is compared as computed:
-            nothing is pinned and the pinned fields repeat the computed ones.
+    Attributes (besides :class:`~saliency_core.comparison.Comparison`'s):
+        noise_floor: Float32's rounding on these images (its numbers, and how measured).
+        factor: ``k`` of the criterion (:data:`FLOOR_FACTOR`).
     """
 
-    variant: str
-    reference: str
-    rel_l2: float
-    rel_l2_per_image: np.ndarray
-    logits_rel_l2: float
-    top1_mismatch: int
-    kink_layers: int
-    kink_units: int
-    flips: list[Flip]
-    kink_tol: float
-    pinned_units: int
-    pinned_rel_l2: float
-    pinned_rel_l2_per_image: np.ndarray
-    pinning_moved: float
-    activations: tuple[str, ...] = ()
+    noise_floor: NoiseFloor
+    factor: float = FLOOR_FACTOR
 
     @property
-    def max_flip_margin(self) -> float:
-        """Largest :attr:`Flip.margin` (0 when nothing flipped)."""
-        return max((f.margin for f in self.flips), default=0.0)
+    def checks(self) -> list[Check]:
+        """The criterion, part by part (see the module's docstring)."""
+        floor, k = self.noise_floor, self.factor
+        u = floor.eps
+        gradients = k * floor.pinned_rel_l2 + u
+        common = [
+            Check("logits", self.logits_rel_l2, k * floor.logits_rel_l2 + u, "relative L2"),
+            Check(
+                "top-1",
+                max(self.top1_gaps, default=0.0),
+                k * floor.logits_max_rel + u,
+                f"{self.top1_mismatch} image(s) with another top-1 class; eager's logit gap",
+            ),
+        ]
+        if not self.kink_layers:  # nothing pinned: the gradients as computed
+            return [*common, Check("gradients", self.rel_l2, gradients, "relative L2")]
+        return [
+            *common,
+            Check(
+                "flips",
+                self.max_flip_margin,
+                k * floor.near_kink_shift + u,
+                f"{len(self.flips)} unit(s) on other sides of a kink, farthest",
+            ),
+            Check("pinned gradients", self.pinned_rel_l2, gradients, "relative L2"),
+            Check("pinning", self.pinning_moved, gradients, "pinning moved eager's own gradients by"),
+        ]
+
+    @property
+    def reasons(self) -> list[str]:
+        """Why the variant does not agree (empty when it does)."""
+        return [c.describe() for c in self.checks if not c.ok]
+
+    @property
+    def agrees(self) -> bool:
+        """The variant computes the same function as eager, to float32's measured rounding."""
+        return not self.reasons
 
     def describe(self) -> str:
         head = (
@@ -139,7 +170,7 @@ class Agreement:
         if not self.kink_layers:
             smooth = f" ({', '.join(self.activations)})" if self.activations else ""
             return "\n".join(
-                [head, f"no ReLU or max-pool kinks{smooth}: compared as computed"] + self._top1_line()
+                [head, f"no ReLU or max-pool kinks{smooth}: compared as computed"] + self._verdict_lines()
             )
         lines = [
             head,
@@ -163,68 +194,16 @@ class Agreement:
             f"gradients {self.pinned_rel_l2:.2e} relative L2 "
             f"(pinning moved the reference's by {self.pinning_moved:.2e})"
         )
-        return "\n".join(lines + self._top1_line())
+        return "\n".join(lines + self._verdict_lines())
 
-    def _top1_line(self) -> list[str]:
-        if not self.top1_mismatch:
-            return []
-        return [f"top-1 class differs on {self.top1_mismatch} image(s); both maps explain the reference's"]
-
-
-# -- the comparison ----------------------------------------------------------------
-class _NoRetracingWarning(logging.Filter):
-    """Drops TensorFlow's "triggered tf.function retracing" warning. A comparison builds
-    several functions (the variant, its probe, the pinned copy), each traced once, and
-    TensorFlow's detector counts them together."""
-
-    def filter(self, record) -> bool:
-        return "triggered tf.function retracing" not in record.getMessage()
-
-
-def _rel(a, b) -> float:
-    nb = float(np.linalg.norm(b))
-    return float(np.linalg.norm(a - b)) / nb if nb > 0 else float(np.linalg.norm(a - b))
-
-
-class _Side:
-    """One of the two computations: a classifier run as a variant on its images."""
-
-    def __init__(self, clf, split, images, variant, layers, score, batch_size, device, pinned=None):
-        self.clf, self.variant, self.layers = clf, variant, layers
-        self.explainer = Explainer(clf, variant=variant, score=score, batch_size=batch_size, device=device)
-        self.images = self.explainer._check_images(images)
-        if not layers:  # no kinks: nothing to probe or pin
-            return
-        normalize = clf.preprocessing.normalize if clf.raw_input else None
-        self.probe = kink_inputs_fn(split, layers, variant, normalize=normalize)
-        if pinned is None:
-            copy, holders = pinned_copy(split, layers)
-            pinned = (
-                Classifier(
-                    f"{clf.name}-pinned",
-                    copy,
-                    clf.preprocessing,
-                    clf.class_names,
-                    clf.weights,
-                    clf.logits_source,
-                    clf.raw_input,
-                ),
-                holders,
+    def _verdict_lines(self) -> list[str]:
+        lines = []
+        if self.top1_mismatch:
+            lines.append(
+                f"top-1 class differs on {self.top1_mismatch} image(s); both maps explain the reference's"
             )
-        self.pinned_clf, self.holders = pinned
-        with warnings.catch_warnings():  # said once already, for the network itself
-            warnings.simplefilter("ignore", XlaOnCpuWarning)
-            self.pinned = Explainer(
-                self.pinned_clf,
-                variant=variant,
-                score=score,
-                batch_size=min(batch_size, len(self.images)),
-                device=device,
-            )
-
-    def chunk(self, start, m, size):
-        """Images ``start:start+m`` padded to ``size`` as :class:`Explainer` pads them."""
-        return pad_chunk(self.images[start : start + m], size)
+        lines.append(self.noise_floor.describe(kinks=bool(self.kink_layers)))
+        return lines + [("  ok    " if c.ok else "  FAIL  ") + c.describe() for c in self.checks]
 
 
 def variant_agreement(
@@ -239,16 +218,22 @@ def variant_agreement(
     score: str = "logit",
     kink_tol: float = 1e-4,
     device: str | None = None,
+    noise_floor: NoiseFloor | None = None,
+    factor: float = FLOOR_FACTOR,
 ) -> Agreement:
-    """Compare ``variant``'s input gradients with eager's and explain the difference.
+    """Compare ``variant``'s input gradients with eager's, explain the difference, and
+    judge it against float32's noise floor.
 
-    Three passes: both computations' gradients as they are; both forward passes
-    again to read every kink layer's input (the flips); both gradients once more on a
-    copy of the network in which every unit within ``kink_tol`` of its kink (relative
-    to its layer's mean |input| for that image, in either computation) is pinned to
-    one side. The pinned network is one piecewise-linear function with no unit that
-    rounding can move across a kink, so two computations of the same function agree
-    on it to rounding.
+    Three passes (:func:`saliency_core.comparison.compare`): both computations'
+    gradients as they are; both forward passes again to read every kink layer's input
+    (the flips); both gradients once more on a copy of the network in which every unit
+    within ``kink_tol`` of its kink (relative to its layer's mean |input| for that
+    image, in either computation) is pinned to eager's side. The pinned network is one
+    piecewise-linear function with no unit that rounding can move across a kink, so
+    two computations of the same function agree on it to rounding. Then, unless
+    given, the same passes for eager float32 against float64 measure that rounding
+    (:func:`~saliency_core.noise_floor.measure_noise_floor`); :attr:`Agreement.agrees`
+    applies the criterion.
 
     Args:
         model: A :class:`Classifier` or a functional Keras model. Its kinks are read
@@ -269,124 +254,52 @@ def variant_agreement(
             within which a unit is pinned. A float32 ulp is 1.2e-7 relative.
         device: "cpu", "gpu", "gpu:N" or None (TensorFlow's placement), for every pass
             of both computations.
+        noise_floor: Float32's rounding on ``model`` and ``images``, measured once with
+            :func:`~saliency_core.noise_floor.measure_noise_floor` and reused for several
+            variants; it must have been measured with the same number of images, batch
+            size, device, score and ``kink_tol`` (ValueError otherwise). None measures it
+            here, on ``model``, ``images`` and the targets eager chose.
+        factor: ``k`` of the criterion; at least 2 (a variant exactly as accurate as
+            eager may differ from it by twice eager's rounding).
 
     Raises:
         KinkAnalysisError: kinks sit in nested models or in other pooling layers, or the
             reference's kink layers differ.
+        NoiseFloorError: the floor is to be measured and the network cannot be rebuilt
+            in float64.
     """
-    quiet = _NoRetracingWarning()
-    tf_logger = logging.getLogger("tensorflow")
-    tf_logger.addFilter(quiet)
-    try:
-        return _compare(
-            model, images, variant, reference, reference_images, targets, batch_size, score, kink_tol, device
-        )
-    finally:
-        tf_logger.removeFilter(quiet)
-
-
-def _compare(
-    model, images, variant, reference, reference_images, targets, batch_size, score, kink_tol, device
-) -> Agreement:
-    import tensorflow as tf
-
-    placement = resolve_device(device)  # the probes'; each Explainer places its own calls
-    same_model = reference is None
-    if variant not in VARIANTS or (variant == "eager" and same_model and reference_images is None):
-        raise ValueError(f"variant must be 'function' or 'xla' (compared with eager), got {variant!r}")
-    if not kink_tol > 0:
-        raise ValueError(f"kink_tol must be > 0, got {kink_tol}")
-    clf = as_classifier(model)
-    ref_clf = clf if same_model else as_classifier(reference)
-    split = split_fused_relus(clf.model)
-    ref_split = split if same_model else split_fused_relus(ref_clf.model)
-    layers = kink_layers(split)
-    ref_layers = layers if same_model else kink_layers(ref_split)
-    if [k for _, k in ref_layers] != [k for _, k in layers]:  # dataclass equality: kind and pieces
-        raise KinkAnalysisError(
-            f"reference {ref_clf.name!r} and model {clf.name!r} have different "
-            "kink layers; compare two builds of one network"
-        )
-    ref = _Side(
-        ref_clf,
-        ref_split,
-        images if reference_images is None else reference_images,
-        "eager",
-        ref_layers,
-        score,
-        batch_size,
-        device,
-    )
-    other = _Side(
-        clf,
-        split,
+    if not factor >= 2:
+        raise ValueError(f"factor must be >= 2, got {factor}")
+    c = compare(
+        model,
         images,
         variant,
-        layers,
-        score,
-        batch_size,
-        device,
-        pinned=(ref.pinned_clf, ref.holders) if same_model and layers else None,
-    )
-    n = len(other.images)
-    if len(ref.images) != n:
-        raise ValueError(f"reference_images has {len(ref.images)} images; images has {n}")
-    chunk = min(batch_size, n)
-    g_ref, logits_ref, chosen = ref.explainer.gradients(ref.images, targets)
-    g_other, logits_other, _ = other.explainer.gradients(other.images, chosen)
-
-    if layers:
-        pinned = {side: np.empty_like(g) for side, g in (("ref", g_ref), ("other", g_other))}
-    else:  # a smooth network (GELU, swish): nothing to pin, compared as computed
-        pinned = {"ref": g_ref, "other": g_other}
-    flips, units, pinned_units = [], 0, 0
-    for start in range(0, n, chunk) if layers else ():
-        m = min(chunk, n - start)
-        xr, xo = ref.chunk(start, m, chunk), other.chunk(start, m, chunk)
-        t = pad_chunk(chosen[start : start + m], chunk)
-        with tf.device(placement) if placement else contextlib.nullcontext():
-            zs_ref = [z.numpy() for z in ref.probe(tf.constant(xr))]
-            zs_other = [z.numpy() for z in other.probe(tf.constant(xo))]
-        for (layer, kinks), (other_layer, _), za, zb in zip(ref_layers, layers, zs_ref, zs_other):
-            units += kinks.units(za[:m])
-            scale = np.mean(np.abs(za), axis=tuple(range(1, za.ndim)), keepdims=True)
-            pattern = kinks.pin(za, zb, kink_tol * scale)
-            pattern[m:] = -1
-            pinned_units += int(np.sum(pattern >= 0))
-            ref.holders[layer.name].assign(pattern)
-            if not same_model:
-                other.holders[other_layer.name].assign(pattern)
-            for idx, da, db, kink in kinks.flips(za[:m], zb[:m]):
-                flips.append(
-                    Flip(
-                        layer.name,
-                        start + int(idx[0]),
-                        tuple(int(i) for i in idx[1:]),
-                        da,
-                        db,
-                        kink,
-                        float(scale[idx[0]].item()),
-                    )
-                )
-        pinned["ref"][start : start + m] = ref.pinned.gradients(xr, t)[0][:m]
-        pinned["other"][start : start + m] = other.pinned.gradients(xo, t)[0][:m]
-
-    per_image = lambda a, b: np.array([_rel(a[i], b[i]) for i in range(n)])  # noqa: E731
-    label = "eager" if same_model else f"eager ({ref_clf.name})"
-    return Agreement(
-        variant=variant,
-        reference=label,
-        rel_l2=_rel(g_other, g_ref),
-        rel_l2_per_image=per_image(g_other, g_ref),
-        logits_rel_l2=_rel(logits_other, logits_ref),
-        top1_mismatch=int(np.sum(np.argmax(logits_other, -1) != np.argmax(logits_ref, -1))),
-        kink_layers=len(layers),
-        kink_units=units,
-        flips=flips,
+        reference=reference,
+        reference_images=reference_images,
+        targets=targets,
+        batch_size=batch_size,
+        score=score,
         kink_tol=kink_tol,
-        pinned_units=pinned_units,
-        pinned_rel_l2=_rel(pinned["other"], pinned["ref"]),
-        pinned_rel_l2_per_image=per_image(pinned["other"], pinned["ref"]),
-        pinning_moved=_rel(pinned["ref"], g_ref),
-        activations=smooth_activations(split),
+        device=device,
+    )
+    if noise_floor is not None:
+        noise_floor.check_matches(
+            images=len(c.rel_l2_per_image),
+            batch_size=batch_size,
+            device=device,
+            score=score,
+            kink_tol=kink_tol,
+        )
+    else:
+        noise_floor = measure_noise_floor(
+            model,
+            images,
+            targets=c.targets,
+            batch_size=batch_size,
+            score=score,
+            kink_tol=kink_tol,
+            device=device,
+        )
+    return Agreement(
+        **{f.name: getattr(c, f.name) for f in fields(Comparison)}, noise_floor=noise_floor, factor=factor
     )

@@ -16,7 +16,10 @@ Each kink layer kind reads the layer's input ``z`` (a batch) and offers:
   ``da``/``db`` the quantity that decides the side in each computation;
 * ``pin(za, zb, tol)``: an int8 pattern fixing every unit within ``tol`` of a kink
   in either computation (``-1`` leaves a unit free);
-* ``pinned(holder, name)``: a Keras layer that follows ``holder.value``.
+* ``shifts(za, zb, pattern)``: for each pinned unit, how far the quantity that decides
+  its side moved between the two computations (0 for free units);
+* ``pinned(holder, name, dtype)``: a Keras layer that follows ``holder.value``
+  (computing in the original layer's dtype policy: a float64 network stays float64).
 """
 
 from __future__ import annotations
@@ -75,15 +78,22 @@ class ReluKinks:
 
     def pin(self, za: np.ndarray, zb: np.ndarray, tol: np.ndarray) -> np.ndarray:
         """Every unit within ``tol`` of a kink (in ``za`` or ``zb``) pinned to the piece
-        just below that kink; -1 for the others."""
-        pattern = np.full(za.shape, -1, np.int8)
-        near = lambda k: (np.abs(za - k) <= tol) | (np.abs(zb - k) <= tol)  # noqa: E731
-        pattern[near(self.threshold)] = 0
-        if self.max_value is not None:
-            pattern[near(self.max_value)] = 1
-        return pattern
+        ``za`` lies on (its :meth:`region`: 0, 1 or 2); -1 for the others.
 
-    def pinned(self, holder: PatternHolder, name: str):
+        Pinning to the reference's own piece, rather than to a fixed one, keeps the
+        reference's gradient as it was, and keeps a real difference in the slope of a
+        near-kink unit visible in the pinned comparison.
+        """
+        near = (np.abs(za - self.threshold) <= tol) | (np.abs(zb - self.threshold) <= tol)
+        if self.max_value is not None:
+            near |= (np.abs(za - self.max_value) <= tol) | (np.abs(zb - self.max_value) <= tol)
+        return np.where(near, self.region(za), -1).astype(np.int8)
+
+    def shifts(self, za: np.ndarray, zb: np.ndarray, pattern: np.ndarray) -> np.ndarray:
+        """``|za - zb|`` of each pinned unit; 0 for the others."""
+        return np.where(pattern >= 0, np.abs(za.astype(np.float64) - zb), 0.0)
+
+    def pinned(self, holder: PatternHolder, name: str, dtype=None):
         import keras
         import tensorflow as tf
 
@@ -98,10 +108,13 @@ class ReluKinks:
                     own = tf.where(z >= k.max_value, tf.fill(tf.shape(z), tf.cast(k.max_value, z.dtype)), own)
                 if holder.value is None:  # building the copy: no pattern yet
                     return own
-                p = holder.value  # pin() writes 0 (below the threshold) or 1 (the identity piece)
-                return tf.where(p == 0, below, tf.where(p == 1, z, own))
+                p = holder.value  # pin() writes the region: 0 below, 1 identity, 2 above max_value
+                pinned = tf.where(p == 0, below, tf.where(p == 1, z, own))
+                if k.max_value is not None:
+                    pinned = tf.where(p == 2, tf.fill(tf.shape(z), tf.cast(k.max_value, z.dtype)), pinned)
+                return pinned
 
-        return PinnedRelu(name=name)
+        return PinnedRelu(name=name, dtype=dtype)
 
 
 @dataclass(frozen=True)
@@ -158,7 +171,16 @@ class MaxPoolKinks:
         near = (np.abs(top2(wa)) <= tol) | (np.abs(top2(wb)) <= tol)
         return np.where(near, np.argmax(wa, axis=-1), -1).astype(np.int8)
 
-    def pinned(self, holder: PatternHolder, name: str):
+    def shifts(self, za: np.ndarray, zb: np.ndarray, pattern: np.ndarray) -> np.ndarray:
+        """For each pinned window, how far its largest element's lead over the runner-up
+        (both as ranked in ``za``) moved: ``|(a1 - a2) - (b1 - b2)|``; 0 for the others."""
+        wa, wb = self.windows(za).astype(np.float64), self.windows(zb)
+        order = np.argsort(-wa, axis=-1, kind="stable")[..., :2]
+        lead = lambda w: np.diff(np.take_along_axis(w, order, axis=-1), axis=-1)[..., 0]  # noqa: E731
+        with np.errstate(invalid="ignore"):  # windows padded with -inf: never pinned
+            return np.where(pattern >= 0, np.abs(lead(wa) - lead(wb)), 0.0)
+
+    def pinned(self, holder: PatternHolder, name: str, dtype=None):
         import keras
         import tensorflow as tf
 
@@ -181,7 +203,7 @@ class MaxPoolKinks:
                 chosen = tf.reduce_sum(patches * tf.one_hot(p, kh * kw, axis=3, dtype=z.dtype), axis=3)
                 return tf.where(p >= 0, chosen, own)
 
-        return PinnedMaxPool(name=name)
+        return PinnedMaxPool(name=name, dtype=dtype)
 
 
 def _kinks_of(layer):
@@ -297,7 +319,9 @@ def split_fused_relus(model):
     def call(layer, *args, **kwargs):
         out = layer(*args, **kwargs)
         act = fused.get(layer.name)
-        return out if act is None else keras.layers.Activation(act, name=f"{layer.name}_{act}")(out)
+        if act is None:
+            return out
+        return keras.layers.Activation(act, name=f"{layer.name}_{act}", dtype=layer.dtype_policy)(out)
 
     copy = keras.models.clone_model(model, clone_function=clone, call_function=call)
     for name in fused:
@@ -358,7 +382,7 @@ def pinned_copy(model, layers):
 
     def clone(layer):  # the other layers are shared with the model, weights and all
         if layer.name in kinds:
-            return kinds[layer.name].pinned(holders[layer.name], layer.name)
+            return kinds[layer.name].pinned(holders[layer.name], layer.name, layer.dtype_policy)
         return layer
 
     return keras.models.clone_model(model, clone_function=clone), holders

@@ -67,10 +67,12 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--device", default=None, help="cpu, gpu or gpu:N (default: TensorFlow's choice)")
     p.add_argument(
-        "--tol",
+        "--factor",
         type=float,
-        default=1e-5,
-        help="largest relative L2 between the variants once the units near a ReLU kink are pinned",
+        default=None,
+        help="how many times float32's rounding, measured on the same images (eager "
+        "float32 vs float64), the variants may differ by (default: "
+        "saliency_core.agreement.FLOOR_FACTOR)",
     )
     p.set_defaults(func=_agree, uses_tensorflow=True)
 
@@ -154,12 +156,13 @@ def _explain(args) -> int:
 
 
 def _agree(args) -> int:
-    from ..agreement import KinkAnalysisError, variant_agreement
+    from ..agreement import FLOOR_FACTOR, KinkAnalysisError, NoiseFloorError, variant_agreement
 
     from ..devices import DeviceUnavailableError, check_device
 
-    if not args.tol > 0:
-        raise CliError(f"--tol must be > 0, got {args.tol}")
+    factor = FLOOR_FACTOR if args.factor is None else args.factor
+    if not factor >= 2:
+        raise CliError(f"--factor must be >= 2, got {args.factor}")
     try:
         check_device(args.device)  # no silent fall-back to the CPU
     except (ValueError, DeviceUnavailableError) as exc:
@@ -174,8 +177,9 @@ def _agree(args) -> int:
             batch_size=args.batch_size,
             score=args.score,
             device=args.device,
+            factor=factor,
         )
-    except KinkAnalysisError as exc:
+    except (KinkAnalysisError, NoiseFloorError) as exc:
         raise CliError(str(exc)) from None
     print(
         f"model {classifier.name} (weights: {classifier.weights}); {len(images.images)} image(s), "
@@ -185,13 +189,17 @@ def _agree(args) -> int:
     print(f"{'image':<28} {'as computed':>12} {'pinned':>10}")
     for name, raw, pinned in zip(images.names, result.rel_l2_per_image, result.pinned_rel_l2_per_image):
         print(f"{name:<28} {raw:>12.2e} {pinned:>10.2e}")
-    same = result.pinned_rel_l2 < args.tol
     basis = "pinned" if result.kink_layers else "as computed, no kinks"
+    floor = result.noise_floor.pinned_rel_l2
     print(
-        f"{args.variant} and eager compute the same function: {'yes' if same else 'NO'} "
-        f"({basis} {result.pinned_rel_l2:.2e} {'<' if same else '>='} --tol {args.tol:g})"
+        f"{args.variant} and eager compute the same function: "
+        + (
+            f"yes ({basis} {result.pinned_rel_l2:.2e}; float32's floor {floor:.2e}, factor {factor:g})"
+            if result.agrees
+            else "NO (" + "; ".join(result.reasons) + ")"
+        )
     )
-    return 0 if same else 1
+    return 0 if result.agrees else 1
 
 
 def _list(args) -> int:

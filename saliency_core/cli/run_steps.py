@@ -11,6 +11,7 @@ the run's stored config, so ``--resume`` repeats only what is missing.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 __all__ = ["record_agreement", "record_maps", "run_suite_checks", "write_report"]
 
@@ -50,8 +51,9 @@ def record_agreement(args, store, run_id) -> None:
     """For a suite with ``[agreement]``: each model's variants against eager on each of
     the suite's devices, on the first bundled photos (``agreement`` cells, key ``{model,
     variant, device}``), as computed and with the units near a ReLU / max-pooling kink
-    pinned (:func:`variant_agreement`)."""
-    from ..agreement import variant_agreement
+    pinned (:func:`variant_agreement`), judged against float32's noise floor, measured
+    once per model and device and recorded in each cell."""
+    from ..agreement import NoiseFloorError, variant_agreement
     from ..data.photos import load_photos
     from ..devices import DeviceUnavailableError, check_device
     from ..harness.runner import default_loader
@@ -85,6 +87,8 @@ def record_agreement(args, store, run_id) -> None:
                     run_id, "agreement", key, status="failed", reason=f"{type(exc).__name__}: {exc}"
                 )
             continue
+        # device -> float32's noise floor on these images, measured once for the variants
+        floors: dict[str, Any] = {}
         for key in todo:
             try:
                 check_device(key["device"])  # no silent fall-back to the CPU
@@ -95,8 +99,10 @@ def record_agreement(args, store, run_id) -> None:
                     batch_size=len(images),
                     kink_tol=cfg["kink_tol"],
                     device=key["device"],
+                    noise_floor=floors.get(key["device"]),
                 )
-            except (KinkAnalysisError, DeviceUnavailableError) as exc:
+                floors[key["device"]] = a.noise_floor
+            except (KinkAnalysisError, NoiseFloorError, DeviceUnavailableError) as exc:
                 store.record_cell(run_id, "agreement", key, status="failed", reason=str(exc))
                 print(f"agreement: {model} {key['variant']}: not analysed ({exc})", file=sys.stderr)
                 continue
@@ -117,6 +123,11 @@ def record_agreement(args, store, run_id) -> None:
                     "kink_tol": a.kink_tol,
                     "top1_mismatch": a.top1_mismatch,
                     "images": list(photos[1]),
+                    "pinning_moved": a.pinning_moved,
+                    "noise_floor": a.noise_floor.as_metrics(),
+                    "factor": a.factor,
+                    "agrees": a.agrees,
+                    "reasons": a.reasons,
                 },
             )
             kinks = (
@@ -126,7 +137,9 @@ def record_agreement(args, store, run_id) -> None:
             )
             print(
                 f"agreement: {model} {key['variant']} vs eager on {key['device']}: {a.rel_l2:.1e} as "
-                f"computed, {kinks}",
+                f"computed, {kinks} "
+                f"(float32's floor {a.noise_floor.pinned_rel_l2:.1e}): "
+                + ("agrees" if a.agrees else "DOES NOT AGREE: " + "; ".join(a.reasons)),
                 file=sys.stderr,
             )
 

@@ -64,6 +64,13 @@ def logit_model(model):
                 y = keras.ops.matmul(x, self.dense.kernel)
                 return y + self.dense.bias if self.dense.use_bias else y
 
+            def rebuilt(self, dtype):
+                """A plain Dense layer computing this map in ``dtype`` (weights: kernel,
+                bias, in this layer's order); used by ``noise_floor.float64_copy``."""
+                return keras.layers.Dense(
+                    self.dense.units, use_bias=self.dense.use_bias, dtype=dtype, name=self.name
+                )
+
         logits = _LinearHead(last, name=f"{last.name}_logits")(hidden)
         return keras.Model(inputs, logits, name=f"{model.name}_logits"), "stripped-softmax"
     return model, "logits"

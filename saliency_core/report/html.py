@@ -86,7 +86,7 @@ def _table(table: Table) -> str:
     )
     rows = []
     for row in table.rows:
-        bad = any(v.startswith("failed") or v == "FAIL" for v in row)
+        bad = any(v.startswith(("failed", "NO: ")) or v == "FAIL" for v in row)
         cells = "".join(
             f"<td{' class=num' if n else ''}>{escape(v)}</td>" for v, n in zip(row, table.numeric)
         )

@@ -90,7 +90,9 @@ class TimingCell:
 @dataclass(frozen=True)
 class AgreementCell:
     """One variant against eager (``agreement`` cell): relative L2 of the input
-    gradients as computed and with the units near a kink pinned."""
+    gradients as computed and with the units near a kink pinned; float32's noise
+    floor on the same images (eager float32 vs float64, pinned); how far pinning moved
+    eager's own gradients; and the verdict (None in cells written before it existed)."""
 
     model: str
     variant: str
@@ -100,6 +102,10 @@ class AgreementCell:
     kink_units: int | None
     pinned_rel_l2: float | None
     images: int | None
+    floor_pinned_rel_l2: float | None = None
+    pinning_moved: float | None = None
+    agrees: bool | None = None
+    reasons: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -497,6 +503,8 @@ def load_report_data(store, run_id) -> ReportData:
             data["gates"].append(_gate(cell))
         elif cell.kind == "agreement" and cell.status == "ok":
             m = cell.metrics or {}
+            raw_floor = m.get("noise_floor")
+            floor = raw_floor if isinstance(raw_floor, dict) else {}
             data["agreements"].append(
                 AgreementCell(
                     model=str(cell.key.get("model")),
@@ -507,6 +515,10 @@ def load_report_data(store, run_id) -> ReportData:
                     kink_units=_int(m.get("kink_units")),
                     pinned_rel_l2=_num(m.get("pinned_rel_l2")),
                     images=len(m.get("images") or []) or None,
+                    floor_pinned_rel_l2=_num(floor.get("pinned_rel_l2")),
+                    pinning_moved=_num(m.get("pinning_moved")),
+                    agrees=m.get("agrees") if isinstance(m.get("agrees"), bool) else None,
+                    reasons=tuple(str(r) for r in m.get("reasons") or ()),
                 )
             )
     _read_checks(store, [c for c in cells if c.kind == "check"], data)

@@ -279,13 +279,24 @@ AGREEMENT_NOTE = (
     "Relative L2 of the input gradients against eager's, on the first bundled photos. "
     "XLA reorders float32 sums; where a ReLU unit or a max-pooling window lies within "
     "rounding of its kink, the two can take different sides and the gradient jumps. "
-    "'Pinned' compares them again with every unit near a kink held on one side in both "
-    "(saliency-bench agree): about 1e-6 when the variants compute the same function."
+    "'Pinned' compares them again with every unit near a kink held on eager's side in both "
+    "(saliency-bench agree). 'Float32 floor' is float32's own rounding on the same images, "
+    "measured in the same run: eager float32 against float64 of the same weights, pinned alike. "
+    "'Pinning moved eager' is how far pinning moved eager's own gradients (rounding, or 0). "
+    "A variant agrees when its logits, its flipped units, its top-1 classes and its pinned "
+    "gradients stay within a few times that floor (saliency_core.agreement)."
 )
 
 
+def _verdict(a: AgreementCell) -> str:
+    if a.agrees is None:
+        return DASH
+    return "yes" if a.agrees else "NO: " + "; ".join(a.reasons)
+
+
 def agreement_table(agreements: list[AgreementCell]) -> Table:
-    """Each model's variants against eager: as computed, units flipped, pinned."""
+    """Each model's variants against eager: as computed, units flipped, pinned, against
+    float32's measured floor, and the verdict."""
     rows = [
         (
             a.model,
@@ -295,6 +306,9 @@ def agreement_table(agreements: list[AgreementCell]) -> Table:
             _fmt(a.rel_l2, ".1e"),
             DASH if a.flips is None or a.kink_units is None else f"{a.flips} of {a.kink_units:,}",
             _fmt(a.pinned_rel_l2, ".1e"),
+            _fmt(a.floor_pinned_rel_l2, ".1e"),
+            _fmt(a.pinning_moved, ".1e"),
+            _verdict(a),
         )
         for a in agreements
     ]
@@ -307,6 +321,9 @@ def agreement_table(agreements: list[AgreementCell]) -> Table:
             ("As computed", True),
             ("Units flipped at a kink", True),
             ("Pinned", True),
+            ("Float32 floor (pinned)", True),
+            ("Pinning moved eager", True),
+            ("Agrees", False),
         ],
         rows,
     )

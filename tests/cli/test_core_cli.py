@@ -1,5 +1,6 @@
 """The explain and list commands, end to end, including their error exits."""
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -173,7 +174,8 @@ def test_agree_reports_per_image_and_exits_0_when_the_variants_agree(relu_layer_
     assert code == 0, printed
     assert "in 1 ReLU and max-pooling layers" in printed and f"of {2 * 14 * 14 * 4:,}" in printed
     assert printed.count("a.png") == 1 and printed.count("gray.png") == 1
-    assert "compute the same function: yes" in printed
+    assert "noise floor (eager float32 vs eager float64" in printed
+    assert "ok    pinned gradients" in printed and "compute the same function: yes" in printed
 
 
 def test_agree_exits_1_when_pinned_gradients_differ(relu_layer_model, monkeypatch, capsys):
@@ -200,7 +202,36 @@ def test_agree_exits_1_when_pinned_gradients_differ(relu_layer_model, monkeypatc
         ]
     )
     assert code == 1
-    assert "compute the same function: NO (pinned 1.00e-03 >= --tol 1e-05)" in capsys.readouterr().out
+    assert (
+        "compute the same function: NO (pinned gradients: relative L2 1.00e-03 > " in capsys.readouterr().out
+    )
+
+
+def test_agree_exits_1_when_the_logits_differ(relu_layer_model, monkeypatch, capsys):
+    import saliency_core.agreement as agreement
+
+    real = agreement.variant_agreement
+    monkeypatch.setattr(
+        agreement,
+        "variant_agreement",
+        lambda *a, **kw: dataclasses.replace(real(*a, **kw), logits_rel_l2=1e-3),
+    )
+    assert (
+        main(
+            [
+                "agree",
+                "photos",
+                "--model",
+                str(relu_layer_model),
+                "--preprocessing",
+                "tf",
+                "--variant",
+                "function",
+            ]
+        )
+        == 1
+    )
+    assert "NO (logits: relative L2 1.00e-03 > " in capsys.readouterr().out
 
 
 def test_agree_on_a_model_with_relus_inside_conv_layers_splits_them(user_model, capsys):
@@ -221,7 +252,8 @@ def test_agree_bad_options_and_unreadable_kinks_are_exit_2(tmp_path, user_model,
     keras.Model(inputs, keras.layers.Dense(3)(x)).save(nested)
     assert main(["agree", "photos", "--model", str(nested), "--preprocessing", "tf"]) == 2
     assert "block (a nested model)" in capsys.readouterr().err
-    assert main(["agree", "photos", "--model", str(user_model), "--tol", "0"]) == 2
+    assert main(["agree", "photos", "--model", str(user_model), "--factor", "1"]) == 2
+    assert "--factor must be >= 2, got 1.0" in capsys.readouterr().err
     assert main(["agree", "photos", "--model", str(user_model), "--device", "tpu"]) == 2
     assert "--device: unknown device 'tpu'" in capsys.readouterr().err
     assert main(["agree", "photos", "--model", str(user_model), "--device", "gpu:7"]) == 2

@@ -247,11 +247,20 @@ def test_run_with_agreement_records_each_variant_against_eager_and_reports_it(tm
     for variant in ("function", "xla"):
         m = cells[("mobilenetv2", variant)].metrics
         assert m["kink_layers"] == 35 and m["kink_units"] > 0 and m["images"] == ["chelsea", "coffee"]
-        assert m["pinned_rel_l2"] < 1e-5
+        assert m["agrees"] is True and m["reasons"] == [], m["reasons"]
+        assert "float64" in m["noise_floor"]["method"] and m["noise_floor"]["pinned_rel_l2"] > 0
+        assert m["pinned_rel_l2"] <= m["factor"] * m["noise_floor"]["pinned_rel_l2"] + 2**-23
+        assert m["pinning_moved"] <= m["factor"] * m["noise_floor"]["pinned_rel_l2"] + 2**-23
         failed = cells[(str(model_path), variant)]
         assert failed.status == "failed" and "takes its inputs as given" in failed.reason
+    # one floor per model and device, measured once for both variants
+    assert (
+        cells[("mobilenetv2", "function")].metrics["noise_floor"]
+        == cells[("mobilenetv2", "xla")].metrics["noise_floor"]
+    )
     report = (tmp_path / run_id / "report.md").read_text()
     assert "## Variants against eager" in report and "| mobilenetv2 | xla | cpu | 2 |" in report
+    assert "Float32 floor (pinned)" in report and "| yes |" in report
     html = (tmp_path / run_id / "report.html").read_text()
     assert '<section id="agreement"><h2>Variants against eager</h2>' in html
 

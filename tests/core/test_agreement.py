@@ -1,8 +1,11 @@
-"""variant_agreement: kink flips are found and pinned, real differences are not hidden.
+"""variant_agreement: kink flips are found and pinned, real differences are not hidden,
+and the verdict follows the measured noise floor.
 
 The reference is a two-layer ReLU network whose input gradient has a closed form,
 ``W1 @ (mask * W2[:, t])``, and a layer that computes differently when traced (the
 ``function`` variant) than eagerly, so a flip or a real difference can be planted.
+At ``X`` float32 computes it exactly (its weights are sums of powers of two), so its
+noise floor is 0 and anything planted is more than rounding.
 """
 
 import keras
@@ -72,6 +75,23 @@ def test_a_planted_flip_is_found_and_pinning_removes_it():
     assert result.pinned_rel_l2 < 1e-7
     assert result.pinning_moved < 1e-7
     assert "1 of 3" in result.describe()
+    # A flip 1.5e-6 from the kink where float32 rounds nothing: not rounding.
+    assert result.noise_floor.near_kink_shift < 1e-12 and not result.agrees
+    assert [r.split(":")[0] for r in result.reasons] == ["logits", "flips"]
+
+
+def test_a_real_difference_at_a_unit_near_a_kink_is_not_pinned_away():
+    # Unit 0 sits 1e-6 above its kink in both (well within kink_tol, so it is pinned);
+    # traced, its slope is 1.1: the same forward value at X, another gradient.
+    model = _net(eager=((1, 1, 1), (1e-6, 0, 0)), traced=((1.1, 1, 1), (1e-6, 0, 0)))
+    result = variant_agreement(model, X, "function", targets=[1])
+    expected = _rel(_closed_form([1.1, 1, 0], 1), _closed_form([1, 1, 0], 1))
+    assert result.flips == [] and result.pinned_units == 1
+    assert result.logits_rel_l2 == 0.0  # the forward pass cannot tell them apart
+    assert result.rel_l2 == pytest.approx(expected, rel=1e-5)
+    assert result.pinned_rel_l2 == pytest.approx(expected, rel=1e-5)  # pinned on eager's side: kept
+    assert not result.agrees
+    assert [r.split(":")[0] for r in result.reasons] == ["pinned gradients"]
 
 
 def test_a_real_difference_is_not_explained_away():
@@ -83,6 +103,9 @@ def test_a_real_difference_is_not_explained_away():
     assert result.pinned_units == 1  # unit 0, z = 0 exactly, in both
     assert result.rel_l2 == pytest.approx(expected, rel=1e-5)
     assert result.pinned_rel_l2 == pytest.approx(expected, rel=1e-5)
+    assert not result.agrees
+    assert [r.split(":")[0] for r in result.reasons] == ["logits", "pinned gradients"]
+    assert "FAIL  pinned gradients" in result.describe()
 
 
 def test_agreeing_variants_agree_on_a_batch_with_padding():
@@ -91,8 +114,9 @@ def test_agreeing_variants_agree_on_a_batch_with_padding():
     result = variant_agreement(model, x, "xla", batch_size=2)  # chunks 2, 2, 1 (padded)
     assert result.rel_l2_per_image.shape == (5,) and result.pinned_rel_l2_per_image.shape == (5,)
     assert result.kink_units == 15
-    assert result.rel_l2 < 1e-6 and result.pinned_rel_l2 < 1e-6
     assert result.top1_mismatch == 0
+    assert result.agrees, result.describe()
+    assert result.noise_floor.images == 5 and result.noise_floor.batch_size == 2
 
 
 def test_a_planted_max_pooling_flip_is_found_and_pinned():
@@ -162,6 +186,8 @@ def test_only_compiled_variants_are_compared_with_eager():
         variant_agreement(_net(), X, "eager")
     with pytest.raises(ValueError, match="kink_tol"):
         variant_agreement(_net(), X, "xla", kink_tol=0)
+    with pytest.raises(ValueError, match="factor must be >= 2"):
+        variant_agreement(_net(), X, "xla", factor=1.5)
 
 
 def _net64():
@@ -179,9 +205,15 @@ def test_a_float64_reference_of_the_same_network():
     model64 = _net64()
     result = variant_agreement(_net(), x, "xla", reference=model64)
     assert result.reference == f"eager ({model64.name})"
-    assert result.rel_l2 < 1e-6 and result.pinned_rel_l2 < 1e-6
-    eager32 = variant_agreement(_net(), x, "eager", reference=model64)
-    assert eager32.variant == "eager" and eager32.pinned_rel_l2 < 1e-6
+    assert result.agrees, result.describe()
+    eager32 = variant_agreement(_net(), x, "eager", reference=model64, noise_floor=result.noise_floor)
+    with pytest.raises(ValueError, match="another batch_size 4 \\(comparison: 2\\)"):
+        variant_agreement(_net(), x, "xla", batch_size=2, noise_floor=result.noise_floor)
+    with pytest.raises(ValueError, match="another images 4 \\(comparison: 3\\)"):
+        variant_agreement(_net(), x[:3], "xla", noise_floor=result.noise_floor)
+    assert eager32.variant == "eager" and eager32.agrees
+    # eager float32 against a float64 build is what the floor measures, on its own float64 copy
+    assert eager32.pinned_rel_l2 == pytest.approx(result.noise_floor.pinned_rel_l2, rel=1e-6, abs=1e-15)
 
 
 def test_reference_images_across_a_kink():
@@ -216,7 +248,8 @@ def test_a_vgg_like_network_with_fused_relus_and_max_pooling():
     x = np.random.default_rng(3).normal(size=(2, 8, 8, 3)).astype(np.float32)
     result = variant_agreement(model, x, "xla")
     assert result.kink_layers == 2 and result.kink_units == 2 * (8 * 8 * 4 + 4 * 4 * 4)
-    assert result.rel_l2 < 1e-5 and result.pinned_rel_l2 < 1e-5
+    assert result.agrees, result.describe()
+    assert result.noise_floor.pinned_rel_l2 > 0  # float32 rounds here: the floor is measured, not 0
 
 
 def test_a_network_without_kinks_is_compared_as_computed():
@@ -227,3 +260,86 @@ def test_a_network_without_kinks_is_compared_as_computed():
     assert result.pinned_rel_l2 == result.rel_l2 < 1e-5 and result.pinned_units == 0
     assert result.activations == ("tanh",)
     assert "no ReLU or max-pool kinks (tanh): compared as computed" in result.describe()
+    assert result.agrees, result.describe()
+
+
+def _judged(floor, **measured):
+    """An Agreement of the given numbers against a floor of the given numbers."""
+    from saliency_core.agreement import Agreement, NoiseFloor
+
+    floor = NoiseFloor(
+        **{
+            **dict(
+                method="test",
+                dtype="float32",
+                images=1,
+                batch_size=1,
+                device=None,
+                score="logit",
+                kink_tol=1e-4,
+                logits_rel_l2=0.0,
+                logits_max_rel=0.0,
+                rel_l2=0.0,
+                pinned_rel_l2=0.0,
+                near_kink_shift=0.0,
+                flips=0,
+                max_flip_margin=0.0,
+                pinning_moved=0.0,
+                seconds=0.0,
+            ),
+            **floor,
+        }
+    )
+    fields = dict(
+        variant="xla",
+        reference="eager",
+        rel_l2=0.0,
+        rel_l2_per_image=np.zeros(1),
+        logits_rel_l2=0.0,
+        logits_max_rel=0.0,
+        targets=np.zeros(1, int),
+        top1_mismatch=0,
+        top1_gaps=[],
+        kink_layers=1,
+        kink_units=10,
+        flips=[],
+        near_kink_shift=0.0,
+        kink_tol=1e-4,
+        pinned_units=0,
+        pinned_rel_l2=0.0,
+        pinned_rel_l2_per_image=np.zeros(1),
+        pinning_moved=0.0,
+        activations=(),
+    )
+    return Agreement(**{**fields, **measured}, noise_floor=floor)
+
+
+def test_the_criterion_follows_the_measured_floor():
+    from saliency_core.agreement import FLOOR_FACTOR, Flip
+
+    u = float(np.finfo(np.float32).eps)
+    floor = dict(logits_rel_l2=1e-6, logits_max_rel=2e-6, pinned_rel_l2=1e-6, near_kink_shift=1e-6)
+    k = FLOOR_FACTOR
+    flip = lambda margin: Flip("relu", 0, (0,), -margin, margin / 2, 0.0, 1.0)  # noqa: E731
+    fine = dict(
+        logits_rel_l2=0.9 * k * 1e-6,
+        pinned_rel_l2=0.9 * k * 1e-6,
+        pinning_moved=0.0,
+        flips=[flip(0.9 * k * 1e-6)],
+        top1_mismatch=1,
+        top1_gaps=[0.9 * k * 2e-6],
+    )
+    assert _judged(floor, **fine).agrees
+    for name, worse in [
+        ("logits", dict(logits_rel_l2=1.1 * k * 1e-6 + u)),
+        ("pinned gradients", dict(pinned_rel_l2=1.1 * k * 1e-6 + u)),
+        ("pinning", dict(pinning_moved=1.1 * k * 1e-6 + u)),
+        ("flips", dict(flips=[flip(1e-6), flip(1.1 * k * 1e-6 + u)])),
+        ("top-1", dict(top1_gaps=[1.1 * k * 2e-6 + u])),
+    ]:
+        judged = _judged(floor, **{**fine, **worse})
+        assert [r.split(":")[0] for r in judged.reasons] == [name] and not judged.agrees
+        # the same numbers against a floor twice as high: rounding again
+        assert _judged({key: 2 * v for key, v in floor.items()}, **{**fine, **worse}).agrees
+    # a floor of exactly 0 (float32 computes the network exactly) still allows one epsilon
+    assert _judged({}, pinned_rel_l2=u).agrees and not _judged({}, pinned_rel_l2=1.5 * u).agrees

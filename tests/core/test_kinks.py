@@ -20,7 +20,10 @@ def test_regions_and_pins_of_a_relu6():
     kinks = ReluKinks(max_value=6.0)
     z = np.array([-1.0, 0.0, 1e-7, 3.0, 6.0 - 1e-6, 6.0, 7.0])
     assert kinks.region(z).tolist() == [0, 0, 1, 1, 1, 2, 2]
-    assert kinks.pin(z, z, np.full_like(z, 1e-5)).tolist() == [-1, 0, 0, -1, 1, 1, -1]
+    # Units near a kink keep za's piece: 0 below, 1 the identity, 2 at or above max_value.
+    assert kinks.pin(z, z, np.full_like(z, 1e-5)).tolist() == [-1, 0, 1, -1, 1, 2, -1]
+    near_in_zb_only = np.array([1e-6, 0.0, 1e-7, 3.0, 6.0 - 1e-6, 6.0, 6.0 + 1e-6])
+    assert kinks.pin(z, near_in_zb_only, np.full_like(z, 1e-5)).tolist() == [0, 0, 1, -1, 1, 2, 2]
     assert kinks.kink(1, 2) == 6.0 and kinks.kink(0, 1) == 0.0
     assert ReluKinks(negative_slope=0.3).region(np.array([-2.0, 2.0])).tolist() == [0, 1]
     flips = list(kinks.flips(np.array([[-1e-7, 5.0]]), np.array([[1e-7, 6.0]])))
@@ -53,6 +56,33 @@ def test_max_pooling_pins_near_ties_to_the_first_computation_s_argmax():
     assert kinks.pin(za, zb, np.array([1e-8])).tolist() == [[[[-1]]]]
     [(idx, da, db, kink)] = kinks.flips(za, zb)
     assert idx == (0, 0, 0, 0) and da == pytest.approx(1e-7) and db == pytest.approx(-1e-7) and kink == 0.0
+    # za's leader (1 + 1e-7) leads its runner-up by 1e-7; in zb the same pair by -1e-7
+    assert kinks.shifts(za, zb, np.array([[[[1]]]])).ravel() == pytest.approx([2e-7], rel=1e-6)
+    assert kinks.shifts(za, zb, np.array([[[[-1]]]])).tolist() == [[[[0.0]]]]
+    relu = ReluKinks()
+    assert relu.shifts(
+        np.array([1e-7, 3.0]), np.array([-1e-7, 3.5]), np.array([0, -1])
+    ).tolist() == pytest.approx([2e-7, 0.0])
+
+
+def test_a_relu6_unit_pinned_above_its_max_value_is_constant():
+    inputs = keras.Input((2,))
+    model = keras.Model(inputs, keras.layers.ReLU(max_value=6.0, name="relu6")(inputs))
+    copy, holders = pinned_copy(model, kink_layers(model))
+    x = tf.constant([[5.9, 6.1]])
+    for pattern, value, slope in [
+        ([2, 2], [6.0, 6.0], [0.0, 0.0]),
+        ([1, 1], [5.9, 6.1], [1.0, 1.0]),
+        ([-1, -1], [5.9, 6.0], [1.0, 0.0]),
+    ]:
+        holders["relu6"].assign(np.array([pattern], np.int8))
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = copy(x)
+            total = tf.reduce_sum(y)
+        assert y.numpy().ravel().tolist() == pytest.approx(value)
+        grad = tape.gradient(total, x, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        assert grad.numpy().ravel().tolist() == slope
 
 
 def _pool_net(padding):
@@ -115,3 +145,19 @@ def test_split_fused_relus_moves_each_activation_to_its_own_layer_and_keeps_the_
     assert model.get_layer("conv").activation.__name__ == "relu"  # the original is untouched
     plain = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(inputs)))
     assert split_fused_relus(plain) is plain
+
+
+def test_split_and_pinned_copies_of_a_float64_network_compute_in_float64():
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float64")
+    try:
+        inputs = keras.Input((6, 6, 2))
+        x = keras.layers.Conv2D(3, 3, activation="relu", name="conv")(inputs)
+        x = keras.layers.MaxPooling2D(2, name="pool")(keras.layers.ReLU(max_value=6.0, name="relu6")(x))
+        model = keras.Model(inputs, keras.layers.Dense(2, name="head")(keras.layers.Flatten()(x)))
+    finally:
+        keras.config.set_dtype_policy(previous)
+    split = split_fused_relus(model)
+    copy, _ = pinned_copy(split, kink_layers(split))
+    for net in (split, copy):
+        assert {str(layer.compute_dtype) for layer in net.layers[1:]} == {"float64"}

@@ -1,5 +1,13 @@
-"""The core on real models and real photos: the three variants agree, and the
-pretrained Lite0's gradients match finite differences of a float64 copy."""
+"""The core on real models and real photos: the three variants compute the same
+function, judged against float32's noise floor measured in the same process, and the
+pretrained Lite0's gradients match finite differences of a float64 copy.
+
+No bound here is a constant: each comes from :class:`saliency_core.agreement.Agreement`'s
+criterion, a few times what float32's own rounding does to the same network on the
+same photos on this machine (eager float32 against float64 of the same weights). The
+criterion is shown to fail on a real difference far smaller than what XLA's
+reordering changes in the maps as computed.
+"""
 
 import numpy as np
 import pytest
@@ -22,46 +30,61 @@ def lite0():
     return load_model("efficientnet-lite0")
 
 
-def _rel_l2(a, b):
-    return np.linalg.norm(a - b) / np.linalg.norm(b)
+def _assert_agrees(agreement):
+    """The variant computes the same function as eager: its logits, its top-1
+    classes, its flipped units and its pinned gradients all within float32's
+    measured rounding (:attr:`Agreement.agrees`), and that floor is a measurement
+    (float32 does round on these networks), not 0."""
+    floor = agreement.noise_floor
+    assert floor.pinned_rel_l2 > 0 and floor.logits_rel_l2 > 0, floor.describe()
+    assert agreement.agrees, agreement.describe()
 
 
-def _variant_maps(clf, x, batch):
-    return {
-        v: Explainer(clf, variant=v, batch_size=batch).explain(x, reduce="none").maps
-        for v in ("eager", "function", "xla")
-    }
-
-
-def test_variants_agree_on_real_photos_lite0(photos, lite0):
+@pytest.fixture(scope="module")
+def lite0_xla(photos, lite0):
+    """XLA against eager at batch 5; measures the floor the other Lite0 tests reuse."""
     x = lite0.prepare(photos)
-    for batch in (1, 5):
-        maps = _variant_maps(lite0, x, batch)
-        for v in ("function", "xla"):
-            # XLA reorders float32 arithmetic; the maps stay within 1e-3 relative L2.
-            assert _rel_l2(maps[v], maps["eager"]) < 1e-3, (batch, v)
+    return x, variant_agreement(lite0, x, "xla", batch_size=5)
 
 
-def _assert_same_function(agreement):
-    """The variants compute the same function: the forward passes agree to rounding,
-    every unit they put on different sides of a ReLU kink lies within rounding of it,
-    and with the units near a kink pinned the gradients agree to 1e-5 (measured
-    about 1.3e-6 for ResNet50 and 7.5e-7 for Lite0)."""
-    assert agreement.logits_rel_l2 < 1e-5, agreement.describe()
-    assert agreement.max_flip_margin < 1e-5, agreement.describe()
-    assert agreement.pinned_rel_l2 < 1e-5, agreement.describe()
-    assert agreement.top1_mismatch == 0, agreement.describe()
+def test_variants_compute_the_same_function_lite0(lite0, lite0_xla):
+    """XLA at batch 5 and 1, and ``function`` at batch 5. As computed, XLA's maps differ
+    from eager's by 5e-4 to 1.4e-3 (relative L2) depending on the CPU and the batch:
+    units that rounding puts on the other side of a ReLU6 kink. Batch 1 runs eager
+    through other kernels, so it measures its own floor."""
+    x, xla5 = lite0_xla
+    _assert_agrees(xla5)
+    _assert_agrees(variant_agreement(lite0, x, "function", batch_size=5, noise_floor=xla5.noise_floor))
+    _assert_agrees(variant_agreement(lite0, x, "xla", batch_size=1))
 
 
-def test_variants_compute_the_same_function_lite0(photos, lite0):
-    """Lite0 meets the 1e-3 bar as is (above); its 6.7e-4 comes from units at a kink."""
-    agreement = variant_agreement(lite0, lite0.prepare(photos), "xla", batch_size=5)
-    _assert_same_function(agreement)
+def test_a_real_difference_smaller_than_xla_s_as_computed_one_is_caught_lite0(lite0, lite0_xla):
+    """The classifier's kernel scaled by 1 + 1e-4: a real change to the function that
+    moves the maps less than XLA's reordering moves them as computed. The criterion
+    reports it; no fixed bound on the maps as computed could tell the two apart."""
+    import keras
+
+    from saliency_core.models.classifier import Classifier
+
+    x, xla5 = lite0_xla
+    model = keras.models.clone_model(lite0.model)
+    weights = lite0.model.get_weights()
+    head = [i for i, w in enumerate(weights) if w.ndim == 2][-1]  # the final Dense layer's kernel
+    weights[head] = weights[head] * np.float32(1 + 1e-4)
+    model.set_weights(weights)
+    changed = Classifier("lite0-changed", model, lite0.preprocessing)
+    result = variant_agreement(
+        changed, x, "eager", reference=lite0, noise_floor=xla5.noise_floor, batch_size=5
+    )
+    assert result.rel_l2 < xla5.rel_l2, (result.rel_l2, xla5.rel_l2)
+    assert not result.agrees
+    assert {r.split(":")[0] for r in result.reasons} >= {"logits", "pinned gradients"}, result.describe()
 
 
 @pytest.fixture(scope="module")
 def resnet50_pair(photos):
-    """ResNet50 with seeded random weights, and the same weights in float64."""
+    """ResNet50 with seeded random weights, and the same weights in float64, built
+    independently of the floor's float64 copy."""
     import keras
 
     from saliency_core.models.classifier import Classifier
@@ -77,37 +100,43 @@ def resnet50_pair(photos):
     return clf, Classifier("resnet50-f64", m64, clf.preprocessing), clf.prepare(photos)
 
 
-def test_variants_agree_on_real_photos_resnet50(resnet50_pair):
-    """ResNet50 with seeded random weights, at batch 1 and 5.
+@pytest.fixture(scope="module")
+def resnet50_xla(resnet50_pair):
+    clf, _, x = resnet50_pair
+    return variant_agreement(clf, x, "xla", batch_size=5)
 
-    As computed, XLA's maps are 2.4e-3/2.6e-3 (relative L2) from eager's for seed 0.
-    All of it comes from 3 of the network's 45 million ReLU units, whose
-    pre-activations lie about 1e-6 from zero (layer mean |z| 2-9): eager and XLA put
-    them on different sides of the kink, where the gradient jumps. With the units near
-    a kink pinned, the variants agree to 1.3e-6 (bench/bench_precision.py; seeds 0-2).
-    A wrong preprocessing, target or chunking is off by order 1 as computed and pinned.
+
+def test_variants_compute_the_same_function_resnet50(resnet50_pair, resnet50_xla):
+    """ResNet50 with seeded random weights, XLA and ``function`` at batch 5.
+
+    As computed, XLA's maps are 8e-4 to 2.6e-3 (relative L2) from eager's for seed 0,
+    depending on the CPU. All of it comes from 2 or 3 of the network's 46 million kink
+    units, whose pre-activations lie about 1e-6 from zero (layer mean |z| 2-9): eager
+    and XLA put them on different sides of the kink, where the gradient jumps. With the
+    units near a kink pinned, the variants agree to float32's rounding
+    (bench/bench_precision.py).
     """
-    clf, clf64, x = resnet50_pair
-    ref = Explainer(clf64, variant="eager", batch_size=5).explain(x.astype("float64"), reduce="none").maps
-    for batch in (1, 5):
-        maps = _variant_maps(clf, x, batch)
-        assert _rel_l2(maps["function"], maps["eager"]) < 1e-5, batch
-        for v in ("eager", "function", "xla"):
-            assert _rel_l2(maps[v], ref) < 1e-2, (batch, v, _rel_l2(maps[v], ref))
-        _assert_same_function(variant_agreement(clf, x, "xla", batch_size=batch))
+    clf, _, x = resnet50_pair
+    _assert_agrees(resnet50_xla)
+    _assert_agrees(variant_agreement(clf, x, "function", batch_size=5, noise_floor=resnet50_xla.noise_floor))
 
 
-@pytest.mark.parametrize("variant", ["eager", "xla"])
-def test_float32_gradients_equal_float64_away_from_kinks_resnet50(resnet50_pair, variant):
-    """The independent reference: the same weights in float64. As computed, float32's
-    maps are 1.6e-3 (eager) and 3.0e-3 (XLA) from it, again because of units at a kink;
-    with those pinned in both, float32 is within 1.2e-6 (eager) and 7.1e-7 (XLA) of it."""
+def test_xla_gradients_equal_float64_away_from_kinks_resnet50(resnet50_pair, resnet50_xla):
+    """The independent reference: the same weights in float64, built by Keras under a
+    float64 policy. XLA is no further from it than the criterion allows for a variant
+    as accurate as eager (as computed, 3.0e-3 away: units at a kink)."""
     clf, clf64, x = resnet50_pair
     agreement = variant_agreement(
-        clf, x, variant, reference=clf64, reference_images=x.astype("float64"), batch_size=5
+        clf,
+        x,
+        "xla",
+        reference=clf64,
+        reference_images=x.astype("float64"),
+        batch_size=5,
+        noise_floor=resnet50_xla.noise_floor,
     )
     assert agreement.reference == "eager (resnet50-f64)"
-    _assert_same_function(agreement)
+    _assert_agrees(agreement)
 
 
 def test_lite0_gradient_matches_float64_finite_differences(photos, lite0):

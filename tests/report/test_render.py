@@ -249,3 +249,50 @@ def test_timing_table_shows_each_cells_fraction_of_the_best_roof(stored_run):
         else:
             assert row[col] == "—"
     assert checked == len(data.timings) - 1
+
+
+def test_agreement_cells_show_the_floor_pinning_and_verdict(empty_run, tmp_path):
+    """Three agreement cells: agreeing, not agreeing (its reasons shown and the row
+    marked), and one written before the noise floor was recorded (dashes)."""
+    store, run_id = empty_run
+    floor = {"method": "eager float32 vs eager float64", "pinned_rel_l2": 6.2e-7}
+    base = {
+        "rel_l2": 7e-4,
+        "flips": 9,
+        "kink_units": 30_787_680,
+        "pinned_rel_l2": 7.5e-7,
+        "images": ["chelsea", "coffee"],
+    }
+    store.record_cell(
+        run_id,
+        "agreement",
+        {"model": "m", "variant": "xla", "device": "cpu"},
+        status="ok",
+        metrics={**base, "noise_floor": floor, "pinning_moved": 0.0, "agrees": True, "reasons": []},
+    )
+    store.record_cell(
+        run_id,
+        "agreement",
+        {"model": "m", "variant": "function", "device": "cpu"},
+        status="ok",
+        metrics={
+            **base,
+            "noise_floor": floor,
+            "pinning_moved": 0.0,
+            "agrees": False,
+            "reasons": ["pinned gradients: relative L2 1.00e-03 > 2.61e-06"],
+        },
+    )
+    store.record_cell(
+        run_id, "agreement", {"model": "old", "variant": "xla", "device": "cpu"}, status="ok", metrics=base
+    )
+    paths = render_report(store, run_id, tmp_path / "a")
+    md = paths["md"].read_text()
+    assert "| m | xla | cpu | 2 | 7.0e-04 | 9 of 30,787,680 | 7.5e-07 | 6.2e-07 | 0.0e+00 | yes |" in md
+    assert "| NO: pinned gradients: relative L2 1.00e-03 &gt; 2.61e-06 |" in md
+    assert "| old | xla | cpu | 2 | 7.0e-04 | 9 of 30,787,680 | 7.5e-07 | — | — | — |" in md
+    page = paths["html"].read_text()
+    assert (
+        page.count("<tr class=bad>") == 1
+        and "NO: pinned gradients: relative L2 1.00e-03 &gt; 2.61e-06" in page
+    )
