@@ -86,12 +86,14 @@ class RayExecutor:
     Args:
         address: Cluster to join: ``"auto"``, ``"HOST:6379"`` or a client address
             ``"ray://HOST:10001"``; None joins the cluster this process is already
-            connected to, else starts a local one on this machine's cores.
+            connected to, or ``RAY_ADDRESS`` (set for ``ray job submit`` entry points),
+            else starts a local one on this machine's cores.
         workers: Actors to start; default one per GPU of the cluster, else one per
             2 CPUs (at least 1).
         num_gpus_per_worker: GPUs per actor; default 1 when the cluster has GPUs, else 0.
-        num_cpus_per_worker: Cores per actor (also its TensorFlow thread pools);
-            default 1 with GPUs, else the cluster's CPUs shared out over the workers.
+        num_cpus_per_worker: Cores per actor; default 1 with GPUs, else the cluster's
+            CPUs shared out over the workers (and then also the size of its TensorFlow
+            thread pools).
         tasks_per_worker: Tasks per actor between sending and yielding (bounds memory).
         max_restarts: Times Ray restarts an actor that died.
         max_task_retries: Times a task of a dead actor is sent again after its restart.
@@ -129,47 +131,66 @@ class RayExecutor:
         ):
             if value is not None and value < least:
                 raise ValueError(f"{option} must be >= {least}, got {value}")
-        self.address = address
+        self.address = address or os.environ.get("RAY_ADDRESS") or None
         self.started = False
-        if not ray.is_initialized():
-            options = dict(init_options or {})
-            options.setdefault("log_to_driver", False)
-            try:
-                if address:
-                    ray.init(address=address, **options)
-                else:
-                    options.setdefault("num_cpus", os.cpu_count() or 1)
-                    options.setdefault("include_dashboard", False)
-                    ray.init(**options)
-            except (ConnectionError, RuntimeError, ValueError) as exc:
-                where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
-                raise RuntimeError(f"cannot join {where}: {exc}") from None
-            self.started = True
+        self.tasks_per_worker = int(tasks_per_worker)
+        self.max_restarts, self.max_task_retries = int(max_restarts), int(max_task_retries)
+        self.runtime_env = runtime_env
+        self.actors: list = []  # the current map's actors (tests kill them)
+        self._connect(init_options)
+        try:
+            self._size(workers, num_gpus_per_worker, num_cpus_per_worker)
+        except BaseException:
+            self.close()
+            raise
+
+    def _connect(self, init_options: dict | None) -> None:
+        """Join ``self.address`` (or the cluster already joined), or start a local one."""
+        ray, address = self.ray, self.address
+        if ray.is_initialized():
+            return
+        options = dict(init_options or {})
+        options.setdefault("log_to_driver", False)
+        try:
+            if address:
+                ray.init(address=address, **options)
+            else:
+                options.setdefault("num_cpus", os.cpu_count() or 1)
+                options.setdefault("include_dashboard", False)
+                ray.init(**options)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
+            raise RuntimeError(f"cannot join {where}: {exc}") from None
+        self.started = True
+
+    def _size(self, workers, num_gpus_per_worker, num_cpus_per_worker) -> None:
+        """Workers and their resources, from the options or the cluster's resources."""
+        ray = self.ray
         resources = ray.cluster_resources()
         gpus, cpus = float(resources.get("GPU", 0)), float(resources.get("CPU", 0))
+        node_cpus = max([float(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n.get("Alive")] or [0.0])
         if num_gpus_per_worker is None:
             num_gpus_per_worker = 1 if gpus >= 1 else 0
         if workers is None:
             workers = int(gpus // num_gpus_per_worker) if num_gpus_per_worker else int(cpus // 2)
         self.workers = max(1, int(workers))
         if num_cpus_per_worker is None:
-            num_cpus_per_worker = 1 if num_gpus_per_worker else max(1, int(cpus // self.workers))
+            num_cpus_per_worker = (
+                1 if num_gpus_per_worker else max(1, min(int(cpus // self.workers), int(node_cpus)))
+            )
         self.num_gpus_per_worker = float(num_gpus_per_worker)
         self.num_cpus_per_worker = float(num_cpus_per_worker)
-        self.tasks_per_worker = int(tasks_per_worker)
-        self.max_restarts, self.max_task_retries = int(max_restarts), int(max_task_retries)
-        self.runtime_env = runtime_env
-        self.actors: list = []  # the current map's actors (tests kill them)
-        self._check_fits(gpus, cpus)
+        self._check_fits(gpus, cpus, node_cpus)
 
-    def _check_fits(self, gpus: float, cpus: float) -> None:
+    def _check_fits(self, gpus: float, cpus: float, node_cpus: float) -> None:
         if self.num_gpus_per_worker > gpus:
             raise RuntimeError(
                 f"a worker asks for {self.num_gpus_per_worker:g} GPU(s); the Ray cluster has {gpus:g}"
             )
-        if self.num_cpus_per_worker > cpus:
+        if self.num_cpus_per_worker > node_cpus:
             raise RuntimeError(
-                f"a worker asks for {self.num_cpus_per_worker:g} CPU(s); the Ray cluster has {cpus:g}"
+                f"a worker asks for {self.num_cpus_per_worker:g} CPU(s); the "
+                f"largest node of the Ray cluster has {node_cpus:g}"
             )
         if self.workers * self.num_cpus_per_worker > cpus or self.workers * self.num_gpus_per_worker > gpus:
             log.warning(
@@ -194,7 +215,7 @@ class RayExecutor:
             options["runtime_env"] = self.runtime_env
         actor_class = ray.remote(_ChunkActor).options(**options)
         shared = ray.put(factory)
-        threads = int(self.num_cpus_per_worker) or None
+        threads = None if self.num_gpus_per_worker else int(self.num_cpus_per_worker)
         return [actor_class.remote(shared, threads) for _ in range(self.workers)]
 
     def map(self, factory: Callable[[], Callable], tasks: Iterable) -> Iterator:

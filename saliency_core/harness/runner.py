@@ -506,6 +506,11 @@ def run_suite(
     if retry_failed and resume is None:
         raise ValueError("retry_failed needs a run to resume")
     remote = executor is not None and getattr(executor, "name", "local") != "local"
+    if remote and loader is not default_loader:
+        raise ValueError(
+            "a custom model loader runs in this process only; it cannot be "
+            f"used with the {executor.name} executor"
+        )
     fresh = fresh_process or suite.fresh_process or remote
     roofs = _Roofs(roof_gflops)
     start_roofs = {d: roofs.current_value(d) for d in suite.devices}
