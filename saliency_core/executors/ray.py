@@ -122,7 +122,7 @@ class RayExecutor:
         runtime_env: dict | None = None,
         init_options: dict | None = None,
     ):
-        self.ray = ray = import_ray()
+        self.ray = import_ray()
         for option, value, least in (
             ("workers", workers, 1),
             ("tasks_per_worker", tasks_per_worker, 1),
