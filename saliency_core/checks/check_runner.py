@@ -69,9 +69,10 @@ def check_needs(metrics: Sequence[str], *, has_masks: bool, has_networks: bool,
             raise ValueError(f"{name} needs consecutive video frames (give a video as the data)")
 
 
-def _settings_record(settings: CheckSettings, *, variant, batch_size, seed) -> dict:
+def _settings_record(settings: CheckSettings, *, variant, batch_size, seed, precision) -> dict:
     record = dataclasses.asdict(settings)
-    record.update(variant=variant, batch_size=int(batch_size), seed=int(seed))
+    record.update(variant=variant, batch_size=int(batch_size), seed=int(seed),
+                  precision=precision)
     return jsonable(record)
 
 
@@ -80,7 +81,7 @@ def run_checks(classifier, images, *, methods: Sequence[str], metrics: Sequence[
                variant: str = "function", batch_size: int = 8, device: str | None = None,
                settings: CheckSettings = CheckSettings(), image_names: Sequence[str] | None = None,
                progress: Callable[[str], None] | None = None, networks=None,
-               sequence: bool = False, targets=None) -> CheckReport:
+               sequence: bool = False, targets=None, precision: str = "float32") -> CheckReport:
     """Compute each metric for each method; record each result as a ``check`` cell.
 
     Args:
@@ -104,6 +105,8 @@ def run_checks(classifier, images, *, methods: Sequence[str], metrics: Sequence[
         networks: Trained networks for metrics that need them (data randomization).
         sequence: True when the images are consecutive video frames.
         targets: (N,) class ids to explain (and to score), or None for each image's top-1.
+        precision: The network's precision ("float32", or mixed "bfloat16"/"float16")
+            for the maps and the scored perturbations; scores stay float32.
 
     Returns:
         A :class:`CheckReport`, results in (method, metric) order.
@@ -136,14 +139,16 @@ def run_checks(classifier, images, *, methods: Sequence[str], metrics: Sequence[
 
         resolve_options(METHODS.get(method), values)  # unknown options fail before any work
 
-    record = _settings_record(settings, variant=variant, batch_size=batch_size, seed=seed)
+    record = _settings_record(settings, variant=variant, batch_size=batch_size, seed=seed,
+                              precision=precision)
     model, say = classifier.name, progress or (lambda line: None)
     report = CheckReport(model=model, data=data_name, seed=int(seed), results=[], run_id=run_id,
                          settings=record)
     ctx = CheckContext(classifier=classifier, images=images, seed=int(seed), settings=settings,
                        variant=variant, batch_size=batch_size, device=device, masks=masks,
                        networks=networks, image_names=image_names, sequence=sequence,
-                       targets=None if targets is None else np.asarray(targets))
+                       targets=None if targets is None else np.asarray(targets),
+                       precision=precision)
     total, done = len(methods) * len(names), 0
     for method in methods:
         for name in names:

@@ -115,7 +115,8 @@ def train_randomization_networks(train_set, *, seed: int, epochs=8,
 
 def compare_networks(networks: RandomizationNetworks, test_images, *, seed: int, targets=None,
                      method, variant="xla", reduce="sum",
-                     measures=("spearman_abs", "ssim"), batch_size=16) -> DataRandomizationResult:
+                     measures=("spearman_abs", "ssim"), batch_size=16,
+                     precision="float32") -> DataRandomizationResult:
     """Maps of the three networks on ``test_images``, compared with the true network's.
 
     Args:
@@ -130,6 +131,7 @@ def compare_networks(networks: RandomizationNetworks, test_images, *, seed: int,
         reduce: Channel reduction of the maps.
         measures: Names in :data:`~saliency_core.checks.similarity.SIMILARITIES`.
         batch_size: Images per compiled saliency call.
+        precision: The networks' precision ("float32", "bfloat16", "float16").
     """
     measures = check_measures(measures)
     images = getattr(test_images, "images", test_images)
@@ -137,7 +139,8 @@ def compare_networks(networks: RandomizationNetworks, test_images, *, seed: int,
         targets = np.asarray(test_images.labels)
     maps = {}
     for role in ROLES:
-        explainer = Explainer(networks.models[role], variant=variant, batch_size=batch_size)
+        explainer = Explainer(networks.models[role], variant=variant, batch_size=batch_size,
+                              precision=precision)
         result = explainer.explain(images, targets=targets, method=method, reduce=reduce, seed=seed)
         if targets is None:
             targets = result.targets  # the true network's top-1, for all three

@@ -29,7 +29,7 @@ def run_gate(policy: Policy, classifier, data, *, method: str, seed: int, store=
         store, run_id: Where cells go (cells already there are read back).
         progress: Called with one line per finished metric.
         **check_options: Passed to :func:`run_checks` (variant, batch_size, device,
-            settings, networks).
+            settings, networks, precision).
     """
     common = dict(seed=seed, data_name=data.name, store=store, run_id=run_id, masks=data.masks,
                   image_names=data.names, progress=progress, **check_options)

@@ -259,7 +259,7 @@ def _clone(classifier):
 def mprt(classifier, images, *, mode="cascading", method, seed: int, variant="xla",
          batch_size=16, measures=tuple(SIMILARITIES), targets=None, reduce="sum", score="logit",
          options=None, device=None, keep_maps=True,
-         callback: Callable | None = None) -> RandomizationResult:
+         callback: Callable | None = None, precision="float32") -> RandomizationResult:
     """Model-parameter randomization test (Adebayo et al. 2018, Sec. 4).
 
     Args:
@@ -285,6 +285,8 @@ def mprt(classifier, images, *, mode="cascading", method, seed: int, variant="xl
         keep_maps: Keep every step's maps in the result.
         callback: Called as ``callback(step, block_name, clone_keras_model)`` after
             each step's weights are assigned (for inspection; must not modify it).
+        precision: The network's precision; a low one reads the clone's variables as
+            they are randomized (:mod:`saliency_core.precision` shares them).
 
     Returns:
         A :class:`RandomizationResult` with ``similarity`` (steps, measures, N).
@@ -304,7 +306,8 @@ def mprt(classifier, images, *, mode="cascading", method, seed: int, variant="xl
     # Trained values of the clone's variables, per block, for restoring (independent mode).
     trained_values = [[(clone_layers[layer.name], [np.array(v.numpy(), copy=True) for v in layer.weights])
                        for layer in block] for block in blocks]
-    explainer = Explainer(clone_clf, variant=variant, score=score, batch_size=batch_size, device=device)
+    explainer = Explainer(clone_clf, variant=variant, score=score, batch_size=batch_size, device=device,
+                          precision=precision)
     timings = {"setup_s": time.perf_counter() - t_start, "assign_s": [], "explain_s": [],
                "similarity_s": []}
 
@@ -379,14 +382,15 @@ def mprt(classifier, images, *, mode="cascading", method, seed: int, variant="xl
 
 def random_logit(classifier, images, *, seed: int, method, variant="xla", batch_size=16,
                  measures=tuple(SIMILARITIES), reduce="sum", score="logit",
-                 options=None, device=None) -> RandomLogitResult:
+                 options=None, device=None, precision="float32") -> RandomLogitResult:
     """Similarity of the top-1 class's map and a random other class's map, per image.
 
     The other class is drawn uniformly from the ``K - 1`` classes that are not the
     image's top-1, with ``np.random.default_rng(seed)``. Arguments as in :func:`mprt`.
     """
     measures = check_measures(measures)
-    explainer = Explainer(classifier, variant=variant, score=score, batch_size=batch_size, device=device)
+    explainer = Explainer(classifier, variant=variant, score=score, batch_size=batch_size, device=device,
+                          precision=precision)
     k = explainer.classifier.num_classes
     if k < 2:
         raise ValueError("the random-logit test needs at least two classes")

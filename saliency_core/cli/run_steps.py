@@ -106,7 +106,8 @@ def record_maps(args, store, run_id) -> None:
     if setup is None:
         return
     cfg, seed, classifier, data, settings = setup
-    explainer = Explainer(classifier, variant=cfg["variant"], batch_size=cfg["batch_size"])
+    explainer = Explainer(classifier, variant=cfg["variant"], batch_size=cfg["batch_size"],
+                          precision=cfg["precision"])
     for method in cfg["map_methods"]:
         todo = [i for i, name in enumerate(data.names)
                 if not store.has_cell(run_id, "maps", {"model": classifier.name, "method": method,
@@ -123,7 +124,8 @@ def record_maps(args, store, run_id) -> None:
                 run_id, "maps", {"model": classifier.name, "method": method, "image": data.names[i]},
                 status="ok",
                 metrics={"target": target, "class_name": classifier.class_name(target),
-                         "probability": probability, "variant": cfg["variant"], "score": "logit",
+                         "probability": probability, "variant": cfg["variant"],
+                         "precision": cfg["precision"], "score": "logit",
                          "reduce": "max_abs", "options": result.options},
                 artifacts={"image": np.clip(data.images[i], 0, 255).astype(np.uint8),
                            "map": result.maps[j].astype(np.float32)})
@@ -143,7 +145,8 @@ def run_suite_checks(args, store, run_id) -> None:
     cfg, seed, classifier, data, settings = setup
     policy = load_policy(cfg["policy"])
     common = dict(seed=seed, store=store, run_id=run_id, variant=cfg["variant"],
-                  batch_size=cfg["batch_size"], settings=settings, progress=_progress)
+                  batch_size=cfg["batch_size"], settings=settings, progress=_progress,
+                  precision=cfg["precision"])
     run_checks(classifier, data.images, methods=cfg["methods"], metrics=cfg["metrics"],
                data_name=data.name, masks=data.masks, image_names=data.names, **common)
     result, _ = run_gate(policy, classifier, data, method=cfg["gate_method"], **common)

@@ -37,12 +37,14 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+    from ..devices import configure_threads
     from ..store import ResultStore
     from .chunking import ChunkPlanner
     from .flops import RoofTracker
     from .runner import CellSpec, run_model_cells
     from .suites import Suite
 
+    configure_threads()  # the parent's thread counts, passed in TF_NUM_*_THREADS
     suite = Suite.from_dict(json.loads(args.suite))
     spec = CellSpec(**json.loads(args.cell))
     try:

@@ -55,7 +55,8 @@ class ChunkChoice:
 
 def find_best_chunk(classifier, *, variant: str, device: str | None,
                     candidates=DEFAULT_CANDIDATES, config: TimingConfig = SEARCH_CONFIG,
-                    seed: int = 0, score: str = "logit") -> ChunkChoice:
+                    seed: int = 0, score: str = "logit", precision: str = "float32"
+                    ) -> ChunkChoice:
     """Time saliency at each candidate batch size and return the fastest.
 
     Each candidate gets its own compiled function (as a timing cell does) and its
@@ -77,7 +78,8 @@ def find_best_chunk(classifier, *, variant: str, device: str | None,
     for size in sizes:
         try:
             call, _, _ = prepare_saliency_call(classifier, variant=variant, batch_size=size,
-                                               device=device, seed=seed, score=score)
+                                               device=device, seed=seed, score=score,
+                                               precision=precision)
             for _ in range(1 + config.warmup):
                 call()
         except tf.errors.ResourceExhaustedError as exc:  # too large for this device: skip it
@@ -128,10 +130,13 @@ class ChunkPlanner:
     def remember(self, key: tuple, choice: ChunkChoice) -> None:
         self._cache[key] = choice
 
-    def choice(self, classifier, *, key: tuple, variant: str, device: str | None) -> ChunkChoice:
-        """The cached choice for ``key`` (model, image size, variant, device), measured once."""
+    def choice(self, classifier, *, key: tuple, variant: str, device: str | None,
+               precision: str = "float32") -> ChunkChoice:
+        """The cached choice for ``key`` (model, image size, variant, device and a low
+        precision), measured once."""
         if key not in self._cache:
+            extra = {} if precision == "float32" else {"precision": precision}
             self._cache[key] = self._search(classifier, variant=variant, device=device,
                                             candidates=self.candidates, config=self.config,
-                                            seed=self.seed)
+                                            seed=self.seed, **extra)
         return self._cache[key]

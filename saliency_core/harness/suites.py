@@ -7,6 +7,8 @@ A suite file (packaged ones live in ``saliency_core/suites/``, also reachable as
     description = "..."
     models = ["resnet50", "mobilenetv2", "efficientnet-lite0"]
     variants = ["eager", "function", "xla"]
+    precisions = ["float32", "bfloat16"]  # optional (default ["float32"]); low ones are
+                                          # mixed and record their fidelity to float32
     batch_sizes = [1, 8]
     devices = ["cpu"]             # "cpu", "gpu", "gpu:N"
     image_size = 224              # optional: omit for each model's own input size
@@ -40,7 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..checks.settings import DEFAULT_BATCH_SIZE, DEFAULT_CURVE_STEPS, DEFAULT_VARIANT
+from ..checks.settings import (DEFAULT_BATCH_SIZE, DEFAULT_CURVE_STEPS, DEFAULT_PRECISION,
+                               DEFAULT_VARIANT)
 from ..devices import normalize_device
 from ..models.weights import RANDOM_WEIGHTS
 from ..toml_files import read_toml
@@ -66,11 +69,12 @@ CHECKS_DEFAULTS: dict[str, Any] = {
     "gate_method": None,
     "curve_steps": DEFAULT_CURVE_STEPS,
     "variant": DEFAULT_VARIANT,
+    "precision": DEFAULT_PRECISION,
     "batch_size": DEFAULT_BATCH_SIZE,
 }
 _CHECKS_SCHEMA = {"model": str, "data": str, "images": int, "methods": list, "metrics": list,
                   "map_methods": list, "method_options": dict, "policy": str, "gate_method": str,
-                  "curve_steps": int, "variant": str, "batch_size": int}
+                  "curve_steps": int, "variant": str, "precision": str, "batch_size": int}
 
 
 #: Keys of a suite's ``[agreement]`` table and their defaults.
@@ -98,12 +102,14 @@ def list_suites() -> list[str]:
 
 @dataclass(frozen=True)
 class Suite:
-    """A grid of timing cells (models x devices x variants x batch sizes) and its settings.
+    """A grid of timing cells (models x devices x variants x precisions x batch sizes).
 
     Attributes:
         name: Suite name, recorded as the run's suite.
         models: Registry names, "efficientnet-lite0", or model file paths.
         variants: Gradient variants ("eager", "function", "xla").
+        precisions: "float32", "bfloat16", "float16" (mixed: the network computes in
+            it); a cell of a low precision records its maps' fidelity to float32.
         batch_sizes: Images per timed call.
         devices: Normalised device names ("cpu", "gpu:0", ...).
         image_size: Square input size to build backbones at, or None for each
@@ -136,11 +142,12 @@ class Suite:
     source: str | None = None
     checks: dict | None = None
     agreement: dict | None = None
+    precisions: tuple[str, ...] = ("float32",)
 
     def to_dict(self) -> dict:
         """JSON-ready form, stored in the run's config (``from_dict`` reads it back)."""
         return {"name": self.name, "models": list(self.models), "variants": list(self.variants),
-                "batch_sizes": list(self.batch_sizes), "devices": list(self.devices),
+                "precisions": list(self.precisions), "batch_sizes": list(self.batch_sizes), "devices": list(self.devices),
                 "image_size": self.image_size, "weights": self.weights, "seed": self.seed,
                 "timing": self.timing.to_dict(),
                 "chunking": {"candidates": list(self.chunk_candidates)},
@@ -155,7 +162,8 @@ class Suite:
         return Suite(**{**suite.__dict__, "source": src})
 
 
-_TOP = {"name": str, "description": str, "models": list, "variants": list, "batch_sizes": list,
+_TOP = {"name": str, "description": str, "models": list, "variants": list, "precisions": list,
+        "batch_sizes": list,
         "devices": list, "image_size": int, "weights": str, "seed": int, "fresh_process": bool,
         "timing": dict, "chunking": dict, "checks": dict, "agreement": dict}
 _REQUIRED = ("models", "variants", "batch_sizes")
@@ -210,7 +218,7 @@ def _list_of(data: dict, key: str, t, source: str, *, positive=False, allowed=No
 
 def _check_checks(table: dict, source: str) -> None:
     """Validate a ``[checks]`` table: known keys, types and values."""
-    from ..gradients import VARIANTS
+    from ..gradients import PRECISIONS, VARIANTS
     from ..methods.base import METHODS, get_method, resolve_options
 
     _check_table(table, _CHECKS_SCHEMA, source, prefix="checks.")
@@ -232,6 +240,9 @@ def _check_checks(table: dict, source: str) -> None:
     if "gate_method" in table and table["gate_method"] not in methods:
         raise _fail(source, "checks.gate_method", f"unknown method {table['gate_method']!r}; "
                                                   f"choose from {', '.join(methods)}")
+    if table.get("precision", DEFAULT_PRECISION) not in PRECISIONS:
+        raise _fail(source, "checks.precision", f"unknown precision {table['precision']!r}; "
+                                                f"choose from {', '.join(PRECISIONS)}")
     if table.get("variant", DEFAULT_VARIANT) not in VARIANTS:
         raise _fail(source, "checks.variant", f"unknown variant {table['variant']!r}; choose "
                                               f"from {', '.join(VARIANTS)}")
@@ -327,7 +338,7 @@ def parse_suite(data: dict, *, source: str = "<suite>", check_models: bool = Tru
     Raises:
         SuiteError: Naming ``source`` and the offending key.
     """
-    from ..gradients import VARIANTS
+    from ..gradients import PRECISIONS, VARIANTS
 
     _check_table(data, _TOP, source)
     for key in _REQUIRED:
@@ -338,6 +349,8 @@ def parse_suite(data: dict, *, source: str = "<suite>", check_models: bool = Tru
         for i, m in enumerate(models):
             _check_model(m, source, i)
     variants = _list_of(data, "variants", str, source, allowed=VARIANTS)
+    precisions = (_list_of(data, "precisions", str, source, allowed=PRECISIONS)
+                  if "precisions" in data else ("float32",))
     batch_sizes = _list_of(data, "batch_sizes", int, source, positive=True)
     devices_raw = _list_of(data, "devices", str, source) if "devices" in data else ("cpu",)
     devices = []
@@ -367,7 +380,9 @@ def parse_suite(data: dict, *, source: str = "<suite>", check_models: bool = Tru
     name = data.get("name") or (Path(source).stem if source.endswith(".toml") else "")
     if not name:
         raise _fail(source, "name", "is required")
-    return Suite(name=name, models=models, variants=variants, batch_sizes=batch_sizes,
+    return Suite(name=name, models=models, variants=variants,
+                 precisions=tuple(sorted(set(precisions), key=PRECISIONS.index)),
+                 batch_sizes=batch_sizes,
                  devices=tuple(dict.fromkeys(devices)), image_size=image_size,
                  weights=data.get("weights", RANDOM_WEIGHTS), seed=data.get("seed", 0), timing=timing,
                  chunk_candidates=tuple(sorted(set(candidates))),

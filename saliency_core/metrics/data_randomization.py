@@ -32,7 +32,8 @@ class DataRandomization(Metric):
         s = ctx.settings
         result = compare_networks(nets, ctx.images, seed=ctx.seed, method=method,
                                   variant=ctx.variant, reduce=s.randomization_reduce,
-                                  measures=s.measures, batch_size=ctx.batch_size)
+                                  measures=s.measures, batch_size=ctx.batch_size,
+                                  precision=ctx.precision)
         main = main_measure(result.measures)
         j = result.measures.index(main)
         statistics = {}
@@ -40,6 +41,7 @@ class DataRandomization(Metric):
             statistics[f"permuted_{m}"], statistics[f"true_{m}"] = permuted, true
         statistics["margin"] = statistics[f"true_{main}"] - statistics[f"permuted_{main}"]
         config = {"reduce": s.randomization_reduce, "variant": ctx.variant,
+                  "precision": ctx.precision,
                   "measures": list(result.measures), "seed": int(ctx.seed), "value_measure": main,
                   "value": f"mean over images of {main} between the true-label and the "
                            "permuted-label network's maps",

@@ -31,10 +31,11 @@ class RandomLogit(Metric):
         result = random_logit(ctx.classifier, ctx.images, seed=ctx.seed, method=method,
                               variant=ctx.variant, batch_size=ctx.batch_size, measures=s.measures,
                               reduce=s.randomization_reduce, score=s.score, options=options,
-                              device=ctx.device)
+                              device=ctx.device, precision=ctx.precision)
         sim = np.asarray(result.similarity, np.float64)  # (measures, N)
         main = main_measure(result.measures, "ssim")
         config = {"reduce": s.randomization_reduce, "score": s.score, "variant": ctx.variant,
+                  "precision": ctx.precision,
                   "measures": list(result.measures), "seed": int(ctx.seed), "value_measure": main,
                   "value": f"mean over images of {main} between the top-1 map and a random "
                            "other class's map",

@@ -32,7 +32,8 @@ def mprt_result(ctx, method: str, mode: str) -> MetricResult:
     result = mprt(ctx.classifier, ctx.images, mode=mode, method=method, seed=ctx.seed,
                   variant=ctx.variant, batch_size=ctx.batch_size, measures=s.measures,
                   reduce=s.randomization_reduce, score=s.score, options=options,
-                  device=ctx.device, keep_maps=s.step_maps_image is not None)
+                  device=ctx.device, keep_maps=s.step_maps_image is not None,
+                  precision=ctx.precision)
     sim = np.asarray(result.similarity, np.float64)  # (steps, measures, N)
     main = main_measure(result.measures)
     j = result.measures.index(main)
@@ -42,7 +43,7 @@ def mprt_result(ctx, method: str, mode: str) -> MetricResult:
         statistics[f"last_step_{m}"] = float(sim[-1, i].mean())
         statistics[f"mean_{m}"] = float(sim[:, i].mean())
     config = {"mode": mode, "reduce": s.randomization_reduce, "score": s.score,
-              "variant": ctx.variant, "measures": list(result.measures), "seed": int(ctx.seed),
+              "variant": ctx.variant, "precision": ctx.precision, "measures": list(result.measures), "seed": int(ctx.seed),
               "steps": len(result.blocks), "value_measure": main,
               "value": (f"mean over images of {main} between the trained and the fully "
                         "randomized model (last cascading step)" if mode == "cascading" else

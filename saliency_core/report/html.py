@@ -11,7 +11,7 @@ import base64
 from html import escape
 from string import Template
 
-from . import tables
+from . import precision, tables
 from .figures import ReportFigure
 from .model import ReportData
 from .tables import Table
@@ -22,7 +22,7 @@ __all__ = ["SECTIONS", "render_html"]
 SECTIONS = {
     "summary": "Summary", "timing": "Timing", "throughput": "Throughput against batch size",
     "compile-memory": "Compile time and peak memory", "backbones": "Backbones",
-    "agreement": "Variants against eager",
+    "precision": "Precision: speed against fidelity", "agreement": "Variants against eager",
     "maps": "Saliency maps", "curves": "Deletion and insertion", "checks": "Check results",
     "randomization": "Model randomisation", "gate": "Gate", "reproducibility": "Reproducibility",
 }
@@ -147,6 +147,10 @@ def _sections(data: ReportData, figures: list[ReportFigure]) -> dict[str, str]:
         note = tables.shared_process_memory_note(data)
         if note:
             body["backbones"] += f'<p class="note">{escape(note)}</p>'
+    if precision.has_low_precision(data.timings):
+        body["precision"] = (f'<p class="note">{escape(precision.PRECISION_NOTE)}</p>'
+                             + _table(precision.precision_table(data.timings))
+                             + figs["precision"])
     if data.agreements:
         body["agreement"] = (f'<p class="note">{escape(tables.AGREEMENT_NOTE)}</p>'
                              + _table(tables.agreement_table(data.agreements)))
