@@ -14,10 +14,9 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from ..checks.settings import (DEFAULT_BATCH_SIZE, DEFAULT_CURVE_STEPS, DEFAULT_SYNTHETIC_IMAGES,
-                               DEFAULT_VARIANT)
+from ..checks.settings import DEFAULT_BATCH_SIZE, DEFAULT_CURVE_STEPS, DEFAULT_SYNTHETIC_IMAGES
 from .commands_harness import default_store_path
-from .common import add_model_arguments, load_classifier
+from .common import add_model_arguments, add_variant_arguments, resolve_variant
 from .errors import CliError
 from .runs import open_store, store_run, write_json
 
@@ -39,8 +38,7 @@ def _common_arguments(p) -> None:
     p.add_argument("--seed", type=int, default=0,
                    help="run seed: method noise, the random map, randomized weights, "
                         "the random-logit class")
-    p.add_argument("--variant", default=DEFAULT_VARIANT, choices=("eager", "function", "xla"),
-                   help=f"gradient and forward variant (default: {DEFAULT_VARIANT}; same maps)")
+    add_variant_arguments(p, what="gradient and forward")
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, metavar="N",
                    help="images per compiled gradient call and per scored perturbation chunk")
     p.add_argument("--curve-steps", type=int, default=DEFAULT_CURVE_STEPS, metavar="N",
@@ -125,6 +123,13 @@ def _prepare(args):
     return classifier, data, settings
 
 
+def _choose_variant(args, classifier) -> None:
+    """``--variant auto``: measured (or cached) once every input is known to be good."""
+    from ..harness.autovariant import CHECK_CALLS
+
+    resolve_variant(args, classifier, calls=CHECK_CALLS)
+
+
 def _networks(args, classifier, data, metrics):
     """Trained networks when a metric needs them: the synthetic CNN's architecture and
     training set, trained on true and permuted labels."""
@@ -150,13 +155,14 @@ def _networks(args, classifier, data, metrics):
 
 def _check_args(args, settings, networks) -> dict:
     return dict(variant=args.variant, batch_size=args.batch_size, device=args.device,
-                settings=settings, networks=networks)
+                settings=settings, networks=networks, precision=args.precision)
 
 
 def _run_config(args, classifier, data, settings, **extra) -> dict:
     return {"command": extra.pop("command"), "model": classifier.name,
             "weights": classifier.weights, "data": data.name, "images": data.names,
-            "seed": args.seed, "variant": args.variant, "batch_size": args.batch_size,
+            "seed": args.seed, "variant": args.variant, "precision": args.precision,
+            "variant_choice": getattr(args, "variant_choice", None), "batch_size": args.batch_size,
             "curve_steps": args.curve_steps, "data_seed": args.data_seed,
             "method_options": settings.method_options, **extra}
 
@@ -166,7 +172,8 @@ def _print_report(report, classifier, data, args) -> None:
     from ..harness.compare import print_table
 
     print(f"model {classifier.name} (weights: {classifier.weights}); data {data.name}, "
-          f"{len(data.images)} images; seed {args.seed}, variant {args.variant}; run {report.run_id}")
+          f"{len(data.images)} images; seed {args.seed}, variant {args.variant}, "
+          f"{args.precision}; run {report.run_id}")
     for method in report.methods:
         headers, rows = report.table(method, control=chance_baseline())
         print()
@@ -197,6 +204,7 @@ def cmd_check(args) -> int:
         check_needs(metrics, has_masks=data.masks is not None, has_networks=networks is not None)
     except ValueError as exc:
         raise CliError(f"{exc}; {data.name!r} cannot give it") from None
+    _choose_variant(args, classifier)
     config = _run_config(args, classifier, data, settings, command="check", methods=methods,
                          metrics=metrics)
     with open_store(args.store) as store:
@@ -233,6 +241,7 @@ def cmd_gate(args) -> int:
                     has_networks=networks is not None)
     except ValueError as exc:
         raise CliError(f"{exc}; {data.name!r} cannot give it") from None
+    _choose_variant(args, classifier)
     config = _run_config(args, classifier, data, settings, command="gate", method=method,
                          policy={"name": policy.name, "source": policy.source,
                                  "rules": [dataclasses.asdict(r) for r in policy.rules]})

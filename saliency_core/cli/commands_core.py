@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import add_model_arguments, load_classifier, load_images, prepare_images
+from .common import (add_model_arguments, add_variant_arguments, load_classifier, load_images,
+                     prepare_images, resolve_variant)
 from .errors import CliError
 
 __all__ = ["register", "explain_images", "top_k"]
@@ -19,7 +20,7 @@ def register(sub) -> None:
     p.add_argument("images", nargs="+", metavar="IMAGE",
                    help="image files, folders, or 'photos' for the bundled photos")
     add_model_arguments(p, required=False, default="efficientnet-lite0")
-    p.add_argument("--variant", default="xla", choices=("eager", "function", "xla"))
+    add_variant_arguments(p, what="saliency")
     p.add_argument("--score", default="logit", choices=("logit", "probability"))
     p.add_argument("--reduce", default="max_abs", choices=("max_abs", "sum_abs", "sum", "l2"))
     p.add_argument("--method", default=None,
@@ -61,12 +62,13 @@ def top_k(logits: np.ndarray, k: int) -> list[tuple[int, float]]:
 
 
 def explain_images(classifier, image_set, *, variant, score, reduce, method, batch_size, device,
-                   options=None, seed=0):
+                   options=None, seed=0, precision="float32"):
     """Prepare photos for the model and explain them; returns (inputs, SaliencyResult)."""
     from .. import Explainer
 
     inputs = prepare_images(classifier, image_set.images)
-    explainer = Explainer(classifier, variant=variant, score=score, batch_size=batch_size, device=device)
+    explainer = Explainer(classifier, variant=variant, score=score, batch_size=batch_size,
+                          device=device, precision=precision)
     try:
         return inputs, explainer.explain(inputs, method=method, reduce=reduce, options=options,
                                          seed=seed)
@@ -88,15 +90,22 @@ def _explain(args) -> int:
     except ValueError as exc:
         raise CliError(str(exc)) from None
     args.method = method
+    if args.batch_size < 1:
+        raise CliError(f"--batch-size must be >= 1, got {args.batch_size}")
     classifier = load_classifier(args)
     images = load_images(args.images)
+    from ..harness.autovariant import calls_for
+
+    resolve_variant(args, classifier, calls=calls_for(len(images.images), args.batch_size))
     inputs, result = explain_images(classifier, images, variant=args.variant, score=args.score,
                                     reduce=args.reduce, method=method,
                                     batch_size=args.batch_size, device=args.device,
-                                    options=options.get(method), seed=args.seed)
+                                    options=options.get(method), seed=args.seed,
+                                    precision=args.precision)
     titles = []
     print(f"model {classifier.name} (weights: {classifier.weights}, logits: {classifier.logits_source}); "
-          f"{args.method}, {args.variant}, score={args.score}, reduce={args.reduce}")
+          f"{args.method}, {args.variant}, {args.precision}, score={args.score}, "
+          f"reduce={args.reduce}")
     for name, logits, target in zip(images.names, result.logits, result.targets):
         ranked = top_k(logits, args.top)
         print(f"{name}:")

@@ -63,6 +63,10 @@ def register(sub) -> None:
                         "(space or comma separated)")
     p.add_argument("--variants", nargs="+", default=["eager", "function", "xla"], metavar="V",
                    help="eager, function, xla (default: all three)")
+    p.add_argument("--precisions", nargs="+", default=["float32"], metavar="P",
+                   help="float32, bfloat16, float16 (default: float32). A low precision is "
+                        "mixed (the network computes in it) and its cells also record how far "
+                        "its maps are from float32's on the same images")
     p.add_argument("--batch-sizes", nargs="+", default=["1", "8"], metavar="N",
                    help="images per timed call (default: 1 8)")
     p.add_argument("--device", default="cpu", help="cpu, gpu or gpu:N (default: cpu)")
@@ -148,6 +152,7 @@ def cmd_time(args) -> int:
 
     data = {"name": "time", "description": "saliency-bench time (ad hoc)",
             "models": _split(args.models), "variants": _split(args.variants),
+            "precisions": _split(args.precisions),
             "batch_sizes": _ints(args.batch_sizes, "--batch-sizes"),
             "devices": _split([args.device]), "weights": args.weights, "seed": args.seed,
             "timing": {"min_repeats": args.repeats,
@@ -182,7 +187,7 @@ def _fmt(value, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-TABLE_HEADERS = ["model", "variant", "device", "batch", "size", "status", "images/s",
+TABLE_HEADERS = ["model", "variant", "precision", "device", "batch", "size", "status", "images/s",
                  "median s", "IQR s", "compile s", "roof %", "sal/fwd", "chunk", "RSS MiB",
                  "dev MiB", "retraces", "cpu/wall", "reason"]
 
@@ -195,14 +200,14 @@ def timing_rows(store, run_id: str) -> list[list[str]]:
     cell ran.
     """
     from ..harness.flops import roof_fraction
-    from ..harness.runner import best_roofs
+    from ..harness.runner import best_roofs, key_precision
 
     roofs = best_roofs(store, run_id)
     rows = []
     for cell in store.cells(run_id, kind="timing"):
         k, m = cell.key, cell.metrics
-        base = [k.get("model"), k.get("variant"), k.get("device"), str(k.get("batch_size")),
-                str(k.get("image_size")), cell.status]
+        base = [k.get("model"), k.get("variant"), key_precision(k), k.get("device"),
+                str(k.get("batch_size")), str(k.get("image_size")), cell.status]
         if cell.status != "ok":
             reason = (cell.reason or "")
             rows.append(base + ["-"] * 11 + [reason if len(reason) <= 70 else reason[:67] + "..."])
@@ -231,8 +236,15 @@ def print_timing_results(args, store, run_id: str) -> None:
                 title=f"timing: suite {run.suite}, run {run.id} ({run.status})")
     from ..harness.runner import best_roofs
 
+    from ..harness.compare import compare_precisions, precision_table
+
+    low = compare_precisions(store, run_id)
+    if low:
+        print()
+        print_table(*precision_table(low), title="low precision against float32 (maps of the "
+                                                 "same images; mean, worst image in brackets)")
     starts = run.config.get("roofs") or {}
-    failed = sum(1 for r in rows if r[5] != "ok")
+    failed = sum(1 for r in rows if r[TABLE_HEADERS.index("status")] != "ok")
     lines = []
     for device, best in best_roofs(store, run_id).items():
         start = starts.get(device)
