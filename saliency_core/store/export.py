@@ -104,7 +104,8 @@ def _benchmark(cell: Cell, suite: str, run_id: str) -> dict:
     extra.update(run_id=run_id, cell_id=cell.id)
     return {
         "group": "{}/{}/b{}".format(key.get("device", "?"), key.get("variant", "?"),
-                                    key.get("batch_size", "?")),
+                                    key.get("batch_size", "?"))
+                 + (f"/{key['precision']}" if key.get("precision") else ""),
         "name": name,
         "fullname": f"{suite}::{name}",
         "params": dict(key),

@@ -115,3 +115,15 @@ def test_report_without_low_precision_has_no_precision_section(store, tmp_path):
     assert "Precision: speed against fidelity" not in md
     figures = (tmp_path / "r" / "figures").iterdir()
     assert not any(p.name.endswith("-precision.png") for p in figures)
+
+
+def test_export_groups_low_precision_benchmarks_apart(store):
+    from saliency_core.store import export_json
+
+    run_id = store.start_run("mixed", config={}, metadata={})
+    base = {"times": [0.5] * 3, "median_s": 0.5, "images_per_s": 4.0}
+    store.record_cell(run_id, "timing", OLD_KEY, status="ok", metrics=base)
+    store.record_cell(run_id, "timing", {**OLD_KEY, "precision": "float16"}, status="ok",
+                      metrics=base)
+    groups = [b["group"] for b in export_json(store, run_id)["benchmarks"]]
+    assert groups == ["cpu/function/b2", "cpu/function/b2/float16"]
