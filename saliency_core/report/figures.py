@@ -15,6 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import matplotlib
+import matplotlib.ticker
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -351,6 +352,14 @@ def precision_figure(timings: list[TimingCell]) -> bytes:
             lo, hi = min(min(speeds), 1.0), max(max(speeds), 1.0)
             for ax in (left, right):
                 ax.set_xlim(lo / 1.5, hi * 1.5)
+        # plain tick labels (mathtext is off in this style): 0.05, 0.1, 0.2, 0.5, 1, 2 ...
+        plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+        axes_log = [(left.xaxis, True), (right.xaxis, True), (right.yaxis, right.has_data())]
+        for axis, is_log in axes_log:
+            if is_log:
+                axis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+                axis.set_major_formatter(plain)
+                axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         handles, labels = left.get_legend_handles_labels()
         if handles:
             fig.legend(handles, labels, loc="outside right upper", title="Precision, variant")
