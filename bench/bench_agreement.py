@@ -47,8 +47,10 @@ def main(argv=None) -> int:
     warnings.simplefilter("ignore", XlaOnCpuWarning)
     names = args.models.split(",") if args.models else [*BACKBONES, "efficientnet-lite0"]
     photos = load_photos(list(PHOTOS)).images
-    rows = ["| model | weights | variant | as computed | units flipped | of units | pinned | seconds |",
-            "|---|---|---|---:|---:|---:|---:|---:|"]
+    rows = [
+        "| model | weights | variant | as computed | units flipped | of units | pinned | seconds |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
     print("\n".join(rows), flush=True)
     for name in names:
         kwargs = {} if name == "efficientnet-lite0" else dict(weights="random", seed=args.seed)
@@ -63,8 +65,10 @@ def main(argv=None) -> int:
                 reason = str(exc).split(";")[0].split(": ", 1)[-1]  # the layers, without the advice
                 row = f"| {name} | {weights} | {variant} | not analysed: ReLUs inside {reason} |||||"
             else:
-                row = (f"| {name} | {weights} | {variant} | {a.rel_l2:.2e} | {len(a.flips)} | "
-                       f"{a.kink_units:,} | {a.pinned_rel_l2:.2e} | {time.perf_counter() - start:.0f} |")
+                row = (
+                    f"| {name} | {weights} | {variant} | {a.rel_l2:.2e} | {len(a.flips)} | "
+                    f"{a.kink_units:,} | {a.pinned_rel_l2:.2e} | {time.perf_counter() - start:.0f} |"
+                )
             rows.append(row)
             print(row, flush=True)
     if args.out:

@@ -61,13 +61,17 @@ def main(argv=None) -> int:
     candidates = tuple(int(c) for c in args.candidates.split(","))
     clf = load_model("resnet50", weights="random", seed=args.seed)
     flops = count_flops(clf).saliency
-    choice = find_best_chunk(clf, variant=args.variant, device="cpu", candidates=candidates,
-                             seed=args.seed)
+    choice = find_best_chunk(clf, variant=args.variant, device="cpu", candidates=candidates, seed=args.seed)
     calls = {}
     for b in batches:
-        call, _, chunk = prepare_saliency_call(clf, variant=args.variant, batch_size=b,
-                                               device="cpu", seed=args.seed,
-                                               chunk_size=choice.chunk_for(b))
+        call, _, chunk = prepare_saliency_call(
+            clf,
+            variant=args.variant,
+            batch_size=b,
+            device="cpu",
+            seed=args.seed,
+            chunk_size=choice.chunk_for(b),
+        )
         call()  # trace / compile / warm up
         calls[b] = (call, chunk)
 
@@ -82,25 +86,47 @@ def main(argv=None) -> int:
     roof = max(roofs)
     median = {b: statistics.median(r) for b, r in rates.items()}
     best = max(median, key=median.get)
-    rows = [{"batch_size": b, "chunk_size": calls[b][1], "images_per_s": median[b],
-             "images_per_s_rounds": rates[b], "vs_best_batch": median[b] / median[best],
-             "roof_fraction": median[b] * flops / (roof * 1e9)} for b in batches]
-    report = {"model": "resnet50 (random weights, seed %d)" % args.seed, "variant": args.variant,
-              "rounds": args.rounds, "saliency_gflop_per_image": flops / 1e9,
-              "chunk_search": choice.to_dict(), "roof_gflops": roof,
-              "roof_samples_gflops": roofs, "best_batch": best, "rows": rows}
-    print(f"ResNet50 {args.variant}: {flops / 1e9:.2f} GFLOP per saliency image; roof "
-          f"{roof:.1f} GFLOP/s (best of {len(roofs)} samples, median "
-          f"{statistics.median(roofs):.1f}); chunk {choice.best} (search: "
-          + ", ".join(f"{k}: {v:.2f}" for k, v in sorted(choice.images_per_s.items())) + ")")
+    rows = [
+        {
+            "batch_size": b,
+            "chunk_size": calls[b][1],
+            "images_per_s": median[b],
+            "images_per_s_rounds": rates[b],
+            "vs_best_batch": median[b] / median[best],
+            "roof_fraction": median[b] * flops / (roof * 1e9),
+        }
+        for b in batches
+    ]
+    report = {
+        "model": "resnet50 (random weights, seed %d)" % args.seed,
+        "variant": args.variant,
+        "rounds": args.rounds,
+        "saliency_gflop_per_image": flops / 1e9,
+        "chunk_search": choice.to_dict(),
+        "roof_gflops": roof,
+        "roof_samples_gflops": roofs,
+        "best_batch": best,
+        "rows": rows,
+    }
+    print(
+        f"ResNet50 {args.variant}: {flops / 1e9:.2f} GFLOP per saliency image; roof "
+        f"{roof:.1f} GFLOP/s (best of {len(roofs)} samples, median "
+        f"{statistics.median(roofs):.1f}); chunk {choice.best} (search: "
+        + ", ".join(f"{k}: {v:.2f}" for k, v in sorted(choice.images_per_s.items()))
+        + ")"
+    )
     print(f"{'batch':>5} {'chunk':>5} {'images/s':>9} {'vs best':>8} {'roof %':>7}")
     for r in rows:
-        print(f"{r['batch_size']:>5} {r['chunk_size']:>5} {r['images_per_s']:>9.2f} "
-              f"{r['vs_best_batch']:>7.1%} {r['roof_fraction']:>7.1%}")
+        print(
+            f"{r['batch_size']:>5} {r['chunk_size']:>5} {r['images_per_s']:>9.2f} "
+            f"{r['vs_best_batch']:>7.1%} {r['roof_fraction']:>7.1%}"
+        )
     goal_roof = median[best] * flops / (roof * 1e9) >= 0.75
     goal_large = all(median[b] / median[best] >= 0.95 for b in (32, 64) if b in median)
-    print(f"goal: >= 75% of roof at the best batch ({best}): {'met' if goal_roof else 'NOT met'}; "
-          f"batches 32 and 64 >= 95% of it: {'met' if goal_large else 'NOT met'}")
+    print(
+        f"goal: >= 75% of roof at the best batch ({best}): {'met' if goal_roof else 'NOT met'}; "
+        f"batches 32 and 64 >= 95% of it: {'met' if goal_large else 'NOT met'}"
+    )
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, default=float))
     return 0

@@ -43,9 +43,11 @@ BATCHES = [int(b) for b in os.environ.get("BENCH_CORE_BATCHES", "1,8,32").split(
 DEVICE = os.environ.get("BENCH_CORE_DEVICE", "cpu")
 VARIANTS = ("eager", "function", "xla")
 #: (kind, variant, batch) in the order they run: at each batch size, every style back to back.
-CASES = [(kind, variant, b) for b in BATCHES
-         for kind, variant in [("saliency", "naive")] + [(k, v) for v in VARIANTS
-                                                         for k in ("saliency", "forward")]]
+CASES = [
+    (kind, variant, b)
+    for b in BATCHES
+    for kind, variant in [("saliency", "naive")] + [(k, v) for v in VARIANTS for k in ("saliency", "forward")]
+]
 
 _RESULTS: dict = {}
 
@@ -82,7 +84,7 @@ def naive_saliency(clf, images) -> np.ndarray:
 
     grads = []
     for i in range(images.shape[0]):
-        x = images[i:i + 1]
+        x = images[i : i + 1]
         top = int(tf.argmax(clf.logits(x)[0]))
         with tf.GradientTape() as tape:
             tape.watch(x)
@@ -91,8 +93,7 @@ def naive_saliency(clf, images) -> np.ndarray:
     return np.concatenate(grads)
 
 
-@pytest.mark.parametrize("kind, variant, batch", CASES,
-                         ids=[f"{k}-{v}-b{b}" for k, v, b in CASES])
+@pytest.mark.parametrize("kind, variant, batch", CASES, ids=[f"{k}-{v}-b{b}" for k, v, b in CASES])
 def test_core(benchmark, resnet, kind, variant, batch):
     import tensorflow as tf
 
@@ -102,17 +103,21 @@ def test_core(benchmark, resnet, kind, variant, batch):
     clf = resnet["clf"]
     images, targets = _inputs(clf, batch)
     if variant == "naive":
+
         def call():
             return naive_saliency(clf, images)
     else:
         build = build_gradient_fn if kind == "saliency" else build_forward_fn
         fn = resnet["fns"].setdefault((kind, variant), build(clf, variant=variant))
         if kind == "saliency":
+
             def call():
                 return fn(images, targets)[0].numpy()
         else:
+
             def call():
                 return fn(images).numpy()
+
     usage = {"calls": 0, "cpu": 0.0, "wall": 0.0}
 
     def measured():
@@ -130,9 +135,16 @@ def test_core(benchmark, resnet, kind, variant, batch):
     median = benchmark.stats.stats.median
     cpu_per_wall = usage["cpu"] / usage["wall"] if usage["wall"] else None
     _RESULTS[(kind, variant, batch)] = (median, cpu_per_wall)
-    benchmark.extra_info.update({"images_per_s": batch / median, "batch_size": batch,
-                                 "kind": kind, "variant": variant, "device": DEVICE,
-                                 "process_cpu_per_wall": cpu_per_wall})
+    benchmark.extra_info.update(
+        {
+            "images_per_s": batch / median,
+            "batch_size": batch,
+            "kind": kind,
+            "variant": variant,
+            "device": DEVICE,
+            "process_cpu_per_wall": cpu_per_wall,
+        }
+    )
 
 
 def _print_summary(state) -> None:
@@ -151,24 +163,37 @@ def _print_summary(state) -> None:
             ips = batch / sal
             if variant != "naive":
                 best = max(best or 0.0, ips)
-            rows.append([str(batch), variant, f"{ips:.2f}", f"{sal:.3f}",
-                         f"{ips * naive / batch:.1f}x" if naive else "-",
-                         f"{sal / fwd:.2f}" if fwd else "-",
-                         f"{100 * flops * ips / (roof * 1e9):.1f}",
-                         "-" if cpu is None else f"{cpu:.2f}"])
+            rows.append(
+                [
+                    str(batch),
+                    variant,
+                    f"{ips:.2f}",
+                    f"{sal:.3f}",
+                    f"{ips * naive / batch:.1f}x" if naive else "-",
+                    f"{sal / fwd:.2f}" if fwd else "-",
+                    f"{100 * flops * ips / (roof * 1e9):.1f}",
+                    "-" if cpu is None else f"{cpu:.2f}",
+                ]
+            )
         if naive and best and batch >= 8:
             ratio = best * naive / batch
-            verdicts.append(f"batch {batch}: best variant {ratio:.1f}x naive "
-                            f"({'meets' if ratio >= 8 else 'misses'} the 8x expectation)")
+            verdicts.append(
+                f"batch {batch}: best variant {ratio:.1f}x naive "
+                f"({'meets' if ratio >= 8 else 'misses'} the 8x expectation)"
+            )
     print()
-    print_table(["batch", "style", "images/s", "median s", "vs naive", "sal/fwd", "roof %",
-                 "cpu/wall"], rows,
-                title=f"ResNet50 saliency on {DEVICE}, median of {ROUNDS} rounds "
-                      f"(roof {roof:.0f} GFLOP/s; {flops / 1e9:.2f} GFLOP per image; "
-                      "sal/fwd FLOP ratio 2.0)")
+    print_table(
+        ["batch", "style", "images/s", "median s", "vs naive", "sal/fwd", "roof %", "cpu/wall"],
+        rows,
+        title=f"ResNet50 saliency on {DEVICE}, median of {ROUNDS} rounds "
+        f"(roof {roof:.0f} GFLOP/s; {flops / 1e9:.2f} GFLOP per image; "
+        "sal/fwd FLOP ratio 2.0)",
+    )
     for line in verdicts:
         print(line)
-    print("cpu/wall: CPU seconds this process used per second of timed calls (about the cores "
-          "it kept busy). The compiled variants keep about 1.8 of 2 cores busy on a quiet "
-          "machine, the eager one-image loops about 1.1 by themselves; a compiled row near 1.0 "
-          "ran while other work held a core.")
+    print(
+        "cpu/wall: CPU seconds this process used per second of timed calls (about the cores "
+        "it kept busy). The compiled variants keep about 1.8 of 2 cores busy on a quiet "
+        "machine, the eager one-image loops about 1.1 by themselves; a compiled row near 1.0 "
+        "ran while other work held a core."
+    )

@@ -60,15 +60,24 @@ def bench():
     from saliency_core.checks.perturbation import PRESETS
 
     model = keras.applications.ResNet50(weights=None, classifier_activation=None)
-    clf = Classifier("resnet50-random", model, preprocessing=get_preprocessing("caffe"),
-                     weights="random", raw_input=True)
+    clf = Classifier(
+        "resnet50-random", model, preprocessing=get_preprocessing("caffe"), weights="random", raw_input=True
+    )
     rng = np.random.default_rng(SEED)
     images = rng.uniform(0, 255, size=(N_IMAGES, 224, 224, 3)).astype("float32")
     maps = rng.random((N_IMAGES, 224, 224))
     config = PRESETS["rise-deletion"]
     forwards = {v: build_forward_fn(clf, variant=v) for v in _env_list("BENCH_VARIANTS", "function,xla")}
-    return dict(clf=clf, images=images, maps=maps, config=config, forwards=forwards,
-                points=len(config.fractions_for(224, 224)), forward={}, rows=[])
+    return dict(
+        clf=clf,
+        images=images,
+        maps=maps,
+        config=config,
+        forwards=forwards,
+        points=len(config.fractions_for(224, 224)),
+        forward={},
+        rows=[],
+    )
 
 
 def _time(fn, repeats):
@@ -96,10 +105,20 @@ def test_forward_throughput(benchmark, bench, variant, batch):
     benchmark.pedantic(lambda: np.asarray(forward(x)), rounds=rounds, warmup_rounds=1, iterations=1)
     median, fastest = benchmark.stats.stats.median, benchmark.stats.stats.min
     bench["forward"][(variant, batch)] = (batch / median, batch / fastest)
-    benchmark.extra_info.update(variant=variant, batch=batch, images_per_s=batch / median,
-                                images_per_s_fastest_call=batch / fastest, first_call_s=compile_s)
-    bench["rows"].append((f"forward {variant} batch {batch} (median call)", median,
-                          f"{batch / median:.2f} img/s (fastest call {batch / fastest:.2f})"))
+    benchmark.extra_info.update(
+        variant=variant,
+        batch=batch,
+        images_per_s=batch / median,
+        images_per_s_fastest_call=batch / fastest,
+        first_call_s=compile_s,
+    )
+    bench["rows"].append(
+        (
+            f"forward {variant} batch {batch} (median call)",
+            median,
+            f"{batch / median:.2f} img/s (fastest call {batch / fastest:.2f})",
+        )
+    )
 
 
 # -- the batched curve ----------------------------------------------------------------------------
@@ -114,27 +133,50 @@ def test_deletion_batched(benchmark, bench):
     if points < bench["points"]:  # a prefix of the curve: same step, fewer points
         config = replace(config, fractions=tuple(bench["config"].fractions_for(224, 224)[:points]))
     forward = bench["forwards"][variant]
-    result = benchmark.pedantic(deletion_curve, args=(bench["clf"], bench["images"], bench["maps"]),
-                                kwargs=dict(config=config, forward=forward), rounds=1, iterations=1)
+    result = benchmark.pedantic(
+        deletion_curve,
+        args=(bench["clf"], bench["images"], bench["maps"]),
+        kwargs=dict(config=config, forward=forward),
+        rounds=1,
+        iterations=1,
+    )
     seconds = benchmark.stats.stats.median * bench["points"] / points  # extrapolated if a prefix
     floor = bench["points"] * N_IMAGES / best
     floor_fastest = bench["points"] * N_IMAGES / fastest  # the same, from the fastest timed call
-    bench.update(batched_s=seconds, floor_s=floor, best=(variant, batch, best), result=result,
-                 batched_points=points)
-    benchmark.extra_info.update(variant=variant, chunk_size=batch, points=points, seconds_225=seconds,
-                                floor_s=floor, ratio_to_floor=seconds / floor,
-                                floor_fastest_call_s=floor_fastest,
-                                ratio_to_floor_fastest_call=seconds / floor_fastest,
-                                forward_images_per_s=best, counters=result.counters)
+    bench.update(
+        batched_s=seconds, floor_s=floor, best=(variant, batch, best), result=result, batched_points=points
+    )
+    benchmark.extra_info.update(
+        variant=variant,
+        chunk_size=batch,
+        points=points,
+        seconds_225=seconds,
+        floor_s=floor,
+        ratio_to_floor=seconds / floor,
+        floor_fastest_call_s=floor_fastest,
+        ratio_to_floor_fastest_call=seconds / floor_fastest,
+        forward_images_per_s=best,
+        counters=result.counters,
+    )
     note = "" if points == bench["points"] else f" (ran {points} points, extrapolated)"
     total = bench["points"] * N_IMAGES
-    bench["rows"].append((f"floor: {total} / {best:.2f} img/s ({variant}, b{batch}, median call)",
-                          floor, "1.00x floor"))
-    bench["rows"].append((f"floor: {total} / {fastest:.2f} img/s (same, fastest call)",
-                          floor_fastest, f"{floor_fastest / floor:.2f}x floor"))
-    bench["rows"].append((f"deletion_curve, {variant} forward, chunk {batch}{note}", seconds,
-                          f"{seconds / floor:.2f}x floor "
-                          f"({seconds / floor_fastest:.2f}x fastest-call floor)"))
+    bench["rows"].append(
+        (f"floor: {total} / {best:.2f} img/s ({variant}, b{batch}, median call)", floor, "1.00x floor")
+    )
+    bench["rows"].append(
+        (
+            f"floor: {total} / {fastest:.2f} img/s (same, fastest call)",
+            floor_fastest,
+            f"{floor_fastest / floor:.2f}x floor",
+        )
+    )
+    bench["rows"].append(
+        (
+            f"deletion_curve, {variant} forward, chunk {batch}{note}",
+            seconds,
+            f"{seconds / floor:.2f}x floor ({seconds / floor_fastest:.2f}x fastest-call floor)",
+        )
+    )
     assert result.counters["perturb_traces"] == 1 and result.counters["forward_new_traces"] <= 1
 
 
@@ -154,7 +196,7 @@ def _naive(bench, call, steps_per_image):
     for i in range(N_IMAGES):
         for j, s in enumerate(steps):
             x = images[i].reshape(-1, 3).copy()
-            x[order[i, :counts[s]]] = r0
+            x[order[i, : counts[s]]] = r0
             logits = np.asarray(call(x.reshape(1, 224, 224, 3)), np.float64)[0]
             p = np.exp(logits - logits.max())
             scores[i, j] = p[target[i]] / p.sum()
@@ -176,8 +218,7 @@ def test_deletion_naive(benchmark, bench, kind):
         model = bench["clf"]
         call = lambda x: model.logits(tf.constant(x))  # noqa: E731
     call(bench["images"][:1])  # warm-up: trace / compile batch 1
-    scores, steps = benchmark.pedantic(_naive, args=(bench, call, steps_per_image), rounds=1,
-                                       iterations=1)
+    scores, steps = benchmark.pedantic(_naive, args=(bench, call, steps_per_image), rounds=1, iterations=1)
     calls = N_IMAGES * steps_per_image
     per_call = benchmark.stats.stats.median / calls
     seconds = per_call * bench["points"] * N_IMAGES
@@ -185,12 +226,21 @@ def test_deletion_naive(benchmark, bench, kind):
         diff = np.abs(scores - bench["result"].curves[:, steps]).max()
     else:
         diff = float("nan")
-    benchmark.extra_info.update(kind=kind, timed_calls=calls, per_call_s=per_call,
-                                extrapolated_s=seconds, speedup_of_batched=seconds / bench["batched_s"],
-                                max_abs_diff_vs_batched=float(diff))
-    bench["rows"].append((f"naive {kind} ({calls} calls timed, extrapolated to "
-                          f"{bench['points'] * N_IMAGES})", seconds,
-                          f"batched is {seconds / bench['batched_s']:.2f}x faster"))
+    benchmark.extra_info.update(
+        kind=kind,
+        timed_calls=calls,
+        per_call_s=per_call,
+        extrapolated_s=seconds,
+        speedup_of_batched=seconds / bench["batched_s"],
+        max_abs_diff_vs_batched=float(diff),
+    )
+    bench["rows"].append(
+        (
+            f"naive {kind} ({calls} calls timed, extrapolated to {bench['points'] * N_IMAGES})",
+            seconds,
+            f"batched is {seconds / bench['batched_s']:.2f}x faster",
+        )
+    )
     assert not diff > 1e-3, f"naive loop and batched curve disagree by {diff}"
 
 
@@ -199,9 +249,11 @@ def test_print_table(bench):
     import platform
 
     cpu = platform.processor() or platform.machine()
-    lines = [f"\nRISE deletion, ResNet50 (random weights), {N_IMAGES} images, "
-             f"{bench['points']} points; {os.cpu_count()} CPU(s), {cpu}",
-             f"{'measurement':<72}{'seconds':>10}  note"]
+    lines = [
+        f"\nRISE deletion, ResNet50 (random weights), {N_IMAGES} images, "
+        f"{bench['points']} points; {os.cpu_count()} CPU(s), {cpu}",
+        f"{'measurement':<72}{'seconds':>10}  note",
+    ]
     lines += [f"{name:<72}{sec:>10.2f}  {note}" for name, sec, note in bench["rows"]]
     print("\n".join(lines))
 

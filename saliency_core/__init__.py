@@ -11,8 +11,17 @@ Importing this package does not import TensorFlow or configure devices.
 
 from .agreement import Agreement, variant_agreement
 from .explainer import Explainer, SaliencyResult, saliency
-from .gradients import (PRECISIONS, SCORES, VARIANTS, GradientFunction, Precision, Score, Variant,
-                        build_forward_fn, build_gradient_fn)
+from .gradients import (
+    PRECISIONS,
+    SCORES,
+    VARIANTS,
+    GradientFunction,
+    Precision,
+    Score,
+    Variant,
+    build_forward_fn,
+    build_gradient_fn,
+)
 from .methods import METHODS, Method, MethodContext, register_method
 from .models.classifier import Classifier, as_classifier
 from .models.preprocessing import Preprocessing, get_preprocessing
@@ -21,10 +30,31 @@ from .reduce import REDUCTIONS, Reduction, normalize_maps, reduce_channels
 __version__ = "0.1.0"
 
 __all__ = [
-    "Agreement", "Classifier", "Explainer", "GradientFunction", "METHODS", "Method", "MethodContext",
-    "PRECISIONS", "Precision",
-    "Preprocessing", "REDUCTIONS", "Reduction", "SCORES", "SaliencyResult", "Score", "VARIANTS",
-    "Variant", "as_classifier", "build_forward_fn", "build_gradient_fn", "get_preprocessing",
-    "normalize_maps", "reduce_channels", "register_method", "saliency", "variant_agreement",
+    "Agreement",
+    "Classifier",
+    "Explainer",
+    "GradientFunction",
+    "METHODS",
+    "Method",
+    "MethodContext",
+    "PRECISIONS",
+    "Precision",
+    "Preprocessing",
+    "REDUCTIONS",
+    "Reduction",
+    "SCORES",
+    "SaliencyResult",
+    "Score",
+    "VARIANTS",
+    "Variant",
+    "as_classifier",
+    "build_forward_fn",
+    "build_gradient_fn",
+    "get_preprocessing",
+    "normalize_maps",
+    "reduce_channels",
+    "register_method",
+    "saliency",
+    "variant_agreement",
     "__version__",
 ]

@@ -39,8 +39,14 @@ import numpy as np
 from .devices import resolve_device
 from .explainer import Explainer, XlaOnCpuWarning, pad_chunk
 from .gradients import VARIANTS
-from .kinks import (KinkAnalysisError, kink_inputs_fn, kink_layers, pinned_copy, smooth_activations,
-                    split_fused_relus)
+from .kinks import (
+    KinkAnalysisError,
+    kink_inputs_fn,
+    kink_layers,
+    pinned_copy,
+    smooth_activations,
+    split_fused_relus,
+)
 from .models.classifier import Classifier, as_classifier
 
 __all__ = ["Agreement", "Flip", "KinkAnalysisError", "variant_agreement"]
@@ -126,26 +132,37 @@ class Agreement:
         return max((f.margin for f in self.flips), default=0.0)
 
     def describe(self) -> str:
-        head = (f"{self.variant} vs {self.reference}: gradients {self.rel_l2:.2e} relative L2, "
-                f"logits {self.logits_rel_l2:.2e}")
+        head = (
+            f"{self.variant} vs {self.reference}: gradients {self.rel_l2:.2e} relative L2, "
+            f"logits {self.logits_rel_l2:.2e}"
+        )
         if not self.kink_layers:
             smooth = f" ({', '.join(self.activations)})" if self.activations else ""
-            return "\n".join([head, f"no ReLU or max-pool kinks{smooth}: compared as computed"]
-                             + self._top1_line())
+            return "\n".join(
+                [head, f"no ReLU or max-pool kinks{smooth}: compared as computed"] + self._top1_line()
+            )
         lines = [
             head,
             f"units on different sides of a kink: {len(self.flips)} of {self.kink_units:,} "
             f"in {self.kink_layers} ReLU and max-pooling layers"
-            + (f", each within {self.max_flip_margin:.1e} of its layer's mean |z| from the kink"
-               if self.flips else ""),
+            + (
+                f", each within {self.max_flip_margin:.1e} of its layer's mean |z| from the kink"
+                if self.flips
+                else ""
+            ),
         ]
-        lines += [f"  {f.layer} image {f.image} unit {f.unit}: reference z={f.z_reference:+.3e}, "
-                  f"{self.variant} z={f.z_variant:+.3e} (layer mean |z| {f.scale:.3g})" for f in self.flips[:10]]
+        lines += [
+            f"  {f.layer} image {f.image} unit {f.unit}: reference z={f.z_reference:+.3e}, "
+            f"{self.variant} z={f.z_variant:+.3e} (layer mean |z| {f.scale:.3g})"
+            for f in self.flips[:10]
+        ]
         if len(self.flips) > 10:
             lines.append(f"  ... {len(self.flips) - 10} more")
-        lines.append(f"with the {self.pinned_units:,} units within {self.kink_tol:g} of a kink pinned: "
-                     f"gradients {self.pinned_rel_l2:.2e} relative L2 "
-                     f"(pinning moved the reference's by {self.pinning_moved:.2e})")
+        lines.append(
+            f"with the {self.pinned_units:,} units within {self.kink_tol:g} of a kink pinned: "
+            f"gradients {self.pinned_rel_l2:.2e} relative L2 "
+            f"(pinning moved the reference's by {self.pinning_moved:.2e})"
+        )
         return "\n".join(lines + self._top1_line())
 
     def _top1_line(self) -> list[str]:
@@ -182,22 +199,47 @@ class _Side:
         self.probe = kink_inputs_fn(split, layers, variant, normalize=normalize)
         if pinned is None:
             copy, holders = pinned_copy(split, layers)
-            pinned = (Classifier(f"{clf.name}-pinned", copy, clf.preprocessing, clf.class_names,
-                                 clf.weights, clf.logits_source, clf.raw_input), holders)
+            pinned = (
+                Classifier(
+                    f"{clf.name}-pinned",
+                    copy,
+                    clf.preprocessing,
+                    clf.class_names,
+                    clf.weights,
+                    clf.logits_source,
+                    clf.raw_input,
+                ),
+                holders,
+            )
         self.pinned_clf, self.holders = pinned
         with warnings.catch_warnings():  # said once already, for the network itself
             warnings.simplefilter("ignore", XlaOnCpuWarning)
-            self.pinned = Explainer(self.pinned_clf, variant=variant, score=score,
-                                    batch_size=min(batch_size, len(self.images)), device=device)
+            self.pinned = Explainer(
+                self.pinned_clf,
+                variant=variant,
+                score=score,
+                batch_size=min(batch_size, len(self.images)),
+                device=device,
+            )
 
     def chunk(self, start, m, size):
         """Images ``start:start+m`` padded to ``size`` as :class:`Explainer` pads them."""
-        return pad_chunk(self.images[start:start + m], size)
+        return pad_chunk(self.images[start : start + m], size)
 
 
-def variant_agreement(model, images, variant: str = "xla", *, reference=None, reference_images=None,
-                      targets=None, batch_size: int = 16, score: str = "logit",
-                      kink_tol: float = 1e-4, device: str | None = None) -> Agreement:
+def variant_agreement(
+    model,
+    images,
+    variant: str = "xla",
+    *,
+    reference=None,
+    reference_images=None,
+    targets=None,
+    batch_size: int = 16,
+    score: str = "logit",
+    kink_tol: float = 1e-4,
+    device: str | None = None,
+) -> Agreement:
     """Compare ``variant``'s input gradients with eager's and explain the difference.
 
     Three passes: both computations' gradients as they are; both forward passes
@@ -236,14 +278,16 @@ def variant_agreement(model, images, variant: str = "xla", *, reference=None, re
     tf_logger = logging.getLogger("tensorflow")
     tf_logger.addFilter(quiet)
     try:
-        return _compare(model, images, variant, reference, reference_images, targets, batch_size,
-                        score, kink_tol, device)
+        return _compare(
+            model, images, variant, reference, reference_images, targets, batch_size, score, kink_tol, device
+        )
     finally:
         tf_logger.removeFilter(quiet)
 
 
-def _compare(model, images, variant, reference, reference_images, targets, batch_size, score,
-             kink_tol, device) -> Agreement:
+def _compare(
+    model, images, variant, reference, reference_images, targets, batch_size, score, kink_tol, device
+) -> Agreement:
     import tensorflow as tf
 
     placement = resolve_device(device)  # the probes'; each Explainer places its own calls
@@ -259,12 +303,31 @@ def _compare(model, images, variant, reference, reference_images, targets, batch
     layers = kink_layers(split)
     ref_layers = layers if same_model else kink_layers(ref_split)
     if [k for _, k in ref_layers] != [k for _, k in layers]:  # dataclass equality: kind and pieces
-        raise KinkAnalysisError(f"reference {ref_clf.name!r} and model {clf.name!r} have different "
-                                "kink layers; compare two builds of one network")
-    ref = _Side(ref_clf, ref_split, images if reference_images is None else reference_images, "eager",
-                ref_layers, score, batch_size, device)
-    other = _Side(clf, split, images, variant, layers, score, batch_size, device,
-                  pinned=(ref.pinned_clf, ref.holders) if same_model and layers else None)
+        raise KinkAnalysisError(
+            f"reference {ref_clf.name!r} and model {clf.name!r} have different "
+            "kink layers; compare two builds of one network"
+        )
+    ref = _Side(
+        ref_clf,
+        ref_split,
+        images if reference_images is None else reference_images,
+        "eager",
+        ref_layers,
+        score,
+        batch_size,
+        device,
+    )
+    other = _Side(
+        clf,
+        split,
+        images,
+        variant,
+        layers,
+        score,
+        batch_size,
+        device,
+        pinned=(ref.pinned_clf, ref.holders) if same_model and layers else None,
+    )
     n = len(other.images)
     if len(ref.images) != n:
         raise ValueError(f"reference_images has {len(ref.images)} images; images has {n}")
@@ -280,7 +343,7 @@ def _compare(model, images, variant, reference, reference_images, targets, batch
     for start in range(0, n, chunk) if layers else ():
         m = min(chunk, n - start)
         xr, xo = ref.chunk(start, m, chunk), other.chunk(start, m, chunk)
-        t = pad_chunk(chosen[start:start + m], chunk)
+        t = pad_chunk(chosen[start : start + m], chunk)
         with tf.device(placement) if placement else contextlib.nullcontext():
             zs_ref = [z.numpy() for z in ref.probe(tf.constant(xr))]
             zs_other = [z.numpy() for z in other.probe(tf.constant(xo))]
@@ -294,21 +357,36 @@ def _compare(model, images, variant, reference, reference_images, targets, batch
             if not same_model:
                 other.holders[other_layer.name].assign(pattern)
             for idx, da, db, kink in kinks.flips(za[:m], zb[:m]):
-                flips.append(Flip(layer.name, start + int(idx[0]), tuple(int(i) for i in idx[1:]),
-                                  da, db, kink, float(scale[idx[0]].item())))
-        pinned["ref"][start:start + m] = ref.pinned.gradients(xr, t)[0][:m]
-        pinned["other"][start:start + m] = other.pinned.gradients(xo, t)[0][:m]
+                flips.append(
+                    Flip(
+                        layer.name,
+                        start + int(idx[0]),
+                        tuple(int(i) for i in idx[1:]),
+                        da,
+                        db,
+                        kink,
+                        float(scale[idx[0]].item()),
+                    )
+                )
+        pinned["ref"][start : start + m] = ref.pinned.gradients(xr, t)[0][:m]
+        pinned["other"][start : start + m] = other.pinned.gradients(xo, t)[0][:m]
 
     per_image = lambda a, b: np.array([_rel(a[i], b[i]) for i in range(n)])  # noqa: E731
     label = "eager" if same_model else f"eager ({ref_clf.name})"
     return Agreement(
-        variant=variant, reference=label,
-        rel_l2=_rel(g_other, g_ref), rel_l2_per_image=per_image(g_other, g_ref),
+        variant=variant,
+        reference=label,
+        rel_l2=_rel(g_other, g_ref),
+        rel_l2_per_image=per_image(g_other, g_ref),
         logits_rel_l2=_rel(logits_other, logits_ref),
         top1_mismatch=int(np.sum(np.argmax(logits_other, -1) != np.argmax(logits_ref, -1))),
-        kink_layers=len(layers), kink_units=units, flips=flips, kink_tol=kink_tol,
+        kink_layers=len(layers),
+        kink_units=units,
+        flips=flips,
+        kink_tol=kink_tol,
         pinned_units=pinned_units,
         pinned_rel_l2=_rel(pinned["other"], pinned["ref"]),
         pinned_rel_l2_per_image=per_image(pinned["other"], pinned["ref"]),
-        pinning_moved=_rel(pinned["ref"], g_ref), activations=smooth_activations(split),
+        pinning_moved=_rel(pinned["ref"], g_ref),
+        activations=smooth_activations(split),
     )

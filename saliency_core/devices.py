@@ -10,9 +10,18 @@ from __future__ import annotations
 import contextlib
 from typing import ContextManager
 
-__all__ = ["DeviceUnavailableError", "normalize_device", "resolve_device", "check_device",
-           "device_scope", "runs_on_cpu", "is_cpu", "configure_gpus", "configure_threads",
-           "THREAD_ENV"]
+__all__ = [
+    "DeviceUnavailableError",
+    "normalize_device",
+    "resolve_device",
+    "check_device",
+    "device_scope",
+    "runs_on_cpu",
+    "is_cpu",
+    "configure_gpus",
+    "configure_threads",
+    "THREAD_ENV",
+]
 
 #: The environment variables TensorFlow reads for its CPU thread pools (intra-op,
 #: inter-op); :func:`configure_threads` sets them so processes started later agree.
@@ -24,7 +33,7 @@ class DeviceUnavailableError(RuntimeError):
 
 
 def normalize_device(device: str) -> str:
-    """"cpu" -> "cpu", "gpu" / "GPU:0" -> "gpu:0", "gpu:1" -> "gpu:1"; ValueError otherwise."""
+    """ "cpu" -> "cpu", "gpu" / "GPU:0" -> "gpu:0", "gpu:1" -> "gpu:1"; ValueError otherwise."""
     kind, sep, index = str(device).strip().lower().lstrip("/").partition(":")
     if kind not in ("cpu", "gpu") or (sep and not index.isdigit()):
         raise ValueError(f"unknown device {device!r}; use cpu, gpu or gpu:N")
@@ -34,7 +43,7 @@ def normalize_device(device: str) -> str:
 
 
 def resolve_device(device: str | None) -> str | None:
-    """"cpu" -> "/CPU:0", "gpu" -> "/GPU:0", "gpu:1" -> "/GPU:1"; None keeps TF's placement."""
+    """ "cpu" -> "/CPU:0", "gpu" -> "/GPU:0", "gpu:1" -> "/GPU:1"; None keeps TF's placement."""
     if device is None:
         return None
     kind, _, index = normalize_device(device).partition(":")
@@ -50,8 +59,9 @@ def check_device(device: str | None) -> None:
     kind, _, index = resolve_device(device).lstrip("/").partition(":")
     available = tf.config.list_logical_devices(kind)
     if int(index or 0) >= len(available):
-        raise DeviceUnavailableError(f"device {device} is not available (TensorFlow sees "
-                                     f"{len(available)} {kind} device(s))")
+        raise DeviceUnavailableError(
+            f"device {device} is not available (TensorFlow sees {len(available)} {kind} device(s))"
+        )
 
 
 def device_scope(device: str | None) -> ContextManager:
@@ -91,8 +101,7 @@ def configure_threads(intra_op: int | None = None, inter_op: int | None = None) 
     import os
 
     applied = {}
-    for name, value, env in (("intra_op", intra_op, THREAD_ENV[0]),
-                             ("inter_op", inter_op, THREAD_ENV[1])):
+    for name, value, env in (("intra_op", intra_op, THREAD_ENV[0]), ("inter_op", inter_op, THREAD_ENV[1])):
         if value is None and os.environ.get(env):
             try:
                 value = int(os.environ[env])

@@ -62,23 +62,26 @@ class Explainer:
             device without fast low-precision kernels still runs it, slowly.
     """
 
-    def __init__(self, model, *, variant="xla", score="logit", batch_size=16, device=None,
-                 precision="float32"):
+    def __init__(
+        self, model, *, variant="xla", score="logit", batch_size=16, device=None, precision="float32"
+    ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.classifier: Classifier = as_classifier(model)
         self.variant, self.score, self.batch_size = variant, score, batch_size
         self.precision = precision
         self.device = resolve_device(device)
-        self.fn = build_gradient_fn(self.classifier, variant=variant, score=score,
-                                    precision=precision)
+        self.fn = build_gradient_fn(self.classifier, variant=variant, score=score, precision=precision)
         self.calls = 0
         if variant == "xla" and runs_on_cpu(self.device) and _has_depthwise(self.classifier.model):
             warnings.warn(
                 f"{self.classifier.name}: variant='xla' on a CPU is slow for depthwise "
                 f"convolutions (9-17x slower than 'function' for MobileNetV2, EfficientNetB0 "
                 f"and EfficientNet-Lite0 in this project's measurements); variant='function' "
-                f"(--variant function) gives the same maps", XlaOnCpuWarning, stacklevel=2)
+                f"(--variant function) gives the same maps",
+                XlaOnCpuWarning,
+                stacklevel=2,
+            )
 
     # -- the batched gradient -------------------------------------------------
     def gradients(self, images: np.ndarray, targets: np.ndarray | None = None):
@@ -92,7 +95,7 @@ class Explainer:
         grads, logits, chosen = [], [], []
         with device_scope(self.device):
             for start in range(0, n, chunk):
-                x, t = images[start:start + chunk], targets[start:start + chunk]
+                x, t = images[start : start + chunk], targets[start : start + chunk]
                 m = len(x)
                 x, t = pad_chunk(x, chunk), pad_chunk(t, chunk)  # keep one shape
                 g, lg, tt = self.fn(tf.constant(x), tf.constant(t))
@@ -102,9 +105,18 @@ class Explainer:
                 chosen.append(tt.numpy()[:m])
         return np.concatenate(grads), np.concatenate(logits), np.concatenate(chosen)
 
-    def explain(self, images, *, targets=None, method: str | None = None, reduce: Reduction = "max_abs",
-                normalize: bool = False, options=None, seed: int = 0,
-                sequence: bool = False) -> SaliencyResult:
+    def explain(
+        self,
+        images,
+        *,
+        targets=None,
+        method: str | None = None,
+        reduce: Reduction = "max_abs",
+        normalize: bool = False,
+        options=None,
+        seed: int = 0,
+        sequence: bool = False,
+    ) -> SaliencyResult:
         """Saliency maps for ``images`` with one registered method or control.
 
         Args:
@@ -133,22 +145,29 @@ class Explainer:
         images = self._check_images(images)
         # One pass gives the clean gradient, the logits and the resolved targets.
         clean, logits, chosen = self.gradients(images, targets)
-        ctx = MethodContext(images=images, targets=chosen, grad=lambda x, t: self.gradients(x, t)[0],
-                            clean=clean if unit.kind == "attribution" else None, seed=int(seed),
-                            batch_size=self.batch_size, sequence=sequence)
+        ctx = MethodContext(
+            images=images,
+            targets=chosen,
+            grad=lambda x, t: self.gradients(x, t)[0],
+            clean=clean if unit.kind == "attribution" else None,
+            seed=int(seed),
+            batch_size=self.batch_size,
+            sequence=sequence,
+        )
         out = np.asarray(unit.attribute(ctx, opts))
         if out.shape == images.shape:
             maps = reduce_channels(out, reduce)
         elif out.shape == images.shape[:3]:
             maps = out if reduce != "none" else np.repeat(out[..., None], images.shape[-1], -1)
         else:
-            raise ValueError(f"method {unit.name!r} returned shape {out.shape}; expected "
-                             f"{images.shape} or {images.shape[:3]}")
+            raise ValueError(
+                f"method {unit.name!r} returned shape {out.shape}; expected "
+                f"{images.shape} or {images.shape[:3]}"
+            )
         if normalize:
             maps = normalize_maps(maps)
         record = {**options_record(opts), "seed": int(seed)}
-        return SaliencyResult(maps=maps, logits=logits, targets=chosen, method=unit.name,
-                              options=record)
+        return SaliencyResult(maps=maps, logits=logits, targets=chosen, method=unit.name, options=record)
 
     # -- helpers ----------------------------------------------------------------
     def _check_images(self, images) -> np.ndarray:
@@ -157,10 +176,11 @@ class Explainer:
         if images.ndim == len(expected):
             images = images[None]
         if images.shape[1:] != expected:
-            raise ValueError(f"images have shape {images.shape[1:]} per image; model "
-                             f"{self.classifier.name!r} expects {expected}"
-                             + (" (use classifier.prepare() to resize raw photos)"
-                                if self.classifier.raw_input else ""))
+            raise ValueError(
+                f"images have shape {images.shape[1:]} per image; model "
+                f"{self.classifier.name!r} expects {expected}"
+                + (" (use classifier.prepare() to resize raw photos)" if self.classifier.raw_input else "")
+            )
         if len(images) == 0:
             raise ValueError("no images given")
         bad = np.flatnonzero(~np.isfinite(images.reshape(len(images), -1)).all(axis=1))
@@ -174,8 +194,9 @@ class Explainer:
         targets = np.broadcast_to(np.asarray(targets, dtype=np.int64), (n,))
         k = self.classifier.num_classes
         if targets.min() < -1 or targets.max() >= k:
-            raise ValueError(f"targets must be class ids in [0, {k}) or -1 for top-1; "
-                             f"got {targets.min()}..{targets.max()}")
+            raise ValueError(
+                f"targets must be class ids in [0, {k}) or -1 for top-1; got {targets.min()}..{targets.max()}"
+            )
         return targets.astype(np.int32)
 
 
@@ -185,15 +206,14 @@ def pad_chunk(x: np.ndarray, size: int) -> np.ndarray:
     return x if len(x) >= size else np.concatenate([x, np.repeat(x[:1], size - len(x), axis=0)])
 
 
-
 def _has_depthwise(model) -> bool:
     import keras
 
     kinds = (keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
-    layers = model._flatten_layers(include_self=False, recursive=True) \
-        if hasattr(model, "_flatten_layers") else []
+    layers = (
+        model._flatten_layers(include_self=False, recursive=True) if hasattr(model, "_flatten_layers") else []
+    )
     return any(isinstance(layer, kinds) for layer in layers)
-
 
 
 _CACHE: "OrderedDict[tuple, Explainer]" = OrderedDict()
@@ -204,12 +224,14 @@ def _explainer_for(model, variant, score, batch_size, device, precision="float32
     """Reuse an Explainer (and its trace) for the same model and settings."""
     key = (id(model), variant, score, batch_size, device, precision)
     hit = _CACHE.get(key)
-    if hit is not None and (hit.classifier is model or hit.classifier.model is model
-                            or getattr(hit, "_source", None) is model):
+    if hit is not None and (
+        hit.classifier is model or hit.classifier.model is model or getattr(hit, "_source", None) is model
+    ):
         _CACHE.move_to_end(key)
         return hit
-    explainer = Explainer(model, variant=variant, score=score, batch_size=batch_size, device=device,
-                          precision=precision)
+    explainer = Explainer(
+        model, variant=variant, score=score, batch_size=batch_size, device=device, precision=precision
+    )
     explainer._source = model
     _CACHE[key] = explainer
     while len(_CACHE) > _CACHE_SIZE:
@@ -217,9 +239,22 @@ def _explainer_for(model, variant, score, batch_size, device, precision="float32
     return explainer
 
 
-def saliency(model, images, *, targets=None, variant="xla", score="logit", reduce="max_abs",
-             method=None, normalize=False, batch_size=16, device=None,
-             options=None, seed: int = 0, precision="float32") -> np.ndarray:
+def saliency(
+    model,
+    images,
+    *,
+    targets=None,
+    variant="xla",
+    score="logit",
+    reduce="max_abs",
+    method=None,
+    normalize=False,
+    batch_size=16,
+    device=None,
+    options=None,
+    seed: int = 0,
+    precision="float32",
+) -> np.ndarray:
     """Saliency maps for a batch of images.
 
     Args:
@@ -250,5 +285,6 @@ def saliency(model, images, *, targets=None, variant="xla", score="logit", reduc
         (2, 8, 8)
     """
     explainer = _explainer_for(model, variant, score, batch_size, device, precision)
-    return explainer.explain(images, targets=targets, method=method, reduce=reduce,
-                             normalize=normalize, options=options, seed=seed).maps
+    return explainer.explain(
+        images, targets=targets, method=method, reduce=reduce, normalize=normalize, options=options, seed=seed
+    ).maps

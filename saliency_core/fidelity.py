@@ -28,8 +28,15 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-__all__ = ["Fidelity", "map_fidelity", "precision_fidelity", "TOP_FRACTION",
-           "REFERENCE_VARIANT", "top_overlap", "relative_l2"]
+__all__ = [
+    "Fidelity",
+    "map_fidelity",
+    "precision_fidelity",
+    "TOP_FRACTION",
+    "REFERENCE_VARIANT",
+    "top_overlap",
+    "relative_l2",
+]
 
 TOP_FRACTION = 0.1
 REFERENCE_VARIANT = "function"
@@ -55,19 +62,28 @@ class Fidelity:
     @property
     def summary(self) -> dict:
         """Means, and the worst image of each measure."""
-        return {"spearman_abs": float(np.mean(self.spearman_abs)),
-                "spearman_abs_min": float(np.min(self.spearman_abs)),
-                "rel_l2": float(np.mean(self.rel_l2)), "rel_l2_max": float(np.max(self.rel_l2)),
-                "top_overlap": float(np.mean(self.top_overlap)),
-                "top_overlap_min": float(np.min(self.top_overlap)),
-                "top1_agreement": float(np.mean(self.top1)), "images": len(self.top1)}
+        return {
+            "spearman_abs": float(np.mean(self.spearman_abs)),
+            "spearman_abs_min": float(np.min(self.spearman_abs)),
+            "rel_l2": float(np.mean(self.rel_l2)),
+            "rel_l2_max": float(np.max(self.rel_l2)),
+            "top_overlap": float(np.mean(self.top_overlap)),
+            "top_overlap_min": float(np.min(self.top_overlap)),
+            "top1_agreement": float(np.mean(self.top1)),
+            "images": len(self.top1),
+        }
 
     def to_dict(self) -> dict:
         """The summary, the settings and the per-image values (``per_image``), for a cell."""
-        per_image = {k: v for k, v in asdict(self).items()
-                     if k in ("spearman_abs", "rel_l2", "top_overlap", "top1")}
-        return {**self.summary, "top_fraction": self.top_fraction, "reference": self.reference,
-                "per_image": per_image}
+        per_image = {
+            k: v for k, v in asdict(self).items() if k in ("spearman_abs", "rel_l2", "top_overlap", "top1")
+        }
+        return {
+            **self.summary,
+            "top_fraction": self.top_fraction,
+            "reference": self.reference,
+            "per_image": per_image,
+        }
 
 
 def _flat(maps) -> np.ndarray:
@@ -101,9 +117,15 @@ def top_overlap(reference, maps, fraction: float = TOP_FRACTION) -> np.ndarray:
     return np.array([len(np.intersect1d(a, b)) / k for a, b in zip(top_r, top_m)])
 
 
-def map_fidelity(reference, maps, reference_logits, logits, *,
-                 top_fraction: float = TOP_FRACTION, reference_info: dict | None = None
-                 ) -> Fidelity:
+def map_fidelity(
+    reference,
+    maps,
+    reference_logits,
+    logits,
+    *,
+    top_fraction: float = TOP_FRACTION,
+    reference_info: dict | None = None,
+) -> Fidelity:
     """The four measures of ``maps`` against ``reference`` (both (N, H, W)), with the
     top-1 classes from ``reference_logits`` and ``logits`` (both (N, K))."""
     from .checks.similarity import spearman_abs
@@ -115,14 +137,29 @@ def map_fidelity(reference, maps, reference_logits, logits, *,
     if lr.shape != lm.shape or lr.ndim != 2 or len(lr) != len(_flat(r)):
         raise ValueError(f"logits must be (N, K) for the N maps; got {lm.shape} and {lr.shape}")
     top1 = (np.argmax(lr, axis=1) == np.argmax(lm, axis=1)).astype(int)
-    return Fidelity(spearman_abs=spearman_abs(r, m).tolist(), rel_l2=relative_l2(r, m).tolist(),
-                    top_overlap=top_overlap(r, m, top_fraction).tolist(), top1=top1.tolist(),
-                    top_fraction=float(top_fraction), reference=reference_info)
+    return Fidelity(
+        spearman_abs=spearman_abs(r, m).tolist(),
+        rel_l2=relative_l2(r, m).tolist(),
+        top_overlap=top_overlap(r, m, top_fraction).tolist(),
+        top1=top1.tolist(),
+        top_fraction=float(top_fraction),
+        reference=reference_info,
+    )
 
 
-def precision_fidelity(classifier, images, *, precision: str, variant: str, score: str = "logit",
-                       reduce: str = "max_abs", batch_size: int = 8, device: str | None = None,
-                       gradient_fn=None, top_fraction: float = TOP_FRACTION) -> Fidelity:
+def precision_fidelity(
+    classifier,
+    images,
+    *,
+    precision: str,
+    variant: str,
+    score: str = "logit",
+    reduce: str = "max_abs",
+    batch_size: int = 8,
+    device: str | None = None,
+    gradient_fn=None,
+    top_fraction: float = TOP_FRACTION,
+) -> Fidelity:
     """Maps of ``images`` at ``precision`` (``variant``) against float32 maps of the same
     images (:data:`REFERENCE_VARIANT`), explaining each image's float32 top-1 class in
     both, so a changed top-1 does not change what is compared.
@@ -142,18 +179,34 @@ def precision_fidelity(classifier, images, *, precision: str, variant: str, scor
     from .explainer import Explainer, XlaOnCpuWarning
     from .reduce import reduce_channels
 
-    reference = Explainer(classifier, variant=REFERENCE_VARIANT, score=score,
-                          batch_size=batch_size, device=device)
+    reference = Explainer(
+        classifier, variant=REFERENCE_VARIANT, score=score, batch_size=batch_size, device=device
+    )
     ref_grads, ref_logits, targets = reference.gradients(images)
     with warnings.catch_warnings():  # the caller chose the variant; it is measured here
         warnings.simplefilter("ignore", XlaOnCpuWarning)
-        low = Explainer(classifier, variant=variant, score=score, batch_size=batch_size,
-                        device=device, precision=precision)
+        low = Explainer(
+            classifier,
+            variant=variant,
+            score=score,
+            batch_size=batch_size,
+            device=device,
+            precision=precision,
+        )
     if gradient_fn is not None:
         low.fn = gradient_fn
     grads, logits, _ = low.gradients(images, targets)
-    return map_fidelity(reduce_channels(ref_grads, reduce), reduce_channels(grads, reduce),
-                        ref_logits, logits, top_fraction=top_fraction,
-                        reference_info={"precision": "float32", "variant": REFERENCE_VARIANT,
-                                        "score": score, "reduce": reduce,
-                                        "targets": "float32 top-1"})
+    return map_fidelity(
+        reduce_channels(ref_grads, reduce),
+        reduce_channels(grads, reduce),
+        ref_logits,
+        logits,
+        top_fraction=top_fraction,
+        reference_info={
+            "precision": "float32",
+            "variant": REFERENCE_VARIANT,
+            "score": score,
+            "reduce": reduce,
+            "targets": "float32 top-1",
+        },
+    )

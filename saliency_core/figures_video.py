@@ -30,8 +30,9 @@ __all__ = ["video_figure_frames", "video_summary_png", "write_animation", "write
 def _check(frames, maps) -> tuple[np.ndarray, np.ndarray]:
     frames, maps = np.asarray(frames), np.asarray(maps, dtype=np.float64)
     if frames.ndim != 4 or frames.shape[-1] != 3 or maps.shape != frames.shape[:3]:
-        raise ValueError(f"expected frames (T, H, W, 3) and maps (T, H, W); got {frames.shape} "
-                         f"and {maps.shape}")
+        raise ValueError(
+            f"expected frames (T, H, W, 3) and maps (T, H, W); got {frames.shape} and {maps.shape}"
+        )
     if len(frames) == 0:
         raise ValueError("no frames given")
     return frames, maps
@@ -41,8 +42,9 @@ def _title(t: int, fps: float | None) -> str:
     return f"frame {t}" + (f" ({t / fps:.2f} s)" if fps else "")
 
 
-def video_figure_frames(frames, maps, *, fps: float | None = None, map_label: str = "saliency",
-                        dpi: int = 72) -> np.ndarray:
+def video_figure_frames(
+    frames, maps, *, fps: float | None = None, map_label: str = "saliency", dpi: int = 72
+) -> np.ndarray:
     """(T, h, w, 3) uint8 images: one (map | frame | overlay) figure row per frame.
 
     Args:
@@ -57,7 +59,7 @@ def video_figure_frames(frames, maps, *, fps: float | None = None, map_label: st
     frames, maps = _check(frames, maps)
     out = []
     for t in range(len(frames)):
-        fig = recipe_figure(frames[t:t + 1], maps[t:t + 1], [_title(t, fps)], map_label=map_label)
+        fig = recipe_figure(frames[t : t + 1], maps[t : t + 1], [_title(t, fps)], map_label=map_label)
         fig.set_dpi(dpi)
         canvas = FigureCanvasAgg(fig)
         canvas.draw()
@@ -65,8 +67,7 @@ def video_figure_frames(frames, maps, *, fps: float | None = None, map_label: st
     return np.stack(out)
 
 
-def write_video_figure(path, frames, maps, *, fps: float, map_label: str = "saliency",
-                       dpi: int = 72) -> str:
+def write_video_figure(path, frames, maps, *, fps: float, map_label: str = "saliency", dpi: int = 72) -> str:
     """Render the animated figure (:func:`video_figure_frames`) and write it to
     ``path`` (see :func:`write_animation`). Returns the path written."""
     _check_output(path, fps)
@@ -95,29 +96,31 @@ def write_animation(path, images, *, fps: float) -> str:
     path = os.fspath(path)
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8 or len(images) == 0:
-        raise ValueError(f"images must be a non-empty uint8 array (T, h, w, 3), got "
-                         f"{images.dtype} {images.shape}")
+        raise ValueError(
+            f"images must be a non-empty uint8 array (T, h, w, 3), got {images.dtype} {images.shape}"
+        )
     if suffix == ".mp4":
         from .data.video import write_video
 
         h, w = images.shape[1:3]
-        return write_video(path, np.ascontiguousarray(images[:, :h - h % 2, :w - w % 2]), fps)
+        return write_video(path, np.ascontiguousarray(images[:, : h - h % 2, : w - w % 2]), fps)
     from PIL import Image
 
     first, *rest = [Image.fromarray(image) for image in images]
-    first.save(path, format="GIF", save_all=True, append_images=rest,
-               duration=10 * round(100.0 / fps), loop=0)
+    first.save(
+        path, format="GIF", save_all=True, append_images=rest, duration=10 * round(100.0 / fps), loop=0
+    )
     return path
 
 
-def video_summary_png(frames, maps, *, count: int = 4, fps: float | None = None,
-                      map_label: str = "saliency", dpi: int = 100) -> bytes:
+def video_summary_png(
+    frames, maps, *, count: int = 4, fps: float | None = None, map_label: str = "saliency", dpi: int = 100
+) -> bytes:
     """PNG bytes of a still summary: ``count`` evenly spaced frames (first and last
     included), one (map | frame | overlay) row each."""
     frames, maps = _check(frames, maps)
     if int(count) != count or count < 1:
         raise ValueError(f"count must be an integer >= 1, got {count!r}")
     picks = np.unique(np.round(np.linspace(0, len(frames) - 1, min(int(count), len(frames)))).astype(int))
-    fig = recipe_figure(frames[picks], maps[picks], [_title(int(t), fps) for t in picks],
-                        map_label=map_label)
+    fig = recipe_figure(frames[picks], maps[picks], [_title(int(t), fps) for t in picks], map_label=map_label)
     return figure_png(fig, dpi=dpi)

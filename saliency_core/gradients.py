@@ -24,8 +24,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Literal, get_args
 
-__all__ = ["VARIANTS", "SCORES", "PRECISIONS", "Variant", "Score", "Precision",
-           "GradientFunction", "build_gradient_fn", "build_forward_fn"]
+__all__ = [
+    "VARIANTS",
+    "SCORES",
+    "PRECISIONS",
+    "Variant",
+    "Score",
+    "Precision",
+    "GradientFunction",
+    "build_gradient_fn",
+    "build_forward_fn",
+]
 
 Variant = Literal["eager", "function", "xla"]
 Score = Literal["logit", "probability"]
@@ -85,8 +94,10 @@ class GradientFunction:
         from .precision import MAX_RESCALES, LossScaleWarning, next_exponents
 
         exponents = np.zeros(int(images.shape[0]), np.int32)
-        bracket = (np.full_like(exponents, np.iinfo(np.int32).min),
-                   np.full_like(exponents, np.iinfo(np.int32).max))
+        bracket = (
+            np.full_like(exponents, np.iinfo(np.int32).min),
+            np.full_like(exponents, np.iinfo(np.int32).max),
+        )
         for attempt in range(MAX_RESCALES + 1):
             grads, logits, chosen, status = self.fn(images, targets, tf.constant(exponents))
             status = status.numpy()
@@ -103,7 +114,9 @@ class GradientFunction:
                     f"{int(bad.sum()) - under} overflow; last scale exponents "
                     f"{exponents[bad].tolist()}): the float16 forward pass itself may have "
                     f"flushed or overflowed the activations; use bfloat16 or float32",
-                    LossScaleWarning, stacklevel=3)
+                    LossScaleWarning,
+                    stacklevel=3,
+                )
                 break
             self.rescaled += int(bad.sum())
             exponents = nxt
@@ -115,8 +128,7 @@ def _compile(body, signature, variant):
 
     if variant == "eager":
         return body
-    return tf.function(body, input_signature=signature, jit_compile=(variant == "xla"),
-                       reduce_retracing=True)
+    return tf.function(body, input_signature=signature, jit_compile=(variant == "xla"), reduce_retracing=True)
 
 
 def _network_logits(classifier, images, precision):
@@ -131,8 +143,7 @@ def _network_logits(classifier, images, precision):
     return logits if precision == "float32" else tf.cast(logits, tf.float32)
 
 
-def build_gradient_fn(classifier, *, variant="xla", score="logit",
-                      precision="float32") -> GradientFunction:
+def build_gradient_fn(classifier, *, variant="xla", score="logit", precision="float32") -> GradientFunction:
     """Build the gradient of the target class score with respect to the input.
 
     Args:
@@ -170,8 +181,9 @@ def build_gradient_fn(classifier, *, variant="xla", score="logit",
     _check("score", score, SCORES)
     _check("precision", precision, PRECISIONS)
     shape, dtype = classifier.input_shape, classifier.dtype
-    out = GradientFunction(variant, score, None, shape, dtype, precision=precision,
-                           loss_scaled=precision == "float16")
+    out = GradientFunction(
+        variant, score, None, shape, dtype, precision=precision, loss_scaled=precision == "float16"
+    )
 
     def head(logits, targets):
         top1 = tf.argmax(logits, axis=-1, output_type=tf.int32)
@@ -208,8 +220,7 @@ def build_gradient_fn(classifier, *, variant="xla", score="logit",
             class_score, chosen = head(logits, targets)
         upstream = score_tape.gradient(class_score, logits)
         peak = tf.reduce_max(tf.abs(upstream), axis=1)
-        e = tf.where(peak > 0, tf.math.ceil(tf.math.log(tf.maximum(peak, 1e-37))
-                                            / tf.math.log(2.0)), 0.0)
+        e = tf.where(peak > 0, tf.math.ceil(tf.math.log(tf.maximum(peak, 1e-37)) / tf.math.log(2.0)), 0.0)
         scale = power_of_two(exponents - tf.cast(e, tf.int32))
         at_network = tape.gradient(logits, x, output_gradients=upstream * scale[:, None])
         status = scale_status(at_network, upstream)

@@ -25,8 +25,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["KinkAnalysisError", "MaxPoolKinks", "PatternHolder", "ReluKinks", "kink_inputs_fn",
-           "kink_layers", "pinned_copy", "smooth_activations", "split_fused_relus"]
+__all__ = [
+    "KinkAnalysisError",
+    "MaxPoolKinks",
+    "PatternHolder",
+    "ReluKinks",
+    "kink_inputs_fn",
+    "kink_layers",
+    "pinned_copy",
+    "smooth_activations",
+    "split_fused_relus",
+]
 
 # Keras activation functions with kinks, and their pieces (keras.activations defaults).
 _ACTIVATION_KINKS = {"relu": dict(), "relu6": dict(max_value=6.0), "leaky_relu": dict(negative_slope=0.2)}
@@ -120,13 +129,15 @@ class MaxPoolKinks:
             z = np.pad(z, [(0, 0), (pt, pb), (pl, pr), (0, 0)], constant_values=-np.inf)
         kh, kw = self.pool_size
         view = np.lib.stride_tricks.sliding_window_view(z, (kh, kw), axis=(1, 2))
-        view = view[:, ::self.strides[0], ::self.strides[1]]
+        view = view[:, :: self.strides[0], :: self.strides[1]]
         return view.reshape(*view.shape[:4], kh * kw)
 
     def units(self, z: np.ndarray) -> int:
         (pt, pb), (pl, pr) = self._pads(z.shape[1], z.shape[2])
-        out = [(size + p0 + p1 - k) // s + 1 for size, p0, p1, k, s in
-               zip(z.shape[1:3], (pt, pl), (pb, pr), self.pool_size, self.strides)]
+        out = [
+            (size + p0 + p1 - k) // s + 1
+            for size, p0, p1, k, s in zip(z.shape[1:3], (pt, pl), (pb, pr), self.pool_size, self.strides)
+        ]
         return int(z.shape[0] * out[0] * out[1] * z.shape[3])
 
     def flips(self, za: np.ndarray, zb: np.ndarray):
@@ -160,8 +171,9 @@ class MaxPoolKinks:
                     return own
                 pads = kinks._pads(z.shape[1], z.shape[2])
                 padded = tf.pad(z, [(0, 0), *pads, (0, 0)], constant_values=z.dtype.min)
-                patches = tf.image.extract_patches(padded, [1, kh, kw, 1], [1, sh, sw, 1], [1, 1, 1, 1],
-                                                   "VALID")
+                patches = tf.image.extract_patches(
+                    padded, [1, kh, kw, 1], [1, sh, sw, 1], [1, 1, 1, 1], "VALID"
+                )
                 shape = tf.concat([tf.shape(patches)[:3], [kh * kw, tf.shape(z)[3]]], 0)
                 patches = tf.reshape(patches, shape)  # (N, Ho, Wo, kh*kw, C)
                 p = tf.cast(holder.value, tf.int32)
@@ -184,8 +196,10 @@ def _kinks_of(layer):
         return None if pieces is None else ReluKinks(**pieces)
     if isinstance(layer, keras.layers.MaxPooling2D):
         if layer.data_format != "channels_last":
-            raise KinkAnalysisError(f"max pooling layer {layer.name!r} is channels_first; "
-                                    "the kink analysis reads channels_last only")
+            raise KinkAnalysisError(
+                f"max pooling layer {layer.name!r} is channels_first; "
+                "the kink analysis reads channels_last only"
+            )
         return MaxPoolKinks(tuple(layer.pool_size), tuple(layer.strides), layer.padding)
     return None
 
@@ -200,8 +214,10 @@ def kink_layers(model) -> list[tuple[object, ReluKinks | MaxPoolKinks]]:
     import keras
 
     if not hasattr(model, "layers") or not getattr(model, "inputs", None):
-        raise KinkAnalysisError(f"model {getattr(model, 'name', model)!r} is not a functional Keras "
-                                "model; the kink analysis reads its layers' inputs")
+        raise KinkAnalysisError(
+            f"model {getattr(model, 'name', model)!r} is not a functional Keras "
+            "model; the kink analysis reads its layers' inputs"
+        )
     found, hidden = [], []
     for layer in model.layers:
         kinks = _kinks_of(layer)
@@ -211,16 +227,20 @@ def kink_layers(model) -> list[tuple[object, ReluKinks | MaxPoolKinks]]:
             if any(_kinks_of(inner) is not None for inner in layer._flatten_layers(include_self=False)):
                 hidden.append(f"{layer.name} (a nested model)")
         elif _fused_relu(layer):
-            hidden.append(f"{layer.name} ({type(layer).__name__} with activation={layer.activation.__name__})")
-        elif isinstance(layer, (keras.layers.MaxPooling1D, keras.layers.MaxPooling3D,
-                                keras.layers.GlobalMaxPooling2D)):
+            hidden.append(
+                f"{layer.name} ({type(layer).__name__} with activation={layer.activation.__name__})"
+            )
+        elif isinstance(
+            layer, (keras.layers.MaxPooling1D, keras.layers.MaxPooling3D, keras.layers.GlobalMaxPooling2D)
+        ):
             hidden.append(f"{layer.name} ({type(layer).__name__})")
     if hidden:
         raise KinkAnalysisError(
             f"model {model.name!r} has kinks the analysis cannot read: {', '.join(hidden[:3])}"
             + (f" and {len(hidden) - 3} more" if len(hidden) > 3 else "")
             + "; it needs each ReLU as its own layer (ReLU or Activation; split_fused_relus() "
-              "makes one) and max pooling as MaxPooling2D")
+            "makes one) and max pooling as MaxPooling2D"
+        )
     return found
 
 
@@ -262,8 +282,9 @@ def split_fused_relus(model):
     if not fused:
         return model
     if not getattr(model, "inputs", None):
-        raise KinkAnalysisError(f"model {model.name!r} is not a functional Keras model; its fused "
-                                "ReLUs cannot be split")
+        raise KinkAnalysisError(
+            f"model {model.name!r} is not a functional Keras model; its fused ReLUs cannot be split"
+        )
 
     def clone(layer):
         if layer.name in fused:

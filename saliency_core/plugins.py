@@ -33,8 +33,9 @@ def load_entry_points(group: str) -> list[str]:
         try:
             ep.load()
         except Exception as exc:
-            raise PluginError(f"plug-in {ep.name!r} ({ep.value}) in {group} failed to load: "
-                              f"{type(exc).__name__}: {exc}") from exc
+            raise PluginError(
+                f"plug-in {ep.name!r} ({ep.value}) in {group} failed to load: {type(exc).__name__}: {exc}"
+            ) from exc
         loaded.append(ep.name)
     return loaded
 

@@ -35,18 +35,31 @@ import threading
 from contextlib import contextmanager
 from typing import Iterator
 
-__all__ = ["LOW_PRECISIONS", "MIXED_POLICIES", "EPSILON", "SCALE_STEP", "MAX_RESCALES",
-           "MAX_EXPONENT", "MIN_EXPONENT",
-           "FLOAT16_TINY", "LossScaleWarning", "next_exponents", "low_precision", "power_of_two",
-           "scale_status", "OK", "UNDERFLOW", "OVERFLOW"]
+__all__ = [
+    "LOW_PRECISIONS",
+    "MIXED_POLICIES",
+    "EPSILON",
+    "SCALE_STEP",
+    "MAX_RESCALES",
+    "MAX_EXPONENT",
+    "MIN_EXPONENT",
+    "FLOAT16_TINY",
+    "LossScaleWarning",
+    "next_exponents",
+    "low_precision",
+    "power_of_two",
+    "scale_status",
+    "OK",
+    "UNDERFLOW",
+    "OVERFLOW",
+]
 
 #: Precisions other than float32, and the Keras policy each runs the network under.
 MIXED_POLICIES = {"bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 LOW_PRECISIONS = tuple(MIXED_POLICIES)
 
 #: Machine epsilon (spacing of numbers at 1) of each precision: 2^-(significand bits - 1).
-EPSILON = {"float32": 2.0 ** -23, "bfloat16": 2.0 ** -7, "float16": 2.0 ** -10,
-           "float64": 2.0 ** -52}
+EPSILON = {"float32": 2.0**-23, "bfloat16": 2.0**-7, "float16": 2.0**-10, "float64": 2.0**-52}
 
 #: Power-of-two exponent step of a float16 rescale: x 2^8 after an underflow, / 2^8
 #: after an overflow.
@@ -94,18 +107,20 @@ def low_precision(model, precision: str) -> Iterator[None]:
         yield
         return
     if precision not in MIXED_POLICIES:
-        raise ValueError(f"unknown precision {precision!r}; choose one of float32, "
-                         f"{', '.join(LOW_PRECISIONS)}")
+        raise ValueError(
+            f"unknown precision {precision!r}; choose one of float32, {', '.join(LOW_PRECISIONS)}"
+        )
     import keras
 
     policy = keras.DTypePolicy(MIXED_POLICIES[precision])
     layers = _layers(model)
-    mapped = [layer.name for layer in layers
-              if type(layer.dtype_policy).__name__ == "DTypePolicyMap"]
+    mapped = [layer.name for layer in layers if type(layer.dtype_policy).__name__ == "DTypePolicyMap"]
     if mapped:
-        raise ValueError(f"model {getattr(model, 'name', '?')!r}: layer(s) {', '.join(mapped[:3])} "
-                         f"have a per-path dtype policy map (a quantized model?); they cannot run "
-                         f"in {precision}")
+        raise ValueError(
+            f"model {getattr(model, 'name', '?')!r}: layer(s) {', '.join(mapped[:3])} "
+            f"have a per-path dtype policy map (a quantized model?); they cannot run "
+            f"in {precision}"
+        )
     with _LOCK:
         saved = [(layer, layer.dtype_policy) for layer in layers]
         try:
@@ -128,7 +143,7 @@ def power_of_two(exponent):
 
 
 #: float16's smallest normal number: below it a value keeps fewer significant bits.
-FLOAT16_TINY = 2.0 ** -14
+FLOAT16_TINY = 2.0**-14
 
 
 def scale_status(grads, upstream):
@@ -188,6 +203,9 @@ def next_exponents(exponents, status, bracket):
     nxt[under & ~both] += SCALE_STEP
     nxt[over & ~both] -= SCALE_STEP
     nxt = np.clip(nxt, MIN_EXPONENT, MAX_EXPONENT)
-    stuck = ((both & (high - low <= 1)) | (under & (exponents >= MAX_EXPONENT))
-             | (over & (exponents <= MIN_EXPONENT)))
+    stuck = (
+        (both & (high - low <= 1))
+        | (under & (exponents >= MAX_EXPONENT))
+        | (over & (exponents <= MIN_EXPONENT))
+    )
     return nxt.astype(np.int32), (low.astype(np.int32), high.astype(np.int32)), stuck

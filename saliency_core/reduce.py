@@ -29,7 +29,6 @@ REDUCTIONS = {
 }
 
 
-
 def reduce_channels(attributions: np.ndarray, reduce: Reduction = "max_abs") -> np.ndarray:
     """(N, H, W, C) -> (N, H, W); ``reduce="none"`` returns the input unchanged."""
     try:

@@ -30,8 +30,9 @@ def read_toml(name_or_path, folder: Path, kind: str, error: type[Exception]) -> 
         packaged = folder / f"{name_or_path}.toml"
         if not packaged.is_file():
             names = sorted(p.stem for p in folder.glob("*.toml"))
-            raise error(f"no {kind} {str(name_or_path)!r}: not a file and not a packaged "
-                        f"{kind} ({', '.join(names)})")
+            raise error(
+                f"no {kind} {str(name_or_path)!r}: not a file and not a packaged {kind} ({', '.join(names)})"
+            )
         path = packaged
     try:
         return tomllib.loads(path.read_text(encoding="utf-8")), path

@@ -44,7 +44,7 @@ def top_level_imports(name: str, path: Path, known: set[str]) -> set[str]:
             base = node.module or ""
             if node.level:
                 anchor = package.split(".")
-                anchor = anchor[:len(anchor) - node.level + 1]
+                anchor = anchor[: len(anchor) - node.level + 1]
                 base = ".".join(anchor + ([base] if base else []))
             targets = [base] + [f"{base}.{a.name}" for a in node.names]
         else:
@@ -68,7 +68,7 @@ def test_no_import_cycles():
         stack.append(node)
         for nxt in graph[node]:
             if state.get(nxt) == "open":
-                cycles.append(stack[stack.index(nxt):] + [nxt])
+                cycles.append(stack[stack.index(nxt) :] + [nxt])
             elif nxt not in state:
                 visit(nxt)
         stack.pop()
@@ -115,8 +115,12 @@ def test_units_are_named_only_in_their_own_module():
         rel = path.relative_to(ROOT).as_posix()
         for value, line in string_literals(path):
             owner = owners.get(value)
-            if owner is None or owner == path or rel in OTHER_VOCABULARIES.get(value, ()) \
-                    or value in identifiers:
+            if (
+                owner is None
+                or owner == path
+                or rel in OTHER_VOCABULARIES.get(value, ())
+                or value in identifiers
+            ):
                 continue
             found.append(f"{rel}:{line}: {value!r} (registered in {owner.relative_to(ROOT)})")
     assert not found, "names outside their module:\n" + "\n".join(found)

@@ -8,8 +8,12 @@ import pytest
 from PIL import Image
 
 from saliency_core.data import make_bundled_video, read_video
-from saliency_core.figures_video import (video_figure_frames, video_summary_png, write_animation,
-                                         write_video_figure)
+from saliency_core.figures_video import (
+    video_figure_frames,
+    video_summary_png,
+    write_animation,
+    write_video_figure,
+)
 from saliency_core.methods.motion import motion_map
 
 T, DPI = 8, 40  # recipe_figure rows are 9 x 3 inches: 360 x 120 pixels at 40 dpi

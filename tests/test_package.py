@@ -9,17 +9,26 @@ import sys
 
 import pytest
 
-PACKAGES = ["saliency_core", "saliency_core.checks", "saliency_core.data", "saliency_core.harness",
-            "saliency_core.store", "saliency_core.report"]
+PACKAGES = [
+    "saliency_core",
+    "saliency_core.checks",
+    "saliency_core.data",
+    "saliency_core.harness",
+    "saliency_core.store",
+    "saliency_core.report",
+]
 
 
 def test_importing_the_packages_loads_no_tensorflow_and_writes_nothing(tmp_path):
-    code = ("import os, sys\n"
-            f"for name in {PACKAGES!r}: __import__(name)\n"
-            "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules), "
-            "sorted(os.listdir('.')))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
-                         text=True, check=True).stdout.strip()
+    code = (
+        "import os, sys\n"
+        f"for name in {PACKAGES!r}: __import__(name)\n"
+        "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules), "
+        "sorted(os.listdir('.')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == "[] []"
 
 

@@ -30,8 +30,9 @@ def plugin():
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
     inputs = keras.Input((16, 16, 3))
-    x = keras.layers.Conv2D(4, 3, padding="same", activation="tanh",
-                            kernel_initializer=keras.initializers.HeNormal(seed=1))(inputs)
+    x = keras.layers.Conv2D(
+        4, 3, padding="same", activation="tanh", kernel_initializer=keras.initializers.HeNormal(seed=1)
+    )(inputs)
     x = keras.layers.GlobalAveragePooling2D()(x)
     outputs = keras.layers.Dense(3, kernel_initializer=keras.initializers.GlorotUniform(seed=3))(x)
     path = tmp_path_factory.mktemp("model") / "tiny.keras"
@@ -47,9 +48,25 @@ def test_plugin_file_end_to_end(plugin, tiny_model, tmp_path, capsys):
     assert "blur-gradient" in listed and "sigma=1.0" in listed
 
     store_path = tmp_path / "s.sqlite"
-    argv = ["--plugin", plugin, "check", "--model", str(tiny_model), "--data", "synthetic",
-            "--images", "4", "--methods", "blur-gradient", "--metrics", "map-entropy,deletion",
-            "--method-option", "blur-gradient.sigma=2", "--store", str(store_path)]
+    argv = [
+        "--plugin",
+        plugin,
+        "check",
+        "--model",
+        str(tiny_model),
+        "--data",
+        "synthetic",
+        "--images",
+        "4",
+        "--methods",
+        "blur-gradient",
+        "--metrics",
+        "map-entropy,deletion",
+        "--method-option",
+        "blur-gradient.sigma=2",
+        "--store",
+        str(store_path),
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "map-entropy" in out
@@ -65,7 +82,8 @@ def test_plugin_file_end_to_end(plugin, tiny_model, tmp_path, capsys):
     assert entropy["info"]["category"] == "complexity"
 
     policy = tmp_path / "p.toml"
-    policy.write_text(textwrap.dedent(f"""
+    policy.write_text(
+        textwrap.dedent(f"""
         name = "entropy"
         [[rules]]
         metric = "map-entropy"
@@ -73,15 +91,45 @@ def test_plugin_file_end_to_end(plugin, tiny_model, tmp_path, capsys):
         op = "<"
         threshold = {np.log(256) + 1e-6}
         why = "No map may be as spread out as a uniform map."
-    """))
-    argv = ["--plugin", plugin, "gate", "--model", str(tiny_model), "--data", "synthetic",
-            "--images", "4", "--method", "blur-gradient", "--policy", str(policy),
-            "--store", str(store_path)]
+    """)
+    )
+    argv = [
+        "--plugin",
+        plugin,
+        "gate",
+        "--model",
+        str(tiny_model),
+        "--data",
+        "synthetic",
+        "--images",
+        "4",
+        "--method",
+        "blur-gradient",
+        "--policy",
+        str(policy),
+        "--store",
+        str(store_path),
+    ]
     assert main(argv) == 0
     assert "PASS" in capsys.readouterr().out
 
-    assert main(["--plugin", plugin, "report", run, "--store", str(store_path),
-                 "--out", str(tmp_path / "report"), "--format", "md"]) == 0
+    assert (
+        main(
+            [
+                "--plugin",
+                plugin,
+                "report",
+                run,
+                "--store",
+                str(store_path),
+                "--out",
+                str(tmp_path / "report"),
+                "--format",
+                "md",
+            ]
+        )
+        == 0
+    )
     report = (tmp_path / "report" / "report.md").read_text()
     assert "map-entropy" in report and "blur-gradient" in report
 
@@ -103,7 +151,12 @@ def test_installed_entry_point_is_listed(tmp_path):
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: entropy-plugin\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text("[saliency_bench.metrics]\nentropy = entropy_plugin\n")
     env = {"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    out = subprocess.run([sys.executable, "-m", "saliency_core.cli", "list", "metrics"],
-                         capture_output=True, text=True, env=env, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "saliency_core.cli", "list", "metrics"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert "map-entropy" in out.stdout

@@ -18,14 +18,28 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "CheckReport": "results", "CheckResult": "results", "CheckSettings": "settings",
-    "CurveConfig": "perturbation", "PRESETS": "perturbation",
-    "GateResult": "gate", "Policy": "gate", "PolicyError": "gate", "Rule": "gate",
-    "evaluate_policy": "gate", "load_policy": "gate",
-    "data_randomization_test": "data_randomization", "deletion_curve": "curves",
-    "insertion_curve": "curves", "pointing_game": "localisation", "relevance_mass": "localisation",
-    "mprt": "randomization", "random_logit": "randomization", "road_curve": "road",
-    "run_checks": "check_runner", "selected_metrics": "check_runner", "chance_baseline": "check_runner",
+    "CheckReport": "results",
+    "CheckResult": "results",
+    "CheckSettings": "settings",
+    "CurveConfig": "perturbation",
+    "PRESETS": "perturbation",
+    "GateResult": "gate",
+    "Policy": "gate",
+    "PolicyError": "gate",
+    "Rule": "gate",
+    "evaluate_policy": "gate",
+    "load_policy": "gate",
+    "data_randomization_test": "data_randomization",
+    "deletion_curve": "curves",
+    "insertion_curve": "curves",
+    "pointing_game": "localisation",
+    "relevance_mass": "localisation",
+    "mprt": "randomization",
+    "random_logit": "randomization",
+    "road_curve": "road",
+    "run_checks": "check_runner",
+    "selected_metrics": "check_runner",
+    "chance_baseline": "check_runner",
 }
 
 __all__ = sorted(_EXPORTS)

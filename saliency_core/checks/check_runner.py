@@ -54,34 +54,51 @@ def selected_metrics(specs: Iterable[str] | None, *, has_masks: bool) -> list[st
     return list(dict.fromkeys(METRICS.canonical(s) for s in specs))
 
 
-def check_needs(metrics: Sequence[str], *, has_masks: bool, has_networks: bool,
-                sequence: bool = False) -> None:
+def check_needs(
+    metrics: Sequence[str], *, has_masks: bool, has_networks: bool, sequence: bool = False
+) -> None:
     """ValueError naming the metrics whose needs the data cannot meet."""
     for name in metrics:
         needs = METRICS.get(name).needs
         if "masks" in needs and not has_masks:
-            raise ValueError(f"{name} needs ground-truth object masks (the synthetic data set "
-                             "has them)")
+            raise ValueError(f"{name} needs ground-truth object masks (the synthetic data set has them)")
         if "networks" in needs and not has_networks:
-            raise ValueError(f"{name} needs networks trained for it (run_checks(networks=...); "
-                             "on the command line: --model synthetic-cnn --data synthetic)")
+            raise ValueError(
+                f"{name} needs networks trained for it (run_checks(networks=...); "
+                "on the command line: --model synthetic-cnn --data synthetic)"
+            )
         if "sequence" in needs and not sequence:
             raise ValueError(f"{name} needs consecutive video frames (give a video as the data)")
 
 
 def _settings_record(settings: CheckSettings, *, variant, batch_size, seed, precision) -> dict:
     record = dataclasses.asdict(settings)
-    record.update(variant=variant, batch_size=int(batch_size), seed=int(seed),
-                  precision=precision)
+    record.update(variant=variant, batch_size=int(batch_size), seed=int(seed), precision=precision)
     return jsonable(record)
 
 
-def run_checks(classifier, images, *, methods: Sequence[str], metrics: Sequence[str], seed: int,
-               data_name: str, store=None, run_id: str | None = None, masks=None,
-               variant: str = "function", batch_size: int = 8, device: str | None = None,
-               settings: CheckSettings = CheckSettings(), image_names: Sequence[str] | None = None,
-               progress: Callable[[str], None] | None = None, networks=None,
-               sequence: bool = False, targets=None, precision: str = "float32") -> CheckReport:
+def run_checks(
+    classifier,
+    images,
+    *,
+    methods: Sequence[str],
+    metrics: Sequence[str],
+    seed: int,
+    data_name: str,
+    store=None,
+    run_id: str | None = None,
+    masks=None,
+    variant: str = "function",
+    batch_size: int = 8,
+    device: str | None = None,
+    settings: CheckSettings = CheckSettings(),
+    image_names: Sequence[str] | None = None,
+    progress: Callable[[str], None] | None = None,
+    networks=None,
+    sequence: bool = False,
+    targets=None,
+    precision: str = "float32",
+) -> CheckReport:
     """Compute each metric for each method; record each result as a ``check`` cell.
 
     Args:
@@ -132,23 +149,34 @@ def run_checks(classifier, images, *, methods: Sequence[str], metrics: Sequence[
         masks = np.asarray(masks, dtype=bool)
         if masks.shape != images.shape[:3]:
             raise ValueError(f"masks must be (N, H, W) = {images.shape[:3]}, got {masks.shape}")
-    check_needs(names, has_masks=masks is not None, has_networks=networks is not None,
-                sequence=sequence)
+    check_needs(names, has_masks=masks is not None, has_networks=networks is not None, sequence=sequence)
     for method, values in settings.method_options.items():
         from ..methods.base import resolve_options
 
         resolve_options(METHODS.get(method), values)  # unknown options fail before any work
 
-    record = _settings_record(settings, variant=variant, batch_size=batch_size, seed=seed,
-                              precision=precision)
+    record = _settings_record(
+        settings, variant=variant, batch_size=batch_size, seed=seed, precision=precision
+    )
     model, say = classifier.name, progress or (lambda line: None)
-    report = CheckReport(model=model, data=data_name, seed=int(seed), results=[], run_id=run_id,
-                         settings=record)
-    ctx = CheckContext(classifier=classifier, images=images, seed=int(seed), settings=settings,
-                       variant=variant, batch_size=batch_size, device=device, masks=masks,
-                       networks=networks, image_names=image_names, sequence=sequence,
-                       targets=None if targets is None else np.asarray(targets),
-                       precision=precision)
+    report = CheckReport(
+        model=model, data=data_name, seed=int(seed), results=[], run_id=run_id, settings=record
+    )
+    ctx = CheckContext(
+        classifier=classifier,
+        images=images,
+        seed=int(seed),
+        settings=settings,
+        variant=variant,
+        batch_size=batch_size,
+        device=device,
+        masks=masks,
+        networks=networks,
+        image_names=image_names,
+        sequence=sequence,
+        targets=None if targets is None else np.asarray(targets),
+        precision=precision,
+    )
     total, done = len(methods) * len(names), 0
     for method in methods:
         for name in names:
@@ -162,24 +190,35 @@ def run_checks(classifier, images, *, methods: Sequence[str], metrics: Sequence[
                 continue
             result, artifacts, extra = _compute(metric, ctx, method, model, data_name, record)
             if store is not None:
-                store.record_cell(run_id, "check", key, status=result.status,
-                                  reason=result.reason, artifacts=artifacts,
-                                  metrics=jsonable({"value": result.value,
-                                                    "direction": result.direction,
-                                                    "per_image": result.per_image,
-                                                    "config": result.config,
-                                                    "statistics": result.statistics,
-                                                    "seconds": result.seconds,
-                                                    "info": result.info,
-                                                    "method_info": _method_info(method),
-                                                    **extra}))
+                store.record_cell(
+                    run_id,
+                    "check",
+                    key,
+                    status=result.status,
+                    reason=result.reason,
+                    artifacts=artifacts,
+                    metrics=jsonable(
+                        {
+                            "value": result.value,
+                            "direction": result.direction,
+                            "per_image": result.per_image,
+                            "config": result.config,
+                            "statistics": result.statistics,
+                            "seconds": result.seconds,
+                            "info": result.info,
+                            "method_info": _method_info(method),
+                            **extra,
+                        }
+                    ),
+                )
             report.results.append(result)
             if result.ok:
-                say(f"[{done}/{total}] {method} {name}: {result.value:.4f} "
-                    f"({result.direction} is better) in {result.seconds:.1f} s")
+                say(
+                    f"[{done}/{total}] {method} {name}: {result.value:.4f} "
+                    f"({result.direction} is better) in {result.seconds:.1f} s"
+                )
             else:
-                say(f"[{done}/{total}] {method} {name}: FAILED after {result.seconds:.1f} s: "
-                    f"{result.reason}")
+                say(f"[{done}/{total}] {method} {name}: FAILED after {result.seconds:.1f} s: {result.reason}")
     return report
 
 
@@ -192,19 +231,48 @@ def _compute(metric, ctx: CheckContext, method: str, model: str, data: str, reco
     except Exception as exc:  # recorded as a failed cell; the other metrics go on
         seconds = time.perf_counter() - start
         log.debug("%s %s failed", method, metric.name, exc_info=True)
-        return (CheckResult(model=model, data=data, method=method, metric=metric.name,
-                            status="failed", value=None, direction=metric.direction,
-                            config=record, reason=f"{type(exc).__name__}: {exc}", seconds=seconds,
-                            info=info), {}, {})
+        return (
+            CheckResult(
+                model=model,
+                data=data,
+                method=method,
+                metric=metric.name,
+                status="failed",
+                value=None,
+                direction=metric.direction,
+                config=record,
+                reason=f"{type(exc).__name__}: {exc}",
+                seconds=seconds,
+                info=info,
+            ),
+            {},
+            {},
+        )
     seconds = time.perf_counter() - start
-    config = jsonable({**out.config, "run": record, "method": method,
-                       "method_options": _options(ctx, method),
-                       "images": list(ctx.image_names) if ctx.image_names is not None
-                       else len(ctx.images), "reference": metric.reference})
-    result = CheckResult(model=model, data=data, method=method, metric=metric.name, status="ok",
-                         value=float(out.value), direction=metric.direction,
-                         per_image=jsonable(out.per_image), statistics=jsonable(out.statistics),
-                         config=config, seconds=seconds, info=info)
+    config = jsonable(
+        {
+            **out.config,
+            "run": record,
+            "method": method,
+            "method_options": _options(ctx, method),
+            "images": list(ctx.image_names) if ctx.image_names is not None else len(ctx.images),
+            "reference": metric.reference,
+        }
+    )
+    result = CheckResult(
+        model=model,
+        data=data,
+        method=method,
+        metric=metric.name,
+        status="ok",
+        value=float(out.value),
+        direction=metric.direction,
+        per_image=jsonable(out.per_image),
+        statistics=jsonable(out.statistics),
+        config=config,
+        seconds=seconds,
+        info=info,
+    )
     return result, out.artifacts, out.extra
 
 

@@ -31,8 +31,14 @@ from ..gradients import GradientFunction, build_forward_fn
 from ..models.classifier import as_classifier
 from .perturbation import PRESETS, CurveConfig, rise_blur_kernel, zero_normalized_value
 
-__all__ = ["CurveResult", "deletion_curve", "insertion_curve", "pixel_ranks", "curve_substrate",
-           "resolve_targets"]
+__all__ = [
+    "CurveResult",
+    "deletion_curve",
+    "insertion_curve",
+    "pixel_ranks",
+    "curve_substrate",
+    "resolve_targets",
+]
 
 
 @dataclass
@@ -71,16 +77,19 @@ def _check_inputs(classifier, images, maps):
     if images.ndim == len(classifier.input_shape):
         images = images[None]
     if images.shape[1:] != tuple(classifier.input_shape):
-        raise ValueError(f"images have shape {images.shape[1:]} per image; model "
-                         f"{classifier.name!r} expects {classifier.input_shape}")
+        raise ValueError(
+            f"images have shape {images.shape[1:]} per image; model "
+            f"{classifier.name!r} expects {classifier.input_shape}"
+        )
     maps = np.asarray(maps, dtype=np.float64)
     if maps.ndim == 2:
         maps = maps[None]
     if maps.ndim == 4 and maps.shape[-1] == 1:
         maps = maps[..., 0]
     if maps.shape != images.shape[:3]:
-        raise ValueError(f"maps must be (N, H, W) = {images.shape[:3]} (reduce channels "
-                         f"first), got {maps.shape}")
+        raise ValueError(
+            f"maps must be (N, H, W) = {images.shape[:3]} (reduce channels first), got {maps.shape}"
+        )
     if not np.isfinite(images).all() or not np.isfinite(maps).all():
         raise ValueError("images and maps must be finite")
     if len(images) == 0:
@@ -111,11 +120,14 @@ def resolve_targets(targets, logits: np.ndarray) -> tuple[np.ndarray, str]:
     try:
         given = np.broadcast_to(given.astype(np.int64), (n,))
     except ValueError:
-        raise ValueError(f"targets must be one class id or one per image ({n}), "
-                         f"got shape {np.shape(targets)}") from None
+        raise ValueError(
+            f"targets must be one class id or one per image ({n}), got shape {np.shape(targets)}"
+        ) from None
     if given.min() < -1 or given.max() >= k:
-        raise ValueError(f"targets must be class ids in [0, {k}) or -1 for the clean top-1; "
-                         f"got {given.min()}..{given.max()}")
+        raise ValueError(
+            f"targets must be class ids in [0, {k}) or -1 for the clean top-1; "
+            f"got {given.min()}..{given.max()}"
+        )
     source = "given (-1: clean top-1)" if (given < 0).any() else "given"
     return np.where(given < 0, top1, given).astype(np.int64), source
 
@@ -163,11 +175,14 @@ def curve_substrate(classifier, images: np.ndarray, config: CurveConfig) -> np.n
         channels = images.shape[-1]
         kernel = rise_blur_kernel(config.blur_kernel, config.blur_sigma)
         kernel = np.repeat(kernel[:, :, None, None], channels, axis=2).astype(images.dtype)
-        blurred = tf.nn.depthwise_conv2d(tf.constant(images - r0), tf.constant(kernel),
-                                         strides=[1, 1, 1, 1], padding="SAME")
+        blurred = tf.nn.depthwise_conv2d(
+            tf.constant(images - r0), tf.constant(kernel), strides=[1, 1, 1, 1], padding="SAME"
+        )
         return blurred.numpy() + r0
-    raise ValueError(f"substrate {config.substrate!r} depends on the removed pixels; "
-                     "use saliency_core.checks.road.road_curve for 'noisy-linear'")
+    raise ValueError(
+        f"substrate {config.substrate!r} depends on the removed pixels; "
+        "use saliency_core.checks.road.road_curve for 'noisy-linear'"
+    )
 
 
 # -- compiled pieces -------------------------------------------------------------------
@@ -185,8 +200,10 @@ def forward_for(classifier, forward: GradientFunction | None = None, *, source=N
     """
     if forward is not None:
         if tuple(forward.input_shape) != tuple(classifier.input_shape):
-            raise ValueError(f"forward function takes {forward.input_shape}, classifier "
-                             f"{classifier.name!r} takes {classifier.input_shape}")
+            raise ValueError(
+                f"forward function takes {forward.input_shape}, classifier "
+                f"{classifier.name!r} takes {classifier.input_shape}"
+            )
         return forward
     source = classifier if source is None else source
     key = id(source)
@@ -227,8 +244,13 @@ def _build_perturb_fn(shape, dtype) -> _Compiled:
         return tf.where(moved, tf.gather(finish, pair_image), tf.gather(start, pair_image))
 
     image_spec = tf.TensorSpec((None, height, width, channels), dtype)
-    signature = [image_spec, image_spec, tf.TensorSpec((None, height * width), tf.int32),
-                 tf.TensorSpec((None,), tf.int32), tf.TensorSpec((None,), tf.int32)]
+    signature = [
+        image_spec,
+        image_spec,
+        tf.TensorSpec((None, height * width), tf.int32),
+        tf.TensorSpec((None,), tf.int32),
+        tf.TensorSpec((None,), tf.int32),
+    ]
     out.fn = tf.function(body, input_signature=signature, jit_compile=True, reduce_retracing=True)
     return out
 
@@ -282,12 +304,20 @@ def clean_logits(forward: GradientFunction, images: np.ndarray, chunk: int):
 def _finish(fractions, curves, config_dict, targets, counters) -> CurveResult:
     auc = np.array([np.trapezoid(c, fractions) for c in curves])
     mean_auc = float(np.trapezoid(curves.mean(axis=0), fractions))
-    return CurveResult(fractions=fractions, curves=curves, auc=auc, mean_curve_auc=mean_auc,
-                       config=config_dict, targets=targets, counters=counters)
+    return CurveResult(
+        fractions=fractions,
+        curves=curves,
+        auc=auc,
+        mean_curve_auc=mean_auc,
+        config=config_dict,
+        targets=targets,
+        counters=counters,
+    )
 
 
-def config_record(config: CurveConfig, classifier, forward, *, curve, height, width,
-                  targets, target_source) -> dict:
+def config_record(
+    config: CurveConfig, classifier, forward, *, curve, height, width, targets, target_source
+) -> dict:
     """The config dict stored with a result: the dataclass plus resolved settings,
     including the scored ``targets`` (one class id per image) and how they were chosen."""
     record = asdict(config)
@@ -295,13 +325,16 @@ def config_record(config: CurveConfig, classifier, forward, *, curve, height, wi
     if config.fractions is None:
         record["pixels_per_step"] = config.resolve_pixels_per_step(height, width)
     record.update(
-        curve=curve, points=int(len(config.removed_counts(height, width))),
-        image_size=[int(height), int(width)], model=classifier.name,
+        curve=curve,
+        points=int(len(config.removed_counts(height, width))),
+        image_size=[int(height), int(width)],
+        model=classifier.name,
         preprocessing=classifier.preprocessing.name if classifier.raw_input else "as given",
         forward_variant=forward.variant,
         tie_break="stable argsort: equal map values move in raster (row-major) order",
         auc="np.trapezoid(curve, fractions) with fractions in [0, 1]",
-        targets=[int(t) for t in targets], target_source=target_source,
+        targets=[int(t) for t in targets],
+        target_source=target_source,
     )
     if config.substrate == "zero-normalized":
         record["substrate_value"] = [float(v) for v in zero_normalized_value(classifier)]
@@ -309,15 +342,18 @@ def config_record(config: CurveConfig, classifier, forward, *, curve, height, wi
 
 
 # -- the curves ----------------------------------------------------------------------
-def _curve(classifier, images, maps, config: CurveConfig, forward, targets, *,
-           insertion: bool) -> CurveResult:
+def _curve(
+    classifier, images, maps, config: CurveConfig, forward, targets, *, insertion: bool
+) -> CurveResult:
     import tensorflow as tf
 
     source, classifier = classifier, as_classifier(classifier)
     images, maps = _check_inputs(classifier, images, maps)
     if config.substrate == "noisy-linear":
-        raise ValueError("the 'noisy-linear' substrate depends on the removed pixels; "
-                         "use saliency_core.checks.road.road_curve")
+        raise ValueError(
+            "the 'noisy-linear' substrate depends on the removed pixels; "
+            "use saliency_core.checks.road.road_curve"
+        )
     forward = forward_for(classifier, forward, source=source)
     n, height, width, _ = images.shape
     counts = config.removed_counts(height, width)
@@ -338,23 +374,43 @@ def _curve(classifier, images, maps, config: CurveConfig, forward, targets, *,
 
     def make_chunk(index):
         perturb.calls += 1
-        return perturb.fn(start, finish, ranks, tf.constant(pair_image[index]),
-                          tf.constant(pair_k[index]))
+        return perturb.fn(start, finish, ranks, tf.constant(pair_image[index]), tf.constant(pair_k[index]))
 
     logits, calls = run_chunks(forward, make_chunk, n * steps, chunk)
     scores, _ = class_scores(logits, np.repeat(targets, steps), config.score)
-    counters = dict(chunks=calls, clean_chunks=clean_calls, chunk_size=chunk,
-                    perturbed_images=n * steps, padded_images=calls * chunk - n * steps,
-                    perturb_traces=perturb.traces, perturb_calls=perturb.calls,
-                    forward_traces=forward.traces, forward_new_traces=forward.traces - traces_before)
-    record = config_record(config, classifier, forward, curve="insert" if insertion else "delete",
-                           height=height, width=width, targets=targets, target_source=target_source)
+    counters = dict(
+        chunks=calls,
+        clean_chunks=clean_calls,
+        chunk_size=chunk,
+        perturbed_images=n * steps,
+        padded_images=calls * chunk - n * steps,
+        perturb_traces=perturb.traces,
+        perturb_calls=perturb.calls,
+        forward_traces=forward.traces,
+        forward_new_traces=forward.traces - traces_before,
+    )
+    record = config_record(
+        config,
+        classifier,
+        forward,
+        curve="insert" if insertion else "delete",
+        height=height,
+        width=width,
+        targets=targets,
+        target_source=target_source,
+    )
     return _finish(counts / float(height * width), scores.reshape(n, steps), record, targets, counters)
 
 
-def deletion_curve(classifier, images, maps, *, targets=None,
-                   config: CurveConfig = PRESETS["rise-deletion"],
-                   forward: GradientFunction | None = None) -> CurveResult:
+def deletion_curve(
+    classifier,
+    images,
+    maps,
+    *,
+    targets=None,
+    config: CurveConfig = PRESETS["rise-deletion"],
+    forward: GradientFunction | None = None,
+) -> CurveResult:
     """Deletion curve: move pixels from each image to the substrate, most relevant first.
 
     Args:
@@ -385,9 +441,15 @@ def deletion_curve(classifier, images, maps, *, targets=None,
     return _curve(classifier, images, maps, config, forward, targets, insertion=False)
 
 
-def insertion_curve(classifier, images, maps, *, targets=None,
-                    config: CurveConfig = PRESETS["rise-insertion"],
-                    forward: GradientFunction | None = None) -> CurveResult:
+def insertion_curve(
+    classifier,
+    images,
+    maps,
+    *,
+    targets=None,
+    config: CurveConfig = PRESETS["rise-insertion"],
+    forward: GradientFunction | None = None,
+) -> CurveResult:
     """Insertion curve: start from the substrate and put image pixels back in map order.
 
     Same arguments as :func:`deletion_curve`; the default substrate is RISE's blur.

@@ -21,8 +21,13 @@ from ..explainer import Explainer
 from .randomization import layer_seed
 from .similarity import Reference, check_measures
 
-__all__ = ["DataRandomizationResult", "RandomizationNetworks", "train_randomization_networks",
-           "compare_networks", "data_randomization_test"]
+__all__ = [
+    "DataRandomizationResult",
+    "RandomizationNetworks",
+    "train_randomization_networks",
+    "compare_networks",
+    "data_randomization_test",
+]
 
 
 @dataclass
@@ -52,8 +57,10 @@ class DataRandomizationResult:
 
     def mean(self) -> dict[str, tuple[float, float]]:
         """measure -> (mean true-vs-permuted, mean true-vs-true)."""
-        return {m: (float(self.true_vs_permuted[j].mean()), float(self.true_vs_true[j].mean()))
-                for j, m in enumerate(self.measures)}
+        return {
+            m: (float(self.true_vs_permuted[j].mean()), float(self.true_vs_true[j].mean()))
+            for j, m in enumerate(self.measures)
+        }
 
     @property
     def passed(self) -> bool:
@@ -82,8 +89,9 @@ class RandomizationNetworks:
 ROLES = ("true", "true_other", "permuted")
 
 
-def train_randomization_networks(train_set, *, seed: int, epochs=8,
-                                 train_options: dict | None = None) -> RandomizationNetworks:
+def train_randomization_networks(
+    train_set, *, seed: int, epochs=8, train_options: dict | None = None
+) -> RandomizationNetworks:
     """Train the true-label, second true-label and permuted-label synthetic CNNs.
 
     Args:
@@ -99,24 +107,36 @@ def train_randomization_networks(train_set, *, seed: int, epochs=8,
     """
     from ..data.synthetic import permuted_labels, train_synthetic_cnn
 
-    seeds = {"true": layer_seed(seed, "data-randomization/true"),
-             "true_other": layer_seed(seed, "data-randomization/true-other"),
-             "permuted": layer_seed(seed, "data-randomization/permuted"),
-             "permutation": layer_seed(seed, "data-randomization/permutation")}
+    seeds = {
+        "true": layer_seed(seed, "data-randomization/true"),
+        "true_other": layer_seed(seed, "data-randomization/true-other"),
+        "permuted": layer_seed(seed, "data-randomization/permuted"),
+        "permutation": layer_seed(seed, "data-randomization/permutation"),
+    }
     shuffled = dataclasses.replace(train_set, labels=permuted_labels(train_set.labels, seeds["permutation"]))
     data = {"true": train_set, "true_other": train_set, "permuted": shuffled}
     models, accuracy = {}, {}
     for role in ROLES:
-        models[role], history = train_synthetic_cnn(data[role], seed=seeds[role], epochs=epochs,
-                                                    **(train_options or {}))
+        models[role], history = train_synthetic_cnn(
+            data[role], seed=seeds[role], epochs=epochs, **(train_options or {})
+        )
         accuracy[role] = float(history["accuracy"][-1])
     return RandomizationNetworks(models=models, accuracy=accuracy, seeds=seeds, epochs=int(epochs))
 
 
-def compare_networks(networks: RandomizationNetworks, test_images, *, seed: int, targets=None,
-                     method, variant="xla", reduce="sum",
-                     measures=("spearman_abs", "ssim"), batch_size=16,
-                     precision="float32") -> DataRandomizationResult:
+def compare_networks(
+    networks: RandomizationNetworks,
+    test_images,
+    *,
+    seed: int,
+    targets=None,
+    method,
+    variant="xla",
+    reduce="sum",
+    measures=("spearman_abs", "ssim"),
+    batch_size=16,
+    precision="float32",
+) -> DataRandomizationResult:
     """Maps of the three networks on ``test_images``, compared with the true network's.
 
     Args:
@@ -139,8 +159,9 @@ def compare_networks(networks: RandomizationNetworks, test_images, *, seed: int,
         targets = np.asarray(test_images.labels)
     maps = {}
     for role in ROLES:
-        explainer = Explainer(networks.models[role], variant=variant, batch_size=batch_size,
-                              precision=precision)
+        explainer = Explainer(
+            networks.models[role], variant=variant, batch_size=batch_size, precision=precision
+        )
         result = explainer.explain(images, targets=targets, method=method, reduce=reduce, seed=seed)
         if targets is None:
             targets = result.targets  # the true network's top-1, for all three
@@ -149,20 +170,42 @@ def compare_networks(networks: RandomizationNetworks, test_images, *, seed: int,
     reference = Reference(maps["true"], measures)
 
     return DataRandomizationResult(
-        measures=measures, true_vs_permuted=reference.compare(maps["permuted"]),
+        measures=measures,
+        true_vs_permuted=reference.compare(maps["permuted"]),
         true_vs_true=reference.compare(maps["true_other"]),
-        targets=np.asarray(targets, dtype=np.int32), accuracy=dict(networks.accuracy),
-        seeds=dict(networks.seeds), maps=np.stack([maps[k] for k in ROLES]).astype(np.float32))
+        targets=np.asarray(targets, dtype=np.int32),
+        accuracy=dict(networks.accuracy),
+        seeds=dict(networks.seeds),
+        maps=np.stack([maps[k] for k in ROLES]).astype(np.float32),
+    )
 
 
-def data_randomization_test(train_set, test_images, *, seed: int, targets=None, epochs=8,
-                            method, variant="xla", reduce="sum",
-                            measures=("spearman_abs", "ssim"), batch_size=16,
-                            train_options: dict | None = None) -> DataRandomizationResult:
+def data_randomization_test(
+    train_set,
+    test_images,
+    *,
+    seed: int,
+    targets=None,
+    epochs=8,
+    method,
+    variant="xla",
+    reduce="sum",
+    measures=("spearman_abs", "ssim"),
+    batch_size=16,
+    train_options: dict | None = None,
+) -> DataRandomizationResult:
     """Train three synthetic CNNs and compare their maps on ``test_images``:
     :func:`train_randomization_networks` then :func:`compare_networks`, with the
     arguments documented there."""
-    networks = train_randomization_networks(train_set, seed=seed, epochs=epochs,
-                                            train_options=train_options)
-    return compare_networks(networks, test_images, seed=seed, targets=targets, method=method,
-                            variant=variant, reduce=reduce, measures=measures, batch_size=batch_size)
+    networks = train_randomization_networks(train_set, seed=seed, epochs=epochs, train_options=train_options)
+    return compare_networks(
+        networks,
+        test_images,
+        seed=seed,
+        targets=targets,
+        method=method,
+        variant=variant,
+        reduce=reduce,
+        measures=measures,
+        batch_size=batch_size,
+    )

@@ -36,8 +36,19 @@ from ..toml_files import read_toml
 from ..metrics.base import METRICS
 from .results import CheckReport, CheckResult
 
-__all__ = ["OPS", "PolicyError", "Rule", "Policy", "RuleResult", "GateResult",
-           "policies_dir", "list_policies", "load_policy", "parse_policy", "evaluate_policy"]
+__all__ = [
+    "OPS",
+    "PolicyError",
+    "Rule",
+    "Policy",
+    "RuleResult",
+    "GateResult",
+    "policies_dir",
+    "list_policies",
+    "load_policy",
+    "parse_policy",
+    "evaluate_policy",
+]
 
 OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 _POLICY_KEYS = ("name", "description", "rules")
@@ -72,7 +83,7 @@ class Rule:
     compare_to: str | None = None
 
     def describe(self) -> str:
-        """"deletion.value - random < 0.0"."""
+        """ "deletion.value - random < 0.0"."""
         left = f"{self.metric}.{self.statistic}" + (f" - {self.compare_to}" if self.compare_to else "")
         return f"{left} {self.op} {self.threshold:g}"
 
@@ -132,6 +143,7 @@ def load_policy(name_or_path: str | Path) -> Policy:
 
 def parse_policy(data: Mapping, *, source: str = "inline", default_name: str = "policy") -> Policy:
     """Build a :class:`Policy` from parsed TOML; every error names ``source`` and the key."""
+
     def fail(where: str, message: str):
         raise PolicyError(f"{source}: {where}: {message}")
 
@@ -169,14 +181,19 @@ def parse_policy(data: Mapping, *, source: str = "inline", default_name: str = "
         statistic = raw.get("statistic", "value")
         allowed = ("value", *METRICS.get(metric).statistics)
         if statistic not in allowed:
-            fail(f"{where}: key 'statistic'",
-                 f"{statistic!r} is not a statistic of {metric} (choose from {', '.join(allowed)})")
+            fail(
+                f"{where}: key 'statistic'",
+                f"{statistic!r} is not a statistic of {metric} (choose from {', '.join(allowed)})",
+            )
         op = raw["op"]
         if op not in OPS:
             fail(f"{where}: key 'op'", f"{op!r} is not one of {', '.join(OPS)}")
         threshold = raw["threshold"]
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) \
-                or not math.isfinite(threshold):
+        if (
+            isinstance(threshold, bool)
+            or not isinstance(threshold, (int, float))
+            or not math.isfinite(threshold)
+        ):
             fail(f"{where}: key 'threshold'", f"must be a finite number, got {threshold!r}")
         compare_to = raw.get("compare_to")
         if compare_to is not None:
@@ -184,8 +201,10 @@ def parse_policy(data: Mapping, *, source: str = "inline", default_name: str = "
 
             controls = method_names("control")
             if compare_to not in controls:
-                fail(f"{where}: key 'compare_to'", f"{compare_to!r} is not a control method "
-                                                   f"(choose from {', '.join(controls)})")
+                fail(
+                    f"{where}: key 'compare_to'",
+                    f"{compare_to!r} is not a control method (choose from {', '.join(controls)})",
+                )
         why = raw["why"]
         if not isinstance(why, str) or not why.strip():
             fail(f"{where}: key 'why'", "must be a non-empty string")
@@ -195,11 +214,20 @@ def parse_policy(data: Mapping, *, source: str = "inline", default_name: str = "
         if rule_name in names:
             fail(f"{where}: key 'name'", f"duplicate rule name {rule_name!r}")
         names.add(rule_name)
-        rules.append(Rule(name=rule_name, metric=metric, statistic=statistic, op=op,
-                          threshold=float(threshold), why=" ".join(why.split()),
-                          compare_to=compare_to))
-    return Policy(name=name.strip(), rules=tuple(rules), description=" ".join(description.split()),
-                  source=source)
+        rules.append(
+            Rule(
+                name=rule_name,
+                metric=metric,
+                statistic=statistic,
+                op=op,
+                threshold=float(threshold),
+                why=" ".join(why.split()),
+                compare_to=compare_to,
+            )
+        )
+    return Policy(
+        name=name.strip(), rules=tuple(rules), description=" ".join(description.split()), source=source
+    )
 
 
 @dataclass(frozen=True)
@@ -228,11 +256,21 @@ class RuleResult:
     def as_dict(self) -> dict:
         """The rule as stored in a ``gate`` cell (ARCHITECTURE.md field names first)."""
         r = self.rule
-        return {"rule": r.name, "method": self.method, "metric": r.metric, "value": self.value,
-                "op": r.op, "threshold": r.threshold, "passed": self.passed, "why": r.why,
-                "statistic": r.statistic, "compare_to": r.compare_to,
-                "method_value": self.method_value, "control_value": self.control_value,
-                "error": self.error}
+        return {
+            "rule": r.name,
+            "method": self.method,
+            "metric": r.metric,
+            "value": self.value,
+            "op": r.op,
+            "threshold": r.threshold,
+            "passed": self.passed,
+            "why": r.why,
+            "statistic": r.statistic,
+            "compare_to": r.compare_to,
+            "method_value": self.method_value,
+            "control_value": self.control_value,
+            "error": self.error,
+        }
 
 
 @dataclass(frozen=True)
@@ -271,8 +309,7 @@ class GateResult:
 
     def as_dict(self) -> dict:
         """``{passed, method, rules: [...]}``: the metrics of a ``gate`` cell."""
-        return {"passed": self.passed, "method": self.method,
-                "rules": [r.as_dict() for r in self.rules]}
+        return {"passed": self.passed, "method": self.method, "rules": [r.as_dict() for r in self.rules]}
 
 
 def _index(check_results) -> dict[tuple[str, str], CheckResult]:
@@ -311,8 +348,9 @@ def _measure(results, method, rule) -> tuple[float | None, str | None]:
     return value, None
 
 
-def evaluate_policy(policy: Policy, check_results: CheckReport | Iterable, *,
-                    method: str | None = None) -> GateResult:
+def evaluate_policy(
+    policy: Policy, check_results: CheckReport | Iterable, *, method: str | None = None
+) -> GateResult:
     """Evaluate every rule of ``policy`` for one method.
 
     Args:
@@ -333,8 +371,10 @@ def evaluate_policy(policy: Policy, check_results: CheckReport | Iterable, *,
         methods = list(dict.fromkeys(m for m, _ in results))
         candidates = [m for m in methods if m not in policy.controls] or methods
         if len(candidates) != 1:
-            raise ValueError(f"check results hold {len(candidates)} methods "
-                             f"({', '.join(candidates) or 'none'}); say which one to gate")
+            raise ValueError(
+                f"check results hold {len(candidates)} methods "
+                f"({', '.join(candidates) or 'none'}); say which one to gate"
+            )
         method = candidates[0]
     out = []
     for rule in policy.rules:
@@ -346,9 +386,23 @@ def evaluate_policy(policy: Policy, check_results: CheckReport | Iterable, *,
         if error is not None:
             value = None
         passed = error is None and bool(OPS[rule.op](value, rule.threshold))
-        out.append(RuleResult(rule=rule, method=method, value=value, method_value=method_value,
-                              control_value=control_value, passed=passed, error=error))
+        out.append(
+            RuleResult(
+                rule=rule,
+                method=method,
+                value=value,
+                method_value=method_value,
+                control_value=control_value,
+                passed=passed,
+                error=error,
+            )
+        )
     first = next(iter(results.values()), None)
-    return GateResult(policy=policy.name, method=method, passed=all(r.passed for r in out),
-                      rules=out, model=first.model if first else None,
-                      data=first.data if first else None)
+    return GateResult(
+        policy=policy.name,
+        method=method,
+        passed=all(r.passed for r in out),
+        rules=out,
+        model=first.model if first else None,
+        data=first.data if first else None,
+    )

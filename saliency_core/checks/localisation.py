@@ -26,8 +26,9 @@ def _check(maps, masks) -> tuple[np.ndarray, np.ndarray]:
     if maps.ndim == 2 and masks.ndim == 2:
         maps, masks = maps[None], masks[None]
     if maps.ndim != 3 or maps.shape != masks.shape:
-        raise ValueError(f"expected maps and masks of the same shape (N, H, W); got {maps.shape} "
-                         f"and {masks.shape}")
+        raise ValueError(
+            f"expected maps and masks of the same shape (N, H, W); got {maps.shape} and {masks.shape}"
+        )
     if not np.isfinite(maps).all():
         raise ValueError("maps contain NaN or infinite values")
     return maps.reshape(len(maps), -1), masks.astype(bool).reshape(len(masks), -1)

@@ -28,8 +28,15 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
-    "CurveConfig", "PRESETS", "SUBSTRATES", "SCORES", "ORDERS", "ROAD_FRACTIONS",
-    "RISE_STEPS", "zero_normalized_value", "rise_blur_kernel",
+    "CurveConfig",
+    "PRESETS",
+    "SUBSTRATES",
+    "SCORES",
+    "ORDERS",
+    "ROAD_FRACTIONS",
+    "RISE_STEPS",
+    "zero_normalized_value",
+    "rise_blur_kernel",
 ]
 
 SUBSTRATES = ("zero-normalized", "blur", "mean", "noisy-linear")
@@ -81,9 +88,11 @@ class CurveConfig:
     noise: float = 0.01
 
     def __post_init__(self):
-        for name, value, allowed in (("substrate", self.substrate, SUBSTRATES),
-                                     ("score", self.score, SCORES),
-                                     ("order", self.order, ORDERS)):
+        for name, value, allowed in (
+            ("substrate", self.substrate, SUBSTRATES),
+            ("score", self.score, SCORES),
+            ("order", self.order, ORDERS),
+        ):
             if value not in allowed:
                 raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(allowed)}")
         if self.pixels_per_step is not None and self.pixels_per_step < 1:
@@ -137,24 +146,41 @@ PRESETS: dict[str, CurveConfig] = {
     # the AUC follow the authors' code (github.com/eclique/RISE: evaluation.py,
     # CausalMetric with n_steps = ceil(HW / step), scores at n_steps + 1 points, auc();
     # Evaluation.ipynb, deletion with torch.zeros_like as substrate_fn).
-    "rise-deletion": CurveConfig(pixels_per_step=None, substrate="zero-normalized",
-                                 score="probability", order="most-relevant-first"),
+    "rise-deletion": CurveConfig(
+        pixels_per_step=None, substrate="zero-normalized", score="probability", order="most-relevant-first"
+    ),
     # Same paper, the "insertion" metric: start from a blurred copy of the image and
     # insert the original pixels, most salient first. Blur: Gaussian kernel 11 px,
     # sigma 5, zero padding (Evaluation.ipynb: gkern(11, 5), conv2d(padding=5)).
-    "rise-insertion": CurveConfig(pixels_per_step=None, substrate="blur", score="probability",
-                                  order="most-relevant-first", blur_kernel=11, blur_sigma=5.0),
+    "rise-insertion": CurveConfig(
+        pixels_per_step=None,
+        substrate="blur",
+        score="probability",
+        order="most-relevant-first",
+        blur_kernel=11,
+        blur_sigma=5.0,
+    ),
     # Rong, Leemann, Borisov, Kasneci & Kasneci, "A Consistent and Efficient Evaluation
     # Strategy for Attribution Methods", ICML 2022 (arXiv:2202.00449), section
     # "Noisy Linear Imputation" / ROAD: remove the most relevant pixels first (MoRF)
     # and impute them from their neighbours plus noise, at 10 % ... 90 % removed.
     # Noise 0.01 of the [0, 1] value range is the default of the authors' code
     # (github.com/tleemann/road_evaluation, road/imputations.py, NoisyLinearImputer).
-    "road-most-relevant-first": CurveConfig(substrate="noisy-linear", score="probability",
-                             order="most-relevant-first", fractions=ROAD_FRACTIONS, noise=0.01),
+    "road-most-relevant-first": CurveConfig(
+        substrate="noisy-linear",
+        score="probability",
+        order="most-relevant-first",
+        fractions=ROAD_FRACTIONS,
+        noise=0.01,
+    ),
     # Same paper and code, least relevant first (LeRF): a faithful map keeps the score high.
-    "road-least-relevant-first": CurveConfig(substrate="noisy-linear", score="probability",
-                             order="least-relevant-first", fractions=ROAD_FRACTIONS, noise=0.01),
+    "road-least-relevant-first": CurveConfig(
+        substrate="noisy-linear",
+        score="probability",
+        order="least-relevant-first",
+        fractions=ROAD_FRACTIONS,
+        noise=0.01,
+    ),
 }
 
 

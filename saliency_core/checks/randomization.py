@@ -55,8 +55,16 @@ from ..models.classifier import Classifier, as_classifier
 from ..models.init import layer_seed, random_weights
 from .similarity import SIMILARITIES, Reference, check_measures
 
-__all__ = ["MODES", "RandomizationResult", "RandomLogitResult", "randomization_blocks",
-           "layer_seed", "random_weights", "mprt", "random_logit"]
+__all__ = [
+    "MODES",
+    "RandomizationResult",
+    "RandomLogitResult",
+    "randomization_blocks",
+    "layer_seed",
+    "random_weights",
+    "mprt",
+    "random_logit",
+]
 
 MODES = ("cascading", "independent")
 
@@ -64,12 +72,14 @@ MODES = ("cascading", "independent")
 # "conv1_conv" -> "conv1", "block1a_dwconv" -> "block1a", "block_3_expand" -> "block_3";
 # and of transformer encoder blocks (models.vit): "encoder_block_3_query" -> "encoder_block_3".
 _BLOCK_PATTERN = re.compile(
-    r"^(conv\d+_block\d+|stage\d+_block\d+|conv\d+|stage\d+|block_?\d+[a-z]?|encoder_block_\d+)_")
+    r"^(conv\d+_block\d+|stage\d+_block\d+|conv\d+|stage\d+|block_?\d+[a-z]?|encoder_block_\d+)_"
+)
 
 # Variable name -> layer attributes holding its initializer, tried in order.
 
 
 # --- blocks and seeds ------------------------------------------------------------------
+
 
 def _keras_model(model):
     return model.model if isinstance(model, Classifier) else model
@@ -157,6 +167,7 @@ def randomization_blocks(model) -> list[list]:
 
 # --- results ---------------------------------------------------------------------------
 
+
 @dataclass
 class RandomizationResult:
     """Similarity between the trained model's maps and each randomized model's.
@@ -233,6 +244,7 @@ class RandomLogitResult:
 
 # --- the tests -------------------------------------------------------------------------
 
+
 def _snapshot(model) -> list[np.ndarray]:
     return [np.array(v.numpy(), copy=True) for v in model.weights]
 
@@ -245,9 +257,11 @@ def _clone(classifier):
     try:
         clone = keras.models.clone_model(source)
     except Exception as exc:  # subclassed models and custom layers without get_config
-        raise ValueError(f"cannot clone model {source.name!r} for randomization (the trained model is "
-                         f"never modified, so it must be cloneable by keras.models.clone_model; "
-                         f"functional and Sequential models are): {exc}") from exc
+        raise ValueError(
+            f"cannot clone model {source.name!r} for randomization (the trained model is "
+            f"never modified, so it must be cloneable by keras.models.clone_model; "
+            f"functional and Sequential models are): {exc}"
+        ) from exc
     clone.set_weights(source.get_weights())
     if isinstance(classifier, Classifier):
         return source, dataclasses.replace(classifier, model=clone), clone
@@ -256,10 +270,25 @@ def _clone(classifier):
     return source, as_classifier(clone, name=source.name), clone
 
 
-def mprt(classifier, images, *, mode="cascading", method, seed: int, variant="xla",
-         batch_size=16, measures=tuple(SIMILARITIES), targets=None, reduce="sum", score="logit",
-         options=None, device=None, keep_maps=True,
-         callback: Callable | None = None, precision="float32") -> RandomizationResult:
+def mprt(
+    classifier,
+    images,
+    *,
+    mode="cascading",
+    method,
+    seed: int,
+    variant="xla",
+    batch_size=16,
+    measures=tuple(SIMILARITIES),
+    targets=None,
+    reduce="sum",
+    score="logit",
+    options=None,
+    device=None,
+    keep_maps=True,
+    callback: Callable | None = None,
+    precision="float32",
+) -> RandomizationResult:
     """Model-parameter randomization test (Adebayo et al. 2018, Sec. 4).
 
     Args:
@@ -304,16 +333,20 @@ def mprt(classifier, images, *, mode="cascading", method, seed: int, variant="xl
         raise ValueError(f"model {source.name!r} has no trainable layers with weights to randomize")
     clone_layers = {layer.name: layer for layer in _leaf_layers(clone)}
     # Trained values of the clone's variables, per block, for restoring (independent mode).
-    trained_values = [[(clone_layers[layer.name], [np.array(v.numpy(), copy=True) for v in layer.weights])
-                       for layer in block] for block in blocks]
-    explainer = Explainer(clone_clf, variant=variant, score=score, batch_size=batch_size, device=device,
-                          precision=precision)
-    timings = {"setup_s": time.perf_counter() - t_start, "assign_s": [], "explain_s": [],
-               "similarity_s": []}
+    trained_values = [
+        [
+            (clone_layers[layer.name], [np.array(v.numpy(), copy=True) for v in layer.weights])
+            for layer in block
+        ]
+        for block in blocks
+    ]
+    explainer = Explainer(
+        clone_clf, variant=variant, score=score, batch_size=batch_size, device=device, precision=precision
+    )
+    timings = {"setup_s": time.perf_counter() - t_start, "assign_s": [], "explain_s": [], "similarity_s": []}
 
     def explain(tg):
-        return explainer.explain(images, targets=tg, method=method, reduce=reduce, options=options,
-                                 seed=seed)
+        return explainer.explain(images, targets=tg, method=method, reduce=reduce, options=options, seed=seed)
 
     t0 = time.perf_counter()
     base = explain(targets)
@@ -363,44 +396,75 @@ def mprt(classifier, images, *, mode="cascading", method, seed: int, variant="xl
     similarity = [scores for scores, _ in scored]
     timings["similarity_s"] = [seconds for _, seconds in scored]
     if skipped:
-        warnings.warn(f"{len(skipped)} variable(s) have no initializer and were left trained: "
-                      f"{', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}", stacklevel=2)
+        warnings.warn(
+            f"{len(skipped)} variable(s) have no initializer and were left trained: "
+            f"{', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}",
+            stacklevel=2,
+        )
     if explainer.fn.traces != traces_after_first:
-        raise RuntimeError(f"the gradient function was retraced during randomization "
-                           f"({traces_after_first} -> {explainer.fn.traces} traces)")
+        raise RuntimeError(
+            f"the gradient function was retraced during randomization "
+            f"({traces_after_first} -> {explainer.fn.traces} traces)"
+        )
     after = _snapshot(source)
     if len(after) != len(before) or any(a.tobytes() != b.tobytes() for a, b in zip(before, after)):
         raise RuntimeError(f"randomization modified the trained model {source.name!r}")
     timings["total_s"] = time.perf_counter() - t_start
     return RandomizationResult(
-        mode=mode, method=method, seed=int(seed), blocks=names,
-        layers=[[layer.name for layer in block] for block in blocks], measures=measures,
-        similarity=np.stack(similarity), targets=fixed_targets,
-        maps=np.stack(maps) if keep_maps else None, traces=explainer.fn.traces,
-        skipped=skipped, timings=timings)
+        mode=mode,
+        method=method,
+        seed=int(seed),
+        blocks=names,
+        layers=[[layer.name for layer in block] for block in blocks],
+        measures=measures,
+        similarity=np.stack(similarity),
+        targets=fixed_targets,
+        maps=np.stack(maps) if keep_maps else None,
+        traces=explainer.fn.traces,
+        skipped=skipped,
+        timings=timings,
+    )
 
 
-def random_logit(classifier, images, *, seed: int, method, variant="xla", batch_size=16,
-                 measures=tuple(SIMILARITIES), reduce="sum", score="logit",
-                 options=None, device=None, precision="float32") -> RandomLogitResult:
+def random_logit(
+    classifier,
+    images,
+    *,
+    seed: int,
+    method,
+    variant="xla",
+    batch_size=16,
+    measures=tuple(SIMILARITIES),
+    reduce="sum",
+    score="logit",
+    options=None,
+    device=None,
+    precision="float32",
+) -> RandomLogitResult:
     """Similarity of the top-1 class's map and a random other class's map, per image.
 
     The other class is drawn uniformly from the ``K - 1`` classes that are not the
     image's top-1, with ``np.random.default_rng(seed)``. Arguments as in :func:`mprt`.
     """
     measures = check_measures(measures)
-    explainer = Explainer(classifier, variant=variant, score=score, batch_size=batch_size, device=device,
-                          precision=precision)
+    explainer = Explainer(
+        classifier, variant=variant, score=score, batch_size=batch_size, device=device, precision=precision
+    )
     k = explainer.classifier.num_classes
     if k < 2:
         raise ValueError("the random-logit test needs at least two classes")
-    top = explainer.explain(images, method=method, reduce=reduce, options=options,
-                                 seed=seed)
+    top = explainer.explain(images, method=method, reduce=reduce, options=options, seed=seed)
     draw = np.random.default_rng(seed).integers(0, k - 1, size=len(top.targets))
     others = (draw + (draw >= top.targets)).astype(np.int32)  # skip the top-1 class
-    other = explainer.explain(images, targets=others, method=method, reduce=reduce, options=options,
-                                 seed=seed)
-    return RandomLogitResult(method=method, seed=int(seed), measures=measures,
-                             similarity=Reference(top.maps, measures).compare(other.maps),
-                             targets=top.targets, others=others,
-                             maps=np.stack([top.maps, other.maps]).astype(np.float32))
+    other = explainer.explain(
+        images, targets=others, method=method, reduce=reduce, options=options, seed=seed
+    )
+    return RandomLogitResult(
+        method=method,
+        seed=int(seed),
+        measures=measures,
+        similarity=Reference(top.maps, measures).compare(other.maps),
+        targets=top.targets,
+        others=others,
+        maps=np.stack([top.maps, other.maps]).astype(np.float32),
+    )

@@ -48,16 +48,17 @@ class CheckResult:
     @property
     def key(self) -> dict:
         """The store key ``{model, data, method, metric}``."""
-        return {"model": self.model, "data": self.data, "method": self.method,
-                "metric": self.metric}
+        return {"model": self.model, "data": self.data, "method": self.method, "metric": self.metric}
 
     def statistic(self, name: str) -> float | None:
         """``value`` for "value", else ``statistics[name]``; KeyError naming the choices."""
         if name == "value":
             return self.value
         if name not in self.statistics:
-            raise KeyError(f"{self.metric} has no statistic {name!r}; available: "
-                           f"{', '.join(['value', *self.statistics])}")
+            raise KeyError(
+                f"{self.metric} has no statistic {name!r}; available: "
+                f"{', '.join(['value', *self.statistics])}"
+            )
         return self.statistics[name]
 
     def as_dict(self) -> dict:
@@ -67,12 +68,22 @@ class CheckResult:
     def from_cell(cls, cell) -> "CheckResult":
         """Read a stored ``check`` cell (:class:`saliency_core.store.Cell`)."""
         k, m = cell.key, cell.metrics or {}
-        return cls(model=str(k.get("model")), data=str(k.get("data")), method=str(k.get("method")),
-                   metric=str(k.get("metric")), status=cell.status, value=m.get("value"),
-                   direction=str(m.get("direction", "")), per_image=list(m.get("per_image", [])),
-                   statistics=dict(m.get("statistics", {})), config=dict(m.get("config", {})),
-                   reason=cell.reason, seconds=m.get("seconds"), resumed=True,
-                   info=dict(m.get("info", {})))
+        return cls(
+            model=str(k.get("model")),
+            data=str(k.get("data")),
+            method=str(k.get("method")),
+            metric=str(k.get("metric")),
+            status=cell.status,
+            value=m.get("value"),
+            direction=str(m.get("direction", "")),
+            per_image=list(m.get("per_image", [])),
+            statistics=dict(m.get("statistics", {})),
+            config=dict(m.get("config", {})),
+            reason=cell.reason,
+            seconds=m.get("seconds"),
+            resumed=True,
+            info=dict(m.get("info", {})),
+        )
 
 
 @dataclass
@@ -114,8 +125,7 @@ class CheckReport:
         """Headers and rows for one method: value, which way is better, the control's
         value and the margin over it (positive = better than the control), the spread
         over images, seconds, and the reason of a failed metric."""
-        headers = ["metric", "value", "better", control, "margin", "per-image min..max",
-                   "seconds", "status"]
+        headers = ["metric", "value", "better", control, "margin", "per-image min..max", "seconds", "status"]
         rows = []
         for r in (r for r in self.results if r.method == method):
             ctrl = self.get(control, r.metric) if method != control else None
@@ -126,14 +136,29 @@ class CheckReport:
             values = [float(v) for v in r.per_image if v is not None]
             spread = f"{min(values):.3f}..{max(values):.3f}" if values and r.ok else "-"
             status = "ok" if r.ok else f"FAILED: {_short(r.reason or '', 70)}"
-            rows.append([r.metric, _fmt(r.value), r.direction, _fmt(cval),
-                         _fmt(margin, "+.3f"), spread,
-                         _fmt(r.seconds, ".1f"), status + (" (resumed)" if r.resumed else "")])
+            rows.append(
+                [
+                    r.metric,
+                    _fmt(r.value),
+                    r.direction,
+                    _fmt(cval),
+                    _fmt(margin, "+.3f"),
+                    spread,
+                    _fmt(r.seconds, ".1f"),
+                    status + (" (resumed)" if r.resumed else ""),
+                ]
+            )
         return headers, rows
 
     def as_dict(self) -> dict:
-        return {"model": self.model, "data": self.data, "seed": self.seed, "run_id": self.run_id,
-                "settings": self.settings, "results": [r.as_dict() for r in self.results]}
+        return {
+            "model": self.model,
+            "data": self.data,
+            "seed": self.seed,
+            "run_id": self.run_id,
+            "settings": self.settings,
+            "results": [r.as_dict() for r in self.results],
+        }
 
 
 def _fmt(value, spec: str = ".3f") -> str:
@@ -142,4 +167,4 @@ def _fmt(value, spec: str = ".3f") -> str:
 
 def _short(text: str, n: int) -> str:
     text = " ".join(str(text).split())
-    return text if len(text) <= n else text[:n - 3] + "..."
+    return text if len(text) <= n else text[: n - 3] + "..."

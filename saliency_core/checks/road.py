@@ -38,21 +38,38 @@ import numpy as np
 
 from ..gradients import GradientFunction
 from ..models.classifier import as_classifier
-from .curves import (CurveResult, _check_inputs, _finish, class_scores, clean_logits,
-                     config_record, forward_for, pixel_ranks, resolve_targets, run_chunks)
+from .curves import (
+    CurveResult,
+    _check_inputs,
+    _finish,
+    class_scores,
+    clean_logits,
+    config_record,
+    forward_for,
+    pixel_ranks,
+    resolve_targets,
+    run_chunks,
+)
 from .perturbation import ROAD_FRACTIONS, CurveConfig
 
 __all__ = ["NEIGHBOUR_WEIGHTS", "noisy_linear_impute", "road_curve"]
 
 # (row offset, column offset) -> weight, from the ROAD reference implementation.
 NEIGHBOUR_WEIGHTS = (
-    ((-1, 0), 1 / 6), ((1, 0), 1 / 6), ((0, -1), 1 / 6), ((0, 1), 1 / 6),
-    ((-1, -1), 1 / 12), ((-1, 1), 1 / 12), ((1, -1), 1 / 12), ((1, 1), 1 / 12),
+    ((-1, 0), 1 / 6),
+    ((1, 0), 1 / 6),
+    ((0, -1), 1 / 6),
+    ((0, 1), 1 / 6),
+    ((-1, -1), 1 / 12),
+    ((-1, 1), 1 / 12),
+    ((1, -1), 1 / 12),
+    ((1, 1), 1 / 12),
 )
 
 
-def noisy_linear_impute(images: np.ndarray, removed: np.ndarray, *, noise_std: float,
-                        rng: np.random.Generator) -> np.ndarray:
+def noisy_linear_impute(
+    images: np.ndarray, removed: np.ndarray, *, noise_std: float, rng: np.random.Generator
+) -> np.ndarray:
     """Fill removed pixels with the weighted mean of their 8 neighbours, plus noise.
 
     Every removed pixel ``i`` (all channels) satisfies
@@ -87,8 +104,10 @@ def noisy_linear_impute(images: np.ndarray, removed: np.ndarray, *, noise_std: f
     if removed.any(axis=(1, 2)).any():
         full = removed.all(axis=(1, 2))
         if full.any():
-            raise ValueError(f"image(s) {np.flatnonzero(full).tolist()} have every pixel removed; "
-                             "linear imputation needs at least one known pixel")
+            raise ValueError(
+                f"image(s) {np.flatnonzero(full).tolist()} have every pixel removed; "
+                "linear imputation needs at least one known pixel"
+            )
         img, row, col = np.nonzero(removed)  # the unknowns, in raster order per image
         count = len(img)
         variable = np.full(removed.shape, -1, np.int64)
@@ -111,8 +130,9 @@ def noisy_linear_impute(images: np.ndarray, removed: np.ndarray, *, noise_std: f
         a_rows.append(np.arange(count))
         a_cols.append(np.arange(count))
         a_vals.append(diagonal)
-        system = csc_matrix((np.concatenate(a_vals), (np.concatenate(a_rows), np.concatenate(a_cols))),
-                            shape=(count, count))
+        system = csc_matrix(
+            (np.concatenate(a_vals), (np.concatenate(a_rows), np.concatenate(a_cols))), shape=(count, count)
+        )
         solution = np.asarray(spsolve(system, rhs)).reshape(count, channels)
         if noise_std > 0:
             solution = solution + noise_std * rng.standard_normal(solution.shape)
@@ -120,9 +140,20 @@ def noisy_linear_impute(images: np.ndarray, removed: np.ndarray, *, noise_std: f
     return out[0] if single else out
 
 
-def road_curve(classifier, images, maps, *, order: str, fractions=ROAD_FRACTIONS, seed: int,
-               targets=None, noise: float = 0.01, score: str = "probability", chunk_size: int = 32,
-               forward: GradientFunction | None = None) -> CurveResult:
+def road_curve(
+    classifier,
+    images,
+    maps,
+    *,
+    order: str,
+    fractions=ROAD_FRACTIONS,
+    seed: int,
+    targets=None,
+    noise: float = 0.01,
+    score: str = "probability",
+    chunk_size: int = 32,
+    forward: GradientFunction | None = None,
+) -> CurveResult:
     """ROAD curve: score after removing a fraction of pixels with noisy linear imputation.
 
     Args:
@@ -150,8 +181,14 @@ def road_curve(classifier, images, maps, *, order: str, fractions=ROAD_FRACTIONS
         given; ``auc`` is ``np.trapezoid`` over those fractions (not rescaled to [0, 1]).
     """
     source, classifier = classifier, as_classifier(classifier)
-    config = CurveConfig(substrate="noisy-linear", score=score, order=order,
-                         chunk_size=chunk_size, fractions=tuple(fractions), noise=noise)
+    config = CurveConfig(
+        substrate="noisy-linear",
+        score=score,
+        order=order,
+        chunk_size=chunk_size,
+        fractions=tuple(fractions),
+        noise=noise,
+    )
     images, maps = _check_inputs(classifier, images, maps)
     n, height, width, _ = images.shape
     counts = config.removed_counts(height, width)
@@ -176,11 +213,29 @@ def road_curve(classifier, images, maps, *, order: str, fractions=ROAD_FRACTIONS
 
     logits, calls = run_chunks(forward, lambda index: imputed[index], n * steps, chunk)
     scores, _ = class_scores(logits, np.repeat(targets, steps), score)
-    counters = dict(chunks=calls, clean_chunks=clean_calls, chunk_size=chunk,
-                    perturbed_images=n * steps, padded_images=calls * chunk - n * steps,
-                    forward_traces=forward.traces, forward_new_traces=forward.traces - traces_before)
-    record = config_record(config, classifier, forward, curve="road", height=height, width=width,
-                           targets=targets, target_source=target_source)
-    record.update(seed=seed, noise_std=noise_std, value_range=value_range,
-                  neighbour_weights="1/6 direct, 1/12 diagonal, renormalised at borders")
+    counters = dict(
+        chunks=calls,
+        clean_chunks=clean_calls,
+        chunk_size=chunk,
+        perturbed_images=n * steps,
+        padded_images=calls * chunk - n * steps,
+        forward_traces=forward.traces,
+        forward_new_traces=forward.traces - traces_before,
+    )
+    record = config_record(
+        config,
+        classifier,
+        forward,
+        curve="road",
+        height=height,
+        width=width,
+        targets=targets,
+        target_source=target_source,
+    )
+    record.update(
+        seed=seed,
+        noise_std=noise_std,
+        value_range=value_range,
+        neighbour_weights="1/6 direct, 1/12 diagonal, renormalised at borders",
+    )
     return _finish(np.asarray(config.fractions), scores.reshape(n, steps), record, targets, counters)

@@ -15,9 +15,17 @@ from ..reduce import Reduction
 from .perturbation import PRESETS, ROAD_FRACTIONS, CurveConfig
 from .similarity import SIMILARITIES
 
-__all__ = ["CheckSettings", "default_check_methods", "primary_method", "DEFAULT_VARIANT",
-           "DEFAULT_PRECISION", "DEFAULT_BATCH_SIZE", "DEFAULT_CURVE_STEPS",
-           "DEFAULT_SYNTHETIC_IMAGES", "with_curve_steps"]
+__all__ = [
+    "CheckSettings",
+    "default_check_methods",
+    "primary_method",
+    "DEFAULT_VARIANT",
+    "DEFAULT_PRECISION",
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_CURVE_STEPS",
+    "DEFAULT_SYNTHETIC_IMAGES",
+    "with_curve_steps",
+]
 
 DEFAULT_VARIANT: Variant = "function"
 """Checks' gradient and forward variant. On a CPU ``function`` measured about 20x faster
@@ -85,8 +93,10 @@ def with_curve_steps(settings: CheckSettings, input_shape, curve_steps: int) -> 
     height, width = input_shape[:2]
     pixels = max(1, round(height * width / curve_steps))
     return dataclasses.replace(
-        settings, deletion=dataclasses.replace(settings.deletion, pixels_per_step=pixels),
-        insertion=dataclasses.replace(settings.insertion, pixels_per_step=pixels))
+        settings,
+        deletion=dataclasses.replace(settings.deletion, pixels_per_step=pixels),
+        insertion=dataclasses.replace(settings.insertion, pixels_per_step=pixels),
+    )
 
 
 def default_check_methods(*, chance_baseline: bool = True) -> list[str]:

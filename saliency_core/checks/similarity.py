@@ -26,8 +26,16 @@ from scipy.stats import rankdata
 
 from ..reduce import normalize_maps
 
-__all__ = ["spearman_abs", "spearman", "ssim", "hog_spearman", "SIMILARITIES", "HOG_CELLS",
-           "Reference", "check_measures"]
+__all__ = [
+    "spearman_abs",
+    "spearman",
+    "ssim",
+    "hog_spearman",
+    "SIMILARITIES",
+    "HOG_CELLS",
+    "Reference",
+    "check_measures",
+]
 
 
 def _pair(a, b) -> tuple[np.ndarray, np.ndarray]:
@@ -85,8 +93,9 @@ def _ssim_normalised(a, b, same) -> np.ndarray:
     win = min(7, side if side % 2 else side - 1)
     if win < 3:
         raise ValueError(f"SSIM needs maps of at least 3 x 3 pixels, got {a.shape[1:]}")
-    out = np.array([structural_similarity(x, y, data_range=1.0, win_size=win) for x, y in zip(a, b)],
-                   dtype=np.float64)
+    out = np.array(
+        [structural_similarity(x, y, data_range=1.0, win_size=win) for x, y in zip(a, b)], dtype=np.float64
+    )
     out[same] = 1.0
     return out
 
@@ -96,17 +105,28 @@ def _hog_features(maps: np.ndarray, pixels_per_cell: int, cells_per_block: int) 
 
     side = min(maps.shape[1:])
     ppc = max(1, min(pixels_per_cell, side // cells_per_block))
-    return np.stack([hog(m, orientations=9, pixels_per_cell=(ppc, ppc),
-                         cells_per_block=(cells_per_block, cells_per_block),
-                         block_norm="L2-Hys", feature_vector=True) for m in maps])
+    return np.stack(
+        [
+            hog(
+                m,
+                orientations=9,
+                pixels_per_cell=(ppc, ppc),
+                cells_per_block=(cells_per_block, cells_per_block),
+                block_norm="L2-Hys",
+                feature_vector=True,
+            )
+            for m in maps
+        ]
+    )
 
 
 HOG_CELLS = (8, 2)
 """HOG geometry of ``hog_spearman``: pixels per cell, cells per block."""
 
 
-def hog_spearman(a, b, *, pixels_per_cell: int = HOG_CELLS[0],
-                 cells_per_block: int = HOG_CELLS[1]) -> np.ndarray:
+def hog_spearman(
+    a, b, *, pixels_per_cell: int = HOG_CELLS[0], cells_per_block: int = HOG_CELLS[1]
+) -> np.ndarray:
     """Spearman rank correlation of HOG features (Dalal & Triggs 2005), per map.
 
     HOG (9 orientations, L2-Hys block normalisation) is computed on each map after
@@ -130,8 +150,10 @@ def check_measures(measures) -> tuple[str, ...]:
     measures = tuple(measures)
     unknown = [m for m in measures if m not in SIMILARITIES]
     if unknown or not measures:
-        raise ValueError(f"unknown similarity measure(s) {unknown or '(none given)'}; "
-                         f"choose from {', '.join(SIMILARITIES)}")
+        raise ValueError(
+            f"unknown similarity measure(s) {unknown or '(none given)'}; "
+            f"choose from {', '.join(SIMILARITIES)}"
+        )
     return measures
 
 
@@ -170,8 +192,9 @@ class Reference:
         """(len(measures), N) float64 similarity of the reference with ``other``, a map
         set of the reference's shape. Identical maps score exactly 1 on every measure."""
         other = np.asarray(other)
-        _, b = _pair(self.maps, other[None] if other.ndim == 2 and self.maps.shape[1:] == other.shape
-                     else other)
+        _, b = _pair(
+            self.maps, other[None] if other.ndim == 2 and self.maps.shape[1:] == other.shape else other
+        )
         flat = b.reshape(len(b), -1)
         same = np.all(self._flat == flat, axis=1)
         out = []

@@ -27,8 +27,13 @@ import numpy as np
 from .localisation import relevance_mass
 from .similarity import Reference, check_measures, spearman_abs
 
-__all__ = ["STABILITY_MEASURES", "MotionAgreement", "TemporalStability", "motion_agreement",
-           "temporal_stability"]
+__all__ = [
+    "STABILITY_MEASURES",
+    "MotionAgreement",
+    "TemporalStability",
+    "motion_agreement",
+    "temporal_stability",
+]
 
 STABILITY_MEASURES = ("ssim", "spearman_abs")
 """Default measures of :func:`temporal_stability` (names in ``SIMILARITIES``)."""
@@ -118,8 +123,9 @@ def motion_agreement(maps, motion, masks=None) -> MotionAgreement:
     """
     maps, motion = np.asarray(maps, dtype=np.float64), np.asarray(motion, dtype=np.float64)
     if maps.ndim != 3 or maps.shape != motion.shape:
-        raise ValueError(f"expected maps and motion maps of the same shape (T, H, W); got {maps.shape} "
-                         f"and {motion.shape}")
+        raise ValueError(
+            f"expected maps and motion maps of the same shape (T, H, W); got {maps.shape} and {motion.shape}"
+        )
     out = MotionAgreement(spearman_abs(maps, motion))
     if masks is not None:
         masks = np.asarray(masks, dtype=bool)

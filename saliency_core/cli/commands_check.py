@@ -27,61 +27,114 @@ DATA_RANDOMIZATION_EPOCHS = 4  # as the synthetic CNN itself (data.synthetic.loa
 
 def _common_arguments(p) -> None:
     add_model_arguments(p)
-    p.add_argument("--data", required=True, metavar="photos|synthetic|DIR",
-                   help="'photos' (bundled), 'synthetic' (images with object masks, at the "
-                        "model's input size), or an image folder")
-    p.add_argument("--images", type=int, default=None, metavar="N",
-                   help=f"use the first N images (default: all photos or folder images; "
-                        f"{DEFAULT_SYNTHETIC_IMAGES} synthetic)")
-    p.add_argument("--data-seed", type=int, default=1, metavar="S",
-                   help="seed of the synthetic images (the synthetic CNN trains on seed 0)")
-    p.add_argument("--seed", type=int, default=0,
-                   help="run seed: method noise, the random map, randomized weights, "
-                        "the random-logit class")
+    p.add_argument(
+        "--data",
+        required=True,
+        metavar="photos|synthetic|DIR",
+        help="'photos' (bundled), 'synthetic' (images with object masks, at the "
+        "model's input size), or an image folder",
+    )
+    p.add_argument(
+        "--images",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"use the first N images (default: all photos or folder images; "
+        f"{DEFAULT_SYNTHETIC_IMAGES} synthetic)",
+    )
+    p.add_argument(
+        "--data-seed",
+        type=int,
+        default=1,
+        metavar="S",
+        help="seed of the synthetic images (the synthetic CNN trains on seed 0)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="run seed: method noise, the random map, randomized weights, the random-logit class",
+    )
     add_variant_arguments(p, what="gradient and forward")
-    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, metavar="N",
-                   help="images per compiled gradient call and per scored perturbation chunk")
-    p.add_argument("--curve-steps", type=int, default=DEFAULT_CURVE_STEPS, metavar="N",
-                   help="deletion/insertion steps: H*W/N pixels moved per step (RISE's published "
-                        "protocol is 224 at 224x224, about 4x slower)")
-    p.add_argument("--method-option", action="append", default=[], metavar="METHOD.OPTION=VALUE",
-                   help="a method's option, e.g. smoothgrad.samples=50 (repeatable; "
-                        "'list methods' shows each method's options)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULT_BATCH_SIZE,
+        metavar="N",
+        help="images per compiled gradient call and per scored perturbation chunk",
+    )
+    p.add_argument(
+        "--curve-steps",
+        type=int,
+        default=DEFAULT_CURVE_STEPS,
+        metavar="N",
+        help="deletion/insertion steps: H*W/N pixels moved per step (RISE's published "
+        "protocol is 224 at 224x224, about 4x slower)",
+    )
+    p.add_argument(
+        "--method-option",
+        action="append",
+        default=[],
+        metavar="METHOD.OPTION=VALUE",
+        help="a method's option, e.g. smoothgrad.samples=50 (repeatable; "
+        "'list methods' shows each method's options)",
+    )
     p.add_argument("--device", default=None, help="cpu, gpu or gpu:N (default: TensorFlow's choice)")
-    p.add_argument("--store", type=Path, default=None, metavar="PATH",
-                   help=f"results store file (default: {default_store_path()})")
+    p.add_argument(
+        "--store",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help=f"results store file (default: {default_store_path()})",
+    )
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
 
 
 def register(sub) -> None:
     """Add ``check`` and ``gate`` to the ``saliency-bench`` parser."""
     p = sub.add_parser(
-        "check", help="sanity-check saliency methods: deletion, insertion, randomization, ...",
+        "check",
+        help="sanity-check saliency methods: deletion, insertion, randomization, ...",
         description="Compute each metric for each method on one model and data set, record each "
-                    "result in the results store as it finishes, and print a table per method "
-                    "(with the chance baseline's value beside each metric when it was run). "
-                    "Exit 0; 2 on an input error or when a metric could not be computed "
-                    "(its reason is printed and stored).")
+        "result in the results store as it finishes, and print a table per method "
+        "(with the chance baseline's value beside each metric when it was run). "
+        "Exit 0; 2 on an input error or when a metric could not be computed "
+        "(its reason is printed and stored).",
+    )
     _common_arguments(p)
-    p.add_argument("--methods", default=None, metavar="M,M",
-                   help="methods and controls (default: the registry's check defaults; "
-                        "'list methods')")
-    p.add_argument("--metrics", default=None, metavar="M,M",
-                   help="metrics (default: the registry's defaults, plus the localisation "
-                        "metrics on synthetic data; 'list metrics')")
+    p.add_argument(
+        "--methods",
+        default=None,
+        metavar="M,M",
+        help="methods and controls (default: the registry's check defaults; 'list methods')",
+    )
+    p.add_argument(
+        "--metrics",
+        default=None,
+        metavar="M,M",
+        help="metrics (default: the registry's defaults, plus the localisation "
+        "metrics on synthetic data; 'list metrics')",
+    )
     p.set_defaults(func=cmd_check, uses_tensorflow=True)
 
     p = sub.add_parser(
-        "gate", help="pass/fail one method against a policy (exit 0 pass, 1 fail, 2 error)",
+        "gate",
+        help="pass/fail one method against a policy (exit 0 pass, 1 fail, 2 error)",
         description="Compute the metrics a policy's rules read for one method (and for a "
-                    "control when a rule compares against it), print each rule with its "
-                    "measured value, and exit 0 when every rule holds, 1 when one fails, 2 on an "
-                    "error (including a rule that could not be measured).")
+        "control when a rule compares against it), print each rule with its "
+        "measured value, and exit 0 when every rule holds, 1 when one fails, 2 on an "
+        "error (including a rule that could not be measured).",
+    )
     _common_arguments(p)
-    p.add_argument("--policy", default="default", metavar="POLICY.toml",
-                   help="policy file, or a packaged policy name (default: default)")
-    p.add_argument("--method", default=None,
-                   help="the method to gate (default: the registry's primary method)")
+    p.add_argument(
+        "--policy",
+        default="default",
+        metavar="POLICY.toml",
+        help="policy file, or a packaged policy name (default: default)",
+    )
+    p.add_argument(
+        "--method", default=None, help="the method to gate (default: the registry's primary method)"
+    )
     p.set_defaults(func=cmd_gate, uses_tensorflow=True)
 
 
@@ -101,8 +154,11 @@ def _prepare(args):
     from ..models.user import UnsafeModelError
     from ..models.weights import WeightsUnavailableError
 
-    for option, value in (("--images", args.images), ("--curve-steps", args.curve_steps),
-                          ("--batch-size", args.batch_size)):
+    for option, value in (
+        ("--images", args.images),
+        ("--curve-steps", args.curve_steps),
+        ("--batch-size", args.batch_size),
+    ):
         if value is not None and value < 1:
             raise CliError(f"{option} must be >= 1, got {value}")
     try:
@@ -110,16 +166,18 @@ def _prepare(args):
     except ValueError as exc:
         raise CliError(str(exc)) from None
     try:
-        classifier = load_check_model(args.model, weights=args.weights,
-                                      preprocessing=args.preprocessing, unsafe=args.unsafe)
+        classifier = load_check_model(
+            args.model, weights=args.weights, preprocessing=args.preprocessing, unsafe=args.unsafe
+        )
     except (WeightsUnavailableError, UnsafeModelError, FileNotFoundError, ValueError) as exc:
         raise CliError(str(exc)) from None
     try:
         data = load_check_data(args.data, classifier, images=args.images, data_seed=args.data_seed)
     except (ValueError, FileNotFoundError) as exc:
         raise CliError(str(exc)) from None
-    settings = with_curve_steps(CheckSettings(method_options=options), classifier.input_shape,
-                                args.curve_steps)
+    settings = with_curve_steps(
+        CheckSettings(method_options=options), classifier.input_shape, args.curve_steps
+    )
     return classifier, data, settings
 
 
@@ -140,40 +198,63 @@ def _networks(args, classifier, data, metrics):
     if not wanted:
         return None
     if classifier.name != SYNTHETIC_CNN or data.name != "synthetic":
-        raise CliError(f"{', '.join(wanted)} retrains the model on true and on permuted labels, "
-                       f"which this project can do for the synthetic CNN only: use --model "
-                       f"{SYNTHETIC_CNN} --data synthetic (got --model {classifier.name} "
-                       f"--data {data.name})")
+        raise CliError(
+            f"{', '.join(wanted)} retrains the model on true and on permuted labels, "
+            f"which this project can do for the synthetic CNN only: use --model "
+            f"{SYNTHETIC_CNN} --data synthetic (got --model {classifier.name} "
+            f"--data {data.name})"
+        )
     from ..checks.data_randomization import train_randomization_networks
     from ..data.synthetic import TRAIN_SIZE, make_synthetic
 
-    _progress(f"training 3 networks on make_synthetic({TRAIN_SIZE}, seed=0) (true labels twice, "
-              f"permuted labels once; about a minute on 2 CPU cores)")
-    return train_randomization_networks(make_synthetic(TRAIN_SIZE, seed=0), seed=args.seed,
-                                        epochs=DATA_RANDOMIZATION_EPOCHS)
+    _progress(
+        f"training 3 networks on make_synthetic({TRAIN_SIZE}, seed=0) (true labels twice, "
+        f"permuted labels once; about a minute on 2 CPU cores)"
+    )
+    return train_randomization_networks(
+        make_synthetic(TRAIN_SIZE, seed=0), seed=args.seed, epochs=DATA_RANDOMIZATION_EPOCHS
+    )
 
 
 def _check_args(args, settings, networks) -> dict:
-    return dict(variant=args.variant, batch_size=args.batch_size, device=args.device,
-                settings=settings, networks=networks, precision=args.precision)
+    return dict(
+        variant=args.variant,
+        batch_size=args.batch_size,
+        device=args.device,
+        settings=settings,
+        networks=networks,
+        precision=args.precision,
+    )
 
 
 def _run_config(args, classifier, data, settings, **extra) -> dict:
-    return {"command": extra.pop("command"), "model": classifier.name,
-            "weights": classifier.weights, "data": data.name, "images": data.names,
-            "seed": args.seed, "variant": args.variant, "precision": args.precision,
-            "variant_choice": getattr(args, "variant_choice", None), "batch_size": args.batch_size,
-            "curve_steps": args.curve_steps, "data_seed": args.data_seed,
-            "method_options": settings.method_options, **extra}
+    return {
+        "command": extra.pop("command"),
+        "model": classifier.name,
+        "weights": classifier.weights,
+        "data": data.name,
+        "images": data.names,
+        "seed": args.seed,
+        "variant": args.variant,
+        "precision": args.precision,
+        "variant_choice": getattr(args, "variant_choice", None),
+        "batch_size": args.batch_size,
+        "curve_steps": args.curve_steps,
+        "data_seed": args.data_seed,
+        "method_options": settings.method_options,
+        **extra,
+    }
 
 
 def _print_report(report, classifier, data, args) -> None:
     from ..checks.check_runner import chance_baseline
     from ..harness.compare import print_table
 
-    print(f"model {classifier.name} (weights: {classifier.weights}); data {data.name}, "
-          f"{len(data.images)} images; seed {args.seed}, variant {args.variant}, "
-          f"{args.precision}; run {report.run_id}")
+    print(
+        f"model {classifier.name} (weights: {classifier.weights}); data {data.name}, "
+        f"{len(data.images)} images; seed {args.seed}, variant {args.variant}, "
+        f"{args.precision}; run {report.run_id}"
+    )
     for method in report.methods:
         headers, rows = report.table(method, control=chance_baseline())
         print()
@@ -191,10 +272,10 @@ def cmd_check(args) -> int:
     from ..methods.base import METHODS
 
     try:
-        methods = [METHODS.canonical(m) for m in _split(args.methods)] if args.methods \
-            else default_check_methods()
-        metrics = None if args.metrics is None else selected_metrics(_split(args.metrics),
-                                                                     has_masks=False)
+        methods = (
+            [METHODS.canonical(m) for m in _split(args.methods)] if args.methods else default_check_methods()
+        )
+        metrics = None if args.metrics is None else selected_metrics(_split(args.metrics), has_masks=False)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     classifier, data, settings = _prepare(args)
@@ -205,19 +286,30 @@ def cmd_check(args) -> int:
     except ValueError as exc:
         raise CliError(f"{exc}; {data.name!r} cannot give it") from None
     _choose_variant(args, classifier)
-    config = _run_config(args, classifier, data, settings, command="check", methods=methods,
-                         metrics=metrics)
+    config = _run_config(args, classifier, data, settings, command="check", methods=methods, metrics=metrics)
     with open_store(args.store) as store:
         with store_run(store, "check", config, args.seed) as run_id:
-            report = run_checks(classifier, data.images, methods=methods, metrics=metrics,
-                                seed=args.seed, data_name=data.name, store=store, run_id=run_id,
-                                masks=data.masks, image_names=data.names, progress=_progress,
-                                **_check_args(args, settings, networks))
+            report = run_checks(
+                classifier,
+                data.images,
+                methods=methods,
+                metrics=metrics,
+                seed=args.seed,
+                data_name=data.name,
+                store=store,
+                run_id=run_id,
+                masks=data.masks,
+                image_names=data.names,
+                progress=_progress,
+                **_check_args(args, settings, networks),
+            )
     _print_report(report, classifier, data, args)
     write_json(args.json, report.as_dict())
     if report.failed:
-        raise CliError(f"{len(report.failed)} check(s) could not be computed: " + "; ".join(
-            f"{r.method} {r.metric} ({r.reason})" for r in report.failed))
+        raise CliError(
+            f"{len(report.failed)} check(s) could not be computed: "
+            + "; ".join(f"{r.method} {r.metric} ({r.reason})" for r in report.failed)
+        )
     return 0
 
 
@@ -237,25 +329,55 @@ def cmd_gate(args) -> int:
     classifier, data, settings = _prepare(args)
     networks = _networks(args, classifier, data, policy.metrics)
     try:
-        check_needs(policy.metrics, has_masks=data.masks is not None,
-                    has_networks=networks is not None)
+        check_needs(policy.metrics, has_masks=data.masks is not None, has_networks=networks is not None)
     except ValueError as exc:
         raise CliError(f"{exc}; {data.name!r} cannot give it") from None
     _choose_variant(args, classifier)
-    config = _run_config(args, classifier, data, settings, command="gate", method=method,
-                         policy={"name": policy.name, "source": policy.source,
-                                 "rules": [dataclasses.asdict(r) for r in policy.rules]})
+    config = _run_config(
+        args,
+        classifier,
+        data,
+        settings,
+        command="gate",
+        method=method,
+        policy={
+            "name": policy.name,
+            "source": policy.source,
+            "rules": [dataclasses.asdict(r) for r in policy.rules],
+        },
+    )
     with open_store(args.store) as store:
         with store_run(store, "gate", config, args.seed) as run_id:
-            result, report = run_gate(policy, classifier, data, method=method, seed=args.seed,
-                                      store=store, run_id=run_id, progress=_progress,
-                                      **_check_args(args, settings, networks))
+            result, report = run_gate(
+                policy,
+                classifier,
+                data,
+                method=method,
+                seed=args.seed,
+                store=store,
+                run_id=run_id,
+                progress=_progress,
+                **_check_args(args, settings, networks),
+            )
     print("\n".join(gate_lines(result, policy, model=classifier.name, data=data.name)))
-    write_json(args.json, {"gate": {"policy": policy.name, "source": policy.source,
-                                    "model": classifier.name, "data": data.name,
-                                    **result.as_dict()},
-                           "checks": report.as_dict(), "run_id": run_id})
+    write_json(
+        args.json,
+        {
+            "gate": {
+                "policy": policy.name,
+                "source": policy.source,
+                "model": classifier.name,
+                "data": data.name,
+                **result.as_dict(),
+            },
+            "checks": report.as_dict(),
+            "run_id": run_id,
+        },
+    )
     if result.errors:
-        print(f"saliency-bench: error: {len(result.errors)} rule(s) could not be measured: "
-              + "; ".join(f"{r.rule.name}: {r.error}" for r in result.errors), file=sys.stderr)
+        print(
+            f"saliency-bench: error: {len(result.errors)} rule(s) could not be measured: "
+            + "; ".join(f"{r.rule.name}: {r.error}" for r in result.errors),
+            file=sys.stderr,
+        )
     return result.exit_code

@@ -8,8 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import (add_model_arguments, add_variant_arguments, load_classifier, load_images,
-                     prepare_images, resolve_variant)
+from .common import (
+    add_model_arguments,
+    add_variant_arguments,
+    load_classifier,
+    load_images,
+    prepare_images,
+    resolve_variant,
+)
 from .errors import CliError
 
 __all__ = ["register", "explain_images", "top_k"]
@@ -17,16 +23,23 @@ __all__ = ["register", "explain_images", "top_k"]
 
 def register(sub) -> None:
     p = sub.add_parser("explain", help="saliency maps for images: figure (map, input, overlay) + top-5")
-    p.add_argument("images", nargs="+", metavar="IMAGE",
-                   help="image files, folders, or 'photos' for the bundled photos")
+    p.add_argument(
+        "images", nargs="+", metavar="IMAGE", help="image files, folders, or 'photos' for the bundled photos"
+    )
     add_model_arguments(p, required=False, default="efficientnet-lite0")
     add_variant_arguments(p, what="saliency")
     p.add_argument("--score", default="logit", choices=("logit", "probability"))
     p.add_argument("--reduce", default="max_abs", choices=("max_abs", "sum_abs", "sum", "l2"))
-    p.add_argument("--method", default=None,
-                   help="a registered method ('list methods'; default: the primary method)")
-    p.add_argument("--method-option", action="append", default=[], metavar="METHOD.OPTION=VALUE",
-                   help="a method's option, e.g. smoothgrad.samples=50 (repeatable)")
+    p.add_argument(
+        "--method", default=None, help="a registered method ('list methods'; default: the primary method)"
+    )
+    p.add_argument(
+        "--method-option",
+        action="append",
+        default=[],
+        metavar="METHOD.OPTION=VALUE",
+        help="a method's option, e.g. smoothgrad.samples=50 (repeatable)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the method's randomness")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--device", default=None, help="cpu, gpu or gpu:N (default: TensorFlow's choice)")
@@ -34,18 +47,23 @@ def register(sub) -> None:
     p.add_argument("--top", type=int, default=5, help="how many classes to print per image")
     p.set_defaults(func=_explain, uses_tensorflow=True)
 
-    p = sub.add_parser("agree", help="do xla or function compute the same gradients as eager? "
-                                     "(exit 1 if not)")
-    p.add_argument("images", nargs="+", metavar="IMAGE",
-                   help="image files, folders, or 'photos' for the bundled photos")
+    p = sub.add_parser(
+        "agree", help="do xla or function compute the same gradients as eager? (exit 1 if not)"
+    )
+    p.add_argument(
+        "images", nargs="+", metavar="IMAGE", help="image files, folders, or 'photos' for the bundled photos"
+    )
     add_model_arguments(p, required=False, default="efficientnet-lite0")
     p.add_argument("--variant", default="xla", choices=("function", "xla"))
     p.add_argument("--score", default="logit", choices=("logit", "probability"))
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--device", default=None, help="cpu, gpu or gpu:N (default: TensorFlow's choice)")
-    p.add_argument("--tol", type=float, default=1e-5,
-                   help="largest relative L2 between the variants once the units near a ReLU kink "
-                        "are pinned")
+    p.add_argument(
+        "--tol",
+        type=float,
+        default=1e-5,
+        help="largest relative L2 between the variants once the units near a ReLU kink are pinned",
+    )
     p.set_defaults(func=_agree, uses_tensorflow=True)
 
     p = sub.add_parser("list", help="list models, suites, methods or metrics")
@@ -61,17 +79,29 @@ def top_k(logits: np.ndarray, k: int) -> list[tuple[int, float]]:
     return [(int(i), float(p[i])) for i in order]
 
 
-def explain_images(classifier, image_set, *, variant, score, reduce, method, batch_size, device,
-                   options=None, seed=0, precision="float32"):
+def explain_images(
+    classifier,
+    image_set,
+    *,
+    variant,
+    score,
+    reduce,
+    method,
+    batch_size,
+    device,
+    options=None,
+    seed=0,
+    precision="float32",
+):
     """Prepare photos for the model and explain them; returns (inputs, SaliencyResult)."""
     from .. import Explainer
 
     inputs = prepare_images(classifier, image_set.images)
-    explainer = Explainer(classifier, variant=variant, score=score, batch_size=batch_size,
-                          device=device, precision=precision)
+    explainer = Explainer(
+        classifier, variant=variant, score=score, batch_size=batch_size, device=device, precision=precision
+    )
     try:
-        return inputs, explainer.explain(inputs, method=method, reduce=reduce, options=options,
-                                         seed=seed)
+        return inputs, explainer.explain(inputs, method=method, reduce=reduce, options=options, seed=seed)
     except ValueError as exc:
         raise CliError(str(exc)) from None
 
@@ -97,15 +127,25 @@ def _explain(args) -> int:
     from ..harness.autovariant import calls_for
 
     resolve_variant(args, classifier, calls=calls_for(len(images.images), args.batch_size))
-    inputs, result = explain_images(classifier, images, variant=args.variant, score=args.score,
-                                    reduce=args.reduce, method=method,
-                                    batch_size=args.batch_size, device=args.device,
-                                    options=options.get(method), seed=args.seed,
-                                    precision=args.precision)
+    inputs, result = explain_images(
+        classifier,
+        images,
+        variant=args.variant,
+        score=args.score,
+        reduce=args.reduce,
+        method=method,
+        batch_size=args.batch_size,
+        device=args.device,
+        options=options.get(method),
+        seed=args.seed,
+        precision=args.precision,
+    )
     titles = []
-    print(f"model {classifier.name} (weights: {classifier.weights}, logits: {classifier.logits_source}); "
-          f"{args.method}, {args.variant}, {args.precision}, score={args.score}, "
-          f"reduce={args.reduce}")
+    print(
+        f"model {classifier.name} (weights: {classifier.weights}, logits: {classifier.logits_source}); "
+        f"{args.method}, {args.variant}, {args.precision}, score={args.score}, "
+        f"reduce={args.reduce}"
+    )
     for name, logits, target in zip(images.names, result.logits, result.targets):
         ranked = top_k(logits, args.top)
         print(f"{name}:")
@@ -134,20 +174,30 @@ def _agree(args) -> int:
     classifier = load_classifier(args)
     images = load_images(args.images)
     try:
-        result = variant_agreement(classifier, prepare_images(classifier, images.images), args.variant,
-                                   batch_size=args.batch_size, score=args.score, device=args.device)
+        result = variant_agreement(
+            classifier,
+            prepare_images(classifier, images.images),
+            args.variant,
+            batch_size=args.batch_size,
+            score=args.score,
+            device=args.device,
+        )
     except KinkAnalysisError as exc:
         raise CliError(str(exc)) from None
-    print(f"model {classifier.name} (weights: {classifier.weights}); {len(images.images)} image(s), "
-          f"batch {args.batch_size}, score={args.score}")
+    print(
+        f"model {classifier.name} (weights: {classifier.weights}); {len(images.images)} image(s), "
+        f"batch {args.batch_size}, score={args.score}"
+    )
     print(result.describe())
     print(f"{'image':<28} {'as computed':>12} {'pinned':>10}")
     for name, raw, pinned in zip(images.names, result.rel_l2_per_image, result.pinned_rel_l2_per_image):
         print(f"{name:<28} {raw:>12.2e} {pinned:>10.2e}")
     same = result.pinned_rel_l2 < args.tol
     basis = "pinned" if result.kink_layers else "as computed, no kinks"
-    print(f"{args.variant} and eager compute the same function: {'yes' if same else 'NO'} "
-          f"({basis} {result.pinned_rel_l2:.2e} {'<' if same else '>='} --tol {args.tol:g})")
+    print(
+        f"{args.variant} and eager compute the same function: {'yes' if same else 'NO'} "
+        f"({basis} {result.pinned_rel_l2:.2e} {'<' if same else '>='} --tol {args.tol:g})"
+    )
     return 0 if same else 1
 
 
@@ -175,6 +225,8 @@ def _list(args) -> int:
 
         for metric in METRICS:
             alias = f" (also {', '.join(metric.aliases)})" if metric.aliases else ""
-            print(f"{metric.name:<20} {metric.category:<14} {metric.direction} is better: "
-                  f"{metric.summary}{alias}")
+            print(
+                f"{metric.name:<20} {metric.category:<14} {metric.direction} is better: "
+                f"{metric.summary}{alias}"
+            )
     return 0

@@ -17,8 +17,7 @@ from ..models.weights import RANDOM_WEIGHTS
 from .errors import CliError
 from .runs import open_store
 
-__all__ = ["register", "default_store_path", "post_timing_steps", "print_timing_results",
-           "timing_rows"]
+__all__ = ["register", "default_store_path", "post_timing_steps", "print_timing_results", "timing_rows"]
 
 
 def default_store_path() -> Path:
@@ -29,66 +28,114 @@ def default_store_path() -> Path:
 
 
 def _add_store(p) -> None:
-    p.add_argument("--store", type=Path, default=None, metavar="PATH",
-                   help=f"results store file (default: {default_store_path()})")
+    p.add_argument(
+        "--store",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help=f"results store file (default: {default_store_path()})",
+    )
 
 
 def register(sub) -> None:
     """Add ``run`` and ``time`` to the ``saliency-bench`` parser."""
     p = sub.add_parser(
-        "run", help="time a suite (default: quick) into the results store",
+        "run",
+        help="time a suite (default: quick) into the results store",
         description="Time every cell of a suite (a packaged name: quick, backbones, "
-                    "batch-sweep, or a TOML file), record each in the results store as it "
-                    "finishes, and print a results table. Failed cells (out of memory, "
-                    "missing weights) are recorded with their reason and the run goes on.")
-    p.add_argument("suite", nargs="?", metavar="SUITE",
-                   help="packaged suite name or TOML file (default: quick; with --resume: "
-                        "the resumed run's suite)")
+        "batch-sweep, or a TOML file), record each in the results store as it "
+        "finishes, and print a results table. Failed cells (out of memory, "
+        "missing weights) are recorded with their reason and the run goes on.",
+    )
+    p.add_argument(
+        "suite",
+        nargs="?",
+        metavar="SUITE",
+        help="packaged suite name or TOML file (default: quick; with --resume: the resumed run's suite)",
+    )
     _add_store(p)
-    p.add_argument("--resume", metavar="RUN",
-                   help="continue run RUN (id, unique prefix or 'latest'), skipping finished cells")
-    p.add_argument("--retry-failed", action="store_true",
-                   help="with --resume: time again the cells stored as failed (e.g. after "
-                        "supplying a weights file); each new result replaces the failed one")
-    p.add_argument("--fresh-process", action="store_true",
-                   help="run each cell in a new Python process")
+    p.add_argument(
+        "--resume",
+        metavar="RUN",
+        help="continue run RUN (id, unique prefix or 'latest'), skipping finished cells",
+    )
+    p.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="with --resume: time again the cells stored as failed (e.g. after "
+        "supplying a weights file); each new result replaces the failed one",
+    )
+    p.add_argument("--fresh-process", action="store_true", help="run each cell in a new Python process")
     p.set_defaults(func=cmd_run, uses_tensorflow=True)
 
     p = sub.add_parser(
-        "time", help="time an ad-hoc grid of models x variants x batch sizes",
+        "time",
+        help="time an ad-hoc grid of models x variants x batch sizes",
         description="Time saliency for each model x variant x batch size on one device, "
-                    "record the cells in the results store and print a table.")
-    p.add_argument("--models", nargs="+", required=True, metavar="NAME",
-                   help="registry names, efficientnet-lite0 or model files "
-                        "(space or comma separated)")
-    p.add_argument("--variants", nargs="+", default=["eager", "function", "xla"], metavar="V",
-                   help="eager, function, xla (default: all three)")
-    p.add_argument("--precisions", nargs="+", default=["float32"], metavar="P",
-                   help="float32, bfloat16, float16 (default: float32). A low precision is "
-                        "mixed (the network computes in it) and its cells also record how far "
-                        "its maps are from float32's on the same images")
-    p.add_argument("--batch-sizes", nargs="+", default=["1", "8"], metavar="N",
-                   help="images per timed call (default: 1 8)")
+        "record the cells in the results store and print a table.",
+    )
+    p.add_argument(
+        "--models",
+        nargs="+",
+        required=True,
+        metavar="NAME",
+        help="registry names, efficientnet-lite0 or model files (space or comma separated)",
+    )
+    p.add_argument(
+        "--variants",
+        nargs="+",
+        default=["eager", "function", "xla"],
+        metavar="V",
+        help="eager, function, xla (default: all three)",
+    )
+    p.add_argument(
+        "--precisions",
+        nargs="+",
+        default=["float32"],
+        metavar="P",
+        help="float32, bfloat16, float16 (default: float32). A low precision is "
+        "mixed (the network computes in it) and its cells also record how far "
+        "its maps are from float32's on the same images",
+    )
+    p.add_argument(
+        "--batch-sizes",
+        nargs="+",
+        default=["1", "8"],
+        metavar="N",
+        help="images per timed call (default: 1 8)",
+    )
     p.add_argument("--device", default="cpu", help="cpu, gpu or gpu:N (default: cpu)")
-    p.add_argument("--image-size", type=int, default=None, metavar="S",
-                   help="build backbones at SxS (random or file weights); default: their own size")
-    p.add_argument("--weights", default=RANDOM_WEIGHTS,
-                   help="backbone weights: random (default; timing only), imagenet, or a file; "
-                        "efficientnet-lite0 and model files keep their own weights")
+    p.add_argument(
+        "--image-size",
+        type=int,
+        default=None,
+        metavar="S",
+        help="build backbones at SxS (random or file weights); default: their own size",
+    )
+    p.add_argument(
+        "--weights",
+        default=RANDOM_WEIGHTS,
+        help="backbone weights: random (default; timing only), imagenet, or a file; "
+        "efficientnet-lite0 and model files keep their own weights",
+    )
     p.add_argument("--repeats", type=int, default=5, metavar="N", help="fewest timed calls")
     p.add_argument("--max-repeats", type=int, default=50, metavar="N", help="most timed calls")
-    p.add_argument("--budget", type=float, default=2.0, metavar="S",
-                   help="least seconds of timed calls per cell")
-    p.add_argument("--warmup", type=int, default=1, metavar="N",
-                   help="untimed calls after the first call")
-    p.add_argument("--chunk-sizes", nargs="*", default=[], metavar="N",
-                   help="candidate chunk sizes: batches above the fastest are split "
-                        "(default: none)")
+    p.add_argument(
+        "--budget", type=float, default=2.0, metavar="S", help="least seconds of timed calls per cell"
+    )
+    p.add_argument("--warmup", type=int, default=1, metavar="N", help="untimed calls after the first call")
+    p.add_argument(
+        "--chunk-sizes",
+        nargs="*",
+        default=[],
+        metavar="N",
+        help="candidate chunk sizes: batches above the fastest are split (default: none)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the random input images")
-    p.add_argument("--json", type=Path, metavar="FILE",
-                   help="also write the run as pytest-benchmark JSON to FILE")
-    p.add_argument("--fresh-process", action="store_true",
-                   help="run each cell in a new Python process")
+    p.add_argument(
+        "--json", type=Path, metavar="FILE", help="also write the run as pytest-benchmark JSON to FILE"
+    )
+    p.add_argument("--fresh-process", action="store_true", help="run each cell in a new Python process")
     _add_store(p)
     p.set_defaults(func=cmd_time, uses_tensorflow=True)
 
@@ -114,15 +161,19 @@ def _ints(values: list[str], option: str) -> list[int]:
         raise CliError(f"{option} takes integers, got {' '.join(values)}") from None
 
 
-
 def _timed_run(store, suite, args) -> str:
     from ..harness.runner import run_suite
     from ..store import StoreError
 
     try:
-        return run_suite(suite, store, resume=getattr(args, "resume", None), progress=True,
-                         fresh_process=args.fresh_process,
-                         retry_failed=getattr(args, "retry_failed", False))
+        return run_suite(
+            suite,
+            store,
+            resume=getattr(args, "resume", None),
+            progress=True,
+            fresh_process=args.fresh_process,
+            retry_failed=getattr(args, "retry_failed", False),
+        )
     except (StoreError, ValueError) as exc:
         raise CliError(str(exc)) from None
 
@@ -150,15 +201,24 @@ def cmd_run(args) -> int:
 def cmd_time(args) -> int:
     from ..harness.suites import SuiteError, parse_suite
 
-    data = {"name": "time", "description": "saliency-bench time (ad hoc)",
-            "models": _split(args.models), "variants": _split(args.variants),
-            "precisions": _split(args.precisions),
-            "batch_sizes": _ints(args.batch_sizes, "--batch-sizes"),
-            "devices": _split([args.device]), "weights": args.weights, "seed": args.seed,
-            "timing": {"min_repeats": args.repeats,
-                       "max_repeats": max(args.max_repeats, args.repeats),
-                       "budget_s": args.budget, "warmup": args.warmup},
-            "chunking": {"candidates": _ints(args.chunk_sizes, "--chunk-sizes")}}
+    data = {
+        "name": "time",
+        "description": "saliency-bench time (ad hoc)",
+        "models": _split(args.models),
+        "variants": _split(args.variants),
+        "precisions": _split(args.precisions),
+        "batch_sizes": _ints(args.batch_sizes, "--batch-sizes"),
+        "devices": _split([args.device]),
+        "weights": args.weights,
+        "seed": args.seed,
+        "timing": {
+            "min_repeats": args.repeats,
+            "max_repeats": max(args.max_repeats, args.repeats),
+            "budget_s": args.budget,
+            "warmup": args.warmup,
+        },
+        "chunking": {"candidates": _ints(args.chunk_sizes, "--chunk-sizes")},
+    }
     if args.image_size is not None:
         data["image_size"] = args.image_size
     try:
@@ -183,13 +243,32 @@ def cmd_time(args) -> int:
 
 # --- the results table ---------------------------------------------------------------------
 
+
 def _fmt(value, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-TABLE_HEADERS = ["model", "variant", "precision", "device", "batch", "size", "status", "images/s",
-                 "median s", "IQR s", "compile s", "roof %", "sal/fwd", "chunk", "RSS MiB",
-                 "dev MiB", "retraces", "cpu/wall", "reason"]
+TABLE_HEADERS = [
+    "model",
+    "variant",
+    "precision",
+    "device",
+    "batch",
+    "size",
+    "status",
+    "images/s",
+    "median s",
+    "IQR s",
+    "compile s",
+    "roof %",
+    "sal/fwd",
+    "chunk",
+    "RSS MiB",
+    "dev MiB",
+    "retraces",
+    "cpu/wall",
+    "reason",
+]
 
 
 def timing_rows(store, run_id: str) -> list[list[str]]:
@@ -206,23 +285,38 @@ def timing_rows(store, run_id: str) -> list[list[str]]:
     rows = []
     for cell in store.cells(run_id, kind="timing"):
         k, m = cell.key, cell.metrics
-        base = [k.get("model"), k.get("variant"), key_precision(k), k.get("device"),
-                str(k.get("batch_size")), str(k.get("image_size")), cell.status]
+        base = [
+            k.get("model"),
+            k.get("variant"),
+            key_precision(k),
+            k.get("device"),
+            str(k.get("batch_size")),
+            str(k.get("image_size")),
+            cell.status,
+        ]
         if cell.status != "ok":
-            reason = (cell.reason or "")
+            reason = cell.reason or ""
             rows.append(base + ["-"] * 11 + [reason if len(reason) <= 70 else reason[:67] + "..."])
             continue
-        roof = roof_fraction(m.get("flops_per_image"), m.get("images_per_s"),
-                             roofs.get(k.get("device")))
+        roof = roof_fraction(m.get("flops_per_image"), m.get("images_per_s"), roofs.get(k.get("device")))
         chunk = m.get("chunk_size")
-        rows.append(base + [
-            _fmt(m.get("images_per_s"), ".2f"), _fmt(m.get("median_s"), ".4f"),
-            _fmt(m.get("iqr_s"), ".4f"), _fmt(m.get("compile_s"), ".2f"),
-            _fmt(None if roof is None else 100 * roof, ".1f"),
-            _fmt(m.get("saliency_forward_ratio"), ".2f"),
-            str(chunk) if chunk and chunk < int(k.get("batch_size", 0)) else "-",
-            _fmt(m.get("peak_rss_mb"), ".0f"), _fmt(m.get("peak_device_mb"), ".0f"),
-            str(m.get("retraces", "-")), _fmt(m.get("process_cpu_per_wall"), ".2f"), ""])
+        rows.append(
+            base
+            + [
+                _fmt(m.get("images_per_s"), ".2f"),
+                _fmt(m.get("median_s"), ".4f"),
+                _fmt(m.get("iqr_s"), ".4f"),
+                _fmt(m.get("compile_s"), ".2f"),
+                _fmt(None if roof is None else 100 * roof, ".1f"),
+                _fmt(m.get("saliency_forward_ratio"), ".2f"),
+                str(chunk) if chunk and chunk < int(k.get("batch_size", 0)) else "-",
+                _fmt(m.get("peak_rss_mb"), ".0f"),
+                _fmt(m.get("peak_device_mb"), ".0f"),
+                str(m.get("retraces", "-")),
+                _fmt(m.get("process_cpu_per_wall"), ".2f"),
+                "",
+            ]
+        )
     return rows
 
 
@@ -232,8 +326,7 @@ def print_timing_results(args, store, run_id: str) -> None:
 
     run = store.get_run(run_id)
     rows = timing_rows(store, run_id)
-    print_table(TABLE_HEADERS, rows,
-                title=f"timing: suite {run.suite}, run {run.id} ({run.status})")
+    print_table(TABLE_HEADERS, rows, title=f"timing: suite {run.suite}, run {run.id} ({run.status})")
     from ..harness.runner import best_roofs
 
     from ..harness.compare import compare_precisions, precision_table
@@ -241,8 +334,10 @@ def print_timing_results(args, store, run_id: str) -> None:
     low = compare_precisions(store, run_id)
     if low:
         print()
-        print_table(*precision_table(low), title="low precision against float32 (maps of the "
-                                                 "same images; mean, worst image in brackets)")
+        print_table(
+            *precision_table(low),
+            title="low precision against float32 (maps of the same images; mean, worst image in brackets)",
+        )
     starts = run.config.get("roofs") or {}
     failed = sum(1 for r in rows if r[TABLE_HEADERS.index("status")] != "ok")
     lines = []
@@ -253,8 +348,10 @@ def print_timing_results(args, store, run_id: str) -> None:
     if lines:
         lines.append(f"  measured as: {run.config.get('roof_method', 'fp32 matrix product')}")
         lines.append("roof % = FLOPs of the forward + input-gradient passes x images/s / roof")
-    lines.append("cpu/wall = CPU seconds this process used per second of timed calls (about the "
-                 "cores it kept busy; lower than in a quiet run = other work held cores)")
+    lines.append(
+        "cpu/wall = CPU seconds this process used per second of timed calls (about the "
+        "cores it kept busy; lower than in a quiet run = other work held cores)"
+    )
     lines.append(f"{len(rows)} cells, {failed} failed; store {store.path}, run {run.id}")
     wall = getattr(args, "timing_wall_s", None)
     if wall is not None:

@@ -16,16 +16,30 @@ __all__ = ["register", "run_report"]
 def register(sub) -> None:
     """Add this module's subcommands to the ``saliency-bench`` parser."""
     p = sub.add_parser(
-        "report", help="render a stored run as HTML and/or Markdown",
-        description="Render the report of a stored run from the results store alone.")
+        "report",
+        help="render a stored run as HTML and/or Markdown",
+        description="Render the report of a stored run from the results store alone.",
+    )
     p.add_argument("run", metavar="RUN", help='run id, a unique id prefix, or "latest"')
-    p.add_argument("--out", metavar="DIR", type=Path,
-                   help="output directory (default: a folder named after the run id beside "
-                        "the store)")
-    p.add_argument("--format", default="html,md", metavar="html,md",
-                   help="comma-separated formats to write (default: html,md)")
-    p.add_argument("--store", metavar="PATH", type=Path, default=DEFAULT_STORE_PATH,
-                   help=f"results store file (default: {DEFAULT_STORE_PATH})")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        type=Path,
+        help="output directory (default: a folder named after the run id beside the store)",
+    )
+    p.add_argument(
+        "--format",
+        default="html,md",
+        metavar="html,md",
+        help="comma-separated formats to write (default: html,md)",
+    )
+    p.add_argument(
+        "--store",
+        metavar="PATH",
+        type=Path,
+        default=DEFAULT_STORE_PATH,
+        help=f"results store file (default: {DEFAULT_STORE_PATH})",
+    )
     p.set_defaults(func=run_report)
 
 
@@ -37,11 +51,11 @@ def run_report(args) -> int:
     formats = tuple(f.strip().lower() for f in args.format.split(",") if f.strip())
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
-        raise CliError(f"--format: unknown format {', '.join(bad) or '(empty)'}; "
-                       f"choose from {', '.join(FORMATS)}")
+        raise CliError(
+            f"--format: unknown format {', '.join(bad) or '(empty)'}; choose from {', '.join(FORMATS)}"
+        )
     if not args.store.is_file():
-        raise CliError(f"no results store at {args.store} (run `saliency-bench run` first, "
-                       "or pass --store)")
+        raise CliError(f"no results store at {args.store} (run `saliency-bench run` first, or pass --store)")
     try:
         with ResultStore(args.store) as store:
             run_id = store.resolve_run(args.run)

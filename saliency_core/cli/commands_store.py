@@ -19,8 +19,13 @@ __all__ = ["register"]
 
 
 def _add_store_option(parser) -> None:
-    parser.add_argument("--store", type=Path, default=DEFAULT_STORE_PATH, metavar="PATH",
-                        help=f"results store file (default: {DEFAULT_STORE_PATH})")
+    parser.add_argument(
+        "--store",
+        type=Path,
+        default=DEFAULT_STORE_PATH,
+        metavar="PATH",
+        help=f"results store file (default: {DEFAULT_STORE_PATH})",
+    )
 
 
 def register(sub) -> None:
@@ -31,28 +36,41 @@ def register(sub) -> None:
 
     p = sub.add_parser("export", help="export a run as pytest-benchmark JSON or as CSV")
     p.add_argument("run", metavar="RUN", help="run id, unique prefix, or 'latest'")
-    p.add_argument("--format", choices=("json", "csv"), default="json",
-                   help="json: pytest-benchmark layout (timing cells); csv: one row per cell")
+    p.add_argument(
+        "--format",
+        choices=("json", "csv"),
+        default="json",
+        help="json: pytest-benchmark layout (timing cells); csv: one row per cell",
+    )
     p.add_argument("--out", type=Path, metavar="FILE", help="write here instead of stdout")
     _add_store_option(p)
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser(
-        "compare", help="backbones against a baseline, or run B against run A",
+        "compare",
+        help="backbones against a baseline, or run B against run A",
         description="With one RUN: each backbone's images/s, compile time and peak memory "
-                    "as ratios to the baseline backbone on the same device, variant and "
-                    "batch size. With RUN and RUN_B: regressions of B against A (exit 1 "
-                    "when any), counted only when the median changes by more than the "
-                    "threshold and the runs' interquartile ranges do not overlap.")
+        "as ratios to the baseline backbone on the same device, variant and "
+        "batch size. With RUN and RUN_B: regressions of B against A (exit 1 "
+        "when any), counted only when the median changes by more than the "
+        "threshold and the runs' interquartile ranges do not overlap.",
+    )
     p.add_argument("run", metavar="RUN", help="run id, unique prefix, or 'latest'")
     p.add_argument("run_b", metavar="RUN_B", nargs="?", help="second run to compare against RUN")
-    p.add_argument("--baseline", metavar="NAME",
-                   help="baseline backbone for the one-run comparison (resnet50 if not given)")
-    p.add_argument("--threshold", type=float, default=0.10, metavar="F",
-                   help="smallest relative change of the median that counts (0.10 = 10%%)")
+    p.add_argument(
+        "--baseline",
+        metavar="NAME",
+        help="baseline backbone for the one-run comparison (resnet50 if not given)",
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=0.10,
+        metavar="F",
+        help="smallest relative change of the median that counts (0.10 = 10%%)",
+    )
     _add_store_option(p)
     p.set_defaults(func=cmd_compare)
-
 
 
 @contextmanager
@@ -104,9 +122,16 @@ def cmd_compare(args) -> int:
     """Compare against a baseline backbone, or two runs; exit 1 on a regression."""
     import warnings
 
-    from ..harness.compare import (SHARED_RSS_NOTE, MachineMismatchWarning, baseline_table,
-                                   compare_baseline, compare_runs, diff_table, print_table,
-                                   shared_process_rss)
+    from ..harness.compare import (
+        SHARED_RSS_NOTE,
+        MachineMismatchWarning,
+        baseline_table,
+        compare_baseline,
+        compare_runs,
+        diff_table,
+        print_table,
+        shared_process_rss,
+    )
 
     if args.run_b is not None and args.baseline is not None:
         raise CliError("--baseline applies to one run; give either RUN_B or --baseline")
@@ -131,11 +156,11 @@ def cmd_compare(args) -> int:
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
     headers, body = diff_table(rows)
-    print_table(headers, body, title=f"run {run_b.id} (B) against {run_a.id} (A), "
-                                     f"threshold {args.threshold:.0%}")
+    print_table(
+        headers, body, title=f"run {run_b.id} (B) against {run_a.id} (A), threshold {args.threshold:.0%}"
+    )
     regressions = [r for r in rows if r.verdict == "regression"]
     if regressions:
-        print(f"{len(regressions)} regression(s): {', '.join(r.name for r in regressions)}",
-              file=sys.stderr)
+        print(f"{len(regressions)} regression(s): {', '.join(r.name for r in regressions)}", file=sys.stderr)
         return 1
     return 0

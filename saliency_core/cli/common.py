@@ -7,38 +7,67 @@ from pathlib import Path
 
 from .errors import CliError
 
-__all__ = ["add_model_arguments", "add_variant_arguments", "load_classifier", "load_images",
-           "prepare_images", "resolve_variant"]
+__all__ = [
+    "add_model_arguments",
+    "add_variant_arguments",
+    "load_classifier",
+    "load_images",
+    "prepare_images",
+    "resolve_variant",
+]
 
 
 def add_model_arguments(parser, *, required=True, default=None) -> None:
-    parser.add_argument("--model", required=required, default=default, metavar="NAME|PATH",
-                        help="registry name (see 'list models'), efficientnet-lite0, or a model file")
-    parser.add_argument("--weights", default=None, metavar="imagenet|random|PATH",
-                        help="registry models: imagenet (default; backbones from the Keras cache or "
-                             "a download, efficientnet-lite0 from its package), random (seeded), or a "
-                             "weights file (.weights.h5; efficientnet-lite0 also .pth). Model files: "
-                             "their own weights by default; random or PATH replace them")
-    parser.add_argument("--preprocessing", default=None,
-                        help="user model files: preprocessing family (caffe, tf, torch, raw, lite0); "
-                             "default: inputs taken as given (registry models use their own)")
-    parser.add_argument("--unsafe", action="store_true",
-                        help="user model files: allow Lambda layers (runs code stored in the file)")
+    parser.add_argument(
+        "--model",
+        required=required,
+        default=default,
+        metavar="NAME|PATH",
+        help="registry name (see 'list models'), efficientnet-lite0, or a model file",
+    )
+    parser.add_argument(
+        "--weights",
+        default=None,
+        metavar="imagenet|random|PATH",
+        help="registry models: imagenet (default; backbones from the Keras cache or "
+        "a download, efficientnet-lite0 from its package), random (seeded), or a "
+        "weights file (.weights.h5; efficientnet-lite0 also .pth). Model files: "
+        "their own weights by default; random or PATH replace them",
+    )
+    parser.add_argument(
+        "--preprocessing",
+        default=None,
+        help="user model files: preprocessing family (caffe, tf, torch, raw, lite0); "
+        "default: inputs taken as given (registry models use their own)",
+    )
+    parser.add_argument(
+        "--unsafe",
+        action="store_true",
+        help="user model files: allow Lambda layers (runs code stored in the file)",
+    )
 
 
 def add_variant_arguments(parser, *, what: str) -> None:
     """``--variant`` (default ``auto``) and ``--precision`` (default float32)."""
     from ..gradients import PRECISIONS, VARIANTS
 
-    parser.add_argument("--variant", default="auto", choices=("auto", *VARIANTS),
-                        help=f"{what} variant (default: auto: the faster of function and xla "
-                             "for this model, device and precision, measured once and cached; "
-                             "the choice is printed on stderr). The variants give the same maps")
-    parser.add_argument("--precision", default="float32", choices=PRECISIONS,
-                        help="network precision (default: float32). bfloat16 and float16 are "
-                             "mixed: the network computes in them, scores and maps are float32; "
-                             "the maps approximate float32's ('time --precisions' records how "
-                             "closely). A device without fast kernels for it still runs it")
+    parser.add_argument(
+        "--variant",
+        default="auto",
+        choices=("auto", *VARIANTS),
+        help=f"{what} variant (default: auto: the faster of function and xla "
+        "for this model, device and precision, measured once and cached; "
+        "the choice is printed on stderr). The variants give the same maps",
+    )
+    parser.add_argument(
+        "--precision",
+        default="float32",
+        choices=PRECISIONS,
+        help="network precision (default: float32). bfloat16 and float16 are "
+        "mixed: the network computes in them, scores and maps are float32; "
+        "the maps approximate float32's ('time --precisions' records how "
+        "closely). A device without fast kernels for it still runs it",
+    )
 
 
 def resolve_variant(args, classifier, *, calls: int) -> str:
@@ -51,8 +80,9 @@ def resolve_variant(args, classifier, *, calls: int) -> str:
         return args.variant
     from ..harness.autovariant import choose_variant
 
-    choice = choose_variant(classifier, device=args.device, precision=args.precision,
-                            batch_size=args.batch_size, calls=calls)
+    choice = choose_variant(
+        classifier, device=args.device, precision=args.precision, batch_size=args.batch_size, calls=calls
+    )
     print(f"saliency-bench: {choice.line()}", file=sys.stderr, flush=True)
     args.variant, args.variant_choice = choice.variant, choice.record()
     return choice.variant
@@ -65,8 +95,9 @@ def load_classifier(args):
     from ..models.weights import WeightsUnavailableError
 
     try:
-        return load_model(args.model, weights=args.weights, preprocessing=args.preprocessing,
-                          unsafe=args.unsafe)
+        return load_model(
+            args.model, weights=args.weights, preprocessing=args.preprocessing, unsafe=args.unsafe
+        )
     except (WeightsUnavailableError, UnsafeModelError, FileNotFoundError, ValueError) as exc:
         raise CliError(str(exc)) from None
 
@@ -90,8 +121,14 @@ def load_images(specs: list[str]):
                 raise CliError(str(exc)) from None
         elif Path(spec).is_file():
             try:
-                part = ImageSet(images=[load_image(spec)], names=[Path(spec).name], paths=[spec],
-                                labels=[None], skipped=[], source=spec)
+                part = ImageSet(
+                    images=[load_image(spec)],
+                    names=[Path(spec).name],
+                    paths=[spec],
+                    labels=[None],
+                    skipped=[],
+                    source=spec,
+                )
             except ImageDecodeError as exc:
                 warnings.warn(str(exc), stacklevel=2)
                 result.skipped.append((spec, exc.reason))

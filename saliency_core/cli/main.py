@@ -31,8 +31,11 @@ def configure_runtime(verbose: bool = False) -> None:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", ONEDNN_DEFAULT)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1" if verbose else "3")
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
 
 
 def import_tensorflow_quietly() -> None:
@@ -71,16 +74,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="saliency-bench",
-        description="Compute, time and sanity-check gradient saliency maps (TensorFlow / Keras 3).")
+        description="Compute, time and sanity-check gradient saliency maps (TensorFlow / Keras 3).",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
-    parser.add_argument("--plugin", action="append", default=[], metavar="FILE.py",
-                        help="import a file that registers methods or metrics (repeatable)")
-    parser.add_argument("--intra-op-threads", type=int, default=None, metavar="N",
-                        help="TensorFlow's threads per op (default: TensorFlow's choice, or "
-                             "TF_NUM_INTRAOP_THREADS); recorded with every run")
-    parser.add_argument("--inter-op-threads", type=int, default=None, metavar="N",
-                        help="TensorFlow's ops run at once (default: TensorFlow's choice, or "
-                             "TF_NUM_INTEROP_THREADS); recorded with every run")
+    parser.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="FILE.py",
+        help="import a file that registers methods or metrics (repeatable)",
+    )
+    parser.add_argument(
+        "--intra-op-threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="TensorFlow's threads per op (default: TensorFlow's choice, or "
+        "TF_NUM_INTRAOP_THREADS); recorded with every run",
+    )
+    parser.add_argument(
+        "--inter-op-threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="TensorFlow's ops run at once (default: TensorFlow's choice, or "
+        "TF_NUM_INTEROP_THREADS); recorded with every run",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (commands_core, commands_harness, commands_check, commands_report, commands_store):
         module.register(sub)
@@ -92,8 +111,13 @@ def _plugins_before_parsing(argv: list[str]) -> None:
     from ..plugins import PluginError, load_plugin_file
 
     for i, arg in enumerate(argv):
-        path = argv[i + 1] if arg == "--plugin" and i + 1 < len(argv) else \
-            arg.split("=", 1)[1] if arg.startswith("--plugin=") else None
+        path = (
+            argv[i + 1]
+            if arg == "--plugin" and i + 1 < len(argv)
+            else arg.split("=", 1)[1]
+            if arg.startswith("--plugin=")
+            else None
+        )
         if path is not None:
             try:
                 load_plugin_file(path)
@@ -130,4 +154,3 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         warnings.formatwarning = previous_format
-

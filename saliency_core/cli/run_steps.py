@@ -38,8 +38,9 @@ def _setup(store, run_id):
     seed = store.get_run(run_id).seed or 0
     classifier = load_check_model(cfg["model"])
     data = load_check_data(cfg["data"], classifier, images=cfg["images"])
-    settings = with_curve_steps(CheckSettings(method_options=cfg["method_options"]),
-                                classifier.input_shape, cfg["curve_steps"])
+    settings = with_curve_steps(
+        CheckSettings(method_options=cfg["method_options"]), classifier.input_shape, cfg["curve_steps"]
+    )
     return cfg, seed, classifier, data, settings
 
 
@@ -61,39 +62,71 @@ def record_agreement(args, store, run_id) -> None:
     if cfg is None:
         return
     photos = load_photos()
-    photos = photos.images[:cfg["images"]], photos.names[:cfg["images"]]
+    photos = photos.images[: cfg["images"]], photos.names[: cfg["images"]]
     for model in suite["models"]:
-        keys = [{"model": model, "variant": v, "device": d} for d in suite.get("devices", ["cpu"])
-                for v in cfg["variants"]]
+        keys = [
+            {"model": model, "variant": v, "device": d}
+            for d in suite.get("devices", ["cpu"])
+            for v in cfg["variants"]
+        ]
         todo = [k for k in keys if not store.has_cell(run_id, "agreement", k)]
         if not todo:
             continue
         try:
-            classifier = default_loader(model, weights=suite.get("weights", RANDOM_WEIGHTS),
-                                        image_size=suite.get("image_size"))
+            classifier = default_loader(
+                model, weights=suite.get("weights", RANDOM_WEIGHTS), image_size=suite.get("image_size")
+            )
             images = classifier.prepare(photos[0])
         except Exception as exc:  # noqa: BLE001 - recorded, the run goes on
             for key in todo:
-                store.record_cell(run_id, "agreement", key, status="failed", reason=f"{type(exc).__name__}: {exc}")
+                store.record_cell(
+                    run_id, "agreement", key, status="failed", reason=f"{type(exc).__name__}: {exc}"
+                )
             continue
         for key in todo:
             try:
                 check_device(key["device"])  # no silent fall-back to the CPU
-                a = variant_agreement(classifier, images, key["variant"], batch_size=len(images),
-                                      kink_tol=cfg["kink_tol"], device=key["device"])
+                a = variant_agreement(
+                    classifier,
+                    images,
+                    key["variant"],
+                    batch_size=len(images),
+                    kink_tol=cfg["kink_tol"],
+                    device=key["device"],
+                )
             except (KinkAnalysisError, DeviceUnavailableError) as exc:
                 store.record_cell(run_id, "agreement", key, status="failed", reason=str(exc))
                 print(f"agreement: {model} {key['variant']}: not analysed ({exc})", file=sys.stderr)
                 continue
-            store.record_cell(run_id, "agreement", key, status="ok", metrics={
-                "rel_l2": a.rel_l2, "logits_rel_l2": a.logits_rel_l2, "flips": len(a.flips),
-                "kink_layers": a.kink_layers, "kink_units": a.kink_units, "max_flip_margin": a.max_flip_margin,
-                "pinned_units": a.pinned_units, "pinned_rel_l2": a.pinned_rel_l2, "kink_tol": a.kink_tol,
-                "top1_mismatch": a.top1_mismatch, "images": list(photos[1])})
-            kinks = (f"{len(a.flips)} unit(s) flipped at a kink, {a.pinned_rel_l2:.1e} pinned"
-                     if a.kink_layers else "no ReLU or max-pool kinks")
-            print(f"agreement: {model} {key['variant']} vs eager on {key['device']}: {a.rel_l2:.1e} as "
-                  f"computed, {kinks}", file=sys.stderr)
+            store.record_cell(
+                run_id,
+                "agreement",
+                key,
+                status="ok",
+                metrics={
+                    "rel_l2": a.rel_l2,
+                    "logits_rel_l2": a.logits_rel_l2,
+                    "flips": len(a.flips),
+                    "kink_layers": a.kink_layers,
+                    "kink_units": a.kink_units,
+                    "max_flip_margin": a.max_flip_margin,
+                    "pinned_units": a.pinned_units,
+                    "pinned_rel_l2": a.pinned_rel_l2,
+                    "kink_tol": a.kink_tol,
+                    "top1_mismatch": a.top1_mismatch,
+                    "images": list(photos[1]),
+                },
+            )
+            kinks = (
+                f"{len(a.flips)} unit(s) flipped at a kink, {a.pinned_rel_l2:.1e} pinned"
+                if a.kink_layers
+                else "no ReLU or max-pool kinks"
+            )
+            print(
+                f"agreement: {model} {key['variant']} vs eager on {key['device']}: {a.rel_l2:.1e} as "
+                f"computed, {kinks}",
+                file=sys.stderr,
+            )
 
 
 def record_maps(args, store, run_id) -> None:
@@ -106,31 +139,53 @@ def record_maps(args, store, run_id) -> None:
     if setup is None:
         return
     cfg, seed, classifier, data, settings = setup
-    explainer = Explainer(classifier, variant=cfg["variant"], batch_size=cfg["batch_size"],
-                          precision=cfg["precision"])
+    explainer = Explainer(
+        classifier, variant=cfg["variant"], batch_size=cfg["batch_size"], precision=cfg["precision"]
+    )
     for method in cfg["map_methods"]:
-        todo = [i for i, name in enumerate(data.names)
-                if not store.has_cell(run_id, "maps", {"model": classifier.name, "method": method,
-                                                       "image": name})]
+        todo = [
+            i
+            for i, name in enumerate(data.names)
+            if not store.has_cell(run_id, "maps", {"model": classifier.name, "method": method, "image": name})
+        ]
         if not todo:
             continue
-        result = explainer.explain(data.images[todo], method=method, reduce="max_abs",
-                                   options=settings.method_options.get(method), seed=seed)
+        result = explainer.explain(
+            data.images[todo],
+            method=method,
+            reduce="max_abs",
+            options=settings.method_options.get(method),
+            seed=seed,
+        )
         for j, i in enumerate(todo):
             target = int(result.targets[j])
             logits = result.logits[j].astype(np.float64)
             probability = float(np.exp(logits[target] - logits.max()) / np.exp(logits - logits.max()).sum())
             store.record_cell(
-                run_id, "maps", {"model": classifier.name, "method": method, "image": data.names[i]},
+                run_id,
+                "maps",
+                {"model": classifier.name, "method": method, "image": data.names[i]},
                 status="ok",
-                metrics={"target": target, "class_name": classifier.class_name(target),
-                         "probability": probability, "variant": cfg["variant"],
-                         "precision": cfg["precision"], "score": "logit",
-                         "reduce": "max_abs", "options": result.options},
-                artifacts={"image": np.clip(data.images[i], 0, 255).astype(np.uint8),
-                           "map": result.maps[j].astype(np.float32)})
-    print(f"maps: {len(cfg['map_methods'])} method(s) x {len(data.names)} image(s) of "
-          f"{classifier.name} recorded", file=sys.stderr)
+                metrics={
+                    "target": target,
+                    "class_name": classifier.class_name(target),
+                    "probability": probability,
+                    "variant": cfg["variant"],
+                    "precision": cfg["precision"],
+                    "score": "logit",
+                    "reduce": "max_abs",
+                    "options": result.options,
+                },
+                artifacts={
+                    "image": np.clip(data.images[i], 0, 255).astype(np.uint8),
+                    "map": result.maps[j].astype(np.float32),
+                },
+            )
+    print(
+        f"maps: {len(cfg['map_methods'])} method(s) x {len(data.names)} image(s) of "
+        f"{classifier.name} recorded",
+        file=sys.stderr,
+    )
 
 
 def run_suite_checks(args, store, run_id) -> None:
@@ -144,11 +199,26 @@ def run_suite_checks(args, store, run_id) -> None:
         return
     cfg, seed, classifier, data, settings = setup
     policy = load_policy(cfg["policy"])
-    common = dict(seed=seed, store=store, run_id=run_id, variant=cfg["variant"],
-                  batch_size=cfg["batch_size"], settings=settings, progress=_progress,
-                  precision=cfg["precision"])
-    run_checks(classifier, data.images, methods=cfg["methods"], metrics=cfg["metrics"],
-               data_name=data.name, masks=data.masks, image_names=data.names, **common)
+    common = dict(
+        seed=seed,
+        store=store,
+        run_id=run_id,
+        variant=cfg["variant"],
+        batch_size=cfg["batch_size"],
+        settings=settings,
+        progress=_progress,
+        precision=cfg["precision"],
+    )
+    run_checks(
+        classifier,
+        data.images,
+        methods=cfg["methods"],
+        metrics=cfg["metrics"],
+        data_name=data.name,
+        masks=data.masks,
+        image_names=data.names,
+        **common,
+    )
     result, _ = run_gate(policy, classifier, data, method=cfg["gate_method"], **common)
     print("\n".join(gate_lines(result, policy, model=classifier.name, data=data.name)))
 
@@ -161,4 +231,3 @@ def write_report(args, store, run_id) -> None:
 
     paths = render_report(store, run_id, Path(store.path).parent / run_id)
     print(f"report: {paths.get('html') or paths.get('md')}")
-

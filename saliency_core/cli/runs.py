@@ -20,8 +20,9 @@ def open_store(path: Path | None, *, must_exist: bool = False):
     from ..store import DEFAULT_STORE_PATH, ResultStore, StoreError
 
     if must_exist and not Path(path or DEFAULT_STORE_PATH).is_file():
-        raise CliError(f"no results store at {path or DEFAULT_STORE_PATH} (run a suite first, "
-                       "or pass --store)")
+        raise CliError(
+            f"no results store at {path or DEFAULT_STORE_PATH} (run a suite first, or pass --store)"
+        )
     try:
         return ResultStore(path or Path(DEFAULT_STORE_PATH))
     except StoreError as exc:

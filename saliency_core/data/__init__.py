@@ -10,15 +10,50 @@ from .file_streams import folder_stream, list_file_stream
 from .images import ImageDecodeError, ImageSet, ImageSkippedWarning, load_folder, load_image
 from .photos import PHOTO_NAMES, load_photos, photos_stream
 from .stream import Batch, ImageStream
-from .synthetic import (SHAPES, SyntheticSet, load_synthetic_cnn, make_synthetic, permuted_labels,
-                        small_cnn, train_synthetic_cnn)
+from .synthetic import (
+    SHAPES,
+    SyntheticSet,
+    load_synthetic_cnn,
+    make_synthetic,
+    permuted_labels,
+    small_cnn,
+    train_synthetic_cnn,
+)
 from .synthetic_stream import synthetic_label, synthetic_stream
 from .video import FrameChunk, VideoDecodeError, VideoFrames, iter_video, read_video, write_video
 
-__all__ = ["BUNDLED_FPS", "Batch", "FrameChunk", "ImageDecodeError", "ImageSet",
-           "ImageSkippedWarning", "ImageStream", "PHOTO_NAMES", "SHAPES", "SyntheticSet",
-           "VideoClip", "VideoDecodeError", "VideoFrames", "array_stream", "bundled_video_path",
-           "folder_stream", "image_seed", "iter_video", "list_file_stream", "load_folder",
-           "load_image", "load_photos", "load_synthetic_cnn", "make_bundled_video",
-           "make_synthetic", "permuted_labels", "photos_stream", "read_video", "small_cnn",
-           "synthetic_label", "synthetic_stream", "train_synthetic_cnn", "write_video"]
+__all__ = [
+    "BUNDLED_FPS",
+    "Batch",
+    "FrameChunk",
+    "ImageDecodeError",
+    "ImageSet",
+    "ImageSkippedWarning",
+    "ImageStream",
+    "PHOTO_NAMES",
+    "SHAPES",
+    "SyntheticSet",
+    "VideoClip",
+    "VideoDecodeError",
+    "VideoFrames",
+    "array_stream",
+    "bundled_video_path",
+    "folder_stream",
+    "image_seed",
+    "iter_video",
+    "list_file_stream",
+    "load_folder",
+    "load_image",
+    "load_photos",
+    "load_synthetic_cnn",
+    "make_bundled_video",
+    "make_synthetic",
+    "permuted_labels",
+    "photos_stream",
+    "read_video",
+    "small_cnn",
+    "synthetic_label",
+    "synthetic_stream",
+    "train_synthetic_cnn",
+    "write_video",
+]

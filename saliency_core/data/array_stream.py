@@ -60,16 +60,17 @@ def array_stream(images, *, names: Sequence[str] | None = None, name: str = "arr
         return _ArrayStream(name, _dataset_size(dataset), names, _dataset_reader(dataset))
     if isinstance(images, np.ndarray):
         if images.ndim != 4:
-            raise ValueError(f"stream {name!r}: expected an (N, H, W, C) array, got shape "
-                             f"{images.shape}")
+            raise ValueError(f"stream {name!r}: expected an (N, H, W, C) array, got shape {images.shape}")
         return _ArrayStream(name, len(images), names, _sequence_reader(images))
     if isinstance(images, Sequence) and not isinstance(images, (str, bytes)):
         return _ArrayStream(name, len(images), names, _sequence_reader(images))
     try:
         iter(images)
     except TypeError:
-        raise TypeError(f"stream {name!r}: expected an array, a sequence, an iterable or a "
-                        f"tf.data.Dataset of images, got {type(images).__name__}") from None
+        raise TypeError(
+            f"stream {name!r}: expected an array, a sequence, an iterable or a "
+            f"tf.data.Dataset of images, got {type(images).__name__}"
+        ) from None
     return _ArrayStream(name, None, names, _iterable_reader(images, name))
 
 
@@ -89,8 +90,7 @@ class _ArrayStream(ImageStream):
         if self._names is None:
             return f"item-{index}"
         if index >= len(self._names):
-            raise ValueError(f"stream {self.name!r} has more images than its {len(self._names)} "
-                             f"names")
+            raise ValueError(f"stream {self.name!r} has more images than its {len(self._names)} names")
         return self._names[index]
 
 
@@ -104,15 +104,18 @@ class _Element:
         element, label = self.element, None
         if isinstance(element, dict):
             if "image" not in element:
-                raise ValueError(f"item {self.index} of stream {self.stream!r} is a dict without "
-                                 f"an 'image' key (keys: {', '.join(map(str, element))})")
+                raise ValueError(
+                    f"item {self.index} of stream {self.stream!r} is a dict without "
+                    f"an 'image' key (keys: {', '.join(map(str, element))})"
+                )
             element, label = element["image"], element.get("label")
         elif isinstance(element, tuple):
             element, label = element[0], (element[1] if len(element) > 1 else None)
         image = np.asarray(element)
         if image.ndim != 3:
-            raise ValueError(f"item {self.index} of stream {self.stream!r} is not an (H, W, C) "
-                             f"image: shape {image.shape}")
+            raise ValueError(
+                f"item {self.index} of stream {self.stream!r} is not an (H, W, C) image: shape {image.shape}"
+            )
         if isinstance(label, np.ndarray) and label.ndim == 0:
             label = label.item()
         return Loaded(image, label=label)
@@ -121,6 +124,7 @@ class _Element:
 def _sequence_reader(sequence):
     def read(start: int):
         return (sequence[i] for i in range(start, len(sequence)))
+
     return read
 
 
@@ -131,10 +135,13 @@ def _iterable_reader(iterable, name: str):
     def read(start: int):
         if one_shot:
             if used:
-                raise ValueError(f"stream {name!r} reads a one-shot iterator that was already "
-                                 f"read; pass a list, an array or a re-iterable to read it again")
+                raise ValueError(
+                    f"stream {name!r} reads a one-shot iterator that was already "
+                    f"read; pass a list, an array or a re-iterable to read it again"
+                )
             used.append(True)
         return itertools.islice(iter(iterable), start, None)
+
     return read
 
 
@@ -155,4 +162,5 @@ def _dataset_size(dataset) -> int | None:
 def _dataset_reader(dataset):
     def read(start: int):
         return (dataset.skip(start) if start else dataset).as_numpy_iterator()
+
     return read

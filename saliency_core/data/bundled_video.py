@@ -73,7 +73,7 @@ def _square_background(photo: np.ndarray, size: int) -> np.ndarray:
     h, w = photo.shape[:2]
     side = min(h, w)
     top, left = (h - side) // 2, (w - side) // 2
-    crop = photo[top:top + side, left:left + side]
+    crop = photo[top : top + side, left : left + side]
     out = resize(crop, (size, size), order=1, anti_aliasing=True, preserve_range=True)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
@@ -117,8 +117,10 @@ def make_bundled_video(frames: int = 24, size: int = 224, seed: int = 0) -> Vide
     frames, size = int(frames), int(size)
     photos = load_photos([_OBJECT, _BACKGROUND])
     if photos.names != [_OBJECT, _BACKGROUND]:
-        raise RuntimeError(f"the bundled video needs the photos {_OBJECT!r} and {_BACKGROUND!r}; "
-                           f"could not load: {photos.skipped}")
+        raise RuntimeError(
+            f"the bundled video needs the photos {_OBJECT!r} and {_BACKGROUND!r}; "
+            f"could not load: {photos.skipped}"
+        )
     obj = photos.images[0].astype(np.float64)
     background = _square_background(photos.images[1], size)
     centres, zooms = _trajectory(frames, size, seed)

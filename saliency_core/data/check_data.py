@@ -35,8 +35,9 @@ class CheckData:
     skipped: list | None = None
 
 
-def load_check_data(spec: str, classifier, *, images: int | None = None, data_seed: int = 1,
-                    synthetic_images: int = 16) -> CheckData:
+def load_check_data(
+    spec: str, classifier, *, images: int | None = None, data_seed: int = 1, synthetic_images: int = 16
+) -> CheckData:
     """``spec`` = "photos", "synthetic" or an image folder, prepared for ``classifier``.
 
     Args:
@@ -55,8 +56,10 @@ def load_check_data(spec: str, classifier, *, images: int | None = None, data_se
 
         height, width, channels = classifier.input_shape
         if height != width or channels != 3:
-            raise ValueError(f"--data synthetic makes square RGB images; model {classifier.name!r} "
-                             f"takes {classifier.input_shape}")
+            raise ValueError(
+                f"--data synthetic makes square RGB images; model {classifier.name!r} "
+                f"takes {classifier.input_shape}"
+            )
         data = make_synthetic(images or synthetic_images, image_size=height, seed=data_seed)
         # The set is RGB in [0, 1]; a raw-input classifier takes RGB in [0, 255].
         pixels = data.images * (255.0 if classifier.raw_input else 1.0)
@@ -65,8 +68,10 @@ def load_check_data(spec: str, classifier, *, images: int | None = None, data_se
     if spec != "photos" and not Path(spec).is_dir():
         raise ValueError(f"--data {spec!r} is not 'photos', 'synthetic' or a folder")
     if not classifier.raw_input:
-        raise ValueError(f"model {classifier.name!r} takes its inputs as given, so photos cannot be "
-                         "resized for it; pass --preprocessing FAMILY, or use --data synthetic")
+        raise ValueError(
+            f"model {classifier.name!r} takes its inputs as given, so photos cannot be "
+            "resized for it; pass --preprocessing FAMILY, or use --data synthetic"
+        )
     if spec == "photos":
         from .photos import load_photos
 
@@ -79,8 +84,7 @@ def load_check_data(spec: str, classifier, *, images: int | None = None, data_se
         prepared = classifier.prepare(image_set.images[:images])
     except (ValueError, TypeError) as exc:
         raise ValueError(f"cannot prepare the images of {spec!r} for {classifier.name}: {exc}") from None
-    return CheckData(spec, prepared, list(image_set.names[:images]), None,
-                     list(image_set.skipped))
+    return CheckData(spec, prepared, list(image_set.names[:images]), None, list(image_set.skipped))
 
 
 def load_check_model(name: str, **load_options):

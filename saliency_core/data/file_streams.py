@@ -34,8 +34,7 @@ class _FolderStream(ImageStream):
             yield Item(index, "/".join(rel), partial(_read_folder_file, self.root, rel))
 
 
-def folder_stream(path, *, recursive: bool = True,
-                  suffixes: Iterable[str] | None = None) -> ImageStream:
+def folder_stream(path, *, recursive: bool = True, suffixes: Iterable[str] | None = None) -> ImageStream:
     """Stream the images of a folder, in sorted order of their relative paths.
 
     Files are selected as :func:`~saliency_core.data.images.load_folder` selects
@@ -67,10 +66,13 @@ def _read_folder_file(root: str, rel: tuple[str, ...]) -> Loaded:
         raise SkipImage(full, exc.reason) from None
     except OSError as exc:
         if not os.path.isdir(root):
-            raise FileNotFoundError(f"image folder {root} vanished while it was read "
-                                    f"(at {'/'.join(rel)})") from exc
-        raise SkipImage(full, unreadable_reason(
-            full, exc, missing="no such file (it vanished after the folder was listed)")) from None
+            raise FileNotFoundError(
+                f"image folder {root} vanished while it was read (at {'/'.join(rel)})"
+            ) from exc
+        raise SkipImage(
+            full,
+            unreadable_reason(full, exc, missing="no such file (it vanished after the folder was listed)"),
+        ) from None
     return Loaded(image, label=rel[0] if len(rel) > 1 else None)
 
 
@@ -111,8 +113,10 @@ def list_file_stream(path) -> ImageStream:
             if not entry or entry.startswith("#"):
                 continue
             if entry in seen:
-                raise ValueError(f"{list_path}: {entry!r} is listed twice (lines {seen[entry]} "
-                                 f"and {line}); image names must be unique")
+                raise ValueError(
+                    f"{list_path}: {entry!r} is listed twice (lines {seen[entry]} "
+                    f"and {line}); image names must be unique"
+                )
             seen[entry] = line
             entries.append((line, entry, os.path.join(folder, entry)))
     if not entries:

@@ -21,8 +21,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["ImageDecodeError", "ImageSkippedWarning", "ImageSet", "folder_root", "list_image_files",
-           "load_folder", "load_image", "unreadable_reason"]
+__all__ = [
+    "ImageDecodeError",
+    "ImageSkippedWarning",
+    "ImageSet",
+    "folder_root",
+    "list_image_files",
+    "load_folder",
+    "load_image",
+    "unreadable_reason",
+]
 
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 _ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
@@ -75,7 +83,8 @@ class ImageSet:
         if not len(self.names) == len(self.paths) == len(self.labels) == n:
             raise ValueError(
                 f"ImageSet fields differ in length: {n} images, {len(self.names)} names, "
-                f"{len(self.paths)} paths, {len(self.labels)} labels")
+                f"{len(self.paths)} paths, {len(self.labels)} labels"
+            )
 
     def __len__(self) -> int:
         return len(self.images)
@@ -142,8 +151,7 @@ def _to_rgb_uint8(img) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(img.convert("RGB"), dtype=np.uint8))
 
 
-def load_folder(path, *, recursive: bool = True,
-                extensions: Iterable[str] | None = None) -> ImageSet:
+def load_folder(path, *, recursive: bool = True, extensions: Iterable[str] | None = None) -> ImageSet:
     """Read every image in a folder into an :class:`ImageSet`.
 
     Layouts: files directly in ``path`` get label None; files in a subfolder get the
@@ -190,8 +198,10 @@ def load_folder(path, *, recursive: bool = True,
         warnings.warn(f"skipped {full}: {reason}", ImageSkippedWarning, stacklevel=2)
 
     if not images:
-        raise ValueError(f"none of the {len(files)} files in {root} could be decoded "
-                         f"(first: {skipped[0][0]}: {skipped[0][1]})")
+        raise ValueError(
+            f"none of the {len(files)} files in {root} could be decoded "
+            f"(first: {skipped[0][0]}: {skipped[0][1]})"
+        )
     return ImageSet(images, names, paths, labels, skipped, source=root)
 
 
@@ -210,8 +220,9 @@ def folder_root(path) -> str:
     return root
 
 
-def list_image_files(root: str, *, recursive: bool = True, extensions: Iterable[str] | None = None,
-                     broken_links: bool = False) -> list[tuple[str, ...]]:
+def list_image_files(
+    root: str, *, recursive: bool = True, extensions: Iterable[str] | None = None, broken_links: bool = False
+) -> list[tuple[str, ...]]:
     """Relative paths (as tuples of parts) of the candidate files under ``root``, sorted.
 
     Candidates are selected as :func:`load_folder` describes. With ``broken_links``,
@@ -222,8 +233,9 @@ def list_image_files(root: str, *, recursive: bool = True, extensions: Iterable[
         ValueError: no candidate file, naming ``root`` (and a hint when it has
             subfolders but ``recursive`` is False, or ``extensions`` left all out).
     """
-    suffixes = None if extensions is None else {
-        (e if e.startswith(".") else "." + e).lower() for e in extensions}
+    suffixes = (
+        None if extensions is None else {(e if e.startswith(".") else "." + e).lower() for e in extensions}
+    )
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = [] if not recursive else sorted(d for d in dirnames if not d.startswith("."))
@@ -235,8 +247,7 @@ def list_image_files(root: str, *, recursive: bool = True, extensions: Iterable[
             if suffixes is not None and os.path.splitext(name)[1].lower() not in suffixes:
                 continue
             full = os.path.join(dirpath, name)
-            if os.path.isfile(full) or (broken_links and os.path.islink(full)
-                                        and not os.path.exists(full)):
+            if os.path.isfile(full) or (broken_links and os.path.islink(full) and not os.path.exists(full)):
                 found.append(parts + (name,))
     if not found:
         raise ValueError(f"no image files in {root}" + _empty_hint(root, recursive, suffixes))

@@ -96,8 +96,9 @@ def load_photos(names: Sequence[str] | None = None) -> ImageSet:
         paths.append(path)
 
     if not images:
-        raise ValueError(f"none of the photos {', '.join(names)} could be loaded "
-                         f"(first: {skipped[0][0]}: {skipped[0][1]})")
+        raise ValueError(
+            f"none of the photos {', '.join(names)} could be loaded (first: {skipped[0][0]}: {skipped[0][1]})"
+        )
     return ImageSet(images, loaded, paths, [None] * len(images), skipped, source="photos")
 
 
@@ -134,8 +135,9 @@ def _checked(names: Sequence[str] | None) -> list[str]:
     names = list(PHOTO_NAMES if names is None else names)
     unknown = [n for n in names if n not in _LOADERS]
     if unknown:
-        raise ValueError(f"unknown photo name(s) {', '.join(map(repr, unknown))}; "
-                         f"valid names: {', '.join(PHOTO_NAMES)}")
+        raise ValueError(
+            f"unknown photo name(s) {', '.join(map(repr, unknown))}; valid names: {', '.join(PHOTO_NAMES)}"
+        )
     return names
 
 

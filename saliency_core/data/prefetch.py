@@ -34,17 +34,28 @@ __all__ = ["read_batches"]
 _POLL_S = 0.05
 
 
-def read_batches(items: Callable[[], Iterator[Item]], *, source: str, size: int,
-                 prepare: Callable[[list[np.ndarray]], np.ndarray] | None, start: int,
-                 prefetch: int, workers: int) -> Iterator[Batch]:
+def read_batches(
+    items: Callable[[], Iterator[Item]],
+    *,
+    source: str,
+    size: int,
+    prepare: Callable[[list[np.ndarray]], np.ndarray] | None,
+    start: int,
+    prefetch: int,
+    workers: int,
+) -> Iterator[Batch]:
     """Batches of ``size`` images from ``items()`` (called on the reader thread), read
     ahead as the module docstring says; ``source`` and ``start`` name the stream and
     its first position in errors. Options are taken as valid (checked by the caller).
     """
     out: queue.Queue = queue.Queue(maxsize=prefetch)
     stop = threading.Event()
-    reader = threading.Thread(target=_read, name="image-stream-reader", daemon=True,
-                              args=(items, source, size, prepare, start, workers, out, stop))
+    reader = threading.Thread(
+        target=_read,
+        name="image-stream-reader",
+        daemon=True,
+        args=(items, source, size, prepare, start, workers, out, stop),
+    )
     reader.start()
     try:
         while True:
@@ -66,8 +77,7 @@ def _read(items, source, size, prepare, start, workers, out, stop) -> None:
     """Reader thread: assemble (and prepare) batches into ``out`` until done or stopped."""
     unreported: list[tuple[str, str]] = []  # skips not yet in a batch
     try:
-        pool = ThreadPoolExecutor(workers, thread_name_prefix="image-stream-decode") \
-            if workers else None
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="image-stream-decode") if workers else None
         try:
             results = _in_order(items(), pool, 2 * workers, stop)
             for batch in _assemble(results, size, source, start, unreported):
@@ -111,8 +121,9 @@ def _load(item: Item) -> Loaded | SkipImage:
         return skip
 
 
-def _in_order(items: Iterator[Item], pool: ThreadPoolExecutor | None, window: int,
-              stop: threading.Event) -> Iterator[tuple[Item, Loaded | SkipImage]]:
+def _in_order(
+    items: Iterator[Item], pool: ThreadPoolExecutor | None, window: int, stop: threading.Event
+) -> Iterator[tuple[Item, Loaded | SkipImage]]:
     """(item, result) in stream order, with at most ``window`` items being read at once."""
     if pool is None:
         for item in items:
@@ -133,8 +144,7 @@ def _in_order(items: Iterator[Item], pool: ThreadPoolExecutor | None, window: in
         yield first, future.result()
 
 
-def _assemble(results, size: int, source: str, start: int,
-              skipped: list[tuple[str, str]]) -> Iterator[Batch]:
+def _assemble(results, size: int, source: str, start: int, skipped: list[tuple[str, str]]) -> Iterator[Batch]:
     """Group results into batches of ``size`` images, each with the items skipped while
     it was built. A full batch is held until the next image is read, so that items
     skipped after the last image are reported with the last batch and none is empty;
@@ -173,18 +183,24 @@ def _assemble(results, size: int, source: str, start: int,
         yield batch
     elif tried:
         where = "" if start == 0 else f" from position {start} on"
-        raise ValueError(f"none of the {tried} items of {source}{where} could be read "
-                         f"(first: {skipped[0][0]}: {skipped[0][1]})")
+        raise ValueError(
+            f"none of the {tried} items of {source}{where} could be read "
+            f"(first: {skipped[0][0]}: {skipped[0][1]})"
+        )
 
 
-def _batch(done: list[tuple[Item, Loaded]], skipped: list[tuple[str, str]],
-           next_start: int) -> Batch:
+def _batch(done: list[tuple[Item, Loaded]], skipped: list[tuple[str, str]], next_start: int) -> Batch:
     loaded = [result for _, result in done]
     masks = None
     if all(r.mask is not None for r in loaded):
         masks = np.stack([np.asarray(r.mask, dtype=bool) for r in loaded])
     labels = [r.label for r in loaded]
-    return Batch(images=[r.image for r in loaded], names=[item.name for item, _ in done],
-                 indices=[item.index for item, _ in done], masks=masks,
-                 labels=labels if any(label is not None for label in labels) else None,
-                 skipped=list(skipped), next_start=next_start)
+    return Batch(
+        images=[r.image for r in loaded],
+        names=[item.name for item, _ in done],
+        indices=[item.index for item, _ in done],
+        masks=masks,
+        labels=labels if any(label is not None for label in labels) else None,
+        skipped=list(skipped),
+        next_start=next_start,
+    )

@@ -47,8 +47,10 @@ class ImageStream:
 
     def __len__(self) -> int:
         if self.size is None:
-            raise TypeError(f"image stream {self.name!r} has no known length (it reads an "
-                            f"iterable); use .size, which is None here")
+            raise TypeError(
+                f"image stream {self.name!r} has no known length (it reads an "
+                f"iterable); use .size, which is None here"
+            )
         return self.size
 
     def __repr__(self) -> str:
@@ -58,8 +60,15 @@ class ImageStream:
         """The items at positions ``start``, ``start + 1``, ..., without reading them."""
         raise NotImplementedError
 
-    def batches(self, size: int, *, prepare: Callable[[list[np.ndarray]], np.ndarray] | None = None,
-                start: int = 0, prefetch: int = 1, workers: int = 2) -> Iterator[Batch]:
+    def batches(
+        self,
+        size: int,
+        *,
+        prepare: Callable[[list[np.ndarray]], np.ndarray] | None = None,
+        start: int = 0,
+        prefetch: int = 1,
+        workers: int = 2,
+    ) -> Iterator[Batch]:
         """Read the stream in batches of ``size`` images, in stream order.
 
         Every batch but the last holds exactly ``size`` images (a fixed shape for
@@ -84,11 +93,21 @@ class ImageStream:
             Any error of a source (e.g. a folder that vanished) or of ``prepare``, at
             the batch where it happened; batches yielded before are unaffected.
         """
-        for option, value, least in (("size", size, 1), ("start", start, 0),
-                                     ("prefetch", prefetch, 1), ("workers", workers, 0)):
+        for option, value, least in (
+            ("size", size, 1),
+            ("start", start, 0),
+            ("prefetch", prefetch, 1),
+            ("workers", workers, 0),
+        ):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
                 raise ValueError(f"{option} must be an integer >= {least}, got {value!r}")
         start = int(start)
-        return read_batches(lambda: self.items(start), source=self.name, size=int(size),
-                            prepare=prepare, start=start, prefetch=int(prefetch),
-                            workers=int(workers))
+        return read_batches(
+            lambda: self.items(start),
+            source=self.name,
+            size=int(size),
+            prepare=prepare,
+            start=start,
+            prefetch=int(prefetch),
+            workers=int(workers),
+        )

@@ -28,9 +28,17 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["SHAPES", "SyntheticSet", "check_synthetic_options", "make_synthetic",
-           "permuted_labels", "render_scene", "small_cnn", "train_synthetic_cnn",
-           "load_synthetic_cnn"]
+__all__ = [
+    "SHAPES",
+    "SyntheticSet",
+    "check_synthetic_options",
+    "make_synthetic",
+    "permuted_labels",
+    "render_scene",
+    "small_cnn",
+    "train_synthetic_cnn",
+    "load_synthetic_cnn",
+]
 
 SHAPES: tuple[str, ...] = ("square", "disc", "triangle", "cross")
 """Class names: class ``k`` is an object of shape ``SHAPES[k]``."""
@@ -40,12 +48,12 @@ SHAPES: tuple[str, ...] = ("square", "disc", "triangle", "cross")
 _CACHE_VERSION = 3
 
 # Scene parameters, as fractions of the image side unless stated.
-_OBJECT_SCALE = (0.28, 0.42)   # sqrt(object area): same distribution for every class
-_CROSS_THICKNESS = 1 / 3       # arm thickness / arm length
-_MIN_CONTRAST = 0.6            # RGB distance of object colour to the clutter under it
-_NOISE_STD = 0.02              # per-pixel sensor noise, in [0, 1] units
-_DISTRACTORS = (2, 5)          # number of lines + blobs, inclusive range
-_ROTATION = np.pi / 12         # objects turn by a uniform angle in [-this, this], radians
+_OBJECT_SCALE = (0.28, 0.42)  # sqrt(object area): same distribution for every class
+_CROSS_THICKNESS = 1 / 3  # arm thickness / arm length
+_MIN_CONTRAST = 0.6  # RGB distance of object colour to the clutter under it
+_NOISE_STD = 0.02  # per-pixel sensor noise, in [0, 1] units
+_DISTRACTORS = (2, 5)  # number of lines + blobs, inclusive range
+_ROTATION = np.pi / 12  # objects turn by a uniform angle in [-this, this], radians
 
 
 @dataclass
@@ -70,8 +78,9 @@ class SyntheticSet:
         return len(self.labels)
 
 
-def make_synthetic(n: int, *, image_size: int = 64, seed: int, num_classes: int = 4,
-                   objects: bool = True) -> SyntheticSet:
+def make_synthetic(
+    n: int, *, image_size: int = 64, seed: int, num_classes: int = 4, objects: bool = True
+) -> SyntheticSet:
     """Generate ``n`` cluttered images, each with one class-defining object.
 
     Classes are balanced (counts differ by at most one) and shuffled. The object's
@@ -114,6 +123,7 @@ def permuted_labels(labels, seed: int) -> np.ndarray:
 
 
 # --- rendering -----------------------------------------------------------------------
+
 
 def render_scene(rng: np.random.Generator, size: int, shape: str, draw_object: bool):
     """One scene: returns (image float32 (size, size, 3) in [0, 1], object mask).
@@ -213,24 +223,26 @@ def _object_mask(rng, size: int, shape: str, yy, xx) -> np.ndarray:
         half = side / 2
         return (np.abs(u) <= half) & (np.abs(v) <= half)
     if shape == "disc":
-        return u ** 2 + v ** 2 <= side ** 2 / np.pi
+        return u**2 + v**2 <= side**2 / np.pi
     if shape == "triangle":
-        inradius = side / 3 ** 0.75  # edge 2 * side / 3**0.25, inradius edge / (2 * sqrt(3))
-        normals = [(np.cos(a), np.sin(a)) for a in (np.pi / 2, np.pi / 2 + 2 * np.pi / 3,
-                                                     np.pi / 2 + 4 * np.pi / 3)]
+        inradius = side / 3**0.75  # edge 2 * side / 3**0.25, inradius edge / (2 * sqrt(3))
+        normals = [
+            (np.cos(a), np.sin(a)) for a in (np.pi / 2, np.pi / 2 + 2 * np.pi / 3, np.pi / 2 + 4 * np.pi / 3)
+        ]
         return np.logical_and.reduce([nu * u + nv * v <= inradius for nu, nv in normals])
     if shape == "cross":
-        arm = side * (1 / (2 * _CROSS_THICKNESS - _CROSS_THICKNESS ** 2)) ** 0.5
+        arm = side * (1 / (2 * _CROSS_THICKNESS - _CROSS_THICKNESS**2)) ** 0.5
         half, thick = arm / 2, arm * _CROSS_THICKNESS / 2
-        return (((np.abs(u) <= half) & (np.abs(v) <= thick))
-                | ((np.abs(v) <= half) & (np.abs(u) <= thick)))
+        return ((np.abs(u) <= half) & (np.abs(v) <= thick)) | ((np.abs(v) <= half) & (np.abs(u) <= thick))
     raise ValueError(f"unknown shape {shape!r}")
 
 
 # --- model -----------------------------------------------------------------------------
 
-def small_cnn(num_classes: int, image_size: int = 64, seed: int = 0,
-              filters: tuple[int, ...] = (16, 32, 64, 64)) -> "keras.Model":
+
+def small_cnn(
+    num_classes: int, image_size: int = 64, seed: int = 0, filters: tuple[int, ...] = (16, 32, 64, 64)
+) -> "keras.Model":
     """A small functional CNN that outputs logits, for RGB images in [0, 1].
 
     Layers, bottom to top: ``scale`` (maps [0, 1] to [-1, 1], no weights), then
@@ -250,20 +262,33 @@ def small_cnn(num_classes: int, image_size: int = 64, seed: int = 0,
     # Centred inputs matter here: without BatchNorm the network did not learn from [0, 1].
     x = layers.Rescaling(2.0, offset=-1.0, name="scale")(inputs)
     for k, width in enumerate(filters, start=1):
-        x = layers.Conv2D(width, 3, padding="same", name=f"block{k}_conv",
-                          kernel_initializer=keras.initializers.HeNormal(seed=seeds[k - 1]))(x)
+        x = layers.Conv2D(
+            width,
+            3,
+            padding="same",
+            name=f"block{k}_conv",
+            kernel_initializer=keras.initializers.HeNormal(seed=seeds[k - 1]),
+        )(x)
         x = layers.ReLU(name=f"block{k}_relu")(x)
         if k < len(filters):
             x = layers.MaxPooling2D(2, name=f"block{k}_pool")(x)
     x = layers.GlobalMaxPooling2D(name="global_pool")(x)
-    outputs = layers.Dense(num_classes, name="logits",
-                           kernel_initializer=keras.initializers.GlorotUniform(seed=seeds[-1]))(x)
+    outputs = layers.Dense(
+        num_classes, name="logits", kernel_initializer=keras.initializers.GlorotUniform(seed=seeds[-1])
+    )(x)
     return keras.Model(inputs, outputs, name="synthetic_cnn")
 
 
-def train_synthetic_cnn(train_set: SyntheticSet, *, seed: int, epochs: int = 4,
-                        batch_size: int = 64, learning_rate: float = 3e-3,
-                        validation_set: SyntheticSet | None = None, verbose: int = 0):
+def train_synthetic_cnn(
+    train_set: SyntheticSet,
+    *,
+    seed: int,
+    epochs: int = 4,
+    batch_size: int = 64,
+    learning_rate: float = 3e-3,
+    validation_set: SyntheticSet | None = None,
+    verbose: int = 0,
+):
     """Train :func:`small_cnn` on ``train_set`` with Adam and a cosine learning-rate decay.
 
     Measured on 2 shared CPU cores: 6000 images of 64 px, 4 epochs take 30-50 s and
@@ -292,15 +317,21 @@ def train_synthetic_cnn(train_set: SyntheticSet, *, seed: int, epochs: int = 4,
     model = small_cnn(len(train_set.class_names), train_set.images.shape[1], seed=seed)
     steps = epochs * -(-len(train_set) // batch_size)
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps)
-    model.compile(optimizer=keras.optimizers.Adam(schedule),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
-    data = (tf.data.Dataset.from_tensor_slices((train_set.images, train_set.labels))
-            .shuffle(len(train_set), seed=seed, reshuffle_each_iteration=True)
-            .batch(batch_size).prefetch(2))
+    model.compile(
+        optimizer=keras.optimizers.Adam(schedule),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    data = (
+        tf.data.Dataset.from_tensor_slices((train_set.images, train_set.labels))
+        .shuffle(len(train_set), seed=seed, reshuffle_each_iteration=True)
+        .batch(batch_size)
+        .prefetch(2)
+    )
     validation = None if validation_set is None else (validation_set.images, validation_set.labels)
-    history = model.fit(data, epochs=epochs, validation_data=validation, verbose=verbose,
-                        shuffle=False)  # ``data`` is already shuffled, with its seed
+    history = model.fit(
+        data, epochs=epochs, validation_data=validation, verbose=verbose, shuffle=False
+    )  # ``data`` is already shuffled, with its seed
     return model, history.history
 
 
@@ -314,7 +345,8 @@ def _cache_dir(cache_dir) -> str:
     if cache_dir is not None:
         return str(cache_dir)
     return os.environ.get("SALIENCY_BENCH_CACHE") or os.path.join(
-        os.path.expanduser("~"), ".cache", "saliency-bench")
+        os.path.expanduser("~"), ".cache", "saliency-bench"
+    )
 
 
 def load_synthetic_cnn(cache_dir=None, seed: int = 0, *, epochs: int = 4):
@@ -340,8 +372,9 @@ def load_synthetic_cnn(cache_dir=None, seed: int = 0, *, epochs: int = 4):
         try:
             return keras.models.load_model(path, compile=False)
         except Exception as exc:  # a truncated or foreign file: rebuild it
-            warnings.warn(f"cached model {path} could not be read ({exc}); rebuilding it",
-                          RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"cached model {path} could not be read ({exc}); rebuilding it", RuntimeWarning, stacklevel=2
+            )
     model, _ = train_synthetic_cnn(make_synthetic(TRAIN_SIZE, seed=seed), seed=seed, epochs=epochs)
     tmp = None
     try:
@@ -354,8 +387,7 @@ def load_synthetic_cnn(cache_dir=None, seed: int = 0, *, epochs: int = 4):
         os.replace(tmp, path)
         tmp = None
     except OSError as exc:
-        warnings.warn(f"could not cache the synthetic CNN in {folder}: {exc}", RuntimeWarning,
-                      stacklevel=2)
+        warnings.warn(f"could not cache the synthetic CNN in {folder}: {exc}", RuntimeWarning, stacklevel=2)
     finally:
         if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)

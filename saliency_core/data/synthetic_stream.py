@@ -29,8 +29,9 @@ from .synthetic import SHAPES, check_synthetic_options, render_scene
 __all__ = ["synthetic_label", "synthetic_stream"]
 
 
-def synthetic_stream(n: int, *, image_size: int = 64, seed: int, num_classes: int = 4,
-                     objects: bool = True) -> ImageStream:
+def synthetic_stream(
+    n: int, *, image_size: int = 64, seed: int, num_classes: int = 4, objects: bool = True
+) -> ImageStream:
     """Stream ``n`` synthetic images (see :mod:`saliency_core.data.synthetic`).
 
     Image ``i`` is named ``"synthetic-<i>"`` and rendered from the generator
@@ -69,8 +70,10 @@ def synthetic_label(index: int, *, seed: int, num_classes: int) -> int:
 
 class _SyntheticStream(ImageStream):
     def __init__(self, n: int, image_size: int, seed: int, num_classes: int, objects: bool):
-        super().__init__(f"synthetic(seed={seed}, image_size={image_size}, "
-                         f"num_classes={num_classes}, objects={objects})", n)
+        super().__init__(
+            f"synthetic(seed={seed}, image_size={image_size}, num_classes={num_classes}, objects={objects})",
+            n,
+        )
         self.image_size, self.seed, self.objects = image_size, seed, objects
         self.class_names = SHAPES[:num_classes]
 

@@ -36,8 +36,15 @@ from fractions import Fraction
 
 import numpy as np
 
-__all__ = ["TIME_TOLERANCE", "FrameChunk", "VideoDecodeError", "VideoFrames", "iter_video",
-           "read_video", "write_video"]
+__all__ = [
+    "TIME_TOLERANCE",
+    "FrameChunk",
+    "VideoDecodeError",
+    "VideoFrames",
+    "iter_video",
+    "read_video",
+    "write_video",
+]
 
 TIME_TOLERANCE = 1e-4
 """Seconds by which a frame may precede its sampling instant and still be taken (absorbs
@@ -89,8 +96,10 @@ def _import_av():
     try:
         import av
     except ImportError as exc:
-        raise ImportError("video input and output need PyAV (package 'av'); install it with "
-                          "pip install 'saliency-bench[video]'") from exc
+        raise ImportError(
+            "video input and output need PyAV (package 'av'); install it with "
+            "pip install 'saliency-bench[video]'"
+        ) from exc
     return av
 
 
@@ -103,8 +112,9 @@ def _check_sampling(fps, max_frames, chunk_size) -> None:
         raise ValueError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
 
 
-def iter_video(path, *, fps: float | None = None, max_frames: int | None = None,
-               chunk_size: int = 32) -> Iterator[FrameChunk]:
+def iter_video(
+    path, *, fps: float | None = None, max_frames: int | None = None, chunk_size: int = 32
+) -> Iterator[FrameChunk]:
     """Decode ``path`` lazily, yielding chunks of sampled frames.
 
     Args:
@@ -157,8 +167,9 @@ def _sampled_chunks(av, container, stream, path, fps, max_frames, chunk_size) ->
             elif rate:
                 t = decoded / rate  # no timestamp: assume the declared constant rate
             else:
-                raise VideoDecodeError(f"{path}: frame {decoded} has no timestamp and the "
-                                       "stream declares no frame rate")
+                raise VideoDecodeError(
+                    f"{path}: frame {decoded} has no timestamp and the stream declares no frame rate"
+                )
             decoded += 1
             first_time = t if first_time is None else first_time
             t -= first_time
@@ -170,8 +181,10 @@ def _sampled_chunks(av, container, stream, path, fps, max_frames, chunk_size) ->
             if shape is None:
                 shape = image.shape
             elif image.shape != shape:
-                raise VideoDecodeError(f"{path}: frame size changes from {shape[:2]} to "
-                                       f"{image.shape[:2]} at decoded frame {decoded - 1}")
+                raise VideoDecodeError(
+                    f"{path}: frame size changes from {shape[:2]} to "
+                    f"{image.shape[:2]} at decoded frame {decoded - 1}"
+                )
             frames.append(image)
             times.append(t)
             taken += 1
@@ -192,9 +205,13 @@ def read_video(path, *, fps: float | None = None, max_frames: int | None = None)
     """All sampled frames of ``path`` in memory (see :func:`iter_video` for the
     arguments and errors)."""
     chunks = list(iter_video(path, fps=fps, max_frames=max_frames))
-    return VideoFrames(np.concatenate([c.frames for c in chunks]),
-                       np.concatenate([c.timestamps for c in chunks]),
-                       None if fps is None else float(fps), chunks[0].source_fps, os.fspath(path))
+    return VideoFrames(
+        np.concatenate([c.frames for c in chunks]),
+        np.concatenate([c.timestamps for c in chunks]),
+        None if fps is None else float(fps),
+        chunks[0].source_fps,
+        os.fspath(path),
+    )
 
 
 def write_video(path, frames, fps: float, *, codec: str = "libx264", crf: int = 18) -> str:
@@ -213,8 +230,9 @@ def write_video(path, frames, fps: float, *, codec: str = "libx264", crf: int = 
     av = _import_av()
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
-        raise ValueError(f"frames must be a non-empty uint8 array (T, H, W, 3), got "
-                         f"{frames.dtype} {frames.shape}")
+        raise ValueError(
+            f"frames must be a non-empty uint8 array (T, H, W, 3), got {frames.dtype} {frames.shape}"
+        )
     height, width = frames.shape[1:3]
     if height % 2 or width % 2:
         raise ValueError(f"frame height and width must be even for 4:2:0 video, got {height} x {width}")

@@ -19,7 +19,19 @@ from .suites import CHECKS_DEFAULTS, Suite, SuiteError, checks_settings, load_su
 from .timing import TimingConfig, time_cell
 
 __all__ = [
-    "CHECKS_DEFAULTS", "FlopCount", "Suite", "SuiteError", "TimingConfig", "best_roofs",
-    "checks_settings", "compare_baseline", "compare_runs", "count_flops", "load_suite",
-    "machine_differences", "measure_roof", "run_suite", "time_cell",
+    "CHECKS_DEFAULTS",
+    "FlopCount",
+    "Suite",
+    "SuiteError",
+    "TimingConfig",
+    "best_roofs",
+    "checks_settings",
+    "compare_baseline",
+    "compare_runs",
+    "count_flops",
+    "load_suite",
+    "machine_differences",
+    "measure_roof",
+    "run_suite",
+    "time_cell",
 ]

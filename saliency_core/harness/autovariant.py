@@ -36,9 +36,23 @@ from typing import Callable
 
 from .timing import TimingConfig
 
-__all__ = ["AUTO", "CANDIDATES", "MEASURE_CONFIG", "RULE", "CACHE_NAME", "CHECK_CALLS",
-           "Measurement", "VariantChoice", "cache_path", "choice_key", "decide", "rule_choice",
-           "measure_variants", "choose_variant", "calls_for"]
+__all__ = [
+    "AUTO",
+    "CANDIDATES",
+    "MEASURE_CONFIG",
+    "RULE",
+    "CACHE_NAME",
+    "CHECK_CALLS",
+    "Measurement",
+    "VariantChoice",
+    "cache_path",
+    "choice_key",
+    "decide",
+    "rule_choice",
+    "measure_variants",
+    "choose_variant",
+    "calls_for",
+]
 
 AUTO = "auto"
 CANDIDATES = ("function", "xla")
@@ -52,11 +66,16 @@ _CACHE_VERSION = 1
 
 #: The rule used when nothing could be measured, per device kind, with its reason.
 RULE = {
-    "cpu": ("function", "on a CPU the function variant was as fast or faster in this "
-                        "project's measurements (XLA 9-17x slower for depthwise "
-                        "convolutions) and compiles in a fraction of XLA's time"),
-    "gpu": ("xla", "on a GPU XLA fuses the elementwise work between convolutions "
-                   "(not measured in this project: no GPU)"),
+    "cpu": (
+        "function",
+        "on a CPU the function variant was as fast or faster in this "
+        "project's measurements (XLA 9-17x slower for depthwise "
+        "convolutions) and compiles in a fraction of XLA's time",
+    ),
+    "gpu": (
+        "xla",
+        "on a GPU XLA fuses the elementwise work between convolutions (not measured in this project: no GPU)",
+    ),
 }
 
 
@@ -100,9 +119,14 @@ class VariantChoice:
 
     def record(self) -> dict:
         """JSON-ready form, for a run's config."""
-        return {"variant": self.variant, "source": self.source, "reason": self.reason,
-                "key": self.key, "calls": self.calls,
-                "measurements": {k: asdict(v) for k, v in self.measurements.items()}}
+        return {
+            "variant": self.variant,
+            "source": self.source,
+            "reason": self.reason,
+            "key": self.key,
+            "calls": self.calls,
+            "measurements": {k: asdict(v) for k, v in self.measurements.items()},
+        }
 
 
 def cache_path() -> Path:
@@ -125,8 +149,15 @@ def _device_name(device: str | None) -> str:
     return "cpu" if _device_kind(None) == "cpu" else "gpu:0"  # TensorFlow's placement
 
 
-def choice_key(classifier, *, device: str | None, precision: str, batch_size: int,
-               tf_version: str | None = None, host: str | None = None) -> str:
+def choice_key(
+    classifier,
+    *,
+    device: str | None,
+    precision: str,
+    batch_size: int,
+    tf_version: str | None = None,
+    host: str | None = None,
+) -> str:
     """The cache key: model name, input shape and parameter count (two files with one
     name differ in these), device, precision, batch size, TensorFlow version and host."""
     if tf_version is None:
@@ -135,8 +166,18 @@ def choice_key(classifier, *, device: str | None, precision: str, batch_size: in
         tf_version = tf.__version__
     params = int(classifier.model.count_params())
     shape = "x".join(map(str, classifier.input_shape))
-    return "|".join([classifier.name, shape, f"{params}p", _device_name(device), precision,
-                     f"b{batch_size}", f"tf{tf_version}", host or platform.node()])
+    return "|".join(
+        [
+            classifier.name,
+            shape,
+            f"{params}p",
+            _device_name(device),
+            precision,
+            f"b{batch_size}",
+            f"tf{tf_version}",
+            host or platform.node(),
+        ]
+    )
 
 
 def rule_choice(device_kind: str) -> tuple[str, str]:
@@ -154,18 +195,25 @@ def decide(measurements: dict, calls: int) -> tuple[str, str] | None:
     calls = max(1, int(calls))
     cost = {v: m.first_call_s + (calls - 1) * m.median_s for v, m in ok.items()}
     best = min(cost, key=lambda v: cost[v])
-    parts = [f"{v} {m.median_s * 1e3:.0f} ms/call, first call {m.first_call_s:.1f} s"
-             for v, m in ok.items()]
+    parts = [f"{v} {m.median_s * 1e3:.0f} ms/call, first call {m.first_call_s:.1f} s" for v, m in ok.items()]
     parts += [f"{v} failed ({m.error})" for v, m in measurements.items() if not m.ok]
     others = [cost[v] for v in cost if v != best]
     margin = f", {min(others) / cost[best]:.2f}x less time" if others and cost[best] > 0 else ""
     return best, f"least time for {calls} call(s){margin}: " + "; ".join(parts)
 
 
-def measure_variants(classifier, *, device: str | None, precision: str, batch_size: int,
-                     candidates=CANDIDATES, config: TimingConfig = MEASURE_CONFIG,
-                     seed: int = 0, prepare: Callable | None = None,
-                     clock: Callable[[], float] = time.perf_counter) -> dict:
+def measure_variants(
+    classifier,
+    *,
+    device: str | None,
+    precision: str,
+    batch_size: int,
+    candidates=CANDIDATES,
+    config: TimingConfig = MEASURE_CONFIG,
+    seed: int = 0,
+    prepare: Callable | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> dict:
     """Measure each candidate variant (see the module); ``{variant: Measurement}``.
 
     ``prepare(classifier, variant=, batch_size=, device=, seed=, precision=)`` returns
@@ -179,8 +227,14 @@ def measure_variants(classifier, *, device: str | None, precision: str, batch_si
     calls: dict = {}
     for variant in candidates:
         try:
-            call, _, _ = prepare(classifier, variant=variant, batch_size=batch_size,
-                                 device=device, seed=seed, precision=precision)
+            call, _, _ = prepare(
+                classifier,
+                variant=variant,
+                batch_size=batch_size,
+                device=device,
+                seed=seed,
+                precision=precision,
+            )
             t0 = clock()
             call()
             first = clock() - t0
@@ -191,8 +245,7 @@ def measure_variants(classifier, *, device: str | None, precision: str, batch_si
         calls[variant], out[variant] = call, Measurement(first_call_s=first)
     times: dict = {v: [] for v in calls}
     spent, rounds = 0.0, 0
-    while calls and rounds < config.max_repeats and (rounds < config.min_repeats
-                                                     or spent < config.budget_s):
+    while calls and rounds < config.max_repeats and (rounds < config.min_repeats or spent < config.budget_s):
         for variant, call in calls.items():
             t0 = clock()
             call()
@@ -222,22 +275,34 @@ def _write_cache(path: Path, key: str, measurements: dict) -> str | None:
     """Add one entry (re-reading the file first); an error text, or None when written."""
     try:
         entries = _read_cache(path)
-        entries[key] = {"measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                        "measurements": {k: asdict(v) for k, v in measurements.items()}}
+        entries[key] = {
+            "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "measurements": {k: asdict(v) for k, v in measurements.items()},
+        }
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"version": _CACHE_VERSION, "entries": entries}, indent=1,
-                                  sort_keys=True), encoding="utf-8")
+        tmp.write_text(
+            json.dumps({"version": _CACHE_VERSION, "entries": entries}, indent=1, sort_keys=True),
+            encoding="utf-8",
+        )
         os.replace(tmp, path)
     except OSError as exc:
         return f"{type(exc).__name__}: {exc}"
     return None
 
 
-def choose_variant(classifier, *, device: str | None = None, precision: str = "float32",
-                   batch_size: int = 8, calls: int = 1, cache: str | Path | None = None,
-                   use_cache: bool = True, measure: Callable | None = measure_variants,
-                   tf_version: str | None = None) -> VariantChoice:
+def choose_variant(
+    classifier,
+    *,
+    device: str | None = None,
+    precision: str = "float32",
+    batch_size: int = 8,
+    calls: int = 1,
+    cache: str | Path | None = None,
+    use_cache: bool = True,
+    measure: Callable | None = measure_variants,
+    tf_version: str | None = None,
+) -> VariantChoice:
     """Choose the variant for ``classifier`` (see the module).
 
     Args:
@@ -252,8 +317,9 @@ def choose_variant(classifier, *, device: str | None = None, precision: str = "f
             ``{variant: Measurement}``; None never measures (the rule decides).
         tf_version: For the key (default: the installed TensorFlow's).
     """
-    key = choice_key(classifier, device=device, precision=precision, batch_size=batch_size,
-                     tf_version=tf_version)
+    key = choice_key(
+        classifier, device=device, precision=precision, batch_size=batch_size, tf_version=tf_version
+    )
     path = Path(cache) if cache is not None else cache_path()
     measurements, source, note = {}, "rule", ""
     entry = _read_cache(path).get(key) if use_cache else None
@@ -265,8 +331,7 @@ def choose_variant(classifier, *, device: str | None = None, precision: str = "f
         except (KeyError, TypeError):
             measurements = {}
     if not measurements and measure is not None:
-        measurements = measure(classifier, device=device, precision=precision,
-                               batch_size=batch_size)
+        measurements = measure(classifier, device=device, precision=precision, batch_size=batch_size)
         source = "measured"
         if use_cache and any(m.ok for m in measurements.values()):
             error = _write_cache(path, key, measurements)
@@ -275,8 +340,7 @@ def choose_variant(classifier, *, device: str | None = None, precision: str = "f
     if decided is None:
         variant, why = rule_choice(_device_kind(device))
         failed = "; ".join(f"{v}: {m.error}" for v, m in measurements.items() if not m.ok)
-        reason = (f"rule: {why}" + (f" (nothing could be measured: {failed})" if failed else
-                                    " (not measured)"))
+        reason = f"rule: {why}" + (f" (nothing could be measured: {failed})" if failed else " (not measured)")
         return VariantChoice(variant, "rule", reason, key, measurements, max(1, int(calls)))
     variant, why = decided
     return VariantChoice(variant, source, why + note, key, measurements, max(1, int(calls)))

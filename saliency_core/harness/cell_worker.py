@@ -26,12 +26,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", required=True)
     parser.add_argument("--suite", required=True, help="suite as JSON (Suite.to_dict)")
     parser.add_argument("--cell", required=True, help="cell as JSON (CellSpec fields)")
-    parser.add_argument("--roof", default="none", help="the device's roof so far, GFLOP/s, "
-                        "or none (measured here)")
-    parser.add_argument("--resample-roof", choices=("yes", "no"), default="yes",
-                        help="re-sample the roof before the cell, keeping the best")
-    parser.add_argument("--retry-failed", action="store_true",
-                        help="replace a failed cell with the same key")
+    parser.add_argument(
+        "--roof", default="none", help="the device's roof so far, GFLOP/s, or none (measured here)"
+    )
+    parser.add_argument(
+        "--resample-roof",
+        choices=("yes", "no"),
+        default="yes",
+        help="re-sample the roof before the cell, keeping the best",
+    )
+    parser.add_argument("--retry-failed", action="store_true", help="replace a failed cell with the same key")
     args = parser.parse_args(argv)
     # An entry point: configure the runtime before TensorFlow is imported.
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -48,16 +52,25 @@ def main(argv: list[str] | None = None) -> int:
     suite = Suite.from_dict(json.loads(args.suite))
     spec = CellSpec(**json.loads(args.cell))
     try:
-        tracker = RoofTracker(None if args.roof == "none" else float(args.roof),
-                              resample=args.resample_roof == "yes", device=spec.device)
+        tracker = RoofTracker(
+            None if args.roof == "none" else float(args.roof),
+            resample=args.resample_roof == "yes",
+            device=spec.device,
+        )
     except Exception:  # noqa: BLE001 - no roof (e.g. no GPU): the cell records None
         tracker = None
     try:
         with ResultStore(args.store) as store:
-            run_model_cells(store, args.run, suite, spec.model, [spec],
-                            roof=(lambda device: tracker.before_cell()) if tracker else None,
-                            planner=ChunkPlanner(suite.chunk_candidates, seed=suite.seed),
-                            retry_failed=args.retry_failed)
+            run_model_cells(
+                store,
+                args.run,
+                suite,
+                spec.model,
+                [spec],
+                roof=(lambda device: tracker.before_cell()) if tracker else None,
+                planner=ChunkPlanner(suite.chunk_candidates, seed=suite.seed),
+                retry_failed=args.retry_failed,
+            )
     except KeyboardInterrupt:
         return 130
     return 0

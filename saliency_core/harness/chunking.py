@@ -44,19 +44,26 @@ class ChunkChoice:
         return self.best if batch_size > self.best else None
 
     def to_dict(self) -> dict:
-        return {"best": self.best,
-                "images_per_s": {str(k): v for k, v in self.images_per_s.items()}}
+        return {"best": self.best, "images_per_s": {str(k): v for k, v in self.images_per_s.items()}}
 
     @classmethod
     def from_dict(cls, data: dict) -> "ChunkChoice":
-        return cls(best=int(data["best"]),
-                   images_per_s={int(k): float(v) for k, v in data["images_per_s"].items()})
+        return cls(
+            best=int(data["best"]), images_per_s={int(k): float(v) for k, v in data["images_per_s"].items()}
+        )
 
 
-def find_best_chunk(classifier, *, variant: str, device: str | None,
-                    candidates=DEFAULT_CANDIDATES, config: TimingConfig = SEARCH_CONFIG,
-                    seed: int = 0, score: str = "logit", precision: str = "float32"
-                    ) -> ChunkChoice:
+def find_best_chunk(
+    classifier,
+    *,
+    variant: str,
+    device: str | None,
+    candidates=DEFAULT_CANDIDATES,
+    config: TimingConfig = SEARCH_CONFIG,
+    seed: int = 0,
+    score: str = "logit",
+    precision: str = "float32",
+) -> ChunkChoice:
     """Time saliency at each candidate batch size and return the fastest.
 
     Each candidate gets its own compiled function (as a timing cell does) and its
@@ -77,9 +84,15 @@ def find_best_chunk(classifier, *, variant: str, device: str | None,
     calls, error = {}, None
     for size in sizes:
         try:
-            call, _, _ = prepare_saliency_call(classifier, variant=variant, batch_size=size,
-                                               device=device, seed=seed, score=score,
-                                               precision=precision)
+            call, _, _ = prepare_saliency_call(
+                classifier,
+                variant=variant,
+                batch_size=size,
+                device=device,
+                seed=seed,
+                score=score,
+                precision=precision,
+            )
             for _ in range(1 + config.warmup):
                 call()
         except tf.errors.ResourceExhaustedError as exc:  # too large for this device: skip it
@@ -90,8 +103,7 @@ def find_best_chunk(classifier, *, variant: str, device: str | None,
         raise error
     times: dict[int, list[float]] = {size: [] for size in calls}
     spent, rounds = 0.0, 0
-    while rounds < config.max_repeats and (rounds < config.min_repeats
-                                           or spent < config.budget_s):
+    while rounds < config.max_repeats and (rounds < config.min_repeats or spent < config.budget_s):
         for size, call in calls.items():
             t0 = time.perf_counter()
             call()
@@ -114,8 +126,14 @@ class ChunkPlanner:
         search: The search function (injectable for tests).
     """
 
-    def __init__(self, candidates=DEFAULT_CANDIDATES, *, config: TimingConfig = SEARCH_CONFIG,
-                 seed: int = 0, search: Callable[..., ChunkChoice] = find_best_chunk):
+    def __init__(
+        self,
+        candidates=DEFAULT_CANDIDATES,
+        *,
+        config: TimingConfig = SEARCH_CONFIG,
+        seed: int = 0,
+        search: Callable[..., ChunkChoice] = find_best_chunk,
+    ):
         self.candidates = tuple(sorted({int(c) for c in candidates}))
         self.config, self.seed, self._search = config, seed, search
         self._cache: dict[tuple, ChunkChoice] = {}
@@ -130,13 +148,20 @@ class ChunkPlanner:
     def remember(self, key: tuple, choice: ChunkChoice) -> None:
         self._cache[key] = choice
 
-    def choice(self, classifier, *, key: tuple, variant: str, device: str | None,
-               precision: str = "float32") -> ChunkChoice:
+    def choice(
+        self, classifier, *, key: tuple, variant: str, device: str | None, precision: str = "float32"
+    ) -> ChunkChoice:
         """The cached choice for ``key`` (model, image size, variant, device and a low
         precision), measured once."""
         if key not in self._cache:
             extra = {} if precision == "float32" else {"precision": precision}
-            self._cache[key] = self._search(classifier, variant=variant, device=device,
-                                            candidates=self.candidates, config=self.config,
-                                            seed=self.seed, **extra)
+            self._cache[key] = self._search(
+                classifier,
+                variant=variant,
+                device=device,
+                candidates=self.candidates,
+                config=self.config,
+                seed=self.seed,
+                **extra,
+            )
         return self._cache[key]

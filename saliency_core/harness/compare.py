@@ -31,18 +31,32 @@ from ..store.db import Cell, ResultStore, Run, canonical_json
 from ..store.export import cell_name, timing_stats
 
 __all__ = [
-    "BaselineRow", "RunDiffRow", "PrecisionRow", "MachineMismatchWarning", "compare_baseline",
-    "compare_runs", "compare_precisions", "precision_table",
-    "machine_differences", "baseline_table", "runs_table", "diff_table", "format_table",
-    "print_table", "SHARED_RSS_NOTE", "shared_process_rss",
+    "BaselineRow",
+    "RunDiffRow",
+    "PrecisionRow",
+    "MachineMismatchWarning",
+    "compare_baseline",
+    "compare_runs",
+    "compare_precisions",
+    "precision_table",
+    "machine_differences",
+    "baseline_table",
+    "runs_table",
+    "diff_table",
+    "format_table",
+    "print_table",
+    "SHARED_RSS_NOTE",
+    "shared_process_rss",
 ]
 
 
 #: Printed (and shown in reports) when several backbones' peak RSS comes from one process.
-SHARED_RSS_NOTE = ("Peak RSS was measured in one process that still held the earlier cells' "
-                   "models and compiled functions, so RSS grows with the order the cells ran "
-                   "in and its ratios across backbones are not a memory comparison. To compare "
-                   "memory, run the suite with --fresh-process (or fresh_process = true).")
+SHARED_RSS_NOTE = (
+    "Peak RSS was measured in one process that still held the earlier cells' "
+    "models and compiled functions, so RSS grows with the order the cells ran "
+    "in and its ratios across backbones are not a memory comparison. To compare "
+    "memory, run the suite with --fresh-process (or fresh_process = true)."
+)
 
 
 def shared_process_rss(run_config: dict, rss_models: set[str]) -> bool:
@@ -132,8 +146,7 @@ def _peak(metrics: dict, kind: str | None = None) -> tuple[float | None, str | N
     return (float(rss), "rss") if rss is not None else (None, None)
 
 
-def compare_baseline(store: ResultStore, run_id: str,
-                     baseline: str = "resnet50") -> list[BaselineRow]:
+def compare_baseline(store: ResultStore, run_id: str, baseline: str = "resnet50") -> list[BaselineRow]:
     """Each timing cell of a run as ratios to ``baseline``'s cell with the same
     device, variant and batch size.
 
@@ -151,15 +164,21 @@ def compare_baseline(store: ResultStore, run_id: str,
     groups: dict[tuple, list[Cell]] = {}
     for cell in cells:
         k = cell.key
-        groups.setdefault((str(k.get("device")), str(k.get("variant")), k.get("batch_size"),
-                           str(k.get("precision", "float32"))), []).append(cell)
+        groups.setdefault(
+            (
+                str(k.get("device")),
+                str(k.get("variant")),
+                k.get("batch_size"),
+                str(k.get("precision", "float32")),
+            ),
+            [],
+        ).append(cell)
     rows = []
     for (device, variant, batch, precision), group in sorted(
-            groups.items(), key=lambda g: canonical_json(g[0])):
-        base = next((c for c in group if str(c.key.get("model", "")).lower() == baseline.lower()),
-                    None)
-        where = f"{device}/{variant}/b{batch}" + ("" if precision == "float32"
-                                                    else f"/{precision}")
+        groups.items(), key=lambda g: canonical_json(g[0])
+    ):
+        base = next((c for c in group if str(c.key.get("model", "")).lower() == baseline.lower()), None)
+        where = f"{device}/{variant}/b{batch}" + ("" if precision == "float32" else f"/{precision}")
         if base is None:
             base_note = f"n/a: no {baseline} cell for {where}"
         elif base.status != "ok":
@@ -180,15 +199,30 @@ def compare_baseline(store: ResultStore, run_id: str,
                 if peak_kind != base_kind:  # compare like with like: fall back to RSS
                     peak, peak_kind = _peak(m, "rss")
                     base_peak, _ = _peak(bm, "rss")
-                ratios = (_ratio(m.get("images_per_s"), bm.get("images_per_s")),
-                          _ratio(m.get("compile_s"), bm.get("compile_s")),
-                          _ratio(peak, base_peak))
-            rows.append(BaselineRow(
-                model=str(cell.key.get("model")), device=device, variant=variant,
-                batch_size=batch, image_size=cell.key.get("image_size"), status=cell.status,
-                images_per_s=m.get("images_per_s"), compile_s=m.get("compile_s"),
-                peak_mb=peak, peak_kind=peak_kind, images_per_s_ratio=ratios[0],
-                compile_ratio=ratios[1], peak_ratio=ratios[2], note=note, precision=precision))
+                ratios = (
+                    _ratio(m.get("images_per_s"), bm.get("images_per_s")),
+                    _ratio(m.get("compile_s"), bm.get("compile_s")),
+                    _ratio(peak, base_peak),
+                )
+            rows.append(
+                BaselineRow(
+                    model=str(cell.key.get("model")),
+                    device=device,
+                    variant=variant,
+                    batch_size=batch,
+                    image_size=cell.key.get("image_size"),
+                    status=cell.status,
+                    images_per_s=m.get("images_per_s"),
+                    compile_s=m.get("compile_s"),
+                    peak_mb=peak,
+                    peak_kind=peak_kind,
+                    images_per_s_ratio=ratios[0],
+                    compile_ratio=ratios[1],
+                    peak_ratio=ratios[2],
+                    note=note,
+                    precision=precision,
+                )
+            )
     return rows
 
 
@@ -197,19 +231,32 @@ def compare_baseline(store: ResultStore, run_id: str,
 #: Metadata fields whose difference makes two runs' timings not comparable one to one:
 #: (label, path in machine_info).
 _MACHINE_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("cpu model", ("cpu_model",)), ("cpu count", ("cpu_count",)),
-    ("usable cpus", ("cpu_usable",)), ("system", ("system",)), ("architecture", ("machine",)),
-    ("python", ("python_version",)), ("tensorflow", ("tensorflow",)), ("keras", ("keras",)),
-    ("numpy", ("numpy",)), ("gpus", ("gpus",)), ("gpu driver", ("gpu_driver",)),
-    ("XLA_FLAGS", ("xla_flags",)), ("TF_XLA_FLAGS", ("tf_xla_flags",)),
-    ("TF_ENABLE_ONEDNN_OPTS", ("onednn_opts",)), ("oneDNN on", ("onednn_enabled",)),
+    ("cpu model", ("cpu_model",)),
+    ("cpu count", ("cpu_count",)),
+    ("usable cpus", ("cpu_usable",)),
+    ("system", ("system",)),
+    ("architecture", ("machine",)),
+    ("python", ("python_version",)),
+    ("tensorflow", ("tensorflow",)),
+    ("keras", ("keras",)),
+    ("numpy", ("numpy",)),
+    ("gpus", ("gpus",)),
+    ("gpu driver", ("gpu_driver",)),
+    ("XLA_FLAGS", ("xla_flags",)),
+    ("TF_XLA_FLAGS", ("tf_xla_flags",)),
+    ("TF_ENABLE_ONEDNN_OPTS", ("onednn_opts",)),
+    ("oneDNN on", ("onednn_enabled",)),
     ("intra-op threads", ("tf_threads", "intra_op")),
     ("inter-op threads", ("tf_threads", "inter_op")),
 )
 #: Fields recorded only since the precision work: a run made before has no entry, which
 #: says nothing about its machine, so they are compared only when both runs have them.
-_NEWER_FIELDS = {("onednn_opts",), ("onednn_enabled",), ("tf_threads", "intra_op"),
-                 ("tf_threads", "inter_op")}
+_NEWER_FIELDS = {
+    ("onednn_opts",),
+    ("onednn_enabled",),
+    ("tf_threads", "intra_op"),
+    ("tf_threads", "inter_op"),
+}
 
 
 def _field(info: dict, path: tuple[str, ...]) -> Any:
@@ -254,15 +301,15 @@ def machine_differences(store: ResultStore, run_a: str, run_b: str) -> list[str]
         if not run.metadata.get("machine_info"):
             messages.append(f"run {run.id} has no machine metadata; cannot tell if machines match")
         for resumed in run.metadata.get("resumed", []):
-            diff = _differences(run.metadata.get("machine_info", {}),
-                                resumed.get("machine_info", {}))
+            diff = _differences(run.metadata.get("machine_info", {}), resumed.get("machine_info", {}))
             if diff:
-                messages.append(f"run {run.id} was resumed at {resumed.get('at')} on a "
-                                f"different machine/software: {'; '.join(diff)}")
+                messages.append(
+                    f"run {run.id} was resumed at {resumed.get('at')} on a "
+                    f"different machine/software: {'; '.join(diff)}"
+                )
     diff = _differences(ra.metadata.get("machine_info", {}), rb.metadata.get("machine_info", {}))
     if diff and ra.metadata.get("machine_info") and rb.metadata.get("machine_info"):
-        messages.append(f"runs {ra.id} and {rb.id} ran on different machines/software: "
-                        f"{'; '.join(diff)}")
+        messages.append(f"runs {ra.id} and {rb.id} ran on different machines/software: {'; '.join(diff)}")
     return messages
 
 
@@ -278,8 +325,7 @@ def _median_and_spread(metrics: dict) -> tuple[float | None, tuple[float, float]
     return float(median), (float(median) - half, float(median) + half)
 
 
-def compare_runs(store: ResultStore, run_a: str, run_b: str,
-                 threshold: float = 0.10) -> list[RunDiffRow]:
+def compare_runs(store: ResultStore, run_a: str, run_b: str, threshold: float = 0.10) -> list[RunDiffRow]:
     """Compare the timing cells of run B against run A (A is the reference).
 
     Args:
@@ -306,10 +352,14 @@ def compare_runs(store: ResultStore, run_a: str, run_b: str,
         if a is None or b is None:
             verdict = "only in B" if a is None else "only in A"
         elif a.status != "ok" or b.status != "ok":
-            verdict = ("failed in both" if a.status != "ok" and b.status != "ok"
-                       else "failed in A" if a.status != "ok" else "failed in B")
-            reason = "; ".join(f"{tag}: {c.reason}" for tag, c in (("A", a), ("B", b))
-                               if c.status != "ok")
+            verdict = (
+                "failed in both"
+                if a.status != "ok" and b.status != "ok"
+                else "failed in A"
+                if a.status != "ok"
+                else "failed in B"
+            )
+            reason = "; ".join(f"{tag}: {c.reason}" for tag, c in (("A", a), ("B", b)) if c.status != "ok")
         elif med_a is None or med_b is None or not med_a:
             verdict, reason = "unchanged", "no timing data to compare"
         else:
@@ -322,13 +372,24 @@ def compare_runs(store: ResultStore, run_a: str, run_b: str,
                 verdict = "improvement"
             else:
                 verdict = "within spread"
-        rows.append(RunDiffRow(name=cell_name(key), key=key, median_a=med_a, median_b=med_b,
-                               spread_a=spread_a, spread_b=spread_b, change=change,
-                               verdict=verdict, reason=reason))
+        rows.append(
+            RunDiffRow(
+                name=cell_name(key),
+                key=key,
+                median_a=med_a,
+                median_b=med_b,
+                spread_a=spread_a,
+                spread_b=spread_b,
+                change=change,
+                verdict=verdict,
+                reason=reason,
+            )
+        )
     return rows
 
 
 # --- precision against float32 ----------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class PrecisionRow:
@@ -355,6 +416,7 @@ class PrecisionRow:
 def compare_precisions(store: ResultStore, run_id: str) -> list[PrecisionRow]:
     """Every ok low-precision timing cell of a run with its float32 partner, in run order."""
     cells = [c for c in store.cells(run_id, kind="timing") if c.status == "ok"]
+
     def where(key: dict) -> str:
         return canonical_json({k: v for k, v in key.items() if k != "precision"})
 
@@ -367,52 +429,97 @@ def compare_precisions(store: ResultStore, run_id: str) -> list[PrecisionRow]:
         partner = base.get(where(cell.key))
         rate = cell.metrics.get("images_per_s")
         ref = partner.metrics.get("images_per_s") if partner else None
-        rows.append(PrecisionRow(name=cell_name(cell.key), precision=precision, images_per_s=rate,
-                                 float32_images_per_s=ref,
-                                 speedup=_ratio(rate, ref) if rate is not None else None,
-                                 fidelity={k: v for k, v in (cell.metrics.get("fidelity") or {})
-                                           .items() if k != "per_image"}))
+        rows.append(
+            PrecisionRow(
+                name=cell_name(cell.key),
+                precision=precision,
+                images_per_s=rate,
+                float32_images_per_s=ref,
+                speedup=_ratio(rate, ref) if rate is not None else None,
+                fidelity={k: v for k, v in (cell.metrics.get("fidelity") or {}).items() if k != "per_image"},
+            )
+        )
     return rows
 
 
 def precision_table(rows: Sequence[PrecisionRow]) -> tuple[list[str], list[list[str]]]:
     """Headers and string cells for ``compare_precisions`` rows (means over images, the
     worst image in brackets)."""
-    headers = ["cell", "img/s", "float32 img/s", "speed vs float32", "spearman |map|",
-               "rel L2", "top-10% overlap", "top-1 agree"]
+    headers = [
+        "cell",
+        "img/s",
+        "float32 img/s",
+        "speed vs float32",
+        "spearman |map|",
+        "rel L2",
+        "top-10% overlap",
+        "top-1 agree",
+    ]
 
     def pair(row, mean, worst, fmt):
         f = row.fidelity
         return "n/a" if f.get(mean) is None else f"{f[mean]:{fmt}} ({_num(f.get(worst), fmt)})"
 
-    body = [[r.name, _num(r.images_per_s, ".2f"), _num(r.float32_images_per_s, ".2f"),
-             _num(r.speedup, ".2f", "x"), pair(r, "spearman_abs", "spearman_abs_min", ".3f"),
-             pair(r, "rel_l2", "rel_l2_max", ".2e"),
-             pair(r, "top_overlap", "top_overlap_min", ".2f"),
-             _num(r.fidelity.get("top1_agreement"), ".2f")] for r in rows]
+    body = [
+        [
+            r.name,
+            _num(r.images_per_s, ".2f"),
+            _num(r.float32_images_per_s, ".2f"),
+            _num(r.speedup, ".2f", "x"),
+            pair(r, "spearman_abs", "spearman_abs_min", ".3f"),
+            pair(r, "rel_l2", "rel_l2_max", ".2e"),
+            pair(r, "top_overlap", "top_overlap_min", ".2f"),
+            _num(r.fidelity.get("top1_agreement"), ".2f"),
+        ]
+        for r in rows
+    ]
     return headers, body
 
 
 # --- tables ------------------------------------------------------------------------------
 
+
 def _num(value: float | None, fmt: str, suffix: str = "") -> str:
     return "n/a" if value is None else format(value, fmt) + suffix
 
 
-def baseline_table(rows: Sequence[BaselineRow],
-                   baseline: str = "resnet50") -> tuple[list[str], list[list[str]]]:
+def baseline_table(
+    rows: Sequence[BaselineRow], baseline: str = "resnet50"
+) -> tuple[list[str], list[list[str]]]:
     """Headers and string cells for ``compare_baseline`` rows."""
-    headers = ["device", "variant", "batch", "model", "img/s", f"img/s vs {baseline}",
-               "compile s", f"compile vs {baseline}", "peak MiB", f"peak vs {baseline}", "note"]
+    headers = [
+        "device",
+        "variant",
+        "batch",
+        "model",
+        "img/s",
+        f"img/s vs {baseline}",
+        "compile s",
+        f"compile vs {baseline}",
+        "peak MiB",
+        f"peak vs {baseline}",
+        "note",
+    ]
     low = any(r.precision != "float32" for r in rows)
     if low:
         headers.insert(2, "precision")
-    body = [[r.device, r.variant, *([r.precision] if low else []), str(r.batch_size), r.model,
-             _num(r.images_per_s, ".1f"),
-             _num(r.images_per_s_ratio, ".2f", "x"), _num(r.compile_s, ".2f"),
-             _num(r.compile_ratio, ".2f", "x"),
-             _num(r.peak_mb, ".0f", f" ({r.peak_kind})" if r.peak_kind else ""),
-             _num(r.peak_ratio, ".2f", "x"), r.note or ""] for r in rows]
+    body = [
+        [
+            r.device,
+            r.variant,
+            *([r.precision] if low else []),
+            str(r.batch_size),
+            r.model,
+            _num(r.images_per_s, ".1f"),
+            _num(r.images_per_s_ratio, ".2f", "x"),
+            _num(r.compile_s, ".2f"),
+            _num(r.compile_ratio, ".2f", "x"),
+            _num(r.peak_mb, ".0f", f" ({r.peak_kind})" if r.peak_kind else ""),
+            _num(r.peak_ratio, ".2f", "x"),
+            r.note or "",
+        ]
+        for r in rows
+    ]
     return headers, body
 
 
@@ -427,26 +534,42 @@ def _ms_range(spread: tuple[float, float] | None) -> str:
 def diff_table(rows: Sequence[RunDiffRow]) -> tuple[list[str], list[list[str]]]:
     """Headers and string cells for ``compare_runs`` rows (times in milliseconds)."""
     headers = ["cell", "A median ms", "A IQR ms", "B median ms", "B IQR ms", "change", "verdict"]
-    body = [[r.name, _ms(r.median_a), _ms_range(r.spread_a), _ms(r.median_b),
-             _ms_range(r.spread_b), _num(r.change, "+.1%"),
-             r.verdict + (f" ({r.reason})" if r.reason else "")] for r in rows]
+    body = [
+        [
+            r.name,
+            _ms(r.median_a),
+            _ms_range(r.spread_a),
+            _ms(r.median_b),
+            _ms_range(r.spread_b),
+            _num(r.change, "+.1%"),
+            r.verdict + (f" ({r.reason})" if r.reason else ""),
+        ]
+        for r in rows
+    ]
     return headers, body
 
 
 def runs_table(store: ResultStore, runs: Sequence[Run]) -> tuple[list[str], list[list[str]]]:
     """Headers and string cells listing runs with their cell counts and commit."""
-    headers = ["run", "suite", "status", "started", "finished", "cells ok", "cells failed",
-               "commit"]
+    headers = ["run", "suite", "status", "started", "finished", "cells ok", "cells failed", "commit"]
     body = []
     for run in runs:
         cells = store.cells(run.id)
         ok = sum(c.status == "ok" for c in cells)
         commit = run.metadata.get("commit_info", {})
         cid = str(commit.get("id") or "")
-        body.append([run.id, run.suite, run.status, run.started[:19].replace("T", " "),
-                     (run.finished or "")[:19].replace("T", " "), str(ok), str(len(cells) - ok),
-                     (cid[:10] if len(cid) == 40 else cid)
-                     + ("+dirty" if commit.get("dirty") else "")])
+        body.append(
+            [
+                run.id,
+                run.suite,
+                run.status,
+                run.started[:19].replace("T", " "),
+                (run.finished or "")[:19].replace("T", " "),
+                str(ok),
+                str(len(cells) - ok),
+                (cid[:10] if len(cid) == 40 else cid) + ("+dirty" if commit.get("dirty") else ""),
+            ]
+        )
     return headers, body
 
 
@@ -455,13 +578,20 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [len(h) for h in headers]
     for row in rows:
         widths = [max(w, len(str(c))) for w, c in zip(widths, row)]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip()
-             for line in [list(headers), ["-" * w for w in widths], *rows]]
+    lines = [
+        "  ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip()
+        for line in [list(headers), ["-" * w for w in widths], *rows]
+    ]
     return "\n".join(lines)
 
 
-def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, title: str | None = None,
-                file: IO[str] | None = None) -> None:
+def print_table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    title: str | None = None,
+    file: IO[str] | None = None,
+) -> None:
     """Print a table: with ``rich`` when installed and ``file`` is a terminal, else plain."""
     file = file or sys.stdout
     if file.isatty():

@@ -40,8 +40,7 @@ import numpy as np
 
 from ..devices import check_device, is_cpu, resolve_device
 
-__all__ = ["FlopCount", "RoofTracker", "count_flops", "graph_flops", "measure_roof",
-           "roof_fraction"]
+__all__ = ["FlopCount", "RoofTracker", "count_flops", "graph_flops", "measure_roof", "roof_fraction"]
 
 
 @dataclass(frozen=True)
@@ -95,8 +94,12 @@ def _einsum_flops(op) -> int | None:
 
 
 # Op types counted here rather than by TensorFlow's registry (see the module docstring).
-_OWN_COUNTS = {"BatchMatMul": _batch_matmul_flops, "BatchMatMulV2": _batch_matmul_flops,
-               "BatchMatMulV3": _batch_matmul_flops, "Einsum": _einsum_flops}
+_OWN_COUNTS = {
+    "BatchMatMul": _batch_matmul_flops,
+    "BatchMatMulV2": _batch_matmul_flops,
+    "BatchMatMulV3": _batch_matmul_flops,
+    "Einsum": _einsum_flops,
+}
 
 
 def _registry_flops(graph, op) -> int | None:
@@ -154,13 +157,17 @@ def count_flops(classifier, *, score: str = "logit") -> FlopCount:
     grad = build_gradient_fn(classifier, variant="function", score=score)
     fwd = build_forward_fn(classifier, variant="function")
     # python_function is the undecorated body: traced again at a fixed batch of 1.
-    grad_cf = tf.function(grad.fn.python_function).get_concrete_function(
-        image, tf.TensorSpec((1,), tf.int32))
+    grad_cf = tf.function(grad.fn.python_function).get_concrete_function(image, tf.TensorSpec((1,), tf.int32))
     fwd_cf = tf.function(fwd.fn.python_function).get_concrete_function(image)
     sal_total, sal_by_op, uncounted = graph_flops(grad_cf)
     fwd_total, fwd_by_op, _ = graph_flops(fwd_cf)
-    return FlopCount(forward=fwd_total, saliency=sal_total, forward_by_op=fwd_by_op,
-                     saliency_by_op=sal_by_op, uncounted=uncounted)
+    return FlopCount(
+        forward=fwd_total,
+        saliency=sal_total,
+        forward_by_op=fwd_by_op,
+        saliency_by_op=sal_by_op,
+        uncounted=uncounted,
+    )
 
 
 def roof_fraction(flops_per_image, images_per_s, roof_gflops) -> float | None:
@@ -171,8 +178,9 @@ def roof_fraction(flops_per_image, images_per_s, roof_gflops) -> float | None:
     return flops_per_image * images_per_s / (roof_gflops * 1e9)
 
 
-def measure_roof(n: int | None = None, repeats: int = 20, *, seed: int = 0,
-                 device: str | None = None) -> float:
+def measure_roof(
+    n: int | None = None, repeats: int = 20, *, seed: int = 0, device: str | None = None
+) -> float:
     """GFLOP/s of an (n x n) @ (n x n) fp32 matrix product (2·n³ FLOPs) on ``device``.
 
     On the CPU (``device`` None or "cpu") the product is numpy's (n = 2048 when not
@@ -208,13 +216,14 @@ def measure_roof(n: int | None = None, repeats: int = 20, *, seed: int = 0,
         def product():
             with tf.device(resolve_device(device)):
                 float(tf.linalg.matmul(a, b)[0, 0])  # fetching waits for the device
+
     product()
     best = float("inf")
     for _ in range(max(1, repeats)):
         t0 = time.perf_counter()
         product()
         best = min(best, time.perf_counter() - t0)
-    return 2.0 * n ** 3 / best / 1e9
+    return 2.0 * n**3 / best / 1e9
 
 
 class RoofTracker:
@@ -232,17 +241,22 @@ class RoofTracker:
         repeats, sample_repeats: Products timed initially and per re-sample.
     """
 
-    def __init__(self, initial: float | None = None, *, resample: bool = True,
-                 device: str | None = "cpu", repeats: int = 20, sample_repeats: int = 3):
+    def __init__(
+        self,
+        initial: float | None = None,
+        *,
+        resample: bool = True,
+        device: str | None = "cpu",
+        repeats: int = 20,
+        sample_repeats: int = 3,
+    ):
         self.device = device
-        self.gflops = (float(initial) if initial is not None
-                       else measure_roof(repeats=repeats, device=device))
+        self.gflops = float(initial) if initial is not None else measure_roof(repeats=repeats, device=device)
         self.initial = self.gflops
         self.resample, self.sample_repeats = resample, sample_repeats
 
     def before_cell(self) -> float:
         """The roof to use for the next cell (re-sampled first when enabled), GFLOP/s."""
         if self.resample:
-            self.gflops = max(self.gflops, measure_roof(repeats=self.sample_repeats,
-                                                        device=self.device))
+            self.gflops = max(self.gflops, measure_roof(repeats=self.sample_repeats, device=self.device))
         return self.gflops

@@ -57,14 +57,25 @@ from .flops import RoofTracker, count_flops
 from .suites import Suite
 from .timing import time_cell
 
-__all__ = ["CellSpec", "key_precision", "expand_cells", "run_suite", "run_model_cells",
-           "default_loader",
-           "failure_reason", "native_size", "best_roofs", "ROOF_METHOD"]
+__all__ = [
+    "CellSpec",
+    "key_precision",
+    "expand_cells",
+    "run_suite",
+    "run_model_cells",
+    "default_loader",
+    "failure_reason",
+    "native_size",
+    "best_roofs",
+    "ROOF_METHOD",
+]
 
 log = logging.getLogger(__name__)
 
-ROOF_METHOD = ("numpy fp32 matmul 2048x2048: GFLOP/s of the fastest of 20 products at the "
-               "start, re-sampled (3 products) before each cell, best rate kept")
+ROOF_METHOD = (
+    "numpy fp32 matmul 2048x2048: GFLOP/s of the fastest of 20 products at the "
+    "start, re-sampled (3 products) before each cell, best rate kept"
+)
 _REASON_CHARS = 600
 
 
@@ -82,8 +93,13 @@ class CellSpec:
     def key(self, size: int | None) -> dict:
         """The store key (``timing`` convention) for the cell at input size ``size``;
         ``precision`` only when it is not float32."""
-        key = {"model": self.model, "variant": self.variant, "batch_size": self.batch_size,
-               "device": self.device, "image_size": size}
+        key = {
+            "model": self.model,
+            "variant": self.variant,
+            "batch_size": self.batch_size,
+            "device": self.device,
+            "image_size": size,
+        }
         return key if self.precision == "float32" else {**key, "precision": self.precision}
 
     def label(self) -> str:
@@ -100,9 +116,14 @@ def key_precision(key: dict) -> str:
 def expand_cells(suite: Suite) -> list[CellSpec]:
     """All cells of a suite, ordered model, device, variant, precision, batch size (float32
     before the low precisions, so a run's float32 numbers come first)."""
-    return [CellSpec(m, v, b, d, suite.image_size, p)
-            for m in suite.models for d in suite.devices
-            for v in suite.variants for p in suite.precisions for b in suite.batch_sizes]
+    return [
+        CellSpec(m, v, b, d, suite.image_size, p)
+        for m in suite.models
+        for d in suite.devices
+        for v in suite.variants
+        for p in suite.precisions
+        for b in suite.batch_sizes
+    ]
 
 
 def native_size(model: str) -> int | None:
@@ -123,8 +144,7 @@ def default_loader(model: str, *, weights: str, image_size: int | None):
     if model.lower() == LITE0:
         return load_model(model)
     if model.lower() in BACKBONES:
-        return load_model(model, weights=weights,
-                          input_size=(image_size, image_size) if image_size else None)
+        return load_model(model, weights=weights, input_size=(image_size, image_size) if image_size else None)
     return load_model(model)
 
 
@@ -142,14 +162,13 @@ def failure_reason(exc: BaseException) -> str:
     else:
         prefix = type(exc).__name__
     reason = f"{prefix}: {text}"
-    return reason if len(reason) <= _REASON_CHARS else reason[:_REASON_CHARS - 3] + "..."
+    return reason if len(reason) <= _REASON_CHARS else reason[: _REASON_CHARS - 3] + "..."
 
 
 def _failed_metrics(exc: BaseException) -> dict:
     import tensorflow as tf
 
-    return {"error_type": type(exc).__name__,
-            "oom": isinstance(exc, tf.errors.ResourceExhaustedError)}
+    return {"error_type": type(exc).__name__, "oom": isinstance(exc, tf.errors.ResourceExhaustedError)}
 
 
 def _find_cell(store, run_id: str, kind: str, key: dict):
@@ -174,14 +193,20 @@ def _flops_for(store, run_id: str, model: str, size: int, classifier) -> dict | 
         log.warning("could not count FLOPs of %s: %s", model, exc)
         store.record_cell(run_id, "flops", key, status="failed", reason=failure_reason(exc))
         return None
-    metrics = {"forward": count.forward, "saliency": count.saliency, "ratio": count.ratio,
-               "by_op": count.saliency_by_op, "uncounted": count.uncounted}
+    metrics = {
+        "forward": count.forward,
+        "saliency": count.saliency,
+        "ratio": count.ratio,
+        "by_op": count.saliency_by_op,
+        "uncounted": count.uncounted,
+    }
     store.record_cell(run_id, "flops", key, status="ok", metrics=metrics)
     return metrics
 
 
-def _chunk_for(store, run_id: str, planner: ChunkPlanner, classifier, spec: CellSpec,
-               size: int) -> tuple[int | None, dict | None]:
+def _chunk_for(
+    store, run_id: str, planner: ChunkPlanner, classifier, spec: CellSpec, size: int
+) -> tuple[int | None, dict | None]:
     """Chunk size for a cell (None: one call) and the search result it came from."""
     if not planner.needed(spec.batch_size):
         return None, None
@@ -196,17 +221,26 @@ def _chunk_for(store, run_id: str, planner: ChunkPlanner, classifier, spec: Cell
             choice = ChunkChoice.from_dict(cell.metrics)
             planner.remember(cache_key, choice)
         else:
-            choice = planner.choice(classifier, key=cache_key, variant=spec.variant,
-                                    device=spec.device, precision=spec.precision)
+            choice = planner.choice(
+                classifier, key=cache_key, variant=spec.variant, device=spec.device, precision=spec.precision
+            )
             store.record_cell(run_id, "chunk", key, status="ok", metrics=choice.to_dict())
     return choice.chunk_for(spec.batch_size), choice.to_dict()
 
 
-def run_model_cells(store, run_id: str, suite: Suite, model: str, specs: list[CellSpec], *,
-                    roof: Callable[[str], float | None] | None, planner: ChunkPlanner,
-                    loader: Callable = default_loader,
-                    on_cell: Callable[[CellSpec, str], None] | None = None,
-                    retry_failed: bool = False) -> None:
+def run_model_cells(
+    store,
+    run_id: str,
+    suite: Suite,
+    model: str,
+    specs: list[CellSpec],
+    *,
+    roof: Callable[[str], float | None] | None,
+    planner: ChunkPlanner,
+    loader: Callable = default_loader,
+    on_cell: Callable[[CellSpec, str], None] | None = None,
+    retry_failed: bool = False,
+) -> None:
     """Time the pending cells of one model (same requested image size) in this process.
 
     Loads the model once; a load failure fails every pending cell with its reason.
@@ -223,9 +257,11 @@ def run_model_cells(store, run_id: str, suite: Suite, model: str, specs: list[Ce
 
     requested = specs[0].image_size
     expected = requested or native_size(model)
-    pending = [s for s in specs
-               if expected is None
-               or not store.has_cell(run_id, "timing", s.key(expected), status=skip)]
+    pending = [
+        s
+        for s in specs
+        if expected is None or not store.has_cell(run_id, "timing", s.key(expected), status=skip)
+    ]
     for s in specs:
         if s not in pending:
             done(s, "skipped")
@@ -237,8 +273,7 @@ def run_model_cells(store, run_id: str, suite: Suite, model: str, specs: list[Ce
         reason = failure_reason(exc)
         log.warning("%s: %s", model, reason)
         for s in pending:
-            record(s.key(expected), status="failed", metrics=_failed_metrics(exc),
-                   reason=reason)
+            record(s.key(expected), status="failed", metrics=_failed_metrics(exc), reason=reason)
             done(s, "failed")
         return
     shape = classifier.input_shape
@@ -250,11 +285,9 @@ def run_model_cells(store, run_id: str, suite: Suite, model: str, specs: list[Ce
                 pending.remove(s)
                 done(s, "skipped")
     if size != expected:
-        reason = (f"{model} takes {shape[0]}x{shape[1]} inputs; it cannot be built at image "
-                  f"size {requested}")
+        reason = f"{model} takes {shape[0]}x{shape[1]} inputs; it cannot be built at image size {requested}"
         for s in pending:
-            record(s.key(expected), status="failed", metrics={"error_type": "ImageSizeError"},
-                   reason=reason)
+            record(s.key(expected), status="failed", metrics={"error_type": "ImageSizeError"}, reason=reason)
             done(s, "failed")
         return
     flops = _flops_for(store, run_id, model, size, classifier)
@@ -262,11 +295,18 @@ def run_model_cells(store, run_id: str, suite: Suite, model: str, specs: list[Ce
         key = spec.key(size)
         try:
             chunk, search = _chunk_for(store, run_id, planner, classifier, spec, size)
-            metrics = time_cell(classifier, variant=spec.variant, batch_size=spec.batch_size,
-                                device=spec.device, config=suite.timing, seed=suite.seed,
-                                chunk_size=chunk, precision=spec.precision,
-                                flops_per_image=flops["saliency"] if flops else None,
-                                roof_gflops=roof(spec.device) if roof else None)
+            metrics = time_cell(
+                classifier,
+                variant=spec.variant,
+                batch_size=spec.batch_size,
+                device=spec.device,
+                config=suite.timing,
+                seed=suite.seed,
+                chunk_size=chunk,
+                precision=spec.precision,
+                flops_per_image=flops["saliency"] if flops else None,
+                roof_gflops=roof(spec.device) if roof else None,
+            )
             metrics["forward_flops_per_image"] = flops["forward"] if flops else None
             metrics["chunk_search"] = search
             record(key, status="ok", metrics=metrics)
@@ -284,24 +324,35 @@ def run_model_cells(store, run_id: str, suite: Suite, model: str, specs: list[Ce
     gc.collect()
 
 
-def _run_in_worker(store, run_id: str, suite: Suite, spec: CellSpec, roofs: "_Roofs", *,
-                   retry_failed: bool = False) -> str:
+def _run_in_worker(
+    store, run_id: str, suite: Suite, spec: CellSpec, roofs: "_Roofs", *, retry_failed: bool = False
+) -> str:
     """Run one cell in ``python -m saliency_core.harness.cell_worker``; return its status."""
     expected = spec.image_size or native_size(spec.model)
     skip = "ok" if retry_failed else None
-    if expected is not None and store.has_cell(run_id, "timing", spec.key(expected),
-                                               status=skip):
+    if expected is not None and store.has_cell(run_id, "timing", spec.key(expected), status=skip):
         return "skipped"
-    cmd = [sys.executable, "-m", "saliency_core.harness.cell_worker", "--store", str(store.path),
-           "--run", run_id, "--suite", json.dumps(suite.to_dict()),
-           "--cell", json.dumps(asdict(spec)),
-           "--roof", roofs.current(spec.device),
-           "--resample-roof", "no" if roofs.fixed is not None else "yes"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "saliency_core.harness.cell_worker",
+        "--store",
+        str(store.path),
+        "--run",
+        run_id,
+        "--suite",
+        json.dumps(suite.to_dict()),
+        "--cell",
+        json.dumps(asdict(spec)),
+        "--roof",
+        roofs.current(spec.device),
+        "--resample-roof",
+        "no" if roofs.fixed is not None else "yes",
+    ]
     if retry_failed:
         cmd.append("--retry-failed")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
-    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                          env=env)
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
     if proc.returncode == 130 or proc.returncode == -2:
         raise KeyboardInterrupt
     key = spec.key(expected)
@@ -311,9 +362,15 @@ def _run_in_worker(store, run_id: str, suite: Suite, spec: CellSpec, roofs: "_Ro
         return cell.status
     tail = " ".join(proc.stderr.strip().splitlines()[-5:])[-400:]
     reason = f"cell worker exited with code {proc.returncode} without recording the cell: {tail}"
-    store.record_cell(run_id, "timing", key, status="failed",
-                      metrics={"error_type": "WorkerError", "returncode": proc.returncode},
-                      reason=reason, replace_failed=retry_failed)
+    store.record_cell(
+        run_id,
+        "timing",
+        key,
+        status="failed",
+        metrics={"error_type": "WorkerError", "returncode": proc.returncode},
+        reason=reason,
+        replace_failed=retry_failed,
+    )
     return "failed"
 
 
@@ -332,8 +389,7 @@ class _Roofs:
     def _tracker(self, device: str) -> RoofTracker | None:
         if device not in self._trackers:
             try:
-                self._trackers[device] = RoofTracker(self.fixed, resample=self.fixed is None,
-                                                     device=device)
+                self._trackers[device] = RoofTracker(self.fixed, resample=self.fixed is None, device=device)
             except Exception as exc:  # noqa: BLE001 - no roof is not fatal
                 log.warning("could not measure the roof of %s: %s", device, exc)
                 self._trackers[device] = None
@@ -369,13 +425,25 @@ class _Progress:
             return
         try:
             from rich.console import Console
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn,
-                                       TextColumn, TimeElapsedColumn)
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+            )
         except ImportError:  # pragma: no cover - rich is a dependency
             return
-        self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                                  MofNCompleteColumn(), TimeElapsedColumn(),
-                                  console=Console(stderr=True), transient=False)
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=False,
+        )
         self._task = self._progress.add_task(title, total=total)
         self._title = title
 
@@ -398,10 +466,18 @@ class _Progress:
             self._progress.advance(self._task)
 
 
-def run_suite(suite: Suite | None, store, *, resume: str | None = None, progress: bool = True,
-              fresh_process: bool = False, loader: Callable = default_loader,
-              roof_gflops: float | None = None, planner: ChunkPlanner | None = None,
-              retry_failed: bool = False) -> str:
+def run_suite(
+    suite: Suite | None,
+    store,
+    *,
+    resume: str | None = None,
+    progress: bool = True,
+    fresh_process: bool = False,
+    loader: Callable = default_loader,
+    roof_gflops: float | None = None,
+    planner: ChunkPlanner | None = None,
+    retry_failed: bool = False,
+) -> str:
     """Time every cell of ``suite`` into ``store``; return the run id.
 
     Args:
@@ -439,8 +515,13 @@ def run_suite(suite: Suite | None, store, *, resume: str | None = None, progress
     if resume is not None:
         run_id = store.resume_run(run.id).id
     else:
-        config = {"suite": suite.to_dict(), "roof_gflops": start_roofs[suite.devices[0]],
-                  "roofs": start_roofs, "roof_method": ROOF_METHOD, "fresh_process": fresh}
+        config = {
+            "suite": suite.to_dict(),
+            "roof_gflops": start_roofs[suite.devices[0]],
+            "roofs": start_roofs,
+            "roof_method": ROOF_METHOD,
+            "fresh_process": fresh,
+        }
         run_id = store.start_run(suite.name, config=config, seed=suite.seed)
     planner = planner or ChunkPlanner(suite.chunk_candidates, seed=suite.seed)
     cells = expand_cells(suite)
@@ -453,8 +534,9 @@ def run_suite(suite: Suite | None, store, *, resume: str | None = None, progress
                 if fresh:
                     for spec in specs:
                         bar.running(spec.label())
-                        bar.done(spec, _run_in_worker(store, run_id, suite, spec, roofs,
-                                                      retry_failed=retry_failed))
+                        bar.done(
+                            spec, _run_in_worker(store, run_id, suite, spec, roofs, retry_failed=retry_failed)
+                        )
                 else:
                     bar.running(f"{model} (loading)")
 
@@ -465,9 +547,18 @@ def run_suite(suite: Suite | None, store, *, resume: str | None = None, progress
                             s = _specs[nxt]
                             _bar.running(s.label())
 
-                    run_model_cells(store, run_id, suite, model, specs, roof=roofs.before_cell,
-                                    planner=planner, loader=loader, on_cell=on_cell,
-                                    retry_failed=retry_failed)
+                    run_model_cells(
+                        store,
+                        run_id,
+                        suite,
+                        model,
+                        specs,
+                        roof=roofs.before_cell,
+                        planner=planner,
+                        loader=loader,
+                        on_cell=on_cell,
+                        retry_failed=retry_failed,
+                    )
     except KeyboardInterrupt:
         _record_roofs(store, run_id, roofs)
         store.finish_run(run_id, status="interrupted")
@@ -485,11 +576,14 @@ def _record_roofs(store, run_id: str, roofs: "_Roofs") -> None:
     for device, tracker in roofs.trackers().items():
         if tracker is None:
             continue
-        session = len([c for c in store.cells(run_id, kind="roof")
-                       if c.key.get("device") == device])
-        store.record_cell(run_id, "roof", {"device": device, "session": session}, status="ok",
-                          metrics={"gflops": tracker.gflops, "initial_gflops": tracker.initial,
-                                   "method": ROOF_METHOD})
+        session = len([c for c in store.cells(run_id, kind="roof") if c.key.get("device") == device])
+        store.record_cell(
+            run_id,
+            "roof",
+            {"device": device, "session": session},
+            status="ok",
+            metrics={"gflops": tracker.gflops, "initial_gflops": tracker.initial, "method": ROOF_METHOD},
+        )
 
 
 def best_roofs(store, run_id: str) -> dict[str, float]:

@@ -42,29 +42,37 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..checks.settings import (DEFAULT_BATCH_SIZE, DEFAULT_CURVE_STEPS, DEFAULT_PRECISION,
-                               DEFAULT_VARIANT)
+from ..checks.settings import DEFAULT_BATCH_SIZE, DEFAULT_CURVE_STEPS, DEFAULT_PRECISION, DEFAULT_VARIANT
 from ..devices import normalize_device
 from ..models.weights import RANDOM_WEIGHTS
 from ..toml_files import read_toml
 from .timing import TimingConfig
 
 
-__all__ = ["Suite", "SuiteError", "load_suite", "parse_suite", "list_suites", "suites_dir",
-           "AGREEMENT_DEFAULTS", "CHECKS_DEFAULTS", "agreement_settings",
-           "checks_settings"]
+__all__ = [
+    "Suite",
+    "SuiteError",
+    "load_suite",
+    "parse_suite",
+    "list_suites",
+    "suites_dir",
+    "AGREEMENT_DEFAULTS",
+    "CHECKS_DEFAULTS",
+    "agreement_settings",
+    "checks_settings",
+]
 
 #: Keys of a suite's ``[checks]`` table and their defaults. ``None`` for methods,
 #: metrics, map_methods and gate_method means the registries' defaults (see
 #: :func:`checks_settings`); the numbers come from :mod:`saliency_core.checks.settings`.
 CHECKS_DEFAULTS: dict[str, Any] = {
-    "model": "efficientnet-lite0",      # the pretrained model that installs offline
-    "data": "photos",                   # photos, synthetic or an image folder
+    "model": "efficientnet-lite0",  # the pretrained model that installs offline
+    "data": "photos",  # photos, synthetic or an image folder
     "images": 7,
     "methods": None,
     "metrics": None,
     "map_methods": None,
-    "method_options": {},               # {method: {option: value}}
+    "method_options": {},  # {method: {option: value}}
     "policy": "default",
     "gate_method": None,
     "curve_steps": DEFAULT_CURVE_STEPS,
@@ -72,16 +80,28 @@ CHECKS_DEFAULTS: dict[str, Any] = {
     "precision": DEFAULT_PRECISION,
     "batch_size": DEFAULT_BATCH_SIZE,
 }
-_CHECKS_SCHEMA = {"model": str, "data": str, "images": int, "methods": list, "metrics": list,
-                  "map_methods": list, "method_options": dict, "policy": str, "gate_method": str,
-                  "curve_steps": int, "variant": str, "precision": str, "batch_size": int}
+_CHECKS_SCHEMA = {
+    "model": str,
+    "data": str,
+    "images": int,
+    "methods": list,
+    "metrics": list,
+    "map_methods": list,
+    "method_options": dict,
+    "policy": str,
+    "gate_method": str,
+    "curve_steps": int,
+    "variant": str,
+    "precision": str,
+    "batch_size": int,
+}
 
 
 #: Keys of a suite's ``[agreement]`` table and their defaults.
 AGREEMENT_DEFAULTS = {
-    "images": 2,                        # the first bundled photos
-    "variants": ["function", "xla"],    # each compared with eager
-    "kink_tol": 1e-4,                   # units this close to a kink are pinned
+    "images": 2,  # the first bundled photos
+    "variants": ["function", "xla"],  # each compared with eager
+    "kink_tol": 1e-4,  # units this close to a kink are pinned
 }
 
 
@@ -97,7 +117,6 @@ def suites_dir() -> Path:
 def list_suites() -> list[str]:
     """Names of the packaged suites."""
     return sorted(p.stem for p in suites_dir().glob("*.toml"))
-
 
 
 @dataclass(frozen=True)
@@ -146,13 +165,24 @@ class Suite:
 
     def to_dict(self) -> dict:
         """JSON-ready form, stored in the run's config (``from_dict`` reads it back)."""
-        return {"name": self.name, "models": list(self.models), "variants": list(self.variants),
-                "precisions": list(self.precisions), "batch_sizes": list(self.batch_sizes), "devices": list(self.devices),
-                "image_size": self.image_size, "weights": self.weights, "seed": self.seed,
-                "timing": self.timing.to_dict(),
-                "chunking": {"candidates": list(self.chunk_candidates)},
-                "fresh_process": self.fresh_process, "description": self.description,
-                "source": self.source, "checks": self.checks, "agreement": self.agreement}
+        return {
+            "name": self.name,
+            "models": list(self.models),
+            "variants": list(self.variants),
+            "precisions": list(self.precisions),
+            "batch_sizes": list(self.batch_sizes),
+            "devices": list(self.devices),
+            "image_size": self.image_size,
+            "weights": self.weights,
+            "seed": self.seed,
+            "timing": self.timing.to_dict(),
+            "chunking": {"candidates": list(self.chunk_candidates)},
+            "fresh_process": self.fresh_process,
+            "description": self.description,
+            "source": self.source,
+            "checks": self.checks,
+            "agreement": self.agreement,
+        }
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "<run config>") -> "Suite":
@@ -162,18 +192,37 @@ class Suite:
         return Suite(**{**suite.__dict__, "source": src})
 
 
-_TOP = {"name": str, "description": str, "models": list, "variants": list, "precisions": list,
-        "batch_sizes": list,
-        "devices": list, "image_size": int, "weights": str, "seed": int, "fresh_process": bool,
-        "timing": dict, "chunking": dict, "checks": dict, "agreement": dict}
+_TOP = {
+    "name": str,
+    "description": str,
+    "models": list,
+    "variants": list,
+    "precisions": list,
+    "batch_sizes": list,
+    "devices": list,
+    "image_size": int,
+    "weights": str,
+    "seed": int,
+    "fresh_process": bool,
+    "timing": dict,
+    "chunking": dict,
+    "checks": dict,
+    "agreement": dict,
+}
 _REQUIRED = ("models", "variants", "batch_sizes")
 _TIMING = {"min_repeats": int, "max_repeats": int, "budget_s": (int, float), "warmup": int}
 _CHUNKING = {"candidates": list}
 
 
 def _type_name(t) -> str:
-    names = {str: "a string", int: "an integer", list: "an array", bool: "true or false",
-             dict: "a table", float: "a number"}
+    names = {
+        str: "a string",
+        int: "an integer",
+        list: "an array",
+        bool: "true or false",
+        dict: "a table",
+        float: "a number",
+    }
     return " or ".join(names[x] for x in t) if isinstance(t, tuple) else names[t]
 
 
@@ -192,15 +241,18 @@ def _check_table(data: dict, schema: dict, source: str, prefix: str = "") -> Non
     for key, value in data.items():
         name = prefix + key
         if key not in schema:
-            raise SuiteError(f"{source}: unknown key {name!r} (allowed: "
-                             f"{', '.join(prefix + k for k in schema)})")
+            raise SuiteError(
+                f"{source}: unknown key {name!r} (allowed: {', '.join(prefix + k for k in schema)})"
+            )
         if not _is(value, schema[key]):
-            raise _fail(source, name, f"must be {_type_name(schema[key])}, got "
-                                      f"{type(value).__name__} {value!r}")
+            raise _fail(
+                source, name, f"must be {_type_name(schema[key])}, got {type(value).__name__} {value!r}"
+            )
 
 
-def _list_of(data: dict, key: str, t, source: str, *, positive=False, allowed=None,
-             prefix: str = "") -> tuple:
+def _list_of(
+    data: dict, key: str, t, source: str, *, positive=False, allowed=None, prefix: str = ""
+) -> tuple:
     values = data[key]
     name = prefix + key
     if not values:
@@ -211,8 +263,7 @@ def _list_of(data: dict, key: str, t, source: str, *, positive=False, allowed=No
         if positive and v < 1:
             raise _fail(source, f"{name}[{i}]", f"must be >= 1, got {v!r}")
         if allowed is not None and v not in allowed:
-            raise _fail(source, f"{name}[{i}]", f"unknown value {v!r}; choose from "
-                                                f"{', '.join(allowed)}")
+            raise _fail(source, f"{name}[{i}]", f"unknown value {v!r}; choose from {', '.join(allowed)}")
     return tuple(values)
 
 
@@ -238,14 +289,23 @@ def _check_checks(table: dict, source: str) -> None:
         except (ValueError, TypeError) as exc:
             raise _fail(source, f"checks.method_options.{name}", str(exc)) from None
     if "gate_method" in table and table["gate_method"] not in methods:
-        raise _fail(source, "checks.gate_method", f"unknown method {table['gate_method']!r}; "
-                                                  f"choose from {', '.join(methods)}")
+        raise _fail(
+            source,
+            "checks.gate_method",
+            f"unknown method {table['gate_method']!r}; choose from {', '.join(methods)}",
+        )
     if table.get("precision", DEFAULT_PRECISION) not in PRECISIONS:
-        raise _fail(source, "checks.precision", f"unknown precision {table['precision']!r}; "
-                                                f"choose from {', '.join(PRECISIONS)}")
+        raise _fail(
+            source,
+            "checks.precision",
+            f"unknown precision {table['precision']!r}; choose from {', '.join(PRECISIONS)}",
+        )
     if table.get("variant", DEFAULT_VARIANT) not in VARIANTS:
-        raise _fail(source, "checks.variant", f"unknown variant {table['variant']!r}; choose "
-                                              f"from {', '.join(VARIANTS)}")
+        raise _fail(
+            source,
+            "checks.variant",
+            f"unknown variant {table['variant']!r}; choose from {', '.join(VARIANTS)}",
+        )
     for key in ("images", "curve_steps", "batch_size"):
         if key in table and table[key] < 1:
             raise _fail(source, f"checks.{key}", f"must be >= 1, got {table[key]}")
@@ -285,14 +345,19 @@ def _check_metric_needs(table: dict, source: str) -> None:
     for i, name in enumerate(table["metrics"]):
         needs = METRICS.get(name).needs
         if "networks" in needs:
-            raise _fail(source, f"checks.metrics[{i}]",
-                        f"{name} retrains the network and does not run in a suite; use "
-                        f"'saliency-bench check --model synthetic-cnn --data synthetic "
-                        f"--metrics {name}'")
+            raise _fail(
+                source,
+                f"checks.metrics[{i}]",
+                f"{name} retrains the network and does not run in a suite; use "
+                f"'saliency-bench check --model synthetic-cnn --data synthetic "
+                f"--metrics {name}'",
+            )
         if "masks" in needs and data != "synthetic":
-            raise _fail(source, f"checks.metrics[{i}]",
-                        f"{name} needs ground-truth object masks: data = \"synthetic\" "
-                        f"(data is {data!r})")
+            raise _fail(
+                source,
+                f"checks.metrics[{i}]",
+                f'{name} needs ground-truth object masks: data = "synthetic" (data is {data!r})',
+            )
 
 
 def checks_settings(suite: "Suite | dict") -> dict | None:
@@ -323,8 +388,11 @@ def _check_model(name: str, source: str, index: int) -> None:
 
     if name.lower() in BACKBONES or name.lower() == LITE0 or Path(name).expanduser().exists():
         return
-    raise _fail(source, f"models[{index}]", f"unknown model {name!r}: not a registry name "
-                                            f"({', '.join([LITE0, *BACKBONES])}) and no such file")
+    raise _fail(
+        source,
+        f"models[{index}]",
+        f"unknown model {name!r}: not a registry name ({', '.join([LITE0, *BACKBONES])}) and no such file",
+    )
 
 
 def parse_suite(data: dict, *, source: str = "<suite>", check_models: bool = True) -> Suite:
@@ -349,8 +417,11 @@ def parse_suite(data: dict, *, source: str = "<suite>", check_models: bool = Tru
         for i, m in enumerate(models):
             _check_model(m, source, i)
     variants = _list_of(data, "variants", str, source, allowed=VARIANTS)
-    precisions = (_list_of(data, "precisions", str, source, allowed=PRECISIONS)
-                  if "precisions" in data else ("float32",))
+    precisions = (
+        _list_of(data, "precisions", str, source, allowed=PRECISIONS)
+        if "precisions" in data
+        else ("float32",)
+    )
     batch_sizes = _list_of(data, "batch_sizes", int, source, positive=True)
     devices_raw = _list_of(data, "devices", str, source) if "devices" in data else ("cpu",)
     devices = []
@@ -380,15 +451,24 @@ def parse_suite(data: dict, *, source: str = "<suite>", check_models: bool = Tru
     name = data.get("name") or (Path(source).stem if source.endswith(".toml") else "")
     if not name:
         raise _fail(source, "name", "is required")
-    return Suite(name=name, models=models, variants=variants,
-                 precisions=tuple(sorted(set(precisions), key=PRECISIONS.index)),
-                 batch_sizes=batch_sizes,
-                 devices=tuple(dict.fromkeys(devices)), image_size=image_size,
-                 weights=data.get("weights", RANDOM_WEIGHTS), seed=data.get("seed", 0), timing=timing,
-                 chunk_candidates=tuple(sorted(set(candidates))),
-                 fresh_process=data.get("fresh_process", False),
-                 description=data.get("description", ""), source=source,
-                 checks=data.get("checks"), agreement=data.get("agreement"))
+    return Suite(
+        name=name,
+        models=models,
+        variants=variants,
+        precisions=tuple(sorted(set(precisions), key=PRECISIONS.index)),
+        batch_sizes=batch_sizes,
+        devices=tuple(dict.fromkeys(devices)),
+        image_size=image_size,
+        weights=data.get("weights", RANDOM_WEIGHTS),
+        seed=data.get("seed", 0),
+        timing=timing,
+        chunk_candidates=tuple(sorted(set(candidates))),
+        fresh_process=data.get("fresh_process", False),
+        description=data.get("description", ""),
+        source=source,
+        checks=data.get("checks"),
+        agreement=data.get("agreement"),
+    )
 
 
 def load_suite(name_or_path: str | Path) -> Suite:

@@ -49,8 +49,16 @@ import numpy as np
 from ..devices import DeviceUnavailableError, check_device, device_scope, resolve_device
 from .flops import roof_fraction
 
-__all__ = ["TimingConfig", "RetraceWarning", "DeviceUnavailableError", "time_cell",
-           "time_calls", "prepare_saliency_call", "random_inputs", "MemoryProbe"]
+__all__ = [
+    "TimingConfig",
+    "RetraceWarning",
+    "DeviceUnavailableError",
+    "time_cell",
+    "time_calls",
+    "prepare_saliency_call",
+    "random_inputs",
+    "MemoryProbe",
+]
 
 _MIB = 1024.0 * 1024.0
 
@@ -76,8 +84,7 @@ class TimingConfig:
         if self.min_repeats < 1:
             raise ValueError(f"min_repeats must be >= 1, got {self.min_repeats}")
         if self.max_repeats < self.min_repeats:
-            raise ValueError(f"max_repeats ({self.max_repeats}) must be >= min_repeats "
-                             f"({self.min_repeats})")
+            raise ValueError(f"max_repeats ({self.max_repeats}) must be >= min_repeats ({self.min_repeats})")
         if self.budget_s < 0:
             raise ValueError(f"budget_s must be >= 0, got {self.budget_s}")
         if self.warmup < 0:
@@ -91,8 +98,8 @@ class RetraceWarning(RuntimeWarning):
     """A compiled function traced again during timed calls (its times include tracing)."""
 
 
-
 # --- memory --------------------------------------------------------------------------------
+
 
 def _proc_status_kib(field: str) -> float | None:
     try:
@@ -161,6 +168,7 @@ class MemoryProbe:
 
 # --- inputs and calls ----------------------------------------------------------------------
 
+
 def random_inputs(shape: tuple[int, ...], batch_size: int, dtype: str, seed: int) -> np.ndarray:
     """Seeded random raw images, uniform in [0, 255], shape (batch_size, *shape)."""
     rng = np.random.default_rng(seed)
@@ -171,15 +179,16 @@ def _chunks(images: np.ndarray, chunk: int) -> list[np.ndarray]:
     """Split into chunks of ``chunk`` images, padding the last with copies of its first."""
     out = []
     for start in range(0, len(images), chunk):
-        x = images[start:start + chunk]
+        x = images[start : start + chunk]
         if len(x) < chunk:
             x = np.concatenate([x, np.repeat(x[:1], chunk - len(x), axis=0)])
         out.append(x)
     return out
 
 
-def time_calls(call: Callable[[], object], fn, config: TimingConfig,
-               clock: Callable[[], float] = time.perf_counter) -> dict:
+def time_calls(
+    call: Callable[[], object], fn, config: TimingConfig, clock: Callable[[], float] = time.perf_counter
+) -> dict:
     """Time ``call`` (which must block until the device is done) by the method above.
 
     Args:
@@ -205,8 +214,7 @@ def time_calls(call: Callable[[], object], fn, config: TimingConfig,
     times: list[float] = []
     spent = 0.0
     cpu0 = time.process_time()
-    while len(times) < config.max_repeats and (len(times) < config.min_repeats
-                                               or spent < config.budget_s):
+    while len(times) < config.max_repeats and (len(times) < config.min_repeats or spent < config.budget_s):
         t0 = clock()
         call()
         dt = clock() - t0
@@ -214,8 +222,13 @@ def time_calls(call: Callable[[], object], fn, config: TimingConfig,
         spent += dt
     cpu = time.process_time() - cpu0
     retraces = getattr(fn, "traces", 0) - before
-    return {"times": times, "first_call_s": first, "retraces": int(retraces),
-            "traces_first_call": int(traces_first), "cpu_s": cpu}
+    return {
+        "times": times,
+        "first_call_s": first,
+        "retraces": int(retraces),
+        "traces_first_call": int(traces_first),
+        "cpu_s": cpu,
+    }
 
 
 def _stats(times: list[float]) -> tuple[float, float, float]:
@@ -224,8 +237,6 @@ def _stats(times: list[float]) -> tuple[float, float, float]:
 
     s = timing_stats(times)
     return float(s["median"]), float(s["iqr"]), float(s["min"])
-
-
 
 
 class _SaliencyCall:
@@ -241,10 +252,18 @@ class _SaliencyCall:
                 grads.numpy()  # then wait for each: the device has finished
 
 
-def prepare_saliency_call(classifier, *, variant: str, batch_size: int,
-                          device: str | None = "cpu", seed: int = 0, score: str = "logit",
-                          chunk_size: int | None = None, gradient_fn=None,
-                          precision: str = "float32"):
+def prepare_saliency_call(
+    classifier,
+    *,
+    variant: str,
+    batch_size: int,
+    device: str | None = "cpu",
+    seed: int = 0,
+    score: str = "logit",
+    chunk_size: int | None = None,
+    gradient_fn=None,
+    precision: str = "float32",
+):
     """Inputs on the device and a call computing saliency for the whole batch.
 
     Returns ``(call, fn, chunk)``: ``call()`` computes the gradients of the
@@ -269,17 +288,28 @@ def prepare_saliency_call(classifier, *, variant: str, batch_size: int,
     with device_scope(dev):
         xs = [tf.identity(tf.constant(x)) for x in _chunks(images, chunk)]
         ts = [tf.identity(tf.constant(np.full(chunk, -1, np.int32))) for _ in xs]
-    fn = gradient_fn or build_gradient_fn(classifier, variant=variant, score=score,
-                                          precision=precision)
+    fn = gradient_fn or build_gradient_fn(classifier, variant=variant, score=score, precision=precision)
     return _SaliencyCall(fn, xs, ts, dev), fn, chunk
 
 
-def time_cell(classifier, *, variant: str, batch_size: int, device: str | None = "cpu",
-              config: TimingConfig = TimingConfig(), seed: int = 0, score: str = "logit",
-              chunk_size: int | None = None, forward: bool = True,
-              flops_per_image: float | None = None, roof_gflops: float | None = None,
-              gradient_fn=None, forward_fn=None, precision: str = "float32",
-              fidelity: bool = True) -> dict:
+def time_cell(
+    classifier,
+    *,
+    variant: str,
+    batch_size: int,
+    device: str | None = "cpu",
+    config: TimingConfig = TimingConfig(),
+    seed: int = 0,
+    score: str = "logit",
+    chunk_size: int | None = None,
+    forward: bool = True,
+    flops_per_image: float | None = None,
+    roof_gflops: float | None = None,
+    gradient_fn=None,
+    forward_fn=None,
+    precision: str = "float32",
+    fidelity: bool = True,
+) -> dict:
     """Time saliency (and the forward pass) for one cell; return its metrics.
 
     Args:
@@ -324,10 +354,17 @@ def time_cell(classifier, *, variant: str, batch_size: int, device: str | None =
     dev = resolve_device(device)
     probe = MemoryProbe(dev)
     probe.start()
-    call, fn, chunk = prepare_saliency_call(classifier, variant=variant, batch_size=batch_size,
-                                            device=device, seed=seed, score=score,
-                                            chunk_size=chunk_size, gradient_fn=gradient_fn,
-                                            precision=precision)
+    call, fn, chunk = prepare_saliency_call(
+        classifier,
+        variant=variant,
+        batch_size=batch_size,
+        device=device,
+        seed=seed,
+        score=score,
+        chunk_size=chunk_size,
+        gradient_fn=gradient_fn,
+        precision=precision,
+    )
     sal = time_calls(call, fn, config)
     peak_rss, rss_start, rss_scope, peak_device = probe.stop()
     fwd = None
@@ -347,21 +384,35 @@ def time_cell(classifier, *, variant: str, batch_size: int, device: str | None =
         from ..fidelity import precision_fidelity
 
         images = random_inputs(classifier.input_shape, batch_size, classifier.dtype, seed)
-        agreement = precision_fidelity(classifier, images, precision=precision, variant=variant,
-                                       score=score, batch_size=chunk, device=device,
-                                       gradient_fn=fn).to_dict()
+        agreement = precision_fidelity(
+            classifier,
+            images,
+            precision=precision,
+            variant=variant,
+            score=score,
+            batch_size=chunk,
+            device=device,
+            gradient_fn=fn,
+        ).to_dict()
 
     median, iqr, fastest = _stats(sal["times"])
     images_per_s = batch_size / median
     if sal["retraces"]:
-        warnings.warn(f"{classifier.name} {variant} batch {batch_size}: the gradient function "
-                      f"traced {sal['retraces']} time(s) during timed calls; times include "
-                      "tracing", RetraceWarning, stacklevel=2)
+        warnings.warn(
+            f"{classifier.name} {variant} batch {batch_size}: the gradient function "
+            f"traced {sal['retraces']} time(s) during timed calls; times include "
+            "tracing",
+            RetraceWarning,
+            stacklevel=2,
+        )
     fwd_median = _stats(fwd["times"])[0] if fwd else None
     if fwd and fwd["retraces"]:
-        warnings.warn(f"{classifier.name} {variant} batch {batch_size}: the forward function "
-                      f"traced {fwd['retraces']} time(s) during timed calls", RetraceWarning,
-                      stacklevel=2)
+        warnings.warn(
+            f"{classifier.name} {variant} batch {batch_size}: the forward function "
+            f"traced {fwd['retraces']} time(s) during timed calls",
+            RetraceWarning,
+            stacklevel=2,
+        )
     return {
         "times": sal["times"],
         "median_s": median,
@@ -393,8 +444,9 @@ def time_cell(classifier, *, variant: str, batch_size: int, device: str | None =
         "seed": seed,
         "precision": precision,
         **({"fidelity": agreement} if precision != "float32" else {}),
-        **({"loss_scale": {"rescaled": fn.rescaled, "unresolved": fn.unresolved}}
-           if getattr(fn, "loss_scaled", False) else {}),
+        **(
+            {"loss_scale": {"rescaled": fn.rescaled, "unresolved": fn.unresolved}}
+            if getattr(fn, "loss_scaled", False)
+            else {}
+        ),
     }
-
-

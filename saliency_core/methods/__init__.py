@@ -10,10 +10,32 @@ A new method is one module in this package (or a plug-in) with a class decorated
 :func:`register_method`; see :mod:`saliency_core.methods.base`.
 """
 
-from .base import (METHODS, Method, MethodContext, MethodKind, NoOptions, get_method, image_seeds,
-                   method_names, options_record, parse_method_options, register_method,
-                   resolve_options)
+from .base import (
+    METHODS,
+    Method,
+    MethodContext,
+    MethodKind,
+    NoOptions,
+    get_method,
+    image_seeds,
+    method_names,
+    options_record,
+    parse_method_options,
+    register_method,
+    resolve_options,
+)
 
-__all__ = ["METHODS", "Method", "MethodContext", "MethodKind", "NoOptions", "get_method",
-           "image_seeds", "method_names", "options_record", "parse_method_options",
-           "register_method", "resolve_options"]
+__all__ = [
+    "METHODS",
+    "Method",
+    "MethodContext",
+    "MethodKind",
+    "NoOptions",
+    "get_method",
+    "image_seeds",
+    "method_names",
+    "options_record",
+    "parse_method_options",
+    "register_method",
+    "resolve_options",
+]

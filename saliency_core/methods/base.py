@@ -37,9 +37,20 @@ import numpy as np
 
 from ..unit_registry import Registry
 
-__all__ = ["Method", "MethodContext", "MethodKind", "NoOptions", "METHODS", "register_method",
-           "get_method", "method_names", "resolve_options", "parse_method_options",
-           "options_record", "image_seeds"]
+__all__ = [
+    "Method",
+    "MethodContext",
+    "MethodKind",
+    "NoOptions",
+    "METHODS",
+    "register_method",
+    "get_method",
+    "method_names",
+    "resolve_options",
+    "parse_method_options",
+    "options_record",
+    "image_seeds",
+]
 
 MethodKind = Literal["attribution", "control"]
 """"attribution": computed from the model (its input gradients); "control": model-independent (a map
@@ -120,9 +131,14 @@ class Method:
 
     def describe(self) -> dict:
         """Metadata and default options, for ``list methods`` and the store."""
-        return {"name": self.name, "kind": self.kind, "summary": self.summary,
-                "reference": self.reference, "needs_sequence": self.needs_sequence,
-                "options": options_record(self.options())}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "summary": self.summary,
+            "reference": self.reference,
+            "needs_sequence": self.needs_sequence,
+            "options": options_record(self.options()),
+        }
 
 
 METHODS: Registry[Method] = Registry("method", "saliency_core.methods", "saliency_bench.methods")
@@ -134,8 +150,7 @@ def register_method(cls: type[Method]) -> type[Method]:
         if not isinstance(getattr(cls, attr, None), str):
             raise TypeError(f"method class {cls.__name__} must declare {attr!r}")
     if cls.kind not in ("attribution", "control"):
-        raise ValueError(f"method {cls.name!r}: kind must be 'attribution' or 'control', "
-                         f"got {cls.kind!r}")
+        raise ValueError(f"method {cls.name!r}: kind must be 'attribution' or 'control', got {cls.kind!r}")
     if not dataclasses.is_dataclass(cls.options):
         raise TypeError(f"method {cls.name!r}: options must be a dataclass")
     try:
@@ -166,14 +181,18 @@ def resolve_options(method: Method, options: Any = None) -> Any:
     if isinstance(options, method.options):
         return options
     if not isinstance(options, Mapping):
-        raise TypeError(f"options of {method.name!r} must be a {method.options.__name__} or a mapping, "
-                        f"got {type(options).__name__}")
+        raise TypeError(
+            f"options of {method.name!r} must be a {method.options.__name__} or a mapping, "
+            f"got {type(options).__name__}"
+        )
     fields = {f.name: f for f in dataclasses.fields(method.options)}
     values = {}
     for key, value in options.items():
         if key not in fields:
-            raise ValueError(f"method {method.name!r} has no option {key!r}"
-                             + (f" (options: {', '.join(fields)})" if fields else " (it takes none)"))
+            raise ValueError(
+                f"method {method.name!r} has no option {key!r}"
+                + (f" (options: {', '.join(fields)})" if fields else " (it takes none)")
+            )
         values[key] = _coerce(method.name, key, value, fields[key].default)
     return method.options(**values)
 

@@ -19,8 +19,8 @@ from .smoothgrad import stream_pairs
 @dataclass(frozen=True)
 class IntegratedGradientsOptions:
     """Attributes:
-        steps: Riemann steps (trapezoidal rule over steps + 1 points).
-        baseline: Baseline value in the input space (0 = black for raw RGB input).
+    steps: Riemann steps (trapezoidal rule over steps + 1 points).
+    baseline: Baseline value in the input space (0 = black for raw RGB input).
     """
 
     steps: int = 32

@@ -77,8 +77,10 @@ def _import_cv2():
     try:
         import cv2
     except ImportError as exc:
-        raise ImportError("the motion method needs OpenCV (package 'opencv-contrib-python-headless'); "
-                          "install it with pip install 'saliency-bench[video]'") from exc
+        raise ImportError(
+            "the motion method needs OpenCV (package 'opencv-contrib-python-headless'); "
+            "install it with pip install 'saliency-bench[video]'"
+        ) from exc
     return cv2
 
 
@@ -131,9 +133,18 @@ def motion_map(frames, opts: MotionOptions = MotionOptions()) -> np.ndarray:
     out = np.empty((len(frames), h, w))
     for t in range(len(frames)):
         first, second = (t - 1, t) if t > 0 else (0, 1)
-        flow = cv2.calcOpticalFlowFarneback(gray[first], gray[second], None, opts.pyr_scale,
-                                            opts.levels, opts.winsize, opts.iterations,
-                                            opts.poly_n, opts.poly_sigma, 0)[pad:pad + h, pad:pad + w]
+        flow = cv2.calcOpticalFlowFarneback(
+            gray[first],
+            gray[second],
+            None,
+            opts.pyr_scale,
+            opts.levels,
+            opts.winsize,
+            opts.iterations,
+            opts.poly_n,
+            opts.poly_sigma,
+            0,
+        )[pad : pad + h, pad : pad + w]
         magnitude = np.hypot(flow[..., 0], flow[..., 1]).astype(np.float64)
         if opts.sigma > 0:
             magnitude = ndimage.gaussian_filter(magnitude, opts.sigma, mode="nearest")
@@ -147,8 +158,10 @@ class Motion(Method):
     kind = "control"
     options = MotionOptions
     summary = "optical-flow magnitude between consecutive video frames (control)"
-    reference = ("Farneback, SCIA 2003 (dense optical flow by polynomial expansion), "
-                 "via OpenCV calcOpticalFlowFarneback")
+    reference = (
+        "Farneback, SCIA 2003 (dense optical flow by polynomial expansion), "
+        "via OpenCV calcOpticalFlowFarneback"
+    )
     needs_sequence = True
 
     def attribute(self, ctx: MethodContext, opts: MotionOptions):

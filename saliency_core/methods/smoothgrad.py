@@ -20,9 +20,9 @@ from .base import Method, MethodContext, register_method
 @dataclass(frozen=True)
 class SmoothGradOptions:
     """Attributes:
-        noise_level: Noise standard deviation as a fraction of each image's value range
-            (max - min); Smilkov et al. suggest 0.1-0.2.
-        samples: Noisy copies per image.
+    noise_level: Noise standard deviation as a fraction of each image's value range
+        (max - min); Smilkov et al. suggest 0.1-0.2.
+    samples: Noisy copies per image.
     """
 
     noise_level: float = 0.15
@@ -47,12 +47,13 @@ def stream_pairs(ctx: MethodContext, count: int, make_inputs, weights=None) -> n
             js = np.arange(start, stop)[owners == i] % count
             parts.append(make_inputs(int(i), js))
             rows.append((int(i), js))
-        g = np.asarray(ctx.grad(np.concatenate(parts).astype(ctx.images.dtype), ctx.targets[owners]),
-                       np.float64)
+        g = np.asarray(
+            ctx.grad(np.concatenate(parts).astype(ctx.images.dtype), ctx.targets[owners]), np.float64
+        )
         at = 0
         for i, js in rows:
             w = np.ones(len(js)) if weights is None else weights[js]
-            total[i] += np.tensordot(w, g[at:at + len(js)], axes=([0], [0]))
+            total[i] += np.tensordot(w, g[at : at + len(js)], axes=([0], [0]))
             at += len(js)
     return total
 

@@ -10,8 +10,30 @@ A new metric is one module in this package (or a plug-in) with a class decorated
 :func:`register_metric`; see :mod:`saliency_core.metrics.base`.
 """
 
-from .base import (METRICS, Category, Direction, Metric, MetricResult, Need, NoSettings,
-                   default_metrics, get_metric, metric_names, register_metric)
+from .base import (
+    METRICS,
+    Category,
+    Direction,
+    Metric,
+    MetricResult,
+    Need,
+    NoSettings,
+    default_metrics,
+    get_metric,
+    metric_names,
+    register_metric,
+)
 
-__all__ = ["METRICS", "Category", "Direction", "Metric", "MetricResult", "Need", "NoSettings",
-           "default_metrics", "get_metric", "metric_names", "register_metric"]
+__all__ = [
+    "METRICS",
+    "Category",
+    "Direction",
+    "Metric",
+    "MetricResult",
+    "Need",
+    "NoSettings",
+    "default_metrics",
+    "get_metric",
+    "metric_names",
+    "register_metric",
+]

@@ -30,8 +30,19 @@ import numpy as np
 
 from ..unit_registry import Registry
 
-__all__ = ["Metric", "MetricResult", "Category", "Direction", "Need", "METRICS", "register_metric",
-           "get_metric", "metric_names", "default_metrics", "NoSettings"]
+__all__ = [
+    "Metric",
+    "MetricResult",
+    "Category",
+    "Direction",
+    "Need",
+    "METRICS",
+    "register_metric",
+    "get_metric",
+    "metric_names",
+    "default_metrics",
+    "NoSettings",
+]
 
 Category = Literal["faithfulness", "randomization", "localisation", "complexity", "temporal"]
 Direction = Literal["lower", "higher"]
@@ -109,10 +120,18 @@ class Metric:
 
     def describe(self) -> dict:
         """Metadata for ``list metrics``, the store and the report."""
-        return {"name": self.name, "aliases": list(self.aliases), "category": self.category,
-                "direction": self.direction, "needs": sorted(self.needs),
-                "statistics": list(self.statistics), "reference": self.reference,
-                "summary": self.summary, "label": self.label, "axis": self.axis}
+        return {
+            "name": self.name,
+            "aliases": list(self.aliases),
+            "category": self.category,
+            "direction": self.direction,
+            "needs": sorted(self.needs),
+            "statistics": list(self.statistics),
+            "reference": self.reference,
+            "summary": self.summary,
+            "label": self.label,
+            "axis": self.axis,
+        }
 
 
 METRICS: Registry[Metric] = Registry("metric", "saliency_core.metrics", "saliency_bench.metrics")
@@ -132,8 +151,9 @@ def register_metric(cls: type[Metric]) -> type[Metric]:
         raise ValueError(f"metric {cls.name!r}: category must be one of {', '.join(_CATEGORIES)}")
     unknown = set(cls.needs) - set(_NEEDS)
     if unknown:
-        raise ValueError(f"metric {cls.name!r}: unknown needs {sorted(unknown)}; "
-                         f"choose from {', '.join(_NEEDS)}")
+        raise ValueError(
+            f"metric {cls.name!r}: unknown needs {sorted(unknown)}; choose from {', '.join(_NEEDS)}"
+        )
     if "value" in cls.statistics:
         raise ValueError(f"metric {cls.name!r}: 'value' is implied; do not list it in statistics")
     if not dataclasses.is_dataclass(cls.settings):
@@ -155,5 +175,8 @@ def metric_names(category: str | None = None) -> list[str]:
 def default_metrics(*, has_masks: bool = False) -> list[str]:
     """``check``'s default metrics: those marked ``default``, plus the ones that need
     object masks when the data has them."""
-    return [m.name for m in METRICS if m.default or (has_masks and "masks" in m.needs
-                                                      and m.needs <= {"maps", "masks"})]
+    return [
+        m.name
+        for m in METRICS
+        if m.default or (has_masks and "masks" in m.needs and m.needs <= {"maps", "masks"})
+    ]

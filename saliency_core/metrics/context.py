@@ -67,9 +67,14 @@ class CheckContext:
     def explainer(self) -> Explainer:
         """The run's :class:`Explainer` (built once)."""
         if self._explainer is None:
-            self._explainer = Explainer(self.classifier, variant=self.variant,
-                                        score=self.settings.score, batch_size=self.batch_size,
-                                        device=self.device, precision=self.precision)
+            self._explainer = Explainer(
+                self.classifier,
+                variant=self.variant,
+                score=self.settings.score,
+                batch_size=self.batch_size,
+                device=self.device,
+                precision=self.precision,
+            )
         return self._explainer
 
     def forward(self):
@@ -77,8 +82,7 @@ class CheckContext:
         if self._forward is None:
             from ..gradients import build_forward_fn
 
-            self._forward = build_forward_fn(self.classifier, variant=self.variant,
-                                             precision=self.precision)
+            self._forward = build_forward_fn(self.classifier, variant=self.variant, precision=self.precision)
         return self._forward
 
     def explain(self, method: str) -> SaliencyResult:
@@ -87,16 +91,20 @@ class CheckContext:
         hit = self._maps.get(method)
         if hit is None:
             try:
-                hit = self.explainer().explain(self.images, targets=self.targets, method=method,
-                                               reduce=self.settings.curve_reduce,
-                                               options=self.options_for(method), seed=self.seed,
-                                               sequence=self.sequence)
+                hit = self.explainer().explain(
+                    self.images,
+                    targets=self.targets,
+                    method=method,
+                    reduce=self.settings.curve_reduce,
+                    options=self.options_for(method),
+                    seed=self.seed,
+                    sequence=self.sequence,
+                )
             except Exception as exc:
                 hit = exc
             self._maps[method] = hit
         if isinstance(hit, Exception):
-            raise RuntimeError(f"computing the {method} maps failed: "
-                               f"{type(hit).__name__}: {hit}") from hit
+            raise RuntimeError(f"computing the {method} maps failed: {type(hit).__name__}: {hit}") from hit
         return hit
 
     def maps(self, method: str) -> np.ndarray:
@@ -105,6 +113,5 @@ class CheckContext:
 
     def require_masks(self, metric: str) -> np.ndarray:
         if self.masks is None:
-            raise ValueError(f"{metric} needs ground-truth object masks (the synthetic data set "
-                             "has them)")
+            raise ValueError(f"{metric} needs ground-truth object masks (the synthetic data set has them)")
         return self.masks

@@ -17,8 +17,13 @@ def curve_result(result, *, reduce: str) -> MetricResult:
     under the mean curve, per-image areas, and the curves for the report."""
     value = float(result.mean_curve_auc)
     return MetricResult(
-        per_image=result.auc, value=value, statistics={"auc": value},
+        per_image=result.auc,
+        value=value,
+        statistics={"auc": value},
         config=dict(result.config, reduce=reduce, value="area under the mean curve"),
         extra={"targets": result.targets.tolist(), "counters": jsonable(result.counters)},
-        artifacts={"fractions": np.asarray(result.fractions, np.float64),
-                   "curves": np.asarray(result.curves, np.float64)})
+        artifacts={
+            "fractions": np.asarray(result.fractions, np.float64),
+            "curves": np.asarray(result.curves, np.float64),
+        },
+    )

@@ -26,37 +26,59 @@ class DataRandomization(Metric):
     def compute(self, ctx, method):
         nets = ctx.networks
         if nets is None:
-            raise ValueError("data-randomization needs networks trained on true and permuted labels "
-                             "(run_checks(networks=train_randomization_networks(...)); on the "
-                             "command line: --model synthetic-cnn --data synthetic)")
+            raise ValueError(
+                "data-randomization needs networks trained on true and permuted labels "
+                "(run_checks(networks=train_randomization_networks(...)); on the "
+                "command line: --model synthetic-cnn --data synthetic)"
+            )
         s = ctx.settings
-        result = compare_networks(nets, ctx.images, seed=ctx.seed, method=method,
-                                  variant=ctx.variant, reduce=s.randomization_reduce,
-                                  measures=s.measures, batch_size=ctx.batch_size,
-                                  precision=ctx.precision)
+        result = compare_networks(
+            nets,
+            ctx.images,
+            seed=ctx.seed,
+            method=method,
+            variant=ctx.variant,
+            reduce=s.randomization_reduce,
+            measures=s.measures,
+            batch_size=ctx.batch_size,
+            precision=ctx.precision,
+        )
         main = main_measure(result.measures)
         j = result.measures.index(main)
         statistics = {}
         for m, (permuted, true) in result.mean().items():
             statistics[f"permuted_{m}"], statistics[f"true_{m}"] = permuted, true
         statistics["margin"] = statistics[f"true_{main}"] - statistics[f"permuted_{main}"]
-        config = {"reduce": s.randomization_reduce, "variant": ctx.variant,
-                  "precision": ctx.precision,
-                  "measures": list(result.measures), "seed": int(ctx.seed), "value_measure": main,
-                  "value": f"mean over images of {main} between the true-label and the "
-                           "permuted-label network's maps",
-                  "targets": "the true-label network's top-1, for all three networks",
-                  "training": {"epochs": nets.epochs, "seeds": dict(nets.seeds),
-                               "accuracy": dict(nets.accuracy)}}
+        config = {
+            "reduce": s.randomization_reduce,
+            "variant": ctx.variant,
+            "precision": ctx.precision,
+            "measures": list(result.measures),
+            "seed": int(ctx.seed),
+            "value_measure": main,
+            "value": f"mean over images of {main} between the true-label and the "
+            "permuted-label network's maps",
+            "targets": "the true-label network's top-1, for all three networks",
+            "training": {"epochs": nets.epochs, "seeds": dict(nets.seeds), "accuracy": dict(nets.accuracy)},
+        }
         true, below = statistics[f"true_{main}"], statistics["margin"] > 0
-        config["note"] = (f"two true-label networks agree at {true:.3f} ({main}); "
-                          f"{'below' if below else 'NOT below'} it, the maps "
-                          f"{'depend' if below else 'do not depend'} on the labels")
+        config["note"] = (
+            f"two true-label networks agree at {true:.3f} ({main}); "
+            f"{'below' if below else 'NOT below'} it, the maps "
+            f"{'depend' if below else 'do not depend'} on the labels"
+        )
         return MetricResult(
-            per_image=np.asarray(result.true_vs_permuted[j], np.float64), statistics=statistics,
+            per_image=np.asarray(result.true_vs_permuted[j], np.float64),
+            statistics=statistics,
             config=config,
-            extra={"measures": list(result.measures), "targets": result.targets.tolist(),
-                   "passed": bool(result.passed),
-                   "true_vs_true": np.asarray(result.true_vs_true[j], np.float64).tolist()},
-            artifacts={"data_similarity_permuted": np.asarray(result.true_vs_permuted, np.float64),
-                       "data_similarity_true": np.asarray(result.true_vs_true, np.float64)})
+            extra={
+                "measures": list(result.measures),
+                "targets": result.targets.tolist(),
+                "passed": bool(result.passed),
+                "true_vs_true": np.asarray(result.true_vs_true[j], np.float64).tolist(),
+            },
+            artifacts={
+                "data_similarity_permuted": np.asarray(result.true_vs_permuted, np.float64),
+                "data_similarity_true": np.asarray(result.true_vs_true, np.float64),
+            },
+        )

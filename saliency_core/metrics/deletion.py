@@ -9,8 +9,10 @@ from ..checks.curves import deletion_curve
 from .base import Metric, register_metric
 from .curve_support import CURVE_STATISTICS, curve_result
 
-RISE = ("Petsiuk, Das & Saenko, RISE, BMVC 2018 (arXiv:1806.07421), deletion/insertion "
-        "metrics; step, substrates and AUC from github.com/eclique/RISE evaluation.py")
+RISE = (
+    "Petsiuk, Das & Saenko, RISE, BMVC 2018 (arXiv:1806.07421), deletion/insertion "
+    "metrics; step, substrates and AUC from github.com/eclique/RISE evaluation.py"
+)
 
 
 @register_metric
@@ -28,6 +30,12 @@ class Deletion(Metric):
     def compute(self, ctx, method):
         config = dataclasses.replace(ctx.settings.deletion, chunk_size=ctx.batch_size)
         explained = ctx.explain(method)
-        result = deletion_curve(ctx.classifier, ctx.images, explained.maps, forward=ctx.forward(),
-                                config=config, targets=explained.targets)
+        result = deletion_curve(
+            ctx.classifier,
+            ctx.images,
+            explained.maps,
+            forward=ctx.forward(),
+            config=config,
+            targets=explained.targets,
+        )
         return curve_result(result, reduce=ctx.settings.curve_reduce)

@@ -26,6 +26,12 @@ class Insertion(Metric):
     def compute(self, ctx, method):
         config = dataclasses.replace(ctx.settings.insertion, chunk_size=ctx.batch_size)
         explained = ctx.explain(method)
-        result = insertion_curve(ctx.classifier, ctx.images, explained.maps, forward=ctx.forward(),
-                                 config=config, targets=explained.targets)
+        result = insertion_curve(
+            ctx.classifier,
+            ctx.images,
+            explained.maps,
+            forward=ctx.forward(),
+            config=config,
+            targets=explained.targets,
+        )
         return curve_result(result, reduce=ctx.settings.curve_reduce)

@@ -16,15 +16,22 @@ class PointingGame(Metric):
     direction = "higher"
     needs = frozenset({"maps", "masks"})
     statistics = ("mean",)
-    reference = ("Zhang et al., Top-down Neural Attention by Excitation Backprop, ECCV 2016 "
-                 "(arXiv:1608.00507), without the 15-pixel tolerance")
+    reference = (
+        "Zhang et al., Top-down Neural Attention by Excitation Backprop, ECCV 2016 "
+        "(arXiv:1608.00507), without the 15-pixel tolerance"
+    )
     summary = "fraction of images whose |map| peaks on the object"
     label = "hit rate"
 
     def compute(self, ctx, method):
         values = pointing_game(np.abs(ctx.maps(method)), ctx.require_masks(self.name))
         values = np.asarray(values, np.float64)
-        return MetricResult(per_image=values, statistics={"mean": float(values.mean())},
-                            config={"reduce": ctx.settings.curve_reduce,
-                                    "map": "absolute value of the reduced map",
-                                    "value": "mean over images (hit rate)"})
+        return MetricResult(
+            per_image=values,
+            statistics={"mean": float(values.mean())},
+            config={
+                "reduce": ctx.settings.curve_reduce,
+                "map": "absolute value of the reduced map",
+                "value": "mean over images (hit rate)",
+            },
+        )

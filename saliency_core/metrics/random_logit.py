@@ -19,8 +19,9 @@ class RandomLogit(Metric):
     direction = "lower"
     needs = frozenset({"model"})
     statistics = tuple(SIMILARITIES)
-    reference = ("Sixt, Granz & Landgraf, When Explanations Lie, ICML 2020 (arXiv:1912.09818), "
-                 "random logit test")
+    reference = (
+        "Sixt, Granz & Landgraf, When Explanations Lie, ICML 2020 (arXiv:1912.09818), random logit test"
+    )
     summary = "similarity of the top-1 map and a random other class's map"
     label = "SSIM (top-1 vs random class)"
     default = True
@@ -28,20 +29,34 @@ class RandomLogit(Metric):
     def compute(self, ctx, method):
         s = ctx.settings
         options = ctx.options_for(method)
-        result = random_logit(ctx.classifier, ctx.images, seed=ctx.seed, method=method,
-                              variant=ctx.variant, batch_size=ctx.batch_size, measures=s.measures,
-                              reduce=s.randomization_reduce, score=s.score, options=options,
-                              device=ctx.device, precision=ctx.precision)
+        result = random_logit(
+            ctx.classifier,
+            ctx.images,
+            seed=ctx.seed,
+            method=method,
+            variant=ctx.variant,
+            batch_size=ctx.batch_size,
+            measures=s.measures,
+            reduce=s.randomization_reduce,
+            score=s.score,
+            options=options,
+            device=ctx.device,
+            precision=ctx.precision,
+        )
         sim = np.asarray(result.similarity, np.float64)  # (measures, N)
         main = main_measure(result.measures, "ssim")
-        config = {"reduce": s.randomization_reduce, "score": s.score, "variant": ctx.variant,
-                  "precision": ctx.precision,
-                  "measures": list(result.measures), "seed": int(ctx.seed), "value_measure": main,
-                  "value": f"mean over images of {main} between the top-1 map and a random "
-                           "other class's map",
-                  "other_class": "uniform over the K-1 classes that are not the top-1, "
-                                 "np.random.default_rng(seed)",
-                  "method_options": options_record(options)}
+        config = {
+            "reduce": s.randomization_reduce,
+            "score": s.score,
+            "variant": ctx.variant,
+            "precision": ctx.precision,
+            "measures": list(result.measures),
+            "seed": int(ctx.seed),
+            "value_measure": main,
+            "value": f"mean over images of {main} between the top-1 map and a random other class's map",
+            "other_class": "uniform over the K-1 classes that are not the top-1, np.random.default_rng(seed)",
+            "method_options": options_record(options),
+        }
         artifacts = {"logit_similarity": sim}
         if s.step_maps_image is not None:
             index = min(int(s.step_maps_image), result.maps.shape[1] - 1)
@@ -49,6 +64,11 @@ class RandomLogit(Metric):
         return MetricResult(
             per_image=sim[result.measures.index(main)],
             statistics={m: float(sim[i].mean()) for i, m in enumerate(result.measures)},
-            config=config, artifacts=artifacts,
-            extra={"measures": list(result.measures), "targets": result.targets.tolist(),
-                   "others": result.others.tolist()})
+            config=config,
+            artifacts=artifacts,
+            extra={
+                "measures": list(result.measures),
+                "targets": result.targets.tolist(),
+                "others": result.others.tolist(),
+            },
+        )

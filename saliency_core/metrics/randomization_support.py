@@ -12,8 +12,10 @@ from .base import MetricResult
 
 __all__ = ["ADEBAYO", "MPRT_STATISTICS", "main_measure", "mprt_result"]
 
-ADEBAYO = ("Adebayo et al., Sanity Checks for Saliency Maps, NeurIPS 2018 (arXiv:1810.03292); "
-           "similarity measures from github.com/adebayoj/sanity_checks_saliency")
+ADEBAYO = (
+    "Adebayo et al., Sanity Checks for Saliency Maps, NeurIPS 2018 (arXiv:1810.03292); "
+    "similarity measures from github.com/adebayoj/sanity_checks_saliency"
+)
 
 MPRT_STATISTICS = tuple(f"{p}_{m}" for p in ("last_step", "mean") for m in SIMILARITIES)
 """``last_step_<measure>`` (mean over images at the last step) and ``mean_<measure>``
@@ -29,11 +31,22 @@ def mprt_result(ctx, method: str, mode: str) -> MetricResult:
     """Run :func:`~saliency_core.checks.randomization.mprt` in ``mode`` and summarise it."""
     s = ctx.settings
     options = ctx.options_for(method)
-    result = mprt(ctx.classifier, ctx.images, mode=mode, method=method, seed=ctx.seed,
-                  variant=ctx.variant, batch_size=ctx.batch_size, measures=s.measures,
-                  reduce=s.randomization_reduce, score=s.score, options=options,
-                  device=ctx.device, keep_maps=s.step_maps_image is not None,
-                  precision=ctx.precision)
+    result = mprt(
+        ctx.classifier,
+        ctx.images,
+        mode=mode,
+        method=method,
+        seed=ctx.seed,
+        variant=ctx.variant,
+        batch_size=ctx.batch_size,
+        measures=s.measures,
+        reduce=s.randomization_reduce,
+        score=s.score,
+        options=options,
+        device=ctx.device,
+        keep_maps=s.step_maps_image is not None,
+        precision=ctx.precision,
+    )
     sim = np.asarray(result.similarity, np.float64)  # (steps, measures, N)
     main = main_measure(result.measures)
     j = result.measures.index(main)
@@ -42,23 +55,40 @@ def mprt_result(ctx, method: str, mode: str) -> MetricResult:
     for i, m in enumerate(result.measures):
         statistics[f"last_step_{m}"] = float(sim[-1, i].mean())
         statistics[f"mean_{m}"] = float(sim[:, i].mean())
-    config = {"mode": mode, "reduce": s.randomization_reduce, "score": s.score,
-              "variant": ctx.variant, "precision": ctx.precision, "measures": list(result.measures), "seed": int(ctx.seed),
-              "steps": len(result.blocks), "value_measure": main,
-              "value": (f"mean over images of {main} between the trained and the fully "
-                        "randomized model (last cascading step)" if mode == "cascading" else
-                        f"mean over steps and images of {main}"),
-              "initialisation": "each layer's own Keras initializer, seeded per variable "
-                                "from the run seed (layer_seed)",
-              "method_options": options_record(options)}
-    extra = {"layers": list(result.blocks), "measures": list(result.measures),
-             "layer_names": result.layers, "targets": result.targets.tolist(),
-             "traces": int(result.traces), "skipped": list(result.skipped),
-             "timings": jsonable(result.timings)}
+    config = {
+        "mode": mode,
+        "reduce": s.randomization_reduce,
+        "score": s.score,
+        "variant": ctx.variant,
+        "precision": ctx.precision,
+        "measures": list(result.measures),
+        "seed": int(ctx.seed),
+        "steps": len(result.blocks),
+        "value_measure": main,
+        "value": (
+            f"mean over images of {main} between the trained and the fully "
+            "randomized model (last cascading step)"
+            if mode == "cascading"
+            else f"mean over steps and images of {main}"
+        ),
+        "initialisation": "each layer's own Keras initializer, seeded per variable "
+        "from the run seed (layer_seed)",
+        "method_options": options_record(options),
+    }
+    extra = {
+        "layers": list(result.blocks),
+        "measures": list(result.measures),
+        "layer_names": result.layers,
+        "targets": result.targets.tolist(),
+        "traces": int(result.traces),
+        "skipped": list(result.skipped),
+        "timings": jsonable(result.timings),
+    }
     artifacts = {"similarity": sim.mean(axis=-1), "similarity_per_image": sim}
     if result.maps is not None and s.step_maps_image is not None:
         index = min(int(s.step_maps_image), result.maps.shape[1] - 1)
         artifacts["step_maps"] = np.asarray(result.maps[:, index], np.float32)
         config["step_maps_image"] = index
-    return MetricResult(per_image=per_image, statistics=statistics, config=config, extra=extra,
-                        artifacts=artifacts)
+    return MetricResult(
+        per_image=per_image, statistics=statistics, config=config, extra=extra, artifacts=artifacts
+    )

@@ -16,15 +16,23 @@ class RelevanceMass(Metric):
     direction = "higher"
     needs = frozenset({"maps", "masks"})
     statistics = ("mean",)
-    reference = ("Arras, Osman & Samek, CLEVR-XAI, Information Fusion 81 (2022) "
-                 "(arXiv:2003.07258), relevance mass accuracy (absolute relevance here)")
+    reference = (
+        "Arras, Osman & Samek, CLEVR-XAI, Information Fusion 81 (2022) "
+        "(arXiv:2003.07258), relevance mass accuracy (absolute relevance here)"
+    )
     summary = "fraction of |map| mass inside the object mask"
     label = "relevance mass"
 
     def compute(self, ctx, method):
-        values = np.asarray(relevance_mass(np.abs(ctx.maps(method)), ctx.require_masks(self.name)),
-                            np.float64)
-        return MetricResult(per_image=values, statistics={"mean": float(values.mean())},
-                            config={"reduce": ctx.settings.curve_reduce,
-                                    "map": "absolute value of the reduced map",
-                                    "value": "mean over images"})
+        values = np.asarray(
+            relevance_mass(np.abs(ctx.maps(method)), ctx.require_masks(self.name)), np.float64
+        )
+        return MetricResult(
+            per_image=values,
+            statistics={"mean": float(values.mean())},
+            config={
+                "reduce": ctx.settings.curve_reduce,
+                "map": "absolute value of the reduced map",
+                "value": "mean over images",
+            },
+        )

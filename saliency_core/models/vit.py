@@ -48,14 +48,25 @@ import keras
 
 from .weights import WeightsUnavailableError
 
-__all__ = ["NO_IMAGENET_MESSAGE", "VIT_B16", "ClassToken", "ClassTokenOutput", "MultiHeadSelfAttention",
-           "PositionEmbedding", "ViTConfig", "build_vit", "custom_objects", "vit_b16"]
+__all__ = [
+    "NO_IMAGENET_MESSAGE",
+    "VIT_B16",
+    "ClassToken",
+    "ClassTokenOutput",
+    "MultiHeadSelfAttention",
+    "PositionEmbedding",
+    "ViTConfig",
+    "build_vit",
+    "custom_objects",
+    "vit_b16",
+]
 
 NO_IMAGENET_MESSAGE = (
     "vit-b16: no ImageNet ViT weights install offline (keras.applications has no ViT and keras-hub "
     "presets download at run time); pass --weights PATH to a Keras weights file of this architecture "
     "(e.g. model.save_weights of saliency_core.models.vit.vit_b16 after loading your weights into it), "
-    "or --weights random for timing only")
+    "or --weights random for timing only"
+)
 
 
 @dataclass(frozen=True)
@@ -89,11 +100,11 @@ class ViTConfig:
         size = (size, size) if isinstance(size, int) else tuple(int(s) for s in size)
         object.__setattr__(self, "image_size", size)
         if len(size) != 2 or any(s <= 0 or s % self.patch_size for s in size):
-            raise ValueError(f"ViT image size {size} must be two positive multiples of the patch "
-                             f"size {self.patch_size}")
+            raise ValueError(
+                f"ViT image size {size} must be two positive multiples of the patch size {self.patch_size}"
+            )
         if self.hidden_size % self.num_heads:
-            raise ValueError(f"ViT hidden size {self.hidden_size} is not divisible by "
-                             f"{self.num_heads} heads")
+            raise ValueError(f"ViT hidden size {self.hidden_size} is not divisible by {self.num_heads} heads")
 
     @property
     def num_patches(self) -> int:
@@ -120,12 +131,14 @@ class ClassToken(keras.layers.Layer):
         self.token_initializer = keras.initializers.get(token_initializer)
 
     def build(self, input_shape):
-        self.token = self.add_weight(name="token", shape=(1, 1, int(input_shape[-1])),
-                                     initializer=self.token_initializer)
+        self.token = self.add_weight(
+            name="token", shape=(1, 1, int(input_shape[-1])), initializer=self.token_initializer
+        )
 
     def call(self, x):
-        token = keras.ops.broadcast_to(keras.ops.cast(self.token, x.dtype),
-                                       (keras.ops.shape(x)[0], 1, x.shape[-1]))
+        token = keras.ops.broadcast_to(
+            keras.ops.cast(self.token, x.dtype), (keras.ops.shape(x)[0], 1, x.shape[-1])
+        )
         return keras.ops.concatenate([token, x], axis=1)
 
     def compute_output_shape(self, input_shape):
@@ -133,8 +146,10 @@ class ClassToken(keras.layers.Layer):
         return (n, None if t is None else t + 1, d)
 
     def get_config(self):
-        return {**super().get_config(),
-                "token_initializer": keras.initializers.serialize(self.token_initializer)}
+        return {
+            **super().get_config(),
+            "token_initializer": keras.initializers.serialize(self.token_initializer),
+        }
 
 
 class PositionEmbedding(keras.layers.Layer):
@@ -143,18 +158,22 @@ class PositionEmbedding(keras.layers.Layer):
     def __init__(self, embeddings_initializer=None, **kwargs):
         super().__init__(**kwargs)
         self.embeddings_initializer = keras.initializers.get(
-            embeddings_initializer or keras.initializers.RandomNormal(stddev=0.02))
+            embeddings_initializer or keras.initializers.RandomNormal(stddev=0.02)
+        )
 
     def build(self, input_shape):
-        self.embeddings = self.add_weight(name="embeddings", shape=(1, *map(int, input_shape[1:])),
-                                          initializer=self.embeddings_initializer)
+        self.embeddings = self.add_weight(
+            name="embeddings", shape=(1, *map(int, input_shape[1:])), initializer=self.embeddings_initializer
+        )
 
     def call(self, x):
         return x + keras.ops.cast(self.embeddings, x.dtype)
 
     def get_config(self):
-        return {**super().get_config(),
-                "embeddings_initializer": keras.initializers.serialize(self.embeddings_initializer)}
+        return {
+            **super().get_config(),
+            "embeddings_initializer": keras.initializers.serialize(self.embeddings_initializer),
+        }
 
 
 class MultiHeadSelfAttention(keras.layers.Layer):
@@ -202,8 +221,9 @@ class ClassTokenOutput(keras.layers.Layer):
 
 def custom_objects() -> dict:
     """The custom layers, by class name (for ``keras.models.load_model`` of a saved ViT)."""
-    return {cls.__name__: cls for cls in (ClassToken, PositionEmbedding, MultiHeadSelfAttention,
-                                          ClassTokenOutput)}
+    return {
+        cls.__name__: cls for cls in (ClassToken, PositionEmbedding, MultiHeadSelfAttention, ClassTokenOutput)
+    }
 
 
 def _encoder_block(x, config: ViTConfig, index: int, dtype):
@@ -211,18 +231,26 @@ def _encoder_block(x, config: ViTConfig, index: int, dtype):
     name = f"encoder_block_{index}"
     eps, d = config.layer_norm_epsilon, config.hidden_size
     y = L.LayerNormalization(epsilon=eps, name=f"{name}_ln_1", dtype=dtype)(x)
-    q, k, v = (L.Dense(d, kernel_initializer=_glorot(), name=f"{name}_{part}", dtype=dtype)(y)
-               for part in ("query", "key", "value"))
+    q, k, v = (
+        L.Dense(d, kernel_initializer=_glorot(), name=f"{name}_{part}", dtype=dtype)(y)
+        for part in ("query", "key", "value")
+    )
     y = MultiHeadSelfAttention(config.num_heads, name=f"{name}_attention", dtype=dtype)([q, k, v])
     y = L.Dense(d, kernel_initializer=_glorot(), name=f"{name}_attention_output", dtype=dtype)(y)
     x = L.Add(name=f"{name}_add_1", dtype=dtype)([x, y])
     y = L.LayerNormalization(epsilon=eps, name=f"{name}_ln_2", dtype=dtype)(x)
     mlp_bias = keras.initializers.RandomNormal(stddev=1e-6)
-    y = L.Dense(config.mlp_dim, kernel_initializer=_glorot(), bias_initializer=mlp_bias,
-                name=f"{name}_mlp_dense_1", dtype=dtype)(y)
+    y = L.Dense(
+        config.mlp_dim,
+        kernel_initializer=_glorot(),
+        bias_initializer=mlp_bias,
+        name=f"{name}_mlp_dense_1",
+        dtype=dtype,
+    )(y)
     y = L.Activation("gelu", name=f"{name}_mlp_gelu", dtype=dtype)(y)
-    y = L.Dense(d, kernel_initializer=_glorot(), bias_initializer=mlp_bias,
-                name=f"{name}_mlp_dense_2", dtype=dtype)(y)
+    y = L.Dense(
+        d, kernel_initializer=_glorot(), bias_initializer=mlp_bias, name=f"{name}_mlp_dense_2", dtype=dtype
+    )(y)
     return L.Add(name=f"{name}_add_2", dtype=dtype)([x, y])
 
 
@@ -243,8 +271,15 @@ def build_vit(config: ViTConfig = VIT_B16, *, dtype=None, name: str = "vit"):
     L = keras.layers
     input_dtype = keras.DTypePolicy(dtype).variable_dtype if dtype else None
     inputs = keras.Input((*config.image_size, config.channels), dtype=input_dtype, name="image")
-    x = L.Conv2D(config.hidden_size, config.patch_size, strides=config.patch_size, padding="valid",
-                 kernel_initializer="lecun_normal", name="patch_embedding", dtype=dtype)(inputs)
+    x = L.Conv2D(
+        config.hidden_size,
+        config.patch_size,
+        strides=config.patch_size,
+        padding="valid",
+        kernel_initializer="lecun_normal",
+        name="patch_embedding",
+        dtype=dtype,
+    )(inputs)
     x = L.Reshape((config.num_patches, config.hidden_size), name="patch_tokens", dtype=dtype)(x)
     x = ClassToken(name="class_token", dtype=dtype)(x)
     x = PositionEmbedding(name="position_embedding", dtype=dtype)(x)
@@ -256,8 +291,13 @@ def build_vit(config: ViTConfig = VIT_B16, *, dtype=None, name: str = "vit"):
     return keras.Model(inputs, outputs, name=name)
 
 
-def vit_b16(*, weights: str | None = None, input_shape=(224, 224, 3), include_top: bool = True,
-            classifier_activation=None):
+def vit_b16(
+    *,
+    weights: str | None = None,
+    input_shape=(224, 224, 3),
+    include_top: bool = True,
+    classifier_activation=None,
+):
     """ViT-B/16, called like a ``keras.applications`` constructor (the registry's entry).
 
     The registry builds it with ``weights=None`` and then draws seeded random weights
@@ -274,10 +314,13 @@ def vit_b16(*, weights: str | None = None, input_shape=(224, 224, 3), include_to
     if weights == "imagenet":
         raise WeightsUnavailableError(NO_IMAGENET_MESSAGE)
     if weights is not None:
-        raise ValueError(f"vit_b16 weights must be None or 'imagenet', got {weights!r}; load a "
-                         "weights file with load_model('vit-b16', weights=PATH)")
+        raise ValueError(
+            f"vit_b16 weights must be None or 'imagenet', got {weights!r}; load a "
+            "weights file with load_model('vit-b16', weights=PATH)"
+        )
     if not include_top or classifier_activation is not None:
-        raise ValueError("vit_b16 builds the logit classifier only (include_top=True, "
-                         "classifier_activation=None)")
+        raise ValueError(
+            "vit_b16 builds the logit classifier only (include_top=True, classifier_activation=None)"
+        )
     *size, channels = input_shape
     return build_vit(ViTConfig(image_size=tuple(size), channels=int(channels)), name="vit_b16")

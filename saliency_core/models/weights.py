@@ -10,8 +10,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["WeightsUnavailableError", "WeightsSpec", "parse_weights", "keras_cache_dir",
-           "IMAGENET_WEIGHTS", "RANDOM_WEIGHTS", "load_weights_file", "one_line"]
+__all__ = [
+    "WeightsUnavailableError",
+    "WeightsSpec",
+    "parse_weights",
+    "keras_cache_dir",
+    "IMAGENET_WEIGHTS",
+    "RANDOM_WEIGHTS",
+    "load_weights_file",
+    "one_line",
+]
 
 
 class WeightsUnavailableError(RuntimeError):
@@ -28,7 +36,7 @@ RANDOM_WEIGHTS = "random"
 
 
 class WeightsSpec(str):
-    """"imagenet", "random", or a path to a weights file (.h5 / .weights.h5 / .keras)."""
+    """ "imagenet", "random", or a path to a weights file (.h5 / .weights.h5 / .keras)."""
 
     @property
     def kind(self) -> str:
@@ -42,21 +50,24 @@ def parse_weights(weights: str) -> WeightsSpec:
     if not path.is_file():
         raise WeightsUnavailableError(
             f"weights file {str(path)!r} does not exist; pass --weights imagenet, random, "
-            "or the path of an existing weights file")
+            "or the path of an existing weights file"
+        )
     return WeightsSpec(str(path))
 
 
 def offline_message(backbone: str, filename_hint: str | None) -> str:
     hint = f" (Keras looks for {filename_hint})" if filename_hint else ""
-    return (f"ImageNet weights for {backbone} are not in the Keras cache {keras_cache_dir()}{hint} "
-            "and could not be downloaded (no network?). Copy the weights file there, or pass "
-            "--weights PATH to a weights file, or --weights random for timing only.")
+    return (
+        f"ImageNet weights for {backbone} are not in the Keras cache {keras_cache_dir()}{hint} "
+        "and could not be downloaded (no network?). Copy the weights file there, or pass "
+        "--weights PATH to a weights file, or --weights random for timing only."
+    )
 
 
 def one_line(exc: BaseException, limit: int = 400) -> str:
     """An exception's message on one line (whitespace collapsed), cut at ``limit`` characters."""
     text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # Keras warns, and leaves layers at their initial values, when a weights file lacks them.
@@ -74,11 +85,13 @@ def load_weights_file(model, path: str, target: str) -> None:
             warnings.simplefilter("always")
             model.load_weights(path)
     except Exception as exc:  # Keras raises ValueError, OSError, KeyError, ... for a foreign file
-        raise WeightsUnavailableError(f"could not load weights file {path!r} into {target}: "
-                                      f"{one_line(exc)}") from None
+        raise WeightsUnavailableError(
+            f"could not load weights file {path!r} into {target}: {one_line(exc)}"
+        ) from None
     partial = [w for w in caught if any(p in str(w.message) for p in _PARTIAL_LOAD)]
     if partial:
-        raise WeightsUnavailableError(f"weights file {path!r} does not cover every layer of {target}: "
-                                      f"{one_line(partial[0].message)}")
+        raise WeightsUnavailableError(
+            f"weights file {path!r} does not cover every layer of {target}: {one_line(partial[0].message)}"
+        )
     for w in caught:
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)

@@ -43,8 +43,10 @@ def render_report(store, run_id, out_dir, formats=("html", "md")) -> dict[str, P
     formats = tuple(dict.fromkeys(formats))
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
-        raise ValueError(f"unknown report format {', '.join(map(repr, unknown)) or '(none)'}; "
-                         f"choose from {', '.join(FORMATS)}")
+        raise ValueError(
+            f"unknown report format {', '.join(map(repr, unknown)) or '(none)'}; "
+            f"choose from {', '.join(FORMATS)}"
+        )
     data = load_report_data(store, run_id)
     figures = build_figures(data)
     out_dir = Path(out_dir)

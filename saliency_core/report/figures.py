@@ -20,21 +20,35 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .model import (CurveCheck, MapExample, RandomizationCheck, ReportData,
-                    TimingCell, variant_order)
+from .model import CurveCheck, MapExample, RandomizationCheck, ReportData, TimingCell, variant_order
 from .precision import precision_rows
 
 __all__ = [
-    "ReportFigure", "build_figures", "compile_memory_figure", "curves_figure",
-    "randomization_figure", "saliency_figure", "step_maps_figure", "throughput_figure",
+    "ReportFigure",
+    "build_figures",
+    "compile_memory_figure",
+    "curves_figure",
+    "randomization_figure",
+    "saliency_figure",
+    "step_maps_figure",
+    "throughput_figure",
     "precision_figure",
 ]
 
 _STYLE = {
-    "text.parse_math": False, "text.usetex": False, "font.size": 9, "axes.titlesize": 10,
-    "axes.labelsize": 9, "legend.fontsize": 8, "axes.grid": False, "figure.dpi": 100,
-    "savefig.dpi": 100, "image.interpolation": "nearest", "axes.spines.top": False,
-    "axes.spines.right": False, "svg.hashsalt": "saliency-bench",
+    "text.parse_math": False,
+    "text.usetex": False,
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "legend.fontsize": 8,
+    "axes.grid": False,
+    "figure.dpi": 100,
+    "savefig.dpi": 100,
+    "image.interpolation": "nearest",
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "svg.hashsalt": "saliency-bench",
 }
 _VARIANT_COLOURS = {"eager": "#1f77b4", "function": "#ff7f0e", "xla": "#2ca02c"}
 _OTHER_COLOURS = ("#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
@@ -103,14 +117,22 @@ def throughput_figure(timings: list[TimingCell]) -> bytes:
             cells = [t for t in ok if t.model == model]
             for variant in sorted({t.variant for t in cells}, key=variant_order):
                 for d, device in enumerate(devices):
-                    line = sorted((t.batch_size, t.images_per_s) for t in cells
-                                  if t.variant == variant and t.device == device)
+                    line = sorted(
+                        (t.batch_size, t.images_per_s)
+                        for t in cells
+                        if t.variant == variant and t.device == device
+                    )
                     if not line:
                         continue
                     x, y = zip(*line)
-                    ax.plot(x, y, _DEVICE_STYLES[d % len(_DEVICE_STYLES)],
-                            marker=_MARKERS[variant_order(variant)[1] % len(_MARKERS)],
-                            color=_colour(variant, others), label=f"{variant} ({device})")
+                    ax.plot(
+                        x,
+                        y,
+                        _DEVICE_STYLES[d % len(_DEVICE_STYLES)],
+                        marker=_MARKERS[variant_order(variant)[1] % len(_MARKERS)],
+                        color=_colour(variant, others),
+                        label=f"{variant} ({device})",
+                    )
             sizes = sorted({t.batch_size for t in cells})
             ax.set_xscale("log", base=2)
             ax.set_xticks(sizes, [str(s) for s in sizes])
@@ -120,11 +142,10 @@ def throughput_figure(timings: list[TimingCell]) -> bytes:
             ax.set_xlabel("Batch size (images per call)")
             ax.set_ylabel("Throughput (images/s)")
             ax.grid(True, alpha=0.3)
-        for ax in axes[len(models):]:
+        for ax in axes[len(models) :]:
             ax.set_visible(False)
         handles = {h.get_label(): h for ax in axes for h in ax.get_lines()}
-        fig.legend(list(handles.values()), list(handles), loc="outside right upper",
-                   title="Variant (device)")
+        fig.legend(list(handles.values()), list(handles), loc="outside right upper", title="Variant (device)")
         return _png(fig)
 
 
@@ -133,9 +154,13 @@ def _bars(ax, groups: list[str], variants: list[str], value, ylabel: str, others
     x = np.arange(len(groups))
     for i, variant in enumerate(variants):
         heights = [value(g, variant) for g in groups]
-        ax.bar(x + (i - (len(variants) - 1) / 2) * width,
-               [np.nan if h is None else h for h in heights], width,
-               color=_colour(variant, others), label=variant)
+        ax.bar(
+            x + (i - (len(variants) - 1) / 2) * width,
+            [np.nan if h is None else h for h in heights],
+            width,
+            color=_colour(variant, others),
+            label=variant,
+        )
     ax.set_xticks(x, [_short(g, 24) for g in groups], rotation=20, ha="right")
     ax.set_ylabel(ylabel)
     ax.grid(True, axis="y", alpha=0.3)
@@ -146,16 +171,19 @@ def compile_memory_figure(timings: list[TimingCell]) -> bytes:
     peak resident memory in MiB (the largest over batch sizes), one bar per variant;
     a third panel shows peak device memory when it was measured."""
     ok = [t for t in timings if t.ok]
-    label = ((lambda t: f"{t.model} ({t.device})") if len({t.device for t in ok}) > 1
-             else (lambda t: t.model))
+    label = (lambda t: f"{t.model} ({t.device})") if len({t.device for t in ok}) > 1 else (lambda t: t.model)
     groups = sorted({label(t) for t in ok})
     variants = sorted({t.variant for t in ok}, key=variant_order)
 
     def peak(attr):
         def value(group, variant):
-            vals = [getattr(t, attr) for t in ok if label(t) == group and t.variant == variant
-                    and getattr(t, attr) is not None]
+            vals = [
+                getattr(t, attr)
+                for t in ok
+                if label(t) == group and t.variant == variant and getattr(t, attr) is not None
+            ]
             return max(vals) if vals else None
+
         return value
 
     panels = [("compile_s", "Compile time (s)"), ("peak_rss_mb", "Peak RSS (MiB)")]
@@ -209,8 +237,9 @@ def saliency_figure(examples: list[MapExample]) -> bytes:
             row[1].imshow(image)
             row[2].imshow(image)
             h, w = image.shape[:2]
-            row[2].imshow(ex.map, cmap=cmap, vmin=lo, vmax=hi, alpha=0.5,
-                          extent=(-0.5, w - 0.5, h - 0.5, -0.5))
+            row[2].imshow(
+                ex.map, cmap=cmap, vmin=lo, vmax=hi, alpha=0.5, extent=(-0.5, w - 0.5, h - 0.5, -0.5)
+            )
             prob = "" if ex.probability is None else f", p = {ex.probability:.2f}"
             row[0].set_title("Map")
             row[1].set_title(f"{_short(ex.image_name, 28)}\n{_short(ex.class_name, 24)}{prob}")
@@ -231,26 +260,25 @@ def curves_figure(curves: list[CurveCheck]) -> bytes:
         rows, cols = _grid(len(metrics), 2)
         fig = _new_figure(3.9 * cols, 3.2 * rows)
         axes = fig.subplots(rows, cols, squeeze=False).ravel()
-        for ax in axes[len(metrics):]:
+        for ax in axes[len(metrics) :]:
             ax.set_visible(False)
         for ax, metric in zip(axes, metrics):
-            group = sorted((c for c in curves if c.metric == metric),
-                           key=lambda c: (c.control, c.method))
-            colours = iter(_OTHER_COLOURS[:1] + tuple(_VARIANT_COLOURS.values())
-                           + _OTHER_COLOURS[1:])
+            group = sorted((c for c in curves if c.metric == metric), key=lambda c: (c.control, c.method))
+            colours = iter(_OTHER_COLOURS[:1] + tuple(_VARIANT_COLOURS.values()) + _OTHER_COLOURS[1:])
             control_colours = iter(_CONTROL_COLOURS * 4)
             for c in group:
                 control = c.control
-                colour = (_CHANCE_COLOUR if c.chance else next(control_colours) if control
-                          else next(colours))
+                colour = _CHANCE_COLOUR if c.chance else next(control_colours) if control else next(colours)
                 auc = "" if c.value is None else f", AUC {c.value:.3f}"
                 label = f"{_short(c.method, 22)}{' (control)' if control else ''}{auc}"
-                ax.plot(c.fractions, c.curves.mean(axis=0), "--" if control else "-",
-                        color=colour, label=label)
+                ax.plot(
+                    c.fractions, c.curves.mean(axis=0), "--" if control else "-", color=colour, label=label
+                )
                 q1, q3 = np.percentile(c.curves, [25, 75], axis=0)
                 ax.fill_between(c.fractions, q1, q3, color=colour, alpha=0.15, linewidth=0)
             better = {"lower": "lower AUC is better", "higher": "higher AUC is better"}.get(
-                group[0].direction, "")
+                group[0].direction, ""
+            )
             ax.set_title(f"{metric}" + (f" ({better})" if better else ""))
             ax.set_xlabel(group[0].axis)
             ax.set_ylabel("Target-class score (mean, IQR band)")
@@ -265,15 +293,22 @@ def randomization_figure(check: RandomizationCheck) -> bytes:
     in turn (one line per similarity measure), as in Adebayo et al. (2018), Fig. 2."""
     steps = check.similarity.shape[0]
     layers = check.layers if len(check.layers) == steps else [str(i + 1) for i in range(steps)]
-    measures = (check.measures if len(check.measures) == check.similarity.shape[1]
-                else [f"measure {i + 1}" for i in range(check.similarity.shape[1])])
+    measures = (
+        check.measures
+        if len(check.measures) == check.similarity.shape[1]
+        else [f"measure {i + 1}" for i in range(check.similarity.shape[1])]
+    )
     how = "independently" if check.mode == "independent" else "cascading from the output"
     with matplotlib.rc_context(_STYLE):
         fig = _new_figure(min(max(5.0, 0.35 * steps + 2.5), 12.0), 3.6)
         ax = fig.subplots()
         for i, measure in enumerate(measures):
-            ax.plot(np.arange(steps), check.similarity[:, i], marker=_MARKERS[i % len(_MARKERS)],
-                    label=_short(measure, 24))
+            ax.plot(
+                np.arange(steps),
+                check.similarity[:, i],
+                marker=_MARKERS[i % len(_MARKERS)],
+                label=_short(measure, 24),
+            )
         ax.axhline(0.0, color="0.6", linewidth=0.8)
         every = -(-steps // _MAX_TICKS)
         ticks = np.arange(0, steps, every)
@@ -293,8 +328,9 @@ def step_maps_figure(check: RandomizationCheck) -> bytes:
     maps = np.asarray(check.step_maps, dtype=np.float64)
     names = ["original"] + list(check.layers)
     names += [f"step {i}" for i in range(len(names), maps.shape[0])]
-    shown = np.unique(np.linspace(0, maps.shape[0] - 1, min(maps.shape[0], _MAX_STEP_PANELS))
-                      .round().astype(int))
+    shown = np.unique(
+        np.linspace(0, maps.shape[0] - 1, min(maps.shape[0], _MAX_STEP_PANELS)).round().astype(int)
+    )
     signed = bool((maps < 0).any())
     with matplotlib.rc_context(_STYLE):
         rows, cols = _grid(len(shown), 8)
@@ -304,12 +340,13 @@ def step_maps_figure(check: RandomizationCheck) -> bytes:
         for ax, i in zip(axes, shown):
             m = np.nan_to_num(maps[i])
             top = float(np.percentile(np.abs(m), _CLIP_PERCENTILE)) or float(np.abs(m).max()) or 1.0
-            im = ax.imshow(m / top, cmap=_DIVERGING if signed else _SEQUENTIAL,
-                           vmin=-1.0 if signed else 0.0, vmax=1.0)
+            im = ax.imshow(
+                m / top, cmap=_DIVERGING if signed else _SEQUENTIAL, vmin=-1.0 if signed else 0.0, vmax=1.0
+            )
             ax.set_title(_short(names[i], 14), fontsize=8)
             ax.set_xticks([])
             ax.set_yticks([])
-        for ax in axes[len(shown):]:
+        for ax in axes[len(shown) :]:
             ax.set_visible(False)
         fig.colorbar(im, ax=axes.tolist(), shrink=0.8, label="Saliency / own p99")
         return _png(fig)
@@ -324,8 +361,10 @@ def precision_figure(timings: list[TimingCell]) -> bytes:
     with matplotlib.rc_context(_STYLE):
         fig = _new_figure(9.0, 3.6)
         left, right = fig.subplots(1, 2)
-        for ax, name, label in ((left, "spearman_abs", "Spearman of |map| vs float32 (mean)"),
-                                (right, "rel_l2", "Relative L2 vs float32 (mean)")):
+        for ax, name, label in (
+            (left, "spearman_abs", "Spearman of |map| vs float32 (mean)"),
+            (right, "rel_l2", "Relative L2 vs float32 (mean)"),
+        ):
             seen = set()
             for r in rows:
                 value = r.measure(name)
@@ -333,13 +372,22 @@ def precision_figure(timings: list[TimingCell]) -> bytes:
                     continue
                 key = (r.cell.precision, r.cell.variant)
                 colour = _PRECISION_COLOURS.get(r.cell.precision, "0.3")
-                ax.scatter([r.speedup], [value], color=colour,
-                           marker=_VARIANT_MARKERS.get(r.cell.variant, "D"), s=36,
-                           label=None if key in seen else f"{r.cell.precision}, {r.cell.variant}")
+                ax.scatter(
+                    [r.speedup],
+                    [value],
+                    color=colour,
+                    marker=_VARIANT_MARKERS.get(r.cell.variant, "D"),
+                    s=36,
+                    label=None if key in seen else f"{r.cell.precision}, {r.cell.variant}",
+                )
                 seen.add(key)
-                ax.annotate(_short(f"{r.cell.model} b{r.cell.batch_size}", 22),
-                            (r.speedup, value), textcoords="offset points", xytext=(4, 3),
-                            fontsize=7)
+                ax.annotate(
+                    _short(f"{r.cell.model} b{r.cell.batch_size}", 22),
+                    (r.speedup, value),
+                    textcoords="offset points",
+                    xytext=(4, 3),
+                    fontsize=7,
+                )
             ax.axvline(1.0, color="0.6", linewidth=0.8, linestyle="--")
             ax.set_xscale("log")
             ax.set_xlabel("Speed vs float32 (images/s ratio; > 1 is faster)")
@@ -382,40 +430,68 @@ def build_figures(data: ReportData, *, max_images: int = 4) -> list[ReportFigure
 
     full = [t for t in data.timings if t.precision == "float32"]
     if any(t.ok and t.images_per_s is not None for t in full):
-        add("throughput", "throughput", "Throughput against batch size",
-            "Images per second (median call) for each variant and device, float32; higher "
-            "is faster.", throughput_figure(full))
-        add("compile-memory", "compile-memory", "Compile time and peak memory per backbone",
-            "Largest compile time and peak memory over the batch sizes of each variant "
-            "(float32).", compile_memory_figure(full))
+        add(
+            "throughput",
+            "throughput",
+            "Throughput against batch size",
+            "Images per second (median call) for each variant and device, float32; higher is faster.",
+            throughput_figure(full),
+        )
+        add(
+            "compile-memory",
+            "compile-memory",
+            "Compile time and peak memory per backbone",
+            "Largest compile time and peak memory over the batch sizes of each variant (float32).",
+            compile_memory_figure(full),
+        )
     if any(r.speedup is not None for r in precision_rows(data.timings)):
-        add("precision", "precision", "Speed against fidelity of low precisions",
+        add(
+            "precision",
+            "precision",
+            "Speed against fidelity of low precisions",
             "Each point a low-precision timing cell: its images/s over float32's on the same "
             "model, device, variant and batch, against how close its maps are to float32's "
-            "on the same images.", precision_figure(data.timings))
+            "on the same images.",
+            precision_figure(data.timings),
+        )
     groups: dict[tuple, list[MapExample]] = defaultdict(list)
     for ex in data.maps:
         groups[(ex.model, ex.method)].append(ex)
     for (model, method), examples in groups.items():
         shown = examples[:max_images]
-        add("maps", _slug("maps", model, method), f"Saliency maps: {model}, {method}",
+        add(
+            "maps",
+            _slug("maps", model, method),
+            f"Saliency maps: {model}, {method}",
             f"{len(shown)} of {len(examples)} images; variant {shown[0].variant}, score "
-            f"{shown[0].score}, reduce {shown[0].reduce}.", saliency_figure(shown))
+            f"{shown[0].score}, reduce {shown[0].reduce}.",
+            saliency_figure(shown),
+        )
     curve_groups: dict[tuple, list[CurveCheck]] = defaultdict(list)
     for c in data.curves:
         curve_groups[(c.model, c.data)].append(c)
     for (model, dataset), curves in sorted(curve_groups.items()):
-        add("curves", _slug("curves", model, dataset), f"Perturbation curves: {model} on {dataset}",
-            "Mean over images with the interquartile band; the random map is the control a "
-            "method must beat.", curves_figure(curves))
+        add(
+            "curves",
+            _slug("curves", model, dataset),
+            f"Perturbation curves: {model} on {dataset}",
+            "Mean over images with the interquartile band; the random map is the control a method must beat.",
+            curves_figure(curves),
+        )
     for c in data.randomization:
-        add("randomization", _slug("randomization", c.model, c.method, c.metric),
+        add(
+            "randomization",
+            _slug("randomization", c.model, c.method, c.metric),
             f"Randomisation: {c.model}, {c.method}, {c.metric} on {c.data}",
             "A map that depends on the model loses similarity as layers are randomised.",
-            randomization_figure(c))
+            randomization_figure(c),
+        )
         if c.step_maps is not None:
-            add("randomization", _slug("step-maps", c.model, c.method, c.metric),
+            add(
+                "randomization",
+                _slug("step-maps", c.model, c.method, c.metric),
                 f"Maps at each randomisation step: {c.model}, {c.method}, {c.metric}",
                 "Left: the trained model; then one more layer randomised per panel.",
-                step_maps_figure(c))
+                step_maps_figure(c),
+            )
     return out

@@ -20,11 +20,19 @@ __all__ = ["SECTIONS", "render_html"]
 
 #: Section ids in page order, with their headings.
 SECTIONS = {
-    "summary": "Summary", "timing": "Timing", "throughput": "Throughput against batch size",
-    "compile-memory": "Compile time and peak memory", "backbones": "Backbones",
-    "precision": "Precision: speed against fidelity", "agreement": "Variants against eager",
-    "maps": "Saliency maps", "curves": "Deletion and insertion", "checks": "Check results",
-    "randomization": "Model randomisation", "gate": "Gate", "reproducibility": "Reproducibility",
+    "summary": "Summary",
+    "timing": "Timing",
+    "throughput": "Throughput against batch size",
+    "compile-memory": "Compile time and peak memory",
+    "backbones": "Backbones",
+    "precision": "Precision: speed against fidelity",
+    "agreement": "Variants against eager",
+    "maps": "Saliency maps",
+    "curves": "Deletion and insertion",
+    "checks": "Check results",
+    "randomization": "Model randomisation",
+    "gate": "Gate",
+    "reproducibility": "Reproducibility",
 }
 
 _PAGE = Template("""<!DOCTYPE html>
@@ -71,51 +79,63 @@ $body
 def _table(table: Table) -> str:
     if not table.rows:
         return '<p class="note">None.</p>'
-    head = "".join(f'<th{" class=num" if n else ""} scope="col">{escape(c)}</th>'
-                   for c, n in zip(table.columns, table.numeric))
+    head = "".join(
+        f'<th{" class=num" if n else ""} scope="col">{escape(c)}</th>'
+        for c, n in zip(table.columns, table.numeric)
+    )
     rows = []
     for row in table.rows:
         bad = any(v.startswith("failed") or v == "FAIL" for v in row)
-        cells = "".join(f'<td{" class=num" if n else ""}>{escape(v)}</td>'
-                        for v, n in zip(row, table.numeric))
-        rows.append(f'<tr{" class=bad" if bad else ""}>{cells}</tr>')
-    return (f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table></div>')
+        cells = "".join(
+            f"<td{' class=num' if n else ''}>{escape(v)}</td>" for v, n in zip(row, table.numeric)
+        )
+        rows.append(f"<tr{' class=bad' if bad else ''}>{cells}</tr>")
+    return (
+        f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
 
 
 def _figure(fig: ReportFigure) -> str:
     data = base64.b64encode(fig.png).decode("ascii")
-    return (f'<figure id="fig-{escape(fig.name)}"><img src="data:image/png;base64,{data}" '
-            f'alt="{escape(fig.title)}"><figcaption><strong>{escape(fig.title)}.</strong> '
-            f'{escape(fig.caption)}</figcaption></figure>')
+    return (
+        f'<figure id="fig-{escape(fig.name)}"><img src="data:image/png;base64,{data}" '
+        f'alt="{escape(fig.title)}"><figcaption><strong>{escape(fig.title)}.</strong> '
+        f"{escape(fig.caption)}</figcaption></figure>"
+    )
 
 
 def _summary(data: ReportData) -> str:
     parts = []
     if data.run.status != "complete":
-        parts.append(f'<p class="note">The run is <strong>{escape(data.run.status)}</strong>; '
-                     "the report shows the cells it recorded.</p>")
+        parts.append(
+            f'<p class="note">The run is <strong>{escape(data.run.status)}</strong>; '
+            "the report shows the cells it recorded.</p>"
+        )
     if data.gates:
         items = "".join(
             f'<li><span class="verdict {"pass" if ok else "fail"}">{"PASSED" if ok else "FAILED"}'
-            f"</span> {escape(line)}</li>" for ok, line in tables.gate_lines(data))
+            f"</span> {escape(line)}</li>"
+            for ok, line in tables.gate_lines(data)
+        )
         parts.append(f'<h3>Gate</h3><ul class="gates">{items}</ul>')
     else:
         parts.append('<p class="note">No gate ran in this run.</p>')
     if any(t.ok for t in data.timings):
-        parts.append("<h3>Fastest variant per backbone</h3>"
-                     + _table(tables.fastest_table(data.timings)))
-    parts.append(f"<h3>Failed cells ({len(data.failures)})</h3>"
-                 + _table(tables.failure_table(data)))
+        parts.append("<h3>Fastest variant per backbone</h3>" + _table(tables.fastest_table(data.timings)))
+    parts.append(f"<h3>Failed cells ({len(data.failures)})</h3>" + _table(tables.failure_table(data)))
     return "".join(parts)
 
 
 def _maps_intro(data: ReportData) -> str:
     names = sorted({ex.image_name for ex in data.maps})
-    return ('<p class="note">Each row: the map (raw values, clipped at the 99th percentile of '
-            "its magnitude; diverging colours when it has signed values), the input at the "
-            "model's size, and the map over the input. Images: "
-            + ", ".join(f"<code>{escape(n)}</code>" for n in names) + ".</p>")
+    return (
+        '<p class="note">Each row: the map (raw values, clipped at the 99th percentile of '
+        "its magnitude; diverging colours when it has signed values), the input at the "
+        "model's size, and the map over the input. Images: "
+        + ", ".join(f"<code>{escape(n)}</code>" for n in names)
+        + ".</p>"
+    )
 
 
 def _reproducibility(data: ReportData) -> str:
@@ -123,37 +143,46 @@ def _reproducibility(data: ReportData) -> str:
     protocols = tables.protocol_table(data)
     if protocols.rows:
         out += "<h3>Protocol presets</h3>" + _table(protocols)
-    return out + ("<details><summary>Everything recorded with the run</summary>"
-                  + _table(tables.reproducibility_table(data.run)) + "</details>")
+    return out + (
+        "<details><summary>Everything recorded with the run</summary>"
+        + _table(tables.reproducibility_table(data.run))
+        + "</details>"
+    )
 
 
 def _sections(data: ReportData, figures: list[ReportFigure]) -> dict[str, str]:
     figs = {s: "".join(_figure(f) for f in figures if f.section == s) for s in SECTIONS}
     body = {"summary": _summary(data)}
     if data.timings:
-        body["timing"] = ('<p class="note">Median and interquartile range of one call, in '
-                          "milliseconds; images/s from the median.</p>"
-                          + _table(tables.timing_table(data.timings)))
+        body["timing"] = (
+            '<p class="note">Median and interquartile range of one call, in '
+            "milliseconds; images/s from the median.</p>" + _table(tables.timing_table(data.timings))
+        )
     for section in ("throughput", "compile-memory"):
         if figs[section]:
             body[section] = figs[section]
     if any(t.ok for t in data.timings):
-        body["backbones"] = (f'<p class="note">Each backbone and variant at its largest '
-                             f"batch size that ran, as ratios to {escape(data.baseline)}'s cell "
-                             "on the same device, variant and batch size (as "
-                             "<code>saliency-bench compare</code>). Peak memory is device "
-                             "memory when measured, else process RSS.</p>"
-                             + _table(tables.backbone_table(data.timings, data.baseline)))
+        body["backbones"] = (
+            f'<p class="note">Each backbone and variant at its largest '
+            f"batch size that ran, as ratios to {escape(data.baseline)}'s cell "
+            "on the same device, variant and batch size (as "
+            "<code>saliency-bench compare</code>). Peak memory is device "
+            "memory when measured, else process RSS.</p>"
+            + _table(tables.backbone_table(data.timings, data.baseline))
+        )
         note = tables.shared_process_memory_note(data)
         if note:
             body["backbones"] += f'<p class="note">{escape(note)}</p>'
     if precision.has_low_precision(data.timings):
-        body["precision"] = (f'<p class="note">{escape(precision.PRECISION_NOTE)}</p>'
-                             + _table(precision.precision_table(data.timings))
-                             + figs["precision"])
+        body["precision"] = (
+            f'<p class="note">{escape(precision.PRECISION_NOTE)}</p>'
+            + _table(precision.precision_table(data.timings))
+            + figs["precision"]
+        )
     if data.agreements:
-        body["agreement"] = (f'<p class="note">{escape(tables.AGREEMENT_NOTE)}</p>'
-                             + _table(tables.agreement_table(data.agreements)))
+        body["agreement"] = f'<p class="note">{escape(tables.AGREEMENT_NOTE)}</p>' + _table(
+            tables.agreement_table(data.agreements)
+        )
     if figs["maps"]:
         body["maps"] = _maps_intro(data) + figs["maps"]
     if figs["curves"]:
@@ -171,13 +200,21 @@ def _sections(data: ReportData, figures: list[ReportFigure]) -> dict[str, str]:
 def render_html(data: ReportData, figures: list[ReportFigure]) -> str:
     """The report page for ``data`` with ``figures`` embedded, as one HTML string."""
     sections = _sections(data, figures)
-    body = "\n".join(f'<section id="{sid}"><h2>{escape(SECTIONS[sid])}</h2>{html}</section>'
-                     for sid, html in sections.items())
+    body = "\n".join(
+        f'<section id="{sid}"><h2>{escape(SECTIONS[sid])}</h2>{html}</section>'
+        for sid, html in sections.items()
+    )
     nav = "".join(f'<a href="#{sid}">{escape(SECTIONS[sid])}</a>' for sid in sections)
     run = data.run
-    meta = (f"Run <code>{escape(str(run.id))}</code> · status {escape(run.status)} · started "
-            f"{escape(str(run.started))} · finished {escape(str(run.finished))} · seed "
-            f"{escape(str(run.seed))}")
-    return _PAGE.substitute(title=escape(f"saliency-bench report: {run.suite} ({run.id})"),
-                            heading=escape(f"saliency-bench report: {run.suite}"),
-                            meta=meta, nav=nav, body=body)
+    meta = (
+        f"Run <code>{escape(str(run.id))}</code> · status {escape(run.status)} · started "
+        f"{escape(str(run.started))} · finished {escape(str(run.finished))} · seed "
+        f"{escape(str(run.seed))}"
+    )
+    return _PAGE.substitute(
+        title=escape(f"saliency-bench report: {run.suite} ({run.id})"),
+        heading=escape(f"saliency-bench report: {run.suite}"),
+        meta=meta,
+        nav=nav,
+        body=body,
+    )

@@ -30,34 +30,50 @@ def _table(table: Table) -> list[str]:
     if not table.rows:
         return ["None.", ""]
     rule = ["---:" if n else "---" for n in table.numeric]
-    lines = ["| " + " | ".join(md_escape(c) for c in table.columns) + " |",
-             "| " + " | ".join(rule) + " |"]
+    lines = ["| " + " | ".join(md_escape(c) for c in table.columns) + " |", "| " + " | ".join(rule) + " |"]
     lines += ["| " + " | ".join(md_escape(v) for v in row) + " |" for row in table.rows]
     return lines + [""]
 
 
 def _figures(figures: list[ReportFigure], section: str, folder: str) -> list[str]:
-    return [line for f in figures if f.section == section
-            for line in (f"![{md_escape(f.title)}]({folder}/{f.name}.png)", "")]
+    return [
+        line
+        for f in figures
+        if f.section == section
+        for line in (f"![{md_escape(f.title)}]({folder}/{f.name}.png)", "")
+    ]
 
 
 def render_markdown(data: ReportData, figures: list[ReportFigure], folder: str) -> str:
     """The Markdown report; figure ``f`` is linked as ``{folder}/{f.name}.png``."""
     run = data.run
-    out = [f"# saliency-bench report: {md_escape(run.suite)}", "",
-           f"Run `{md_escape(run.id)}`, status {md_escape(run.status)}, started "
-           f"{md_escape(run.started)}, seed {md_escape(run.seed)}.", "", "## Summary", ""]
+    out = [
+        f"# saliency-bench report: {md_escape(run.suite)}",
+        "",
+        f"Run `{md_escape(run.id)}`, status {md_escape(run.status)}, started "
+        f"{md_escape(run.started)}, seed {md_escape(run.seed)}.",
+        "",
+        "## Summary",
+        "",
+    ]
     if data.gates:
-        out += [f"- **{'PASSED' if ok else 'FAILED'}** {md_escape(line)}"
-                for ok, line in tables.gate_lines(data)] + [""]
+        out += [
+            f"- **{'PASSED' if ok else 'FAILED'}** {md_escape(line)}" for ok, line in tables.gate_lines(data)
+        ] + [""]
     else:
         out += ["No gate ran in this run.", ""]
     if any(t.ok for t in data.timings):
         out += ["### Fastest variant per backbone", ""] + _table(tables.fastest_table(data.timings))
     out += [f"### Failed cells ({len(data.failures)})", ""] + _table(tables.failure_table(data))
     if data.timings:
-        out += ["## Timing", "", "Median and IQR of one call in ms; images/s from the median.", "",
-                f"<details><summary>All {len(data.timings)} timing cells</summary>", ""]
+        out += [
+            "## Timing",
+            "",
+            "Median and IQR of one call in ms; images/s from the median.",
+            "",
+            f"<details><summary>All {len(data.timings)} timing cells</summary>",
+            "",
+        ]
         out += _table(tables.timing_table(data.timings)) + ["</details>", ""]
         out += _figures(figures, "throughput", folder) + _figures(figures, "compile-memory", folder)
     if any(t.ok for t in data.timings):

@@ -19,10 +19,23 @@ import numpy as np
 from ..models.registry import BASELINE
 
 __all__ = [
-    "VARIANT_ORDER", "variant_order", "PRECISION_ORDER", "precision_order", "describe_key",
-    "AgreementCell", "CurveCheck", "Failure", "GateRule",
-    "GateVerdict", "MapExample", "RandomizationCheck",
-    "ReportData", "RunInfo", "ScalarCheck", "TimingCell", "load_report_data",
+    "VARIANT_ORDER",
+    "variant_order",
+    "PRECISION_ORDER",
+    "precision_order",
+    "describe_key",
+    "AgreementCell",
+    "CurveCheck",
+    "Failure",
+    "GateRule",
+    "GateVerdict",
+    "MapExample",
+    "RandomizationCheck",
+    "ReportData",
+    "RunInfo",
+    "ScalarCheck",
+    "TimingCell",
+    "load_report_data",
 ]
 
 log = logging.getLogger(__name__)
@@ -140,7 +153,7 @@ class ScalarCheck:
     direction: str
     config: dict
     control: bool = False  # a model-independent control method
-    chance: bool = False   # the chance baseline (random ordering) margins compare against
+    chance: bool = False  # the chance baseline (random ordering) margins compare against
 
 
 @dataclass(frozen=True)
@@ -247,15 +260,25 @@ def _artifacts(store, cell) -> set[str]:
 def _timing(cell) -> TimingCell:
     k, m = cell.key, cell.metrics or {}
     return TimingCell(
-        model=str(k.get("model")), variant=str(k.get("variant")),
-        batch_size=_int(k.get("batch_size")) or 0, device=str(k.get("device")),
-        image_size=k.get("image_size"), ok=cell.status == "ok", reason=cell.reason,
-        median_s=_num(m.get("median_s")), iqr_s=_num(m.get("iqr_s")),
-        images_per_s=_num(m.get("images_per_s")), compile_s=_num(m.get("compile_s")),
-        first_call_s=_num(m.get("first_call_s")), peak_rss_mb=_num(m.get("peak_rss_mb")),
-        peak_device_mb=_num(m.get("peak_device_mb")), retraces=_int(m.get("retraces")),
+        model=str(k.get("model")),
+        variant=str(k.get("variant")),
+        batch_size=_int(k.get("batch_size")) or 0,
+        device=str(k.get("device")),
+        image_size=k.get("image_size"),
+        ok=cell.status == "ok",
+        reason=cell.reason,
+        median_s=_num(m.get("median_s")),
+        iqr_s=_num(m.get("iqr_s")),
+        images_per_s=_num(m.get("images_per_s")),
+        compile_s=_num(m.get("compile_s")),
+        first_call_s=_num(m.get("first_call_s")),
+        peak_rss_mb=_num(m.get("peak_rss_mb")),
+        peak_device_mb=_num(m.get("peak_device_mb")),
+        retraces=_int(m.get("retraces")),
         flops_per_image=_num(m.get("flops_per_image")),
-        precision=str(k.get("precision", "float32")), fidelity=_fidelity(m.get("fidelity")))
+        precision=str(k.get("precision", "float32")),
+        fidelity=_fidelity(m.get("fidelity")),
+    )
 
 
 def _fidelity(value) -> dict | None:
@@ -270,30 +293,52 @@ def _map_example(store, cell) -> MapExample | None:
         return None
     k, m = cell.key, cell.metrics or {}
     return MapExample(
-        model=str(k.get("model")), method=str(k.get("method")), image_name=str(k.get("image")),
-        class_name=str(m.get("class_name", "")), target=m.get("target"),
-        probability=_num(m.get("probability")), variant=str(m.get("variant", "")),
-        score=str(m.get("score", "")), reduce=str(m.get("reduce", "")),
+        model=str(k.get("model")),
+        method=str(k.get("method")),
+        image_name=str(k.get("image")),
+        class_name=str(m.get("class_name", "")),
+        target=m.get("target"),
+        probability=_num(m.get("probability")),
+        variant=str(m.get("variant", "")),
+        score=str(m.get("score", "")),
+        reduce=str(m.get("reduce", "")),
         image=np.asarray(store.artifact(cell.id, "image")),
-        map=np.asarray(store.artifact(cell.id, "map"), dtype=np.float64))
+        map=np.asarray(store.artifact(cell.id, "map"), dtype=np.float64),
+    )
 
 
 def _check_fields(cell) -> dict:
     k = cell.key
-    return dict(model=str(k.get("model")), data=str(k.get("data")),
-                method=str(k.get("method")), metric=str(k.get("metric")))
+    return dict(
+        model=str(k.get("model")),
+        data=str(k.get("data")),
+        method=str(k.get("method")),
+        metric=str(k.get("metric")),
+    )
 
 
 def _gate(cell) -> GateVerdict:
     k, m = cell.key, cell.metrics or {}
-    rules = [GateRule(rule=str(r.get("rule", "")), method=str(r.get("method", "")),
-                      metric=str(r.get("metric", "")), value=r.get("value"),
-                      op=str(r.get("op", "")), threshold=r.get("threshold"),
-                      passed=bool(r.get("passed")), why=str(r.get("why") or ""))
-             for r in m.get("rules", [])]
-    return GateVerdict(model=str(k.get("model")), data=str(k.get("data")),
-                       policy=str(k.get("policy")),
-                       passed=cell.status == "ok" and bool(m.get("passed")), rules=rules)
+    rules = [
+        GateRule(
+            rule=str(r.get("rule", "")),
+            method=str(r.get("method", "")),
+            metric=str(r.get("metric", "")),
+            value=r.get("value"),
+            op=str(r.get("op", "")),
+            threshold=r.get("threshold"),
+            passed=bool(r.get("passed")),
+            why=str(r.get("why") or ""),
+        )
+        for r in m.get("rules", [])
+    ]
+    return GateVerdict(
+        model=str(k.get("model")),
+        data=str(k.get("data")),
+        policy=str(k.get("policy")),
+        passed=cell.status == "ok" and bool(m.get("passed")),
+        rules=rules,
+    )
 
 
 def _method_info(cell) -> dict:
@@ -317,9 +362,16 @@ def _read_checks(store, cells, data: dict) -> None:
         direction = str(m.get("direction", ""))
         method = _method_info(cell)
         kinds = dict(control=method.get("kind") == "control", chance=bool(method.get("chance_baseline")))
-        data["checks"].append(ScalarCheck(**fields, ok=cell.status == "ok",
-                                          value=_num(m.get("value")), direction=direction,
-                                          config=dict(m.get("config") or {}), **kinds))
+        data["checks"].append(
+            ScalarCheck(
+                **fields,
+                ok=cell.status == "ok",
+                value=_num(m.get("value")),
+                direction=direction,
+                config=dict(m.get("config") or {}),
+                **kinds,
+            )
+        )
         if cell.status != "ok":
             continue
         if isinstance(m.get("config"), dict):
@@ -330,23 +382,39 @@ def _read_checks(store, cells, data: dict) -> None:
             curves = np.atleast_2d(np.asarray(store.artifact(cell.id, "curves"), dtype=np.float64))
             if fractions.ndim == 1 and curves.ndim == 2 and curves.shape[1] == fractions.size:
                 axis = str((m.get("info") or {}).get("axis") or "Fraction of pixels perturbed")
-                data["curves"].append(CurveCheck(**fields, value=_num(m.get("value")),
-                                                 direction=direction, fractions=fractions,
-                                                 curves=curves, axis=axis, **kinds))
+                data["curves"].append(
+                    CurveCheck(
+                        **fields,
+                        value=_num(m.get("value")),
+                        direction=direction,
+                        fractions=fractions,
+                        curves=curves,
+                        axis=axis,
+                        **kinds,
+                    )
+                )
             else:
-                log.warning("check cell %s: curves %s do not match fractions %s; not plotted",
-                            cell.id, curves.shape, fractions.shape)
+                log.warning(
+                    "check cell %s: curves %s do not match fractions %s; not plotted",
+                    cell.id,
+                    curves.shape,
+                    fractions.shape,
+                )
         if "similarity" in names:
             similarity = np.asarray(store.artifact(cell.id, "similarity"), dtype=np.float64)
             if similarity.ndim == 3:  # (steps, measures, N) per image: show the image mean
                 similarity = similarity.mean(axis=2)
             steps = "step_maps" in names and np.asarray(store.artifact(cell.id, "step_maps"))
-            data["randomization"].append(RandomizationCheck(
-                **fields, layers=[str(x) for x in m.get("layers", [])],
-                measures=[str(x) for x in m.get("measures", [])],
-                similarity=np.atleast_2d(similarity),
-                step_maps=steps if isinstance(steps, np.ndarray) and steps.ndim == 3 else None,
-                mode=str((m.get("config") or {}).get("mode", ""))))
+            data["randomization"].append(
+                RandomizationCheck(
+                    **fields,
+                    layers=[str(x) for x in m.get("layers", [])],
+                    measures=[str(x) for x in m.get("measures", [])],
+                    similarity=np.atleast_2d(similarity),
+                    step_maps=steps if isinstance(steps, np.ndarray) and steps.ndim == 3 else None,
+                    mode=str((m.get("config") or {}).get("mode", "")),
+                )
+            )
 
 
 def _with_roof_fractions(timings: list[TimingCell], store, run_id) -> list[TimingCell]:
@@ -356,8 +424,14 @@ def _with_roof_fractions(timings: list[TimingCell], store, run_id) -> list[Timin
     from ..harness.runner import best_roofs
 
     roofs = best_roofs(store, run_id)
-    return [dataclasses.replace(t, roof_fraction=roof_fraction(
-        t.flops_per_image, t.images_per_s, roofs.get(t.device))) if t.ok else t for t in timings]
+    return [
+        dataclasses.replace(
+            t, roof_fraction=roof_fraction(t.flops_per_image, t.images_per_s, roofs.get(t.device))
+        )
+        if t.ok
+        else t
+        for t in timings
+    ]
 
 
 def load_report_data(store, run_id) -> ReportData:
@@ -367,17 +441,39 @@ def load_report_data(store, run_id) -> ReportData:
     """
     run = store.get_run(run_id)
     run_id = run.id
-    info = RunInfo(id=run.id, suite=str(run.suite), status=str(run.status), started=run.started,
-                   finished=run.finished, seed=run.seed, config=dict(run.config or {}),
-                   metadata=dict(run.metadata or {}))
-    data = {"timings": [], "failures": [], "maps": [], "checks": [], "curves": [],
-            "randomization": [], "gates": [], "protocols": {}, "agreements": []}
-    cells = sorted(store.cells(run_id), key=lambda c: (c.kind, json.dumps(c.key, sort_keys=True,
-                                                                          default=str)))
+    info = RunInfo(
+        id=run.id,
+        suite=str(run.suite),
+        status=str(run.status),
+        started=run.started,
+        finished=run.finished,
+        seed=run.seed,
+        config=dict(run.config or {}),
+        metadata=dict(run.metadata or {}),
+    )
+    data = {
+        "timings": [],
+        "failures": [],
+        "maps": [],
+        "checks": [],
+        "curves": [],
+        "randomization": [],
+        "gates": [],
+        "protocols": {},
+        "agreements": [],
+    }
+    cells = sorted(
+        store.cells(run_id), key=lambda c: (c.kind, json.dumps(c.key, sort_keys=True, default=str))
+    )
     for cell in cells:
         if cell.status != "ok":
-            data["failures"].append(Failure(kind=cell.kind, key=describe_key(cell.key),
-                                            reason=str(cell.reason or "no reason recorded")))
+            data["failures"].append(
+                Failure(
+                    kind=cell.kind,
+                    key=describe_key(cell.key),
+                    reason=str(cell.reason or "no reason recorded"),
+                )
+            )
         if cell.kind == "timing":
             data["timings"].append(_timing(cell))
         elif cell.kind == "maps":
@@ -388,16 +484,29 @@ def load_report_data(store, run_id) -> ReportData:
             data["gates"].append(_gate(cell))
         elif cell.kind == "agreement" and cell.status == "ok":
             m = cell.metrics or {}
-            data["agreements"].append(AgreementCell(
-                model=str(cell.key.get("model")), variant=str(cell.key.get("variant")),
-                device=str(cell.key.get("device", "")),
-                rel_l2=_num(m.get("rel_l2")), flips=_int(m.get("flips")),
-                kink_units=_int(m.get("kink_units")), pinned_rel_l2=_num(m.get("pinned_rel_l2")),
-                images=len(m.get("images") or []) or None))
+            data["agreements"].append(
+                AgreementCell(
+                    model=str(cell.key.get("model")),
+                    variant=str(cell.key.get("variant")),
+                    device=str(cell.key.get("device", "")),
+                    rel_l2=_num(m.get("rel_l2")),
+                    flips=_int(m.get("flips")),
+                    kink_units=_int(m.get("kink_units")),
+                    pinned_rel_l2=_num(m.get("pinned_rel_l2")),
+                    images=len(m.get("images") or []) or None,
+                )
+            )
     _read_checks(store, [c for c in cells if c.kind == "check"], data)
     data["timings"] = _with_roof_fractions(data["timings"], store, run_id)
-    data["timings"].sort(key=lambda t: (t.model, t.device, variant_order(t.variant),
-                                        precision_order(t.precision), t.batch_size))
+    data["timings"].sort(
+        key=lambda t: (
+            t.model,
+            t.device,
+            variant_order(t.variant),
+            precision_order(t.precision),
+            t.batch_size,
+        )
+    )
     data["maps"].sort(key=lambda e: (e.model, e.method, e.image_name))
     data["agreements"].sort(key=lambda a: (a.model, a.device, variant_order(a.variant)))
     return ReportData(run=info, **data)

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from .model import TimingCell, precision_order, variant_order
 from .tables import DASH, Table
 
-__all__ = ["PrecisionRow", "PRECISION_NOTE", "precision_rows", "precision_table",
-           "has_low_precision"]
+__all__ = ["PrecisionRow", "PRECISION_NOTE", "precision_rows", "precision_table", "has_low_precision"]
 
 PRECISION_NOTE = (
     "Mixed precision: the network computes in bfloat16 or float16, the class score, "
@@ -26,7 +25,8 @@ PRECISION_NOTE = (
     "float32 maps of the same images (both explaining the float32 top-1 class): Spearman "
     "rank correlation of |map| (1 = same ranking), relative L2 (0 = same values), the "
     "share of float32's top 10 % pixels also in the low-precision top 10 %, and the share "
-    "of images whose top-1 class is unchanged. Mean over images, worst image in brackets.")
+    "of images whose top-1 class is unchanged. Mean over images, worst image in brackets."
+)
 
 
 @dataclass(frozen=True)
@@ -60,10 +60,17 @@ def _where(t: TimingCell) -> tuple:
 def precision_rows(timings: list[TimingCell]) -> list[PrecisionRow]:
     """Every ok low-precision cell with its ok float32 partner, in report order."""
     base = {_where(t): t for t in timings if t.ok and t.precision == "float32"}
-    rows = [PrecisionRow(t, base.get(_where(t))) for t in timings
-            if t.ok and t.precision != "float32"]
-    return sorted(rows, key=lambda r: (r.cell.model, r.cell.device, variant_order(r.cell.variant),
-                                       precision_order(r.cell.precision), r.cell.batch_size))
+    rows = [PrecisionRow(t, base.get(_where(t))) for t in timings if t.ok and t.precision != "float32"]
+    return sorted(
+        rows,
+        key=lambda r: (
+            r.cell.model,
+            r.cell.device,
+            variant_order(r.cell.variant),
+            precision_order(r.cell.precision),
+            r.cell.batch_size,
+        ),
+    )
 
 
 def _fmt(value, spec: str) -> str:
@@ -80,17 +87,38 @@ def precision_table(timings: list[TimingCell]) -> Table:
     rows = []
     for r in precision_rows(timings):
         t = r.cell
-        rows.append((t.model, t.device, t.variant, t.batch_size, t.precision,
-                     _fmt(t.images_per_s, ".2f"),
-                     _fmt(r.float32.images_per_s if r.float32 else None, ".2f"),
-                     DASH if r.speedup is None else f"{r.speedup:.2f}×",
-                     _pair(r.measure("spearman_abs"), r.measure("spearman_abs_min"), ".3f"),
-                     _pair(r.measure("rel_l2"), r.measure("rel_l2_max"), ".2e"),
-                     _pair(r.measure("top_overlap"), r.measure("top_overlap_min"), ".2f"),
-                     _fmt(r.measure("top1_agreement"), ".2f")))
-    spec = [("Backbone", False), ("Device", False), ("Variant", False), ("Batch", True),
-            ("Precision", False), ("Images/s", True), ("float32 images/s", True),
-            ("Speed vs float32", True), ("Spearman |map|", True), ("Relative L2", True),
-            ("Top-10 % overlap", True), ("Top-1 agreement", True)]
-    return Table(columns=tuple(c for c, _ in spec), rows=[tuple(map(str, row)) for row in rows],
-                 numeric=tuple(n for _, n in spec))
+        rows.append(
+            (
+                t.model,
+                t.device,
+                t.variant,
+                t.batch_size,
+                t.precision,
+                _fmt(t.images_per_s, ".2f"),
+                _fmt(r.float32.images_per_s if r.float32 else None, ".2f"),
+                DASH if r.speedup is None else f"{r.speedup:.2f}×",
+                _pair(r.measure("spearman_abs"), r.measure("spearman_abs_min"), ".3f"),
+                _pair(r.measure("rel_l2"), r.measure("rel_l2_max"), ".2e"),
+                _pair(r.measure("top_overlap"), r.measure("top_overlap_min"), ".2f"),
+                _fmt(r.measure("top1_agreement"), ".2f"),
+            )
+        )
+    spec = [
+        ("Backbone", False),
+        ("Device", False),
+        ("Variant", False),
+        ("Batch", True),
+        ("Precision", False),
+        ("Images/s", True),
+        ("float32 images/s", True),
+        ("Speed vs float32", True),
+        ("Spearman |map|", True),
+        ("Relative L2", True),
+        ("Top-10 % overlap", True),
+        ("Top-1 agreement", True),
+    ]
+    return Table(
+        columns=tuple(c for c, _ in spec),
+        rows=[tuple(map(str, row)) for row in rows],
+        numeric=tuple(n for _, n in spec),
+    )

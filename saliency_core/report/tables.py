@@ -14,9 +14,21 @@ from dataclasses import dataclass
 from .model import AgreementCell, ReportData, RunInfo, ScalarCheck, TimingCell, variant_order
 
 __all__ = [
-    "Table", "agreement_table", "AGREEMENT_NOTE", "backbone_table", "checks_table", "failure_table", "fastest_table", "gate_lines",
-    "gate_table", "KEY_FACTS", "key_facts", "protocol_table", "reproducibility_table",
-    "shared_process_memory_note", "timing_table",
+    "Table",
+    "agreement_table",
+    "AGREEMENT_NOTE",
+    "backbone_table",
+    "checks_table",
+    "failure_table",
+    "fastest_table",
+    "gate_lines",
+    "gate_table",
+    "KEY_FACTS",
+    "key_facts",
+    "protocol_table",
+    "reproducibility_table",
+    "shared_process_memory_note",
+    "timing_table",
 ]
 
 DASH = "—"
@@ -37,14 +49,16 @@ def _fmt(value, spec: str, scale: float = 1.0) -> str:
 
 
 def _table(spec: list[tuple[str, bool]], rows: list[tuple]) -> Table:
-    return Table(columns=tuple(c for c, _ in spec), rows=[tuple(map(str, r)) for r in rows],
-                 numeric=tuple(n for _, n in spec))
+    return Table(
+        columns=tuple(c for c, _ in spec),
+        rows=[tuple(map(str, r)) for r in rows],
+        numeric=tuple(n for _, n in spec),
+    )
 
 
 def _ok(timings: list[TimingCell]) -> list[TimingCell]:
     """Ok float32 cells (low precisions have their own table, beside their fidelity)."""
-    return [t for t in timings if t.ok and t.images_per_s is not None
-            and t.precision == "float32"]
+    return [t for t in timings if t.ok and t.images_per_s is not None and t.precision == "float32"]
 
 
 def _by_backbone(timings: list[TimingCell]) -> dict[tuple[str, str], list[TimingCell]]:
@@ -64,12 +78,28 @@ def fastest_table(timings: list[TimingCell]) -> Table:
     rows = []
     for (model, device), cells in _by_backbone(timings).items():
         best = _best(cells)
-        eager = next((t for t in cells if t.variant == "eager"
-                      and t.batch_size == best.batch_size), None)
-        rows.append((model, device, best.variant, best.batch_size, _fmt(best.images_per_s, ".1f"),
-                     _ratio(best.images_per_s, eager and eager.images_per_s)))
-    return _table([("Backbone", False), ("Device", False), ("Fastest variant", False),
-                   ("Batch", True), ("Images/s", True), ("vs eager, same batch", True)], rows)
+        eager = next((t for t in cells if t.variant == "eager" and t.batch_size == best.batch_size), None)
+        rows.append(
+            (
+                model,
+                device,
+                best.variant,
+                best.batch_size,
+                _fmt(best.images_per_s, ".1f"),
+                _ratio(best.images_per_s, eager and eager.images_per_s),
+            )
+        )
+    return _table(
+        [
+            ("Backbone", False),
+            ("Device", False),
+            ("Fastest variant", False),
+            ("Batch", True),
+            ("Images/s", True),
+            ("vs eager, same batch", True),
+        ],
+        rows,
+    )
 
 
 def timing_table(timings: list[TimingCell]) -> Table:
@@ -83,16 +113,45 @@ def timing_table(timings: list[TimingCell]) -> Table:
     rows = []
     for t in timings:
         status = "ok" if t.ok else f"failed: {t.reason or 'no reason recorded'}"
-        rows.append((t.model, t.device, t.variant, *([t.precision] if low else []), t.batch_size,
-                     _fmt(t.median_s, ".2f", 1e3),
-                     _fmt(t.iqr_s, ".2f", 1e3), _fmt(t.images_per_s, ".1f"),
-                     _fmt(t.roof_fraction, ".1f", 100.0), _fmt(t.compile_s, ".2f"), _fmt(t.first_call_s, ".2f"),
-                     _fmt(t.peak_rss_mb, ".0f"), _fmt(t.peak_device_mb, ".0f"),
-                     DASH if t.retraces is None else t.retraces, status))
-    return _table([("Backbone", False), ("Device", False), ("Variant", False),
-                   *([("Precision", False)] if low else []), ("Batch", True), ("Median ms", True), ("IQR ms", True), ("Images/s", True), ("Roof %", True),
-                   ("Compile s", True), ("First call s", True), ("Peak RSS MiB", True),
-                   ("Peak device MiB", True), ("Retraces", True), ("Status", False)], rows)
+        rows.append(
+            (
+                t.model,
+                t.device,
+                t.variant,
+                *([t.precision] if low else []),
+                t.batch_size,
+                _fmt(t.median_s, ".2f", 1e3),
+                _fmt(t.iqr_s, ".2f", 1e3),
+                _fmt(t.images_per_s, ".1f"),
+                _fmt(t.roof_fraction, ".1f", 100.0),
+                _fmt(t.compile_s, ".2f"),
+                _fmt(t.first_call_s, ".2f"),
+                _fmt(t.peak_rss_mb, ".0f"),
+                _fmt(t.peak_device_mb, ".0f"),
+                DASH if t.retraces is None else t.retraces,
+                status,
+            )
+        )
+    return _table(
+        [
+            ("Backbone", False),
+            ("Device", False),
+            ("Variant", False),
+            *([("Precision", False)] if low else []),
+            ("Batch", True),
+            ("Median ms", True),
+            ("IQR ms", True),
+            ("Images/s", True),
+            ("Roof %", True),
+            ("Compile s", True),
+            ("First call s", True),
+            ("Peak RSS MiB", True),
+            ("Peak device MiB", True),
+            ("Retraces", True),
+            ("Status", False),
+        ],
+        rows,
+    )
 
 
 def _peak(t: TimingCell) -> float | None:
@@ -112,22 +171,47 @@ def backbone_table(timings: list[TimingCell], baseline: str) -> Table:
     ok = _ok(timings)
     cells = {(t.model, t.device, t.variant, t.batch_size): t for t in ok}
     rows = []
-    for model, device, variant in sorted({(t.model, t.device, t.variant) for t in ok},
-                                         key=lambda k: (k[0], k[1], variant_order(k[2]))):
-        t = max((c for c in ok if (c.model, c.device, c.variant) == (model, device, variant)),
-                key=lambda c: c.batch_size)
+    for model, device, variant in sorted(
+        {(t.model, t.device, t.variant) for t in ok}, key=lambda k: (k[0], k[1], variant_order(k[2]))
+    ):
+        t = max(
+            (c for c in ok if (c.model, c.device, c.variant) == (model, device, variant)),
+            key=lambda c: c.batch_size,
+        )
         base = cells.get((baseline, device, variant, t.batch_size))
         same_kind = base is not None and (base.peak_device_mb is None) == (t.peak_device_mb is None)
         b_peak = _peak(base) if same_kind else None
-        rows.append((model, device, variant, t.batch_size, _fmt(t.images_per_s, ".1f"),
-                     _ratio(t.images_per_s, base and base.images_per_s),
-                     _fmt(t.compile_s, ".2f"), _ratio(t.compile_s, base and base.compile_s),
-                     _fmt(_peak(t), ".0f"), _ratio(_peak(t), b_peak),
-                     _fmt(t.flops_per_image, ".2f", 1e-9)))
-    return _table([("Backbone", False), ("Device", False), ("Variant", False), ("Batch", True),
-                   ("Images/s", True), (f"× {baseline}", True), ("Compile s", True),
-                   (f"× {baseline}", True), ("Peak MiB", True), (f"× {baseline}", True),
-                   ("GFLOPs/image", True)], rows)
+        rows.append(
+            (
+                model,
+                device,
+                variant,
+                t.batch_size,
+                _fmt(t.images_per_s, ".1f"),
+                _ratio(t.images_per_s, base and base.images_per_s),
+                _fmt(t.compile_s, ".2f"),
+                _ratio(t.compile_s, base and base.compile_s),
+                _fmt(_peak(t), ".0f"),
+                _ratio(_peak(t), b_peak),
+                _fmt(t.flops_per_image, ".2f", 1e-9),
+            )
+        )
+    return _table(
+        [
+            ("Backbone", False),
+            ("Device", False),
+            ("Variant", False),
+            ("Batch", True),
+            ("Images/s", True),
+            (f"× {baseline}", True),
+            ("Compile s", True),
+            (f"× {baseline}", True),
+            ("Peak MiB", True),
+            (f"× {baseline}", True),
+            ("GFLOPs/image", True),
+        ],
+        rows,
+    )
 
 
 def shared_process_memory_note(data: ReportData) -> str | None:
@@ -135,15 +219,18 @@ def shared_process_memory_note(data: ReportData) -> str | None:
     without ``fresh_process``), else None. Device memory is reset per cell and unaffected."""
     from ..harness.compare import SHARED_RSS_NOTE, shared_process_rss
 
-    rss_models = {t.model for t in _ok(data.timings)
-                  if t.peak_device_mb is None and t.peak_rss_mb is not None}
+    rss_models = {
+        t.model for t in _ok(data.timings) if t.peak_device_mb is None and t.peak_rss_mb is not None
+    }
     return SHARED_RSS_NOTE if shared_process_rss(data.run.config, rss_models) else None
 
 
 def failure_table(data: ReportData) -> Table:
     """Failed cells of any kind with the reason their writer recorded."""
-    return _table([("Kind", False), ("Cell", False), ("Reason", False)],
-                  [(f.kind, f.key, f.reason) for f in data.failures])
+    return _table(
+        [("Kind", False), ("Cell", False), ("Reason", False)],
+        [(f.kind, f.key, f.reason) for f in data.failures],
+    )
 
 
 def _random_control(checks: list[ScalarCheck]) -> dict[tuple, float | None]:
@@ -161,12 +248,31 @@ def checks_table(data: ReportData) -> Table:
         if c.ok and c.value is not None and rand is not None and not c.chance:
             margin = (c.value - rand) * (-1.0 if c.direction == "lower" else 1.0)
         better = {"higher": "higher", "lower": "lower"}.get(c.direction, DASH)
-        rows.append((c.model, c.data, c.metric, c.method,
-                     _fmt(c.value, ".3f") if c.ok else "failed", better, _fmt(rand, ".3f"),
-                     _fmt(margin, "+.3f")))
-    return _table([("Model", False), ("Data", False), ("Metric", False), ("Method", False),
-                   ("Value", True), ("Better", False), ("Random control", True),
-                   ("Margin over random", True)], rows)
+        rows.append(
+            (
+                c.model,
+                c.data,
+                c.metric,
+                c.method,
+                _fmt(c.value, ".3f") if c.ok else "failed",
+                better,
+                _fmt(rand, ".3f"),
+                _fmt(margin, "+.3f"),
+            )
+        )
+    return _table(
+        [
+            ("Model", False),
+            ("Data", False),
+            ("Metric", False),
+            ("Method", False),
+            ("Value", True),
+            ("Better", False),
+            ("Random control", True),
+            ("Margin over random", True),
+        ],
+        rows,
+    )
 
 
 AGREEMENT_NOTE = (
@@ -174,16 +280,36 @@ AGREEMENT_NOTE = (
     "XLA reorders float32 sums; where a ReLU unit or a max-pooling window lies within "
     "rounding of its kink, the two can take different sides and the gradient jumps. "
     "'Pinned' compares them again with every unit near a kink held on one side in both "
-    "(saliency-bench agree): about 1e-6 when the variants compute the same function.")
+    "(saliency-bench agree): about 1e-6 when the variants compute the same function."
+)
 
 
 def agreement_table(agreements: list[AgreementCell]) -> Table:
     """Each model's variants against eager: as computed, units flipped, pinned."""
-    rows = [(a.model, a.variant, a.device, DASH if a.images is None else str(a.images), _fmt(a.rel_l2, ".1e"),
-             DASH if a.flips is None or a.kink_units is None else f"{a.flips} of {a.kink_units:,}",
-             _fmt(a.pinned_rel_l2, ".1e")) for a in agreements]
-    return _table([("Model", False), ("Variant", False), ("Device", False), ("Images", True), ("As computed", True),
-                   ("Units flipped at a kink", True), ("Pinned", True)], rows)
+    rows = [
+        (
+            a.model,
+            a.variant,
+            a.device,
+            DASH if a.images is None else str(a.images),
+            _fmt(a.rel_l2, ".1e"),
+            DASH if a.flips is None or a.kink_units is None else f"{a.flips} of {a.kink_units:,}",
+            _fmt(a.pinned_rel_l2, ".1e"),
+        )
+        for a in agreements
+    ]
+    return _table(
+        [
+            ("Model", False),
+            ("Variant", False),
+            ("Device", False),
+            ("Images", True),
+            ("As computed", True),
+            ("Units flipped at a kink", True),
+            ("Pinned", True),
+        ],
+        rows,
+    )
 
 
 def gate_lines(data: ReportData) -> list[tuple[bool, str]]:
@@ -192,8 +318,9 @@ def gate_lines(data: ReportData) -> list[tuple[bool, str]]:
     for g in data.gates:
         failed = [r for r in g.rules if not r.passed]
         why = "; ".join(f"{r.rule}: {r.why}" if r.why else r.rule for r in failed)
-        lines.append((g.passed, f"policy {g.policy} on {g.model} / {g.data}"
-                      + (f" — failed {why}" if why else "")))
+        lines.append(
+            (g.passed, f"policy {g.policy} on {g.model} / {g.data}" + (f" — failed {why}" if why else ""))
+        )
     return lines
 
 
@@ -203,11 +330,35 @@ def gate_table(data: ReportData) -> Table:
     for g in data.gates:
         for r in g.rules:
             value = _fmt(r.value, ".3f") if isinstance(r.value, (int, float)) else str(r.value)
-            rows.append((g.policy, g.model, g.data, r.rule, r.method, r.metric, value,
-                         f"{r.op} {r.threshold}", "pass" if r.passed else "FAIL", r.why))
-    return _table([("Policy", False), ("Model", False), ("Data", False), ("Rule", False),
-                   ("Method", False), ("Metric", False), ("Value", True), ("Needs", False),
-                   ("Result", False), ("Why", False)], rows)
+            rows.append(
+                (
+                    g.policy,
+                    g.model,
+                    g.data,
+                    r.rule,
+                    r.method,
+                    r.metric,
+                    value,
+                    f"{r.op} {r.threshold}",
+                    "pass" if r.passed else "FAIL",
+                    r.why,
+                )
+            )
+    return _table(
+        [
+            ("Policy", False),
+            ("Model", False),
+            ("Data", False),
+            ("Rule", False),
+            ("Method", False),
+            ("Metric", False),
+            ("Value", True),
+            ("Needs", False),
+            ("Result", False),
+            ("Why", False),
+        ],
+        rows,
+    )
 
 
 def _flatten(value, prefix: str = "") -> list[tuple[str, str]]:
@@ -227,9 +378,14 @@ def _flatten(value, prefix: str = "") -> list[tuple[str, str]]:
 def reproducibility_table(run: RunInfo) -> Table:
     """The run's identity, configuration (suite file, flags, presets, ...) and the
     machine and commit metadata the store recorded, one flattened key per row."""
-    rows = [("run", "id", str(run.id)), ("run", "suite", run.suite), ("run", "seed", str(run.seed)),
-            ("run", "status", run.status), ("run", "started", str(run.started)),
-            ("run", "finished", str(run.finished))]
+    rows = [
+        ("run", "id", str(run.id)),
+        ("run", "suite", run.suite),
+        ("run", "seed", str(run.seed)),
+        ("run", "status", run.status),
+        ("run", "started", str(run.started)),
+        ("run", "finished", str(run.finished)),
+    ]
     rows += [("config", k, v) for k, v in _flatten(run.config)]
     for section in sorted(run.metadata, key=str):
         rows += [(str(section), k, v) for k, v in _flatten(run.metadata[section])]
@@ -238,20 +394,29 @@ def reproducibility_table(run: RunInfo) -> Table:
 
 def protocol_table(data: ReportData) -> Table:
     """The protocol settings each check metric ran with (the first stored config of it)."""
-    rows = [(metric, k, v) for metric in sorted(data.protocols)
-            for k, v in _flatten(data.protocols[metric])]
+    rows = [(metric, k, v) for metric in sorted(data.protocols) for k, v in _flatten(data.protocols[metric])]
     return _table([("Metric", False), ("Setting", False), ("Value", False)], rows)
 
 
 #: Metadata rows a pull request reader needs to tell runs apart (store.machine's names).
 KEY_FACTS = (
-    ("commit_info", "id"), ("commit_info", "dirty"), ("commit_info", "branch"),
-    ("machine_info", "saliency_bench"), ("machine_info", "tensorflow"),
-    ("machine_info", "keras"), ("machine_info", "numpy"), ("machine_info", "python_version"),
-    ("machine_info", "cpu_model"), ("machine_info", "cpu_usable"), ("machine_info", "gpus"),
-    ("machine_info", "gpu_driver"), ("machine_info", "xla_flags"),
-    ("machine_info", "tf_xla_flags"), ("machine_info", "onednn_opts"),
-    ("machine_info", "onednn_enabled"), ("machine_info", "tf_threads.intra_op"),
+    ("commit_info", "id"),
+    ("commit_info", "dirty"),
+    ("commit_info", "branch"),
+    ("machine_info", "saliency_bench"),
+    ("machine_info", "tensorflow"),
+    ("machine_info", "keras"),
+    ("machine_info", "numpy"),
+    ("machine_info", "python_version"),
+    ("machine_info", "cpu_model"),
+    ("machine_info", "cpu_usable"),
+    ("machine_info", "gpus"),
+    ("machine_info", "gpu_driver"),
+    ("machine_info", "xla_flags"),
+    ("machine_info", "tf_xla_flags"),
+    ("machine_info", "onednn_opts"),
+    ("machine_info", "onednn_enabled"),
+    ("machine_info", "tf_threads.intra_op"),
     ("machine_info", "tf_threads.inter_op"),
 )
 

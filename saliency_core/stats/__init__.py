@@ -20,7 +20,21 @@ from .sample_size import SampleSizeEstimate, images_needed
 from .verdict import OPS, Decision, Op, Verdict, decide, verdict
 
 __all__ = [
-    "CI_METHODS", "MIN_RESAMPLES", "OPS", "CiMethod", "ControlSpread", "Decision", "Interval",
-    "Op", "PairedInterval", "SampleSizeEstimate", "Statistic", "Verdict", "bootstrap_interval",
-    "decide", "images_needed", "paired_difference_interval", "verdict",
+    "CI_METHODS",
+    "MIN_RESAMPLES",
+    "OPS",
+    "CiMethod",
+    "ControlSpread",
+    "Decision",
+    "Interval",
+    "Op",
+    "PairedInterval",
+    "SampleSizeEstimate",
+    "Statistic",
+    "Verdict",
+    "bootstrap_interval",
+    "decide",
+    "images_needed",
+    "paired_difference_interval",
+    "verdict",
 ]

@@ -35,8 +35,7 @@ import numpy as np
 
 from .inputs import check_confidence, per_image_values
 
-__all__ = ["CI_METHODS", "MIN_RESAMPLES", "CiMethod", "Interval", "Statistic",
-           "bootstrap_interval"]
+__all__ = ["CI_METHODS", "MIN_RESAMPLES", "CiMethod", "Interval", "Statistic", "bootstrap_interval"]
 
 CiMethod = Literal["bca", "percentile"]
 CI_METHODS: tuple[CiMethod, ...] = ("bca", "percentile")
@@ -90,9 +89,15 @@ class Interval:
         return self.high - self.low
 
 
-def bootstrap_interval(values, *, confidence: float = 0.95, n_resamples: int = MIN_RESAMPLES,
-                       method: CiMethod = "bca", seed: int,
-                       statistic: Statistic = np.mean) -> Interval:
+def bootstrap_interval(
+    values,
+    *,
+    confidence: float = 0.95,
+    n_resamples: int = MIN_RESAMPLES,
+    method: CiMethod = "bca",
+    seed: int,
+    statistic: Statistic = np.mean,
+) -> Interval:
     """Bootstrap confidence interval of ``statistic`` over images.
 
     Args:
@@ -124,23 +129,36 @@ def bootstrap_interval(values, *, confidence: float = 0.95, n_resamples: int = M
         raise ValueError(f"method must be one of {CI_METHODS}, got {method!r}")
     n_resamples = int(n_resamples)
     if n_resamples < MIN_RESAMPLES:
-        raise ValueError(f"n_resamples must be at least {MIN_RESAMPLES} for interval ends "
-                         f"(tail quantiles need many resamples), got {n_resamples}")
+        raise ValueError(
+            f"n_resamples must be at least {MIN_RESAMPLES} for interval ends "
+            f"(tail quantiles need many resamples), got {n_resamples}"
+        )
     n = values.size
     estimate = _scalar(statistic(values, axis=-1), "the statistic on all values")
     common = {"estimate": estimate, "confidence": confidence, "n": n, "seed": int(seed)}
     if n == 1 or np.all(values == values[0]):
         why = "one image" if n == 1 else f"all {n} values equal {values[0]:g}"
-        return Interval(low=estimate, high=estimate, method=method, n_resamples=0,
-                        degenerate=True, note=f"{why}: no spread over images to resample",
-                        **common)
+        return Interval(
+            low=estimate,
+            high=estimate,
+            method=method,
+            n_resamples=0,
+            degenerate=True,
+            note=f"{why}: no spread over images to resample",
+            **common,
+        )
 
     replicates = _replicates(values, statistic, n_resamples, np.random.default_rng(seed))
     common["n_resamples"] = n_resamples
     if np.all(replicates == replicates[0]):
-        return Interval(low=estimate, high=estimate, method=method, degenerate=True,
-                        note="all bootstrap statistics are equal: no spread to form an interval",
-                        **common)
+        return Interval(
+            low=estimate,
+            high=estimate,
+            method=method,
+            degenerate=True,
+            note="all bootstrap statistics are equal: no spread to form an interval",
+            **common,
+        )
 
     alpha = (1.0 - confidence) / 2.0
     levels, note = (alpha, 1.0 - alpha), ""
@@ -157,13 +175,16 @@ def bootstrap_interval(values, *, confidence: float = 0.95, n_resamples: int = M
 def _scalar(value, what: str) -> float:
     array = np.asarray(value, dtype=np.float64)
     if array.shape != () or not np.isfinite(array):
-        raise ValueError(f"{what} must be one finite number, got {value!r}; the statistic "
-                         "must reduce the last axis (called as statistic(x, axis=-1))")
+        raise ValueError(
+            f"{what} must be one finite number, got {value!r}; the statistic "
+            "must reduce the last axis (called as statistic(x, axis=-1))"
+        )
     return float(array)
 
 
-def _replicates(values: np.ndarray, statistic: Statistic, n_resamples: int,
-                rng: np.random.Generator) -> np.ndarray:
+def _replicates(
+    values: np.ndarray, statistic: Statistic, n_resamples: int, rng: np.random.Generator
+) -> np.ndarray:
     """``statistic`` on B resamples of the images, drawn as (block, n) index arrays."""
     n = values.size
     rows = max(1, _BLOCK_ELEMENTS // n)
@@ -186,16 +207,18 @@ def _jackknife(values: np.ndarray, statistic: Statistic) -> np.ndarray:
     for start in range(0, n, rows):
         left_out = np.arange(start, min(start + rows, n))[:, None]
         indices = keep[None, :] + (keep[None, :] >= left_out)  # row i skips image i
-        out[start:start + len(left_out)] = statistic(values[indices], axis=-1)
+        out[start : start + len(left_out)] = statistic(values[indices], axis=-1)
     return out
 
 
-def _bca_levels(values: np.ndarray, statistic: Statistic, estimate: float,
-                replicates: np.ndarray, alpha: float) -> tuple[float, float] | str:
+def _bca_levels(
+    values: np.ndarray, statistic: Statistic, estimate: float, replicates: np.ndarray, alpha: float
+) -> tuple[float, float] | str:
     """BCa quantile levels (alpha1, alpha2) of Efron & Tibshirani (1993, ch. 14.3),
     or the reason they are undefined."""
-    below = (np.count_nonzero(replicates < estimate)
-             + 0.5 * np.count_nonzero(replicates == estimate)) / replicates.size
+    below = (
+        np.count_nonzero(replicates < estimate) + 0.5 * np.count_nonzero(replicates == estimate)
+    ) / replicates.size
     if not 0.0 < below < 1.0:
         return f"the estimate lies outside all {replicates.size} bootstrap statistics"
     normal = NormalDist()
@@ -203,8 +226,8 @@ def _bca_levels(values: np.ndarray, statistic: Statistic, estimate: float,
 
     jack = _jackknife(values, statistic)
     spread = jack.mean() - jack
-    squares = float(np.sum(spread ** 2))
-    accel = float(np.sum(spread ** 3)) / (6.0 * squares ** 1.5) if squares > 0 else 0.0
+    squares = float(np.sum(spread**2))
+    accel = float(np.sum(spread**3)) / (6.0 * squares**1.5) if squares > 0 else 0.0
 
     levels = []
     for z_alpha in (normal.inv_cdf(alpha), normal.inv_cdf(1.0 - alpha)):

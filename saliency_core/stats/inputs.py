@@ -29,17 +29,17 @@ def per_image_values(values, *, name: str = "values", ndim: int = 1) -> np.ndarr
     """
     array = np.asarray(values, dtype=np.float64)
     if array.ndim != ndim:
-        raise ValueError(f"{name} must be a {ndim}-D array of per-image values, "
-                         f"got shape {array.shape}")
+        raise ValueError(f"{name} must be a {ndim}-D array of per-image values, got shape {array.shape}")
     if array.shape[-1] == 0:
         raise ValueError(f"{name} is empty: at least one image is needed")
     bad = np.argwhere(~np.isfinite(array))
     if bad.size:
-        shown = ", ".join(f"{name}[{', '.join(str(int(i)) for i in row)}]"
-                          for row in bad[:_SHOWN_INDICES])
+        shown = ", ".join(f"{name}[{', '.join(str(int(i)) for i in row)}]" for row in bad[:_SHOWN_INDICES])
         more = f" and {len(bad) - _SHOWN_INDICES} more" if len(bad) > _SHOWN_INDICES else ""
-        raise ValueError(f"{name} has {len(bad)} non-finite value(s) (NaN or inf) at "
-                         f"{shown}{more}; fix or drop those images before computing an interval")
+        raise ValueError(
+            f"{name} has {len(bad)} non-finite value(s) (NaN or inf) at "
+            f"{shown}{more}; fix or drop those images before computing an interval"
+        )
     return array
 
 
@@ -47,6 +47,5 @@ def check_confidence(confidence: float) -> float:
     """``confidence`` as a float strictly between 0 and 1, else ValueError naming it."""
     confidence = float(confidence)
     if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be strictly between 0 and 1 (e.g. 0.95), "
-                         f"got {confidence}")
+        raise ValueError(f"confidence must be strictly between 0 and 1 (e.g. 0.95), got {confidence}")
     return confidence

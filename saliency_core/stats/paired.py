@@ -55,9 +55,16 @@ class PairedInterval(Interval):
     control_spread: ControlSpread | None = None
 
 
-def paired_difference_interval(a, b, *, confidence: float = 0.95,
-                               n_resamples: int = MIN_RESAMPLES, method: CiMethod = "bca",
-                               seed: int, statistic: Statistic = np.mean) -> PairedInterval:
+def paired_difference_interval(
+    a,
+    b,
+    *,
+    confidence: float = 0.95,
+    n_resamples: int = MIN_RESAMPLES,
+    method: CiMethod = "bca",
+    seed: int,
+    statistic: Statistic = np.mean,
+) -> PairedInterval:
     """Bootstrap interval of ``statistic(a - b)`` with images resampled in pairs.
 
     Args:
@@ -89,18 +96,32 @@ def paired_difference_interval(a, b, *, confidence: float = 0.95,
     if b_array.ndim == 2:
         b_array = per_image_values(b_array, name="b", ndim=2)
         if b_array.shape[0] < 2:
-            raise ValueError(f"b has shape {b_array.shape}: give one control as a 1-D array "
-                             "or K >= 2 orderings as a (K, n) array")
+            raise ValueError(
+                f"b has shape {b_array.shape}: give one control as a 1-D array "
+                "or K >= 2 orderings as a (K, n) array"
+            )
         per_ordering = np.asarray(statistic(b_array, axis=-1), dtype=np.float64)
-        spread = ControlSpread(k=b_array.shape[0], mean=float(per_ordering.mean()),
-                               std=float(per_ordering.std(ddof=1)),
-                               low=float(per_ordering.min()), high=float(per_ordering.max()))
+        spread = ControlSpread(
+            k=b_array.shape[0],
+            mean=float(per_ordering.mean()),
+            std=float(per_ordering.std(ddof=1)),
+            low=float(per_ordering.min()),
+            high=float(per_ordering.max()),
+        )
         b_array = b_array.mean(axis=0)
     else:
         b_array = per_image_values(b_array, name="b")
     if b_array.shape != a.shape:
-        raise ValueError(f"a and b must score the same images: a has {a.size} images, "
-                         f"b has {b_array.size} (b may be (n,) or (K, n))")
-    interval = bootstrap_interval(a - b_array, confidence=confidence, n_resamples=n_resamples,
-                                  method=method, seed=seed, statistic=statistic)
+        raise ValueError(
+            f"a and b must score the same images: a has {a.size} images, "
+            f"b has {b_array.size} (b may be (n,) or (K, n))"
+        )
+    interval = bootstrap_interval(
+        a - b_array,
+        confidence=confidence,
+        n_resamples=n_resamples,
+        method=method,
+        seed=seed,
+        statistic=statistic,
+    )
     return PairedInterval(**asdict(interval), control_spread=spread)

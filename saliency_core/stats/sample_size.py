@@ -86,17 +86,32 @@ def images_needed(values, threshold: float, *, confidence: float = 0.95) -> Samp
     mean = float(values.mean())
     sd = float(values.std(ddof=1)) if n > 1 else math.nan
     distance = abs(mean - threshold)
-    known = {"n_observed": n, "mean": mean, "sd": sd, "threshold": threshold,
-             "distance": distance, "z": z, "confidence": confidence}
+    known = {
+        "n_observed": n,
+        "mean": mean,
+        "sd": sd,
+        "threshold": threshold,
+        "distance": distance,
+        "z": z,
+        "confidence": confidence,
+    }
     if n < 2:
-        return SampleSizeEstimate(images=None, reason="one image: no standard deviation "
-                                  "to estimate from", **known)
+        return SampleSizeEstimate(
+            images=None, reason="one image: no standard deviation to estimate from", **known
+        )
     if sd == 0.0:
-        return SampleSizeEstimate(images=None, reason=f"all {n} values are equal (sd = 0): "
-                                  "the interval is degenerate and never decides a rule", **known)
+        return SampleSizeEstimate(
+            images=None,
+            reason=f"all {n} values are equal (sd = 0): the interval is degenerate and never decides a rule",
+            **known,
+        )
     if distance == 0.0:
-        return SampleSizeEstimate(images=None, reason=f"the mean equals the threshold "
-                                  f"{threshold:g} (zero effect): no number of images "
-                                  "separates them", **known)
+        return SampleSizeEstimate(
+            images=None,
+            reason=f"the mean equals the threshold "
+            f"{threshold:g} (zero effect): no number of images "
+            "separates them",
+            **known,
+        )
     images = max(2, math.ceil((z * sd / distance) ** 2))
     return SampleSizeEstimate(images=images, **known)

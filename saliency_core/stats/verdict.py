@@ -66,15 +66,19 @@ def decide(interval: Interval, op: Op, threshold: float) -> Decision:
     low, high = float(interval.low), float(interval.high)
     rule = f"{op} {threshold:g}"
     if not (math.isfinite(low) and math.isfinite(high)):
-        return Decision("inconclusive", f"interval [{low:g}, {high:g}] has a non-finite end; "
-                                        f"cannot test {rule}")
+        return Decision(
+            "inconclusive", f"interval [{low:g}, {high:g}] has a non-finite end; cannot test {rule}"
+        )
     if low > high:
         raise ValueError(f"interval low {low:g} is above high {high:g}")
     if interval.degenerate:
         why = f" ({interval.note})" if interval.note else ""
-        return Decision("inconclusive", f"degenerate interval at {low:g}{why}: a point gives "
-                                        f"no evidence about the spread over images, so "
-                                        f"{rule} is neither passed nor failed")
+        return Decision(
+            "inconclusive",
+            f"degenerate interval at {low:g}{why}: a point gives "
+            f"no evidence about the spread over images, so "
+            f"{rule} is neither passed nor failed",
+        )
 
     shown = f"{interval.confidence:.0%} interval [{low:g}, {high:g}]"
     holds_everywhere, fails_everywhere = {
@@ -87,8 +91,9 @@ def decide(interval: Interval, op: Op, threshold: float) -> Decision:
         return Decision("pass", f"the whole {shown} is {rule}")
     if fails_everywhere:
         return Decision("fail", f"no value in the {shown} is {rule}")
-    return Decision("inconclusive", f"the {shown} has values on both sides of {rule}; "
-                                    "more images may decide it")
+    return Decision(
+        "inconclusive", f"the {shown} has values on both sides of {rule}; more images may decide it"
+    )
 
 
 def verdict(interval: Interval, op: Op, threshold: float) -> Verdict:

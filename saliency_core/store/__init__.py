@@ -11,14 +11,38 @@ Example::
 Importing this package does not import TensorFlow.
 """
 
-from .db import (CELL_STATUSES, DEFAULT_STORE_PATH, RUN_STATUSES, SCHEMA_VERSION, Cell,
-                 DuplicateCellError, ResultStore, Run, StoreError, UnknownRunError,
-                 canonical_json)
+from .db import (
+    CELL_STATUSES,
+    DEFAULT_STORE_PATH,
+    RUN_STATUSES,
+    SCHEMA_VERSION,
+    Cell,
+    DuplicateCellError,
+    ResultStore,
+    Run,
+    StoreError,
+    UnknownRunError,
+    canonical_json,
+)
 from .export import cell_name, export_csv, export_json, timing_stats
 from .machine import commit_info, machine_info
 
 __all__ = [
-    "CELL_STATUSES", "Cell", "DEFAULT_STORE_PATH", "DuplicateCellError", "RUN_STATUSES",
-    "ResultStore", "Run", "SCHEMA_VERSION", "StoreError", "UnknownRunError", "canonical_json",
-    "cell_name", "commit_info", "export_csv", "export_json", "machine_info", "timing_stats",
+    "CELL_STATUSES",
+    "Cell",
+    "DEFAULT_STORE_PATH",
+    "DuplicateCellError",
+    "RUN_STATUSES",
+    "ResultStore",
+    "Run",
+    "SCHEMA_VERSION",
+    "StoreError",
+    "UnknownRunError",
+    "canonical_json",
+    "cell_name",
+    "commit_info",
+    "export_csv",
+    "export_json",
+    "machine_info",
+    "timing_stats",
 ]

@@ -46,8 +46,16 @@ import numpy as np
 from ..jsonable import json_default
 
 __all__ = [
-    "DEFAULT_STORE_PATH", "SCHEMA_VERSION", "RUN_STATUSES", "CELL_STATUSES",
-    "ResultStore", "Run", "Cell", "StoreError", "UnknownRunError", "DuplicateCellError",
+    "DEFAULT_STORE_PATH",
+    "SCHEMA_VERSION",
+    "RUN_STATUSES",
+    "CELL_STATUSES",
+    "ResultStore",
+    "Run",
+    "Cell",
+    "StoreError",
+    "UnknownRunError",
+    "DuplicateCellError",
     "canonical_json",
 ]
 
@@ -121,15 +129,13 @@ class Cell:
     created: str
 
 
-
 def canonical_json(value: Any) -> str:
     """``value`` as canonical JSON: sorted keys, no spaces, numpy scalars as numbers.
 
     Two keys that are equal as Python values give the same text (note ``1`` and
     ``1.0`` stay different).
     """
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      default=json_default)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=json_default)
 
 
 def _now() -> str:
@@ -141,6 +147,7 @@ def _new_run_id() -> str:
 
 
 # --- schema and migrations -------------------------------------------------------------
+
 
 def _migrate_0_to_1(conn: sqlite3.Connection) -> None:
     conn.execute("""CREATE TABLE runs (
@@ -194,8 +201,9 @@ class ResultStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         try:
-            self._conn = sqlite3.connect(str(self.path), timeout=busy_timeout_s,
-                                         isolation_level=None, check_same_thread=False)
+            self._conn = sqlite3.connect(
+                str(self.path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+            )
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot open results store ({exc})") from exc
         try:
@@ -244,32 +252,35 @@ class ResultStore:
         Returns whether the schema_version table exists. Reads only, so a foreign
         database is left untouched.
         """
-        tables = {r[0] for r in self._conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if "schema_version" not in tables:
             if tables - {"sqlite_sequence"}:
                 raise StoreError(
                     f"{self.path}: an SQLite database but not a saliency-bench results "
-                    f"store (no schema_version table; has {', '.join(sorted(tables))})")
+                    f"store (no schema_version table; has {', '.join(sorted(tables))})"
+                )
             return False
         version = self._read_version()
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path}: results store schema version {version} is newer than this "
-                f"saliency-bench supports ({SCHEMA_VERSION}); upgrade saliency-bench")
+                f"saliency-bench supports ({SCHEMA_VERSION}); upgrade saliency-bench"
+            )
         return True
 
     def _migrate(self) -> None:
         with self._transaction():
             if not self._check_file():  # re-checked under the write lock
                 self._conn.execute(
-                    "CREATE TABLE schema_version (version INTEGER NOT NULL, applied TEXT NOT NULL)")
+                    "CREATE TABLE schema_version (version INTEGER NOT NULL, applied TEXT NOT NULL)"
+                )
             version = self._read_version()
             while version < SCHEMA_VERSION:
                 MIGRATIONS[version](self._conn)
                 version += 1
-                self._conn.execute("INSERT INTO schema_version (version, applied) VALUES (?, ?)",
-                                   (version, _now()))
+                self._conn.execute(
+                    "INSERT INTO schema_version (version, applied) VALUES (?, ?)", (version, _now())
+                )
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -284,8 +295,9 @@ class ResultStore:
             self._conn.execute("COMMIT")
 
     # --- runs ------------------------------------------------------------------------
-    def start_run(self, suite: str, config: dict | None = None, seed: int | None = None, *,
-                  metadata: dict | None = None) -> str:
+    def start_run(
+        self, suite: str, config: dict | None = None, seed: int | None = None, *, metadata: dict | None = None
+    ) -> str:
         """Record a new run with status ``"running"`` and return its id.
 
         Args:
@@ -298,6 +310,7 @@ class ResultStore:
         """
         if metadata is None:
             from .machine import commit_info, machine_info
+
             metadata = {"machine_info": machine_info(), "commit_info": commit_info()}
         config_json = canonical_json(config or {})
         metadata_json = canonical_json(metadata)
@@ -308,8 +321,15 @@ class ResultStore:
                     conn.execute(
                         "INSERT INTO runs (id, suite, status, started, finished, config_json, "
                         "metadata_json, seed) VALUES (?, ?, 'running', ?, NULL, ?, ?, ?)",
-                        (run_id, suite, _now(), config_json, metadata_json,
-                         None if seed is None else int(seed)))
+                        (
+                            run_id,
+                            suite,
+                            _now(),
+                            config_json,
+                            metadata_json,
+                            None if seed is None else int(seed),
+                        ),
+                    )
                 return run_id
             except sqlite3.IntegrityError:  # same second and same random suffix: retry
                 continue
@@ -325,13 +345,16 @@ class ResultStore:
         """
         if metadata is None:
             from .machine import commit_info, machine_info
+
             metadata = {"machine_info": machine_info(), "commit_info": commit_info()}
         with self._transaction() as conn:
             run = self._get_run(self._resolve(run_id))
             meta = dict(run.metadata)
             meta["resumed"] = list(meta.get("resumed", [])) + [{"at": _now(), **metadata}]
-            conn.execute("UPDATE runs SET status = 'running', finished = NULL, metadata_json = ? "
-                         "WHERE id = ?", (canonical_json(meta), run.id))
+            conn.execute(
+                "UPDATE runs SET status = 'running', finished = NULL, metadata_json = ? WHERE id = ?",
+                (canonical_json(meta), run.id),
+            )
         return self.get_run(run.id)
 
     def finish_run(self, run_id: str, status: str = "complete") -> None:
@@ -340,8 +363,7 @@ class ResultStore:
             raise StoreError(f"run status must be one of {RUN_STATUSES}, got {status!r}")
         with self._transaction() as conn:
             rid = self._resolve(run_id)
-            conn.execute("UPDATE runs SET status = ?, finished = ? WHERE id = ?",
-                         (status, _now(), rid))
+            conn.execute("UPDATE runs SET status = ?, finished = ? WHERE id = ?", (status, _now(), rid))
 
     def resolve_run(self, run_id: str) -> str:
         """The full id of ``run_id``: an exact id, ``"latest"``, or a unique id prefix.
@@ -356,21 +378,26 @@ class ResultStore:
         run_id = str(run_id)
         conn = self._conn
         if run_id == "latest":
-            row = conn.execute("SELECT id FROM runs ORDER BY started DESC, rowid DESC "
-                               "LIMIT 1").fetchone()
+            row = conn.execute("SELECT id FROM runs ORDER BY started DESC, rowid DESC LIMIT 1").fetchone()
             if row is None:
                 raise UnknownRunError(f"{self.path}: no runs in the store")
             return row[0]
         if conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone():
             return run_id
         escaped = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        rows = [r[0] for r in conn.execute(
-            "SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' ORDER BY id", (escaped + "%",))]
+        rows = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' ORDER BY id", (escaped + "%",)
+            )
+        ]
         if len(rows) == 1 and run_id:
             return rows[0]
         if len(rows) > 1 and run_id:
-            raise UnknownRunError(f"{self.path}: run id prefix {run_id!r} is ambiguous: "
-                                  f"{', '.join(rows[:5])}{' ...' if len(rows) > 5 else ''}")
+            raise UnknownRunError(
+                f"{self.path}: run id prefix {run_id!r} is ambiguous: "
+                f"{', '.join(rows[:5])}{' ...' if len(rows) > 5 else ''}"
+            )
         raise UnknownRunError(f"{self.path}: no run {run_id!r} (see `saliency-bench runs`)")
 
     def get_run(self, run_id: str) -> Run:
@@ -381,20 +408,31 @@ class ResultStore:
     def _get_run(self, rid: str) -> Run:
         row = self._conn.execute(
             "SELECT id, suite, status, started, finished, config_json, metadata_json, seed "
-            "FROM runs WHERE id = ?", (rid,)).fetchone()
+            "FROM runs WHERE id = ?",
+            (rid,),
+        ).fetchone()
         return self._run_from_row(row)
 
     @staticmethod
     def _run_from_row(row) -> Run:
-        return Run(id=row[0], suite=row[1], status=row[2], started=row[3], finished=row[4],
-                   config=json.loads(row[5]), metadata=json.loads(row[6]), seed=row[7])
+        return Run(
+            id=row[0],
+            suite=row[1],
+            status=row[2],
+            started=row[3],
+            finished=row[4],
+            config=json.loads(row[5]),
+            metadata=json.loads(row[6]),
+            seed=row[7],
+        )
 
     def list_runs(self) -> list[Run]:
         """All runs, oldest first."""
         with self._lock:
             rows = self._conn.execute(
                 "SELECT id, suite, status, started, finished, config_json, metadata_json, seed "
-                "FROM runs ORDER BY started, rowid").fetchall()
+                "FROM runs ORDER BY started, rowid"
+            ).fetchall()
         return [self._run_from_row(r) for r in rows]
 
     # --- cells -----------------------------------------------------------------------
@@ -416,10 +454,18 @@ class ResultStore:
             row = self._conn.execute(sql, args).fetchone()
         return row is not None
 
-    def record_cell(self, run_id: str, kind: str, key: dict, status: str = "ok",
-                    metrics: dict | None = None, reason: str | None = None,
-                    artifacts: dict[str, np.ndarray] | None = None, *,
-                    replace_failed: bool = False) -> int:
+    def record_cell(
+        self,
+        run_id: str,
+        kind: str,
+        key: dict,
+        status: str = "ok",
+        metrics: dict | None = None,
+        reason: str | None = None,
+        artifacts: dict[str, np.ndarray] | None = None,
+        *,
+        replace_failed: bool = False,
+    ) -> int:
         """Record one cell and its artifacts in one transaction; return the cell id.
 
         Args:
@@ -452,34 +498,53 @@ class ResultStore:
         with self._transaction() as conn:
             rid = self._resolve(run_id)
             if replace_failed:  # artifacts go with it (ON DELETE CASCADE)
-                conn.execute("DELETE FROM cells WHERE run_id = ? AND kind = ? AND key_json = ? "
-                             "AND status = 'failed'", (rid, kind, key_json))
+                conn.execute(
+                    "DELETE FROM cells WHERE run_id = ? AND kind = ? AND key_json = ? AND status = 'failed'",
+                    (rid, kind, key_json),
+                )
             try:
                 cur = conn.execute(
                     "INSERT INTO cells (run_id, kind, key_json, status, metrics_json, reason, "
                     "created) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (rid, kind, key_json, status, metrics_json, reason, _now()))
+                    (rid, kind, key_json, status, metrics_json, reason, _now()),
+                )
             except sqlite3.IntegrityError as exc:
                 raise DuplicateCellError(
-                    f"run {rid} already has a {kind!r} cell with key {key_json}") from exc
+                    f"run {rid} already has a {kind!r} cell with key {key_json}"
+                ) from exc
             cell_id = int(cur.lastrowid)
-            conn.executemany("INSERT INTO artifacts (cell_id, name, npy) VALUES (?, ?, ?)",
-                             [(cell_id, n, b) for n, b in blobs.items()])
+            conn.executemany(
+                "INSERT INTO artifacts (cell_id, name, npy) VALUES (?, ?, ?)",
+                [(cell_id, n, b) for n, b in blobs.items()],
+            )
         return cell_id
 
     def cells(self, run_id: str, kind: str | None = None) -> list[Cell]:
         """The run's cells (of one kind, or all), in the order they were recorded."""
         with self._lock:
             rid = self._resolve(run_id)
-            sql = ("SELECT id, run_id, kind, key_json, status, metrics_json, reason, created "
-                   "FROM cells WHERE run_id = ?")
+            sql = (
+                "SELECT id, run_id, kind, key_json, status, metrics_json, reason, created "
+                "FROM cells WHERE run_id = ?"
+            )
             args: tuple = (rid,)
             if kind is not None:
                 sql += " AND kind = ?"
                 args += (kind,)
             rows = self._conn.execute(sql + " ORDER BY id", args).fetchall()
-        return [Cell(id=r[0], run_id=r[1], kind=r[2], key=json.loads(r[3]), status=r[4],
-                     metrics=json.loads(r[5]), reason=r[6], created=r[7]) for r in rows]
+        return [
+            Cell(
+                id=r[0],
+                run_id=r[1],
+                kind=r[2],
+                key=json.loads(r[3]),
+                status=r[4],
+                metrics=json.loads(r[5]),
+                reason=r[6],
+                created=r[7],
+            )
+            for r in rows
+        ]
 
     def get_cell(self, run_id: str, kind: str, key: dict) -> Cell | None:
         """The cell ``(kind, key)`` of run ``run_id``, or None."""
@@ -488,11 +553,20 @@ class ResultStore:
             r = self._conn.execute(
                 "SELECT id, run_id, kind, key_json, status, metrics_json, reason, created "
                 "FROM cells WHERE run_id = ? AND kind = ? AND key_json = ?",
-                (rid, kind, canonical_json(key))).fetchone()
+                (rid, kind, canonical_json(key)),
+            ).fetchone()
         if r is None:
             return None
-        return Cell(id=r[0], run_id=r[1], kind=r[2], key=json.loads(r[3]), status=r[4],
-                    metrics=json.loads(r[5]), reason=r[6], created=r[7])
+        return Cell(
+            id=r[0],
+            run_id=r[1],
+            kind=r[2],
+            key=json.loads(r[3]),
+            status=r[4],
+            metrics=json.loads(r[5]),
+            reason=r[6],
+            created=r[7],
+        )
 
     # --- artifacts -------------------------------------------------------------------
     def artifact(self, cell_id: int, name: str) -> np.ndarray:
@@ -502,8 +576,9 @@ class ResultStore:
             KeyError: The cell has no such artifact.
         """
         with self._lock:
-            row = self._conn.execute("SELECT npy FROM artifacts WHERE cell_id = ? AND name = ?",
-                                     (int(cell_id), name)).fetchone()
+            row = self._conn.execute(
+                "SELECT npy FROM artifacts WHERE cell_id = ? AND name = ?", (int(cell_id), name)
+            ).fetchone()
         if row is None:
             raise KeyError(f"cell {cell_id} has no artifact {name!r}")
         return np.load(io.BytesIO(row[0]), allow_pickle=False)
@@ -511,8 +586,9 @@ class ResultStore:
     def artifact_names(self, cell_id: int) -> list[str]:
         """Names of the arrays attached to cell ``cell_id``, sorted."""
         with self._lock:
-            rows = self._conn.execute("SELECT name FROM artifacts WHERE cell_id = ? ORDER BY name",
-                                      (int(cell_id),)).fetchall()
+            rows = self._conn.execute(
+                "SELECT name FROM artifacts WHERE cell_id = ? ORDER BY name", (int(cell_id),)
+            ).fetchall()
         return [r[0] for r in rows]
 
     # --- maintenance -----------------------------------------------------------------

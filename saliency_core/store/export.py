@@ -34,11 +34,9 @@ def _quartiles(data: Sequence[float]) -> tuple[float, float]:
     if n % 2:  # method 3
         k, r = n // 4, n % 4
         if r == 1:
-            return (0.25 * data[k - 1] + 0.75 * data[k],
-                    0.75 * data[3 * k] + 0.25 * data[3 * k + 1])
-        return (0.75 * data[k] + 0.25 * data[k + 1],
-                0.25 * data[3 * k + 1] + 0.75 * data[3 * k + 2])
-    return statistics.median(data[: n // 2]), statistics.median(data[n // 2:])  # method 2
+            return (0.25 * data[k - 1] + 0.75 * data[k], 0.75 * data[3 * k] + 0.25 * data[3 * k + 1])
+        return (0.75 * data[k] + 0.25 * data[k + 1], 0.25 * data[3 * k + 1] + 0.75 * data[3 * k + 2])
+    return statistics.median(data[: n // 2]), statistics.median(data[n // 2 :])  # method 2
 
 
 def timing_stats(times: Sequence[float], *, iterations: int = 1) -> dict:
@@ -85,15 +83,18 @@ def timing_stats(times: Sequence[float], *, iterations: int = 1) -> dict:
 
 def cell_name(key: dict) -> str:
     """A timing cell's short id, e.g. ``resnet50-xla-cpu-b8-224``."""
-    parts = [str(key.get("model", "?")), str(key.get("variant", "?")),
-             str(key.get("device", "?")), f"b{key.get('batch_size', '?')}"]
+    parts = [
+        str(key.get("model", "?")),
+        str(key.get("variant", "?")),
+        str(key.get("device", "?")),
+        f"b{key.get('batch_size', '?')}",
+    ]
     if key.get("image_size") is not None:
         size = key["image_size"]
         parts.append("x".join(map(str, size)) if isinstance(size, (list, tuple)) else str(size))
     extra = sorted(set(key) - {"model", "variant", "device", "batch_size", "image_size"})
     parts += [f"{k}={key[k]}" for k in extra]
     return "-".join(parts)
-
 
 
 def _benchmark(cell: Cell, suite: str, run_id: str) -> dict:
@@ -103,9 +104,10 @@ def _benchmark(cell: Cell, suite: str, run_id: str) -> dict:
     extra = {k: v for k, v in cell.metrics.items() if k != "times"}
     extra.update(run_id=run_id, cell_id=cell.id)
     return {
-        "group": "{}/{}/b{}".format(key.get("device", "?"), key.get("variant", "?"),
-                                    key.get("batch_size", "?"))
-                 + (f"/{key['precision']}" if key.get("precision") else ""),
+        "group": "{}/{}/b{}".format(
+            key.get("device", "?"), key.get("variant", "?"), key.get("batch_size", "?")
+        )
+        + (f"/{key['precision']}" if key.get("precision") else ""),
         "name": name,
         "fullname": f"{suite}::{name}",
         "params": dict(key),
@@ -130,19 +132,32 @@ def export_json(store: ResultStore, run_id: str) -> dict:
         if cell.status == "ok" and times:
             benchmarks.append(_benchmark(cell, run.suite, run.id))
         else:
-            failed.append({"name": f"timing[{cell_name(cell.key)}]", "params": dict(cell.key),
-                           "status": cell.status,
-                           "reason": cell.reason or "no per-call times recorded"})
+            failed.append(
+                {
+                    "name": f"timing[{cell_name(cell.key)}]",
+                    "params": dict(cell.key),
+                    "status": cell.status,
+                    "reason": cell.reason or "no per-call times recorded",
+                }
+            )
     from .. import __version__
+
     return {
         "machine_info": run.metadata.get("machine_info", {}),
         "commit_info": run.metadata.get("commit_info", {}),
         "benchmarks": benchmarks,
         "datetime": run.started,
         "version": __version__,
-        "saliency_bench": {"run_id": run.id, "suite": run.suite, "status": run.status,
-                           "started": run.started, "finished": run.finished, "seed": run.seed,
-                           "config": run.config, "schema_version": SCHEMA_VERSION},
+        "saliency_bench": {
+            "run_id": run.id,
+            "suite": run.suite,
+            "status": run.status,
+            "started": run.started,
+            "finished": run.finished,
+            "seed": run.seed,
+            "config": run.config,
+            "schema_version": SCHEMA_VERSION,
+        },
         "failed": failed,
     }
 
@@ -170,8 +185,14 @@ def export_csv(store: ResultStore, run_id: str, file: str | Path | IO[str]) -> i
     run = store.get_run(run_id)
     rows, columns = [], {c: None for c in _FIXED_COLUMNS}
     for cell in store.cells(run.id):
-        row = {"run_id": run.id, "cell_id": cell.id, "kind": cell.kind, "status": cell.status,
-               "reason": cell.reason or "", "created": cell.created}
+        row = {
+            "run_id": run.id,
+            "cell_id": cell.id,
+            "kind": cell.kind,
+            "status": cell.status,
+            "reason": cell.reason or "",
+            "created": cell.created,
+        }
         flat: dict = {}
         _flatten("key", cell.key, flat)
         _flatten("metrics", cell.metrics, flat)
@@ -190,4 +211,3 @@ def _write_csv(fh: IO[str], columns: list[str], rows: list[dict]) -> None:
     writer = csv.DictWriter(fh, fieldnames=columns, restval="", lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-

@@ -20,8 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["machine_info", "commit_info", "cpu_model", "nvidia_smi_gpus", "thread_settings",
-           "onednn_enabled"]
+__all__ = ["machine_info", "commit_info", "cpu_model", "nvidia_smi_gpus", "thread_settings", "onednn_enabled"]
 
 _TIMEOUT_S = 10
 
@@ -65,7 +64,11 @@ def nvidia_smi_gpus(output: str | None = None) -> list[dict]:
         try:
             output = subprocess.run(
                 [exe, "--query-gpu=name,driver_version", "--format=csv,noheader"],
-                capture_output=True, text=True, timeout=_TIMEOUT_S, check=True).stdout
+                capture_output=True,
+                text=True,
+                timeout=_TIMEOUT_S,
+                check=True,
+            ).stdout
         except (OSError, subprocess.SubprocessError):
             return []
     gpus = []
@@ -83,6 +86,7 @@ def _tensorflow_gpus() -> tuple[list[dict], str | None]:
     """GPUs TensorFlow sees: ``[{"device", "name", "compute_capability"}]`` and an error."""
     try:
         import tensorflow as tf  # lazy: only a run's start pays for it
+
         devices = tf.config.list_physical_devices("GPU")
     except Exception as exc:  # a broken CUDA install must not stop a run
         return [], f"{type(exc).__name__}: {exc}"
@@ -93,8 +97,13 @@ def _tensorflow_gpus() -> tuple[list[dict], str | None]:
         except Exception:
             details = {}
         cc = details.get("compute_capability")
-        gpus.append({"device": device.name, "name": details.get("device_name"),
-                     "compute_capability": ".".join(map(str, cc)) if cc else None})
+        gpus.append(
+            {
+                "device": device.name,
+                "name": details.get("device_name"),
+                "compute_capability": ".".join(map(str, cc)) if cc else None,
+            }
+        )
     return gpus, None
 
 
@@ -106,10 +115,14 @@ def thread_settings() -> dict:
     imported; ``env``: ``TF_NUM_INTRAOP_THREADS``, ``TF_NUM_INTEROP_THREADS`` and
     ``OMP_NUM_THREADS`` as set (None when unset).
     """
-    out: dict = {"intra_op": None, "inter_op": None,
-                 "env": {k: os.environ.get(k) for k in ("TF_NUM_INTRAOP_THREADS",
-                                                       "TF_NUM_INTEROP_THREADS",
-                                                       "OMP_NUM_THREADS")}}
+    out: dict = {
+        "intra_op": None,
+        "inter_op": None,
+        "env": {
+            k: os.environ.get(k)
+            for k in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
+        },
+    }
     tf = sys.modules.get("tensorflow")
     if tf is not None:
         try:
@@ -195,8 +208,10 @@ def machine_info(*, detect_gpus: bool = True) -> dict:
             if not gpu["name"] and i < len(smi):
                 gpu["name"] = smi[i]["name"]
         if not gpus and smi:  # a GPU TensorFlow cannot use is still worth recording
-            gpus = [{"device": None, "name": g["name"], "compute_capability": None,
-                     "driver": g["driver"]} for g in smi]
+            gpus = [
+                {"device": None, "name": g["name"], "compute_capability": None, "driver": g["driver"]}
+                for g in smi
+            ]
         info["gpus"] = gpus
         info["gpu_driver"] = smi[0]["driver"] if smi else None
         info["gpu_detection"] = error or "ok"
@@ -208,8 +223,9 @@ def machine_info(*, detect_gpus: bool = True) -> dict:
 
 def _git(args: list[str], cwd: Path) -> str:
     env = dict(os.environ, GIT_OPTIONAL_LOCKS="0", LC_ALL="C")
-    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=_TIMEOUT_S, check=True, env=env).stdout.strip()
+    return subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=_TIMEOUT_S, check=True, env=env
+    ).stdout.strip()
 
 
 def commit_info(path: str | Path | None = None) -> dict:
@@ -221,8 +237,14 @@ def commit_info(path: str | Path | None = None) -> dict:
         ``"unversioned"`` and ``error`` says why. ``dirty`` ignores untracked files.
     """
     cwd = Path(path) if path is not None else Path(__file__).resolve().parent.parent
-    info: dict = {"id": "unversioned", "time": None, "author_time": None, "dirty": False,
-                  "project": None, "branch": None}
+    info: dict = {
+        "id": "unversioned",
+        "time": None,
+        "author_time": None,
+        "dirty": False,
+        "project": None,
+        "branch": None,
+    }
     try:
         top = Path(_git(["rev-parse", "--show-toplevel"], cwd))
         info["project"] = top.name

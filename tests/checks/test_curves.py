@@ -16,8 +16,7 @@ from scipy import ndimage
 
 from saliency_core import Classifier, as_classifier, build_forward_fn, get_preprocessing
 from saliency_core.checks.curves import deletion_curve, insertion_curve, pixel_ranks
-from saliency_core.checks.perturbation import (PRESETS, CurveConfig, rise_blur_kernel,
-                                               zero_normalized_value)
+from saliency_core.checks.perturbation import PRESETS, CurveConfig, rise_blur_kernel, zero_normalized_value
 
 CAFFE_MEAN_RGB = (123.68, 116.779, 103.939)  # keras.applications caffe mean, BGR reversed
 
@@ -25,8 +24,13 @@ CAFFE_MEAN_RGB = (123.68, 116.779, 103.939)  # keras.applications caffe mean, BG
 def linear_model(weights, bias, dtype="float32"):
     """Flatten -> Dense(K) with the given (H, W, C, K) weights and (K,) bias."""
     h, w, c, k = weights.shape
-    model = keras.Sequential([keras.Input((h, w, c), dtype=dtype), keras.layers.Flatten(dtype=dtype),
-                              keras.layers.Dense(k, dtype=dtype)])
+    model = keras.Sequential(
+        [
+            keras.Input((h, w, c), dtype=dtype),
+            keras.layers.Flatten(dtype=dtype),
+            keras.layers.Dense(k, dtype=dtype),
+        ]
+    )
     model.layers[-1].set_weights([weights.reshape(h * w * c, k), np.asarray(bias)])
     return model
 
@@ -44,8 +48,9 @@ def exact_curve(w, x, s, b, order, counts, insertion=False):
     moved = np.concatenate([[0.0], np.cumsum(change[order])])
     curve = base + moved[counts]
     fractions = counts / hw
-    auc = sum((curve[i] + curve[i + 1]) / 2 * (fractions[i + 1] - fractions[i])
-              for i in range(len(curve) - 1))
+    auc = sum(
+        (curve[i] + curve[i + 1]) / 2 * (fractions[i + 1] - fractions[i]) for i in range(len(curve) - 1)
+    )
     return curve, auc
 
 
@@ -70,8 +75,15 @@ def test_deletion_curve_equals_closed_form_for_linear_model(dtype, tol):
         np.testing.assert_allclose(result.curves[i], curve, atol=tol, rtol=tol)
         np.testing.assert_allclose(result.auc[i], auc, atol=tol, rtol=tol)
         aucs.append(auc)
-    mean_curve = np.mean([exact_curve(weights[..., 0], images[i], 0 * images[i], 0.3,
-                                      np.argsort(-maps[i].ravel()), counts)[0] for i in range(2)], 0)
+    mean_curve = np.mean(
+        [
+            exact_curve(weights[..., 0], images[i], 0 * images[i], 0.3, np.argsort(-maps[i].ravel()), counts)[
+                0
+            ]
+            for i in range(2)
+        ],
+        0,
+    )
     np.testing.assert_allclose(result.mean_curve_auc, np.trapezoid(mean_curve, counts / 64), atol=tol)
     np.testing.assert_allclose(result.mean_curve_auc, np.mean(aucs), atol=tol)  # trapezoid is linear
     assert result.targets.tolist() == [0, 0]
@@ -91,8 +103,9 @@ def test_zero_normalized_substrate_is_zero_after_caffe_preprocessing():
 
     normalized = pre.normalize_numpy(images[0]).astype(np.float64)  # model sees this
     counts = np.minimum(np.arange(10) * 4, 36)
-    curve, auc = exact_curve(weights[..., 0], normalized, np.zeros_like(normalized), 0.0,
-                             np.argsort(-maps[0].ravel()), counts)
+    curve, auc = exact_curve(
+        weights[..., 0], normalized, np.zeros_like(normalized), 0.0, np.argsort(-maps[0].ravel()), counts
+    )
     np.testing.assert_allclose(result.curves[0], curve, atol=1e-4, rtol=1e-5)
     np.testing.assert_allclose(result.auc[0], auc, atol=1e-4, rtol=1e-5)
     np.testing.assert_allclose(result.config["substrate_value"], CAFFE_MEAN_RGB, rtol=1e-6)
@@ -115,10 +128,13 @@ def test_insertion_curve_equals_closed_form_from_blur_substrate():
     kernel = ndimage.gaussian_filter(impulse, 5)
     counts = np.minimum(np.arange(22) * 7, 144)  # ceil(144 / 7) = 21 steps
     for i in range(2):
-        blurred = np.stack([ndimage.correlate(images[i][..., ch], kernel, mode="constant", cval=0.0)
-                            for ch in range(2)], axis=-1)
-        curve, auc = exact_curve(weights[..., 0], images[i], blurred, -0.2,
-                                 np.argsort(-maps[i].ravel()), counts, insertion=True)
+        blurred = np.stack(
+            [ndimage.correlate(images[i][..., ch], kernel, mode="constant", cval=0.0) for ch in range(2)],
+            axis=-1,
+        )
+        curve, auc = exact_curve(
+            weights[..., 0], images[i], blurred, -0.2, np.argsort(-maps[i].ravel()), counts, insertion=True
+        )
         np.testing.assert_allclose(result.curves[i], curve, atol=1e-10)
         np.testing.assert_allclose(result.auc[i], auc, atol=1e-10)
 
@@ -129,8 +145,7 @@ def test_mean_substrate_and_least_relevant_first_closed_form():
     images = rng.normal(size=(1, 5, 5, 3))
     maps = rng.permutation(25).reshape(1, 5, 5).astype(float)
     model = linear_model(weights, [0.0], "float64")
-    config = CurveConfig(pixels_per_step=3, substrate="mean", score="logit",
-                         order="least-relevant-first")
+    config = CurveConfig(pixels_per_step=3, substrate="mean", score="logit", order="least-relevant-first")
     result = deletion_curve(model, images, maps, config=config)
     mean = np.broadcast_to(images[0].mean(axis=(0, 1)), images[0].shape)
     counts = np.minimum(np.arange(10) * 3, 25)
@@ -144,8 +159,9 @@ def test_ties_are_broken_by_raster_index():
     weights = rng.normal(size=(4, 4, 1, 1))
     images = rng.normal(size=(1, 4, 4, 1))
     model = linear_model(weights, [0.0], "float64")
-    result = deletion_curve(model, images, np.zeros((1, 4, 4)),
-                            config=CurveConfig(pixels_per_step=1, score="logit"))
+    result = deletion_curve(
+        model, images, np.zeros((1, 4, 4)), config=CurveConfig(pixels_per_step=1, score="logit")
+    )
     curve, _ = exact_curve(weights[..., 0], images[0], 0 * images[0], 0.0, np.arange(16), np.arange(17))
     np.testing.assert_allclose(result.curves[0], curve, atol=1e-10)
     tied = np.array([[[1.0, 3.0], [3.0, 2.0]]])
@@ -184,13 +200,19 @@ def test_curve_scores_the_class_the_map_explains(insertion):
     for i in range(len(images)):
         order = np.argsort(-maps[i].ravel())
         sub = (images[i].mean(axis=(0, 1)) * np.ones_like(images[i])) if insertion else 0 * images[i]
-        per_class = np.stack([exact_curve(weights[..., k], images[i], sub, bias[k], order, counts,
-                                          insertion=insertion)[0] for k in range(3)], -1)
+        per_class = np.stack(
+            [
+                exact_curve(weights[..., k], images[i], sub, bias[k], order, counts, insertion=insertion)[0]
+                for k in range(3)
+            ],
+            -1,
+        )
         np.testing.assert_allclose(given.curves[i], per_class[:, 2], atol=1e-10)
         np.testing.assert_allclose(default.curves[i], per_class[:, 0], atol=1e-10)
         softmax = np.exp(per_class - per_class.max(1, keepdims=True))
-        np.testing.assert_allclose(probs.curves[i], (softmax / softmax.sum(1, keepdims=True))[:, 2],
-                                   atol=1e-10)
+        np.testing.assert_allclose(
+            probs.curves[i], (softmax / softmax.sum(1, keepdims=True))[:, 2], atol=1e-10
+        )
     assert not np.allclose(given.curves, default.curves)
     assert given.targets.tolist() == [2, 2] and default.targets.tolist() == [0, 0]
     assert given.config["targets"] == [2, 2] and given.config["target_source"] == "given"
@@ -202,14 +224,20 @@ def test_targets_minus_one_is_the_clean_top1_and_bad_targets_are_refused():
     model = linear_model(weights, bias, "float64")
     config = CurveConfig(pixels_per_step=9, substrate="zero-normalized", score="logit")
     mixed = deletion_curve(model, images, maps, targets=[1, -1], config=config)
-    alone = [deletion_curve(model, images[i:i + 1], maps[i:i + 1], targets=t, config=config)
-             for i, t in ((0, 1), (1, 0))]
+    alone = [
+        deletion_curve(model, images[i : i + 1], maps[i : i + 1], targets=t, config=config)
+        for i, t in ((0, 1), (1, 0))
+    ]
     assert mixed.targets.tolist() == [1, 0] and mixed.config["target_source"] == "given (-1: clean top-1)"
     np.testing.assert_allclose(mixed.curves, np.concatenate([a.curves for a in alone]), atol=1e-12)
     one_for_all = deletion_curve(model, images, maps, targets=2, config=config)
     assert one_for_all.targets.tolist() == [2, 2]
-    for bad, match in (([3, 0], r"in \[0, 3\)"), ([0, -2], r"in \[0, 3\)"), ([0, 1, 2], "one per image"),
-                       ([0.0, 1.0], "integer")):
+    for bad, match in (
+        ([3, 0], r"in \[0, 3\)"),
+        ([0, -2], r"in \[0, 3\)"),
+        ([0, 1, 2], "one per image"),
+        ([0.0, 1.0], "integer"),
+    ):
         with pytest.raises(ValueError, match=match):
             deletion_curve(model, images, maps, targets=bad, config=config)
 
@@ -233,10 +261,12 @@ def test_exact_attribution_beats_random_and_its_reverse_loses():
     config = CurveConfig(substrate="zero-normalized", score="probability")
     forward = build_forward_fn(as_classifier(model), variant="xla")
     maps = (("exact", exact), ("random", random_map), ("reverse", -exact))
-    deletion = {name: deletion_curve(model, images, m, config=config, forward=forward).auc
-                for name, m in maps}
-    insertion = {name: insertion_curve(model, images, m, config=config, forward=forward).auc
-                 for name, m in maps}
+    deletion = {
+        name: deletion_curve(model, images, m, config=config, forward=forward).auc for name, m in maps
+    }
+    insertion = {
+        name: insertion_curve(model, images, m, config=config, forward=forward).auc for name, m in maps
+    }
     assert (deletion["exact"] < deletion["random"]).all()
     assert (deletion["random"] < deletion["reverse"]).all()
     assert (insertion["exact"] > insertion["random"]).all()
@@ -263,8 +293,12 @@ def test_rise_preset_settings():
     np.testing.assert_allclose(kernel, kernel[::-1, ::-1])
     assert kernel.argmax() == 60  # centre
     # Zero in the normalised space of a caffe model = the raw per-channel ImageNet mean.
-    clf = Classifier("c", linear_model(np.zeros((4, 4, 3, 2)), [0, 0]),
-                     preprocessing=get_preprocessing("caffe", (4, 4)), raw_input=True)
+    clf = Classifier(
+        "c",
+        linear_model(np.zeros((4, 4, 3, 2)), [0, 0]),
+        preprocessing=get_preprocessing("caffe", (4, 4)),
+        raw_input=True,
+    )
     r0 = zero_normalized_value(clf)
     np.testing.assert_allclose(r0, CAFFE_MEAN_RGB, rtol=1e-7)
     np.testing.assert_allclose(clf.preprocessing.normalize_numpy(r0), 0, atol=1e-4)
@@ -287,8 +321,9 @@ def test_rise_deletion_run_at_224_records_the_protocol():
     target = int(np.argmax(logits))
     assert result.targets.tolist() == [target]
     np.testing.assert_allclose(result.curves[0, 0], p[target], rtol=1e-5)
-    np.testing.assert_allclose(result.curves[0, -1], [np.exp(0.5), np.exp(-0.5)][target]
-                               / (np.exp(0.5) + np.exp(-0.5)), rtol=1e-4)
+    np.testing.assert_allclose(
+        result.curves[0, -1], [np.exp(0.5), np.exp(-0.5)][target] / (np.exp(0.5) + np.exp(-0.5)), rtol=1e-4
+    )
 
 
 # -- (5) one compiled perturbation per chunk ------------------------------------------------------------
@@ -300,8 +335,13 @@ def test_perturbation_runs_in_one_compiled_function_per_chunk():
     images, maps = rng.normal(size=(3, 8, 8, 3)), rng.random((3, 8, 8))
     config = CurveConfig(pixels_per_step=1, chunk_size=7)  # 65 points x 3 images = 195 pairs
     a = deletion_curve(clf, images, maps, config=config, forward=forward)
-    b = insertion_curve(clf, images, maps, config=CurveConfig(pixels_per_step=1, chunk_size=7,
-                                                              substrate="blur"), forward=forward)
+    b = insertion_curve(
+        clf,
+        images,
+        maps,
+        config=CurveConfig(pixels_per_step=1, chunk_size=7, substrate="blur"),
+        forward=forward,
+    )
     for result in (a, b):
         chunks = math.ceil(195 / 7)
         assert result.counters["chunks"] == chunks == result.counters["perturb_calls"]
@@ -319,6 +359,8 @@ def test_rejects_bad_inputs():
     with pytest.raises(ValueError, match="maps must be"):
         deletion_curve(model, np.zeros((1, 4, 4, 3)), np.zeros((1, 4, 5)))
     with pytest.raises(ValueError, match="road_curve"):
-        deletion_curve(model, np.zeros((1, 4, 4, 3)), np.zeros((1, 4, 4)), config=PRESETS["road-most-relevant-first"])
+        deletion_curve(
+            model, np.zeros((1, 4, 4, 3)), np.zeros((1, 4, 4)), config=PRESETS["road-most-relevant-first"]
+        )
     with pytest.raises(ValueError, match="unknown substrate"):
         CurveConfig(substrate="zeros")

@@ -5,15 +5,22 @@ from __future__ import annotations
 
 import pytest
 
-from saliency_core.checks.gate import (PolicyError, evaluate_policy, list_policies, load_policy,
-                                       parse_policy)
+from saliency_core.checks.gate import PolicyError, evaluate_policy, list_policies, load_policy, parse_policy
 from saliency_core.checks.results import CheckReport, CheckResult
 
 
 def result(method, metric, value, *, direction="lower", statistics=None, status="ok", reason=None):
-    return CheckResult(model="m", data="d", method=method, metric=metric, status=status,
-                       value=value, direction=direction, statistics=statistics or {},
-                       reason=reason)
+    return CheckResult(
+        model="m",
+        data="d",
+        method=method,
+        metric=metric,
+        status=status,
+        value=value,
+        direction=direction,
+        statistics=statistics or {},
+        reason=reason,
+    )
 
 
 def rule(**fields):
@@ -21,6 +28,7 @@ def rule(**fields):
 
 
 # --- parsing ------------------------------------------------------------------------------
+
 
 def test_default_policy_is_packaged_and_reads_the_four_default_metrics():
     assert "default" in list_policies()
@@ -31,33 +39,45 @@ def test_default_policy_is_packaged_and_reads_the_four_default_metrics():
     assert all(r.why and len(r.why) > 40 for r in policy.rules)  # reasoning, not a label
     by_name = {r.name: r for r in policy.rules}
     assert by_name["mprt-map-changes"].statistic == "last_step_spearman_abs"
-    assert (by_name["deletion-beats-random"].op, by_name["deletion-beats-random"].compare_to) == ("<", "random")
-    assert (by_name["insertion-beats-random"].op, by_name["insertion-beats-random"].compare_to) == (">", "random")
+    assert (by_name["deletion-beats-random"].op, by_name["deletion-beats-random"].compare_to) == (
+        "<",
+        "random",
+    )
+    assert (by_name["insertion-beats-random"].op, by_name["insertion-beats-random"].compare_to) == (
+        ">",
+        "random",
+    )
 
 
 def test_cli_metric_names_are_normalised_and_rules_get_default_names():
-    policy = parse_policy({"rules": [rule(metric="mprt", statistic="last_step_ssim"),
-                                     rule(compare_to="random")]})
+    policy = parse_policy(
+        {"rules": [rule(metric="mprt", statistic="last_step_ssim"), rule(compare_to="random")]}
+    )
     assert [r.metric for r in policy.rules] == ["mprt-cascading", "deletion"]
     assert [r.name for r in policy.rules] == ["mprt-cascading.last_step_ssim", "deletion.value-vs-random"]
     assert policy.rules[1].describe() == "deletion.value - random < 0"
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"rules": [rule()], "nmae": "x"}, "key 'nmae': unknown key"),
-    ({"rules": []}, "key 'rules'"),
-    ({"rules": [rule(thresold=1.0)]}, "rules[1]: key 'thresold': unknown key"),
-    ({"rules": [{"metric": "deletion", "op": "<", "why": "w"}]}, "rules[1]: key 'threshold': missing"),
-    ({"rules": [rule(), rule(metric="delition")]}, "rules[2]: key 'metric': unknown metric 'delition'"),
-    ({"rules": [rule(op="=<")]}, "rules[1]: key 'op': '=<' is not one of"),
-    ({"rules": [rule(threshold="0.5")]}, "rules[1]: key 'threshold': must be a finite number"),
-    ({"rules": [rule(threshold=True)]}, "key 'threshold'"),
-    ({"rules": [rule(statistic="last_step_spearman_abs")]},
-     "key 'statistic': 'last_step_spearman_abs' is not a statistic of deletion"),
-    ({"rules": [rule(compare_to="gradient")]}, "key 'compare_to': 'gradient' is not a control method"),
-    ({"rules": [rule(why=" ")]}, "key 'why': must be a non-empty string"),
-    ({"rules": [rule(), rule()]}, "rules[2]: key 'name': duplicate rule name"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"rules": [rule()], "nmae": "x"}, "key 'nmae': unknown key"),
+        ({"rules": []}, "key 'rules'"),
+        ({"rules": [rule(thresold=1.0)]}, "rules[1]: key 'thresold': unknown key"),
+        ({"rules": [{"metric": "deletion", "op": "<", "why": "w"}]}, "rules[1]: key 'threshold': missing"),
+        ({"rules": [rule(), rule(metric="delition")]}, "rules[2]: key 'metric': unknown metric 'delition'"),
+        ({"rules": [rule(op="=<")]}, "rules[1]: key 'op': '=<' is not one of"),
+        ({"rules": [rule(threshold="0.5")]}, "rules[1]: key 'threshold': must be a finite number"),
+        ({"rules": [rule(threshold=True)]}, "key 'threshold'"),
+        (
+            {"rules": [rule(statistic="last_step_spearman_abs")]},
+            "key 'statistic': 'last_step_spearman_abs' is not a statistic of deletion",
+        ),
+        ({"rules": [rule(compare_to="gradient")]}, "key 'compare_to': 'gradient' is not a control method"),
+        ({"rules": [rule(why=" ")]}, "key 'why': must be a non-empty string"),
+        ({"rules": [rule(), rule()]}, "rules[2]: key 'name': duplicate rule name"),
+    ],
+)
 def test_malformed_policy_names_the_source_and_the_key(data, message):
     with pytest.raises(PolicyError) as info:
         parse_policy(data, source="p.toml")
@@ -79,17 +99,31 @@ def test_policy_files_invalid_toml_and_missing(tmp_path):
 
 # --- evaluation ---------------------------------------------------------------------------
 
+
 def two_rule_policy():
-    return parse_policy({"name": "p", "rules": [
-        rule(name="mprt", metric="mprt-cascading", statistic="last_step_spearman_abs", op="<",
-             threshold=0.5),
-        rule(name="del", metric="deletion", compare_to="random", op="<", threshold=0.0),
-    ]})
+    return parse_policy(
+        {
+            "name": "p",
+            "rules": [
+                rule(
+                    name="mprt",
+                    metric="mprt-cascading",
+                    statistic="last_step_spearman_abs",
+                    op="<",
+                    threshold=0.5,
+                ),
+                rule(name="del", metric="deletion", compare_to="random", op="<", threshold=0.0),
+            ],
+        }
+    )
 
 
 def test_a_method_that_meets_every_rule_passes():
-    results = [result("gradient", "mprt-cascading", 0.1, statistics={"last_step_spearman_abs": 0.1}),
-               result("gradient", "deletion", 0.10), result("random", "deletion", 0.15)]
+    results = [
+        result("gradient", "mprt-cascading", 0.1, statistics={"last_step_spearman_abs": 0.1}),
+        result("gradient", "deletion", 0.10),
+        result("random", "deletion", 0.15),
+    ]
     gate = evaluate_policy(two_rule_policy(), results, method="gradient")
     assert gate.passed and gate.exit_code == 0 and not gate.failed and not gate.errors
     assert [r.passed for r in gate.rules] == [True, True]
@@ -99,8 +133,11 @@ def test_a_method_that_meets_every_rule_passes():
 
 
 def test_each_rule_fails_on_its_own_and_compare_to_uses_the_difference():
-    results = [result("gradient", "mprt-cascading", 0.7, statistics={"last_step_spearman_abs": 0.7}),
-               result("gradient", "deletion", 0.12), result("random", "deletion", 0.09)]
+    results = [
+        result("gradient", "mprt-cascading", 0.7, statistics={"last_step_spearman_abs": 0.7}),
+        result("gradient", "deletion", 0.12),
+        result("random", "deletion", 0.09),
+    ]
     gate = evaluate_policy(two_rule_policy(), results, method="gradient")
     assert not gate.passed and gate.exit_code == 1
     assert [r.rule.name for r in gate.failed] == ["mprt", "del"]
@@ -111,22 +148,29 @@ def test_each_rule_fails_on_its_own_and_compare_to_uses_the_difference():
 
 
 def test_boundary_is_strict_so_the_random_control_fails_against_itself():
-    results = [result("random", "mprt-cascading", 1.0, statistics={"last_step_spearman_abs": 1.0}),
-               result("random", "deletion", 0.09)]
+    results = [
+        result("random", "mprt-cascading", 1.0, statistics={"last_step_spearman_abs": 1.0}),
+        result("random", "deletion", 0.09),
+    ]
     gate = evaluate_policy(two_rule_policy(), results)  # the only method: the control itself
     assert gate.method == "random" and not gate.passed and gate.exit_code == 1
     assert gate.rules[1].value == 0.0 and not gate.rules[1].passed
 
 
 def test_unmeasurable_rules_are_errors_not_passes():
-    results = [result("gradient", "mprt-cascading", None, status="failed", reason="OOM"),
-               result("gradient", "deletion", 0.1)]  # no random control
+    results = [
+        result("gradient", "mprt-cascading", None, status="failed", reason="OOM"),
+        result("gradient", "deletion", 0.1),
+    ]  # no random control
     gate = evaluate_policy(two_rule_policy(), results, method="gradient")
     assert not gate.passed and gate.exit_code == 2 and not gate.failed
     assert "failed for gradient: OOM" in gate.rules[0].error
     assert "no deletion result for random" in gate.rules[1].error
-    nan = [result("gradient", "mprt-cascading", 0.1, statistics={"last_step_spearman_abs": float("nan")}),
-           result("gradient", "deletion", 0.1), result("random", "deletion", 0.2)]
+    nan = [
+        result("gradient", "mprt-cascading", 0.1, statistics={"last_step_spearman_abs": float("nan")}),
+        result("gradient", "deletion", 0.1),
+        result("random", "deletion", 0.2),
+    ]
     gate = evaluate_policy(two_rule_policy(), nan, method="gradient")
     assert gate.exit_code == 2 and "nan" in gate.rules[0].error
 
@@ -134,15 +178,22 @@ def test_unmeasurable_rules_are_errors_not_passes():
 def test_evaluate_reads_reports_and_stored_cells(tmp_path):
     from saliency_core.store import ResultStore
 
-    results = [result("gradient", "mprt-cascading", 0.1, statistics={"last_step_spearman_abs": 0.1}),
-               result("gradient", "deletion", 0.10), result("random", "deletion", 0.15)]
+    results = [
+        result("gradient", "mprt-cascading", 0.1, statistics={"last_step_spearman_abs": 0.1}),
+        result("gradient", "deletion", 0.10),
+        result("random", "deletion", 0.15),
+    ]
     report = CheckReport(model="m", data="d", seed=0, results=results)
     assert evaluate_policy(two_rule_policy(), report, method="gradient").passed
     with ResultStore(tmp_path / "s.sqlite") as store:
         run = store.start_run("check", metadata={})
         for r in results:
-            store.record_cell(run, "check", r.key, metrics={"value": r.value, "direction": r.direction,
-                                                             "statistics": r.statistics})
+            store.record_cell(
+                run,
+                "check",
+                r.key,
+                metrics={"value": r.value, "direction": r.direction, "statistics": r.statistics},
+            )
         gate = evaluate_policy(two_rule_policy(), store.cells(run), method="gradient")
     assert gate.passed and gate.rules[1].control_value == 0.15
     with pytest.raises(ValueError, match="say which one"):
@@ -150,8 +201,11 @@ def test_evaluate_reads_reports_and_stored_cells(tmp_path):
 
 
 def test_gate_cell_metrics_follow_the_convention():
-    results = [result("gradient", "mprt-cascading", 0.1, statistics={"last_step_spearman_abs": 0.1}),
-               result("gradient", "deletion", 0.2), result("random", "deletion", 0.15)]
+    results = [
+        result("gradient", "mprt-cascading", 0.1, statistics={"last_step_spearman_abs": 0.1}),
+        result("gradient", "deletion", 0.2),
+        result("random", "deletion", 0.15),
+    ]
     doc = evaluate_policy(two_rule_policy(), results, method="gradient").as_dict()
     assert doc["passed"] is False
     for r in doc["rules"]:

@@ -4,8 +4,14 @@ import keras
 import numpy as np
 import pytest
 
-from saliency_core.checks.randomization import (MODES, layer_seed, mprt, random_logit,
-                                                random_weights, randomization_blocks)
+from saliency_core.checks.randomization import (
+    MODES,
+    layer_seed,
+    mprt,
+    random_logit,
+    random_weights,
+    randomization_blocks,
+)
 from saliency_core.checks.similarity import SIMILARITIES
 
 SIZE = 12
@@ -22,9 +28,14 @@ def _tiny_cnn(softmax=False):
     x = L.BatchNormalization(name="conv2_block1_1_bn")(x)
     x = L.ReLU(name="conv2_block1_1_relu")(x)
     x = L.Conv2D(8, 3, padding="same", name="conv2_block1_2_conv")(x)
-    x = L.Conv2D(8, 3, padding="same", name="plain_conv",
-                 kernel_initializer=keras.initializers.RandomNormal(stddev=3.0),
-                 bias_initializer=keras.initializers.Constant(0.25))(x)
+    x = L.Conv2D(
+        8,
+        3,
+        padding="same",
+        name="plain_conv",
+        kernel_initializer=keras.initializers.RandomNormal(stddev=3.0),
+        bias_initializer=keras.initializers.Constant(0.25),
+    )(x)
     x = L.ReLU(name="plain_relu")(x)
     x = L.BatchNormalization(name="plain_bn")(x)
     x = L.GlobalAveragePooling2D(name="pool")(x)
@@ -32,9 +43,13 @@ def _tiny_cnn(softmax=False):
     model = keras.Model(inputs, out)
     # "Trained" weights: seeded, and every variable (BN statistics, biases) non-default.
     rng = np.random.default_rng(123)
-    model.set_weights([rng.normal(0, 0.3, w.shape).astype("float32") + (1.0 if "variance" in v.path
-                       or "gamma" in v.path else 0.0)
-                       for w, v in zip(model.get_weights(), model.weights)])
+    model.set_weights(
+        [
+            rng.normal(0, 0.3, w.shape).astype("float32")
+            + (1.0 if "variance" in v.path or "gamma" in v.path else 0.0)
+            for w, v in zip(model.get_weights(), model.weights)
+        ]
+    )
     for v in model.weights:
         if "variance" in v.path:
             v.assign(np.abs(v.numpy()) + 0.5)
@@ -85,8 +100,9 @@ def test_layer_seed_is_stable_and_distinct(model):
 
 
 def test_random_weights_use_each_layers_own_initializer_and_distinct_streams(model):
-    values = {layer.name: random_weights(layer, 7)[0]
-              for block in randomization_blocks(model) for layer in block}
+    values = {
+        layer.name: random_weights(layer, 7)[0] for block in randomization_blocks(model) for layer in block
+    }
     plain = values["plain_conv"]
     assert 2.5 < plain["kernel"].std() < 3.5  # RandomNormal(stddev=3)
     np.testing.assert_array_equal(plain["bias"], 0.25)  # Constant: stays constant
@@ -137,7 +153,9 @@ def test_steps_randomize_cumulatively_or_independently(model, images, mode):
 
 @pytest.mark.parametrize("variant", ["function", "xla"])
 def test_one_trace_for_all_steps(model, images, variant):
-    result = mprt(model, images, method="gradient", seed=0, variant=variant, batch_size=2, measures=("spearman_abs",))
+    result = mprt(
+        model, images, method="gradient", seed=0, variant=variant, batch_size=2, measures=("spearman_abs",)
+    )
     assert result.traces == 1
 
 
@@ -177,8 +195,14 @@ def test_random_logit_draws_a_seeded_other_class(model, images):
     np.testing.assert_array_equal(a.others, b.others)
     np.testing.assert_array_equal(a.similarity, b.similarity)
     assert a.similarity.shape == (len(SIMILARITIES), 3) and np.all(a.similarity < 1.0)
-    many = np.concatenate([random_logit(model, images, method="gradient", seed=s, variant="eager",
-                                        measures=("spearman",)).others for s in range(8)])
+    many = np.concatenate(
+        [
+            random_logit(
+                model, images, method="gradient", seed=s, variant="eager", measures=("spearman",)
+            ).others
+            for s in range(8)
+        ]
+    )
     assert len(np.unique(many)) >= 3  # really drawn, not a fixed "next class"
 
 

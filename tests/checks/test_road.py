@@ -25,8 +25,8 @@ def neighbour_mean(values):
     num, den = np.zeros_like(values), np.zeros((h, w))
     for dy in range(3):
         for dx in range(3):
-            num += STENCIL[dy, dx] * padded[:, dy:dy + h, dx:dx + w]
-            den += STENCIL[dy, dx] * inside[dy:dy + h, dx:dx + w]
+            num += STENCIL[dy, dx] * padded[:, dy : dy + h, dx : dx + w]
+            den += STENCIL[dy, dx] * inside[dy : dy + h, dx : dx + w]
     return num / den[None, :, :, None]
 
 
@@ -50,8 +50,9 @@ def test_imputed_pixels_satisfy_the_neighbour_mean_equations():
     single = noisy_linear_impute(images[1], removed[1], noise_std=0.0, rng=np.random.default_rng(1))
     np.testing.assert_allclose(single, out[1], atol=1e-9)
     # A constant image is imputed by the same constant (weights renormalised at borders).
-    flat = noisy_linear_impute(np.full((1, 12, 10, 3), 7.0), removed[:1], noise_std=0.0,
-                               rng=np.random.default_rng(1))
+    flat = noisy_linear_impute(
+        np.full((1, 12, 10, 3), 7.0), removed[:1], noise_std=0.0, rng=np.random.default_rng(1)
+    )
     np.testing.assert_allclose(flat, 7.0, atol=1e-9)
 
 
@@ -72,8 +73,9 @@ def test_noise_is_seeded_and_only_on_removed_pixels():
 
 def test_every_pixel_removed_is_rejected():
     with pytest.raises(ValueError, match="at least one known pixel"):
-        noisy_linear_impute(np.ones((1, 4, 4, 3)), np.ones((1, 4, 4), bool), noise_std=0.0,
-                            rng=np.random.default_rng(0))
+        noisy_linear_impute(
+            np.ones((1, 4, 4, 3)), np.ones((1, 4, 4), bool), noise_std=0.0, rng=np.random.default_rng(0)
+        )
 
 
 def two_class_linear(seed=0, size=16, n=3):
@@ -82,8 +84,7 @@ def two_class_linear(seed=0, size=16, n=3):
     v = 0.1 * rng.normal(size=(size, size, 3))
     images = rng.normal(size=(n, size, size, 3))
     images *= np.sign((images * v).sum(axis=(1, 2, 3)))[:, None, None, None]
-    model = keras.Sequential([keras.Input((size, size, 3)), keras.layers.Flatten(),
-                              keras.layers.Dense(2)])
+    model = keras.Sequential([keras.Input((size, size, 3)), keras.layers.Flatten(), keras.layers.Dense(2)])
     model.layers[-1].set_weights([np.stack([v / 2, -v / 2], -1).reshape(-1, 2), np.zeros(2)])
     return model, images, (images * v).sum(axis=-1)
 
@@ -108,10 +109,21 @@ def test_road_morf_and_lerf_order_exact_attribution_against_its_reverse():
     model, images, exact = two_class_linear(seed=1)
     forward = build_forward_fn(as_classifier(model), variant="xla")
     random_map = np.random.default_rng(5).random(exact.shape)
-    run = lambda m, order: road_curve(model, images, m, order=order, seed=0,  # noqa: E731
-                                      forward=forward, chunk_size=8).auc
-    morf = {k: run(m, "most-relevant-first") for k, m in (("exact", exact), ("random", random_map),
-                                                          ("reverse", -exact))}
+    run = lambda m, order: (
+        road_curve(
+            model,
+            images,
+            m,
+            order=order,
+            seed=0,  # noqa: E731
+            forward=forward,
+            chunk_size=8,
+        ).auc
+    )
+    morf = {
+        k: run(m, "most-relevant-first")
+        for k, m in (("exact", exact), ("random", random_map), ("reverse", -exact))
+    }
     lerf = {k: run(m, "least-relevant-first") for k, m in (("exact", exact), ("reverse", -exact))}
     assert (morf["exact"] < morf["random"]).all() and (morf["random"] < morf["reverse"]).all()
     assert (lerf["exact"] > lerf["reverse"]).all()
@@ -121,12 +133,24 @@ def test_noise_scale_is_a_fraction_of_the_raw_rgb_range():
     rng = np.random.default_rng(2)
     model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(2)])
     clf = Classifier("lin", model, preprocessing=get_preprocessing("caffe", (8, 8)), raw_input=True)
-    result = road_curve(clf, rng.uniform(0, 255, (1, 8, 8, 3)), rng.random((1, 8, 8)),
-                        order="least-relevant-first", fractions=(0.25, 0.5), seed=0)
+    result = road_curve(
+        clf,
+        rng.uniform(0, 255, (1, 8, 8, 3)),
+        rng.random((1, 8, 8)),
+        order="least-relevant-first",
+        fractions=(0.25, 0.5),
+        seed=0,
+    )
     assert result.config["value_range"] == 255 and result.config["noise_std"] == pytest.approx(2.55)
     with pytest.raises(ValueError, match="at least one pixel"):
-        road_curve(clf, np.zeros((1, 8, 8, 3)), np.zeros((1, 8, 8)), order="most-relevant-first",
-                   fractions=(0.5, 1.0), seed=0)
+        road_curve(
+            clf,
+            np.zeros((1, 8, 8, 3)),
+            np.zeros((1, 8, 8)),
+            order="most-relevant-first",
+            fractions=(0.5, 1.0),
+            seed=0,
+        )
 
 
 def test_road_scores_the_class_the_map_explains():
@@ -136,21 +160,44 @@ def test_road_scores_the_class_the_map_explains():
     w = 0.1 * rng.normal(size=(8, 8, 3, 3))
     bias = np.array([2.0, 0.0, -0.5])  # class 0 is the clean top-1
     images = 0.5 * rng.normal(size=(2, 8, 8, 3))
-    model = keras.Sequential([keras.Input((8, 8, 3), dtype="float64"), keras.layers.Flatten(dtype="float64"),
-                              keras.layers.Dense(3, dtype="float64")])
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 3), dtype="float64"),
+            keras.layers.Flatten(dtype="float64"),
+            keras.layers.Dense(3, dtype="float64"),
+        ]
+    )
     model.layers[-1].set_weights([w.reshape(-1, 3), bias])
     maps = (w[..., 2] * images).sum(axis=-1)  # class 2's exact attribution
     fractions = (0.1, 0.3, 0.6)
-    result = road_curve(model, images, maps, order="most-relevant-first", fractions=fractions, seed=0,
-                        noise=0.0, score="logit", targets=[2, 1])
-    default = road_curve(model, images, maps, order="most-relevant-first", fractions=fractions, seed=0,
-                         noise=0.0, score="logit")
+    result = road_curve(
+        model,
+        images,
+        maps,
+        order="most-relevant-first",
+        fractions=fractions,
+        seed=0,
+        noise=0.0,
+        score="logit",
+        targets=[2, 1],
+    )
+    default = road_curve(
+        model,
+        images,
+        maps,
+        order="most-relevant-first",
+        fractions=fractions,
+        seed=0,
+        noise=0.0,
+        score="logit",
+    )
     order = np.argsort(-maps.reshape(2, -1), axis=1, kind="stable")
     for s, f in enumerate(fractions):
         removed = np.zeros((2, 64), bool)
-        np.put_along_axis(removed, order[:, :int(f * 64)], True, axis=1)
-        imputed = noisy_linear_impute(images, removed.reshape(2, 8, 8), noise_std=0.0,
-                                      rng=np.random.default_rng(0))
+        np.put_along_axis(removed, order[:, : int(f * 64)], True, axis=1)
+        imputed = noisy_linear_impute(
+            images, removed.reshape(2, 8, 8), noise_std=0.0, rng=np.random.default_rng(0)
+        )
         logits = imputed.reshape(2, -1) @ w.reshape(-1, 3) + bias
         np.testing.assert_allclose(result.curves[:, s], logits[[0, 1], [2, 1]], atol=1e-10)
         np.testing.assert_allclose(default.curves[:, s], logits[:, 0], atol=1e-10)

@@ -31,8 +31,10 @@ def trained():
 def test_gradient_beats_random_control_on_localisation(trained):
     model, test = trained
     explainer = Explainer(model, variant="xla")
-    maps = {m: explainer.explain(test.images, targets=test.labels, method=m, reduce="max_abs",
-                                 seed=0).maps for m in ("gradient", "random")}
+    maps = {
+        m: explainer.explain(test.images, targets=test.labels, method=m, reduce="max_abs", seed=0).maps
+        for m in ("gradient", "random")
+    }
     pointing = {m: pointing_game(v, test.masks).mean() for m, v in maps.items()}
     mass = {m: relevance_mass(v, test.masks).mean() for m, v in maps.items()}
     assert pointing["gradient"] > pointing["random"], pointing
@@ -48,8 +50,9 @@ def test_cascading_randomization_decorrelates_gradient(trained):
     assert result.traces == 1
     assert all(a.tobytes() == b.tobytes() for a, b in zip(before, model.get_weights()))
     # The edge control cannot tell a trained model from a random one
-    edge = mprt(model, test.images[:4], method="edge", seed=0, variant="xla",
-                measures=("spearman_abs", "ssim"))
+    edge = mprt(
+        model, test.images[:4], method="edge", seed=0, variant="xla", measures=("spearman_abs", "ssim")
+    )
     assert np.all(edge.similarity == 1.0)
 
 
@@ -68,15 +71,29 @@ def test_run_checks_records_data_randomization_as_a_check():
     from saliency_core.checks.data_randomization import compare_networks, train_randomization_networks
     from saliency_core.checks import CheckSettings, run_checks
 
-    networks = train_randomization_networks(synthetic.make_synthetic(300, seed=TRAIN_SEED), seed=0,
-                                            epochs=1)
+    networks = train_randomization_networks(synthetic.make_synthetic(300, seed=TRAIN_SEED), seed=0, epochs=1)
     test = synthetic.make_synthetic(6, seed=TEST_SEED)
     settings = CheckSettings(measures=("spearman_abs", "ssim"))
-    report = run_checks(networks.models["true"], test.images, methods=["gradient", "edge"],
-                        metrics=["data-randomization"], seed=0, data_name="synthetic",
-                        variant="function", settings=settings, networks=networks)
-    direct = compare_networks(networks, test.images, seed=0, method="gradient", variant="function",
-                              reduce=settings.randomization_reduce, measures=settings.measures)
+    report = run_checks(
+        networks.models["true"],
+        test.images,
+        methods=["gradient", "edge"],
+        metrics=["data-randomization"],
+        seed=0,
+        data_name="synthetic",
+        variant="function",
+        settings=settings,
+        networks=networks,
+    )
+    direct = compare_networks(
+        networks,
+        test.images,
+        seed=0,
+        method="gradient",
+        variant="function",
+        reduce=settings.randomization_reduce,
+        measures=settings.measures,
+    )
     permuted, true = direct.mean()["spearman_abs"]
     gradient = report.get("gradient", "data-randomization")
     assert gradient.ok and gradient.direction == "lower"
@@ -85,5 +102,11 @@ def test_run_checks_records_data_randomization_as_a_check():
     edge = report.get("edge", "data-randomization")
     assert edge.value == 1.0 and edge.statistic("margin") == 0.0
     with pytest.raises(ValueError, match="data-randomization needs networks"):
-        run_checks(networks.models["true"], test.images, methods=["gradient"],
-                   metrics=["data-randomization"], seed=0, data_name="synthetic")
+        run_checks(
+            networks.models["true"],
+            test.images,
+            methods=["gradient"],
+            metrics=["data-randomization"],
+            seed=0,
+            data_name="synthetic",
+        )

@@ -4,8 +4,14 @@ import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
 
-from saliency_core.checks.similarity import (SIMILARITIES, Reference, hog_spearman, spearman,
-                                             spearman_abs, ssim)
+from saliency_core.checks.similarity import (
+    SIMILARITIES,
+    Reference,
+    hog_spearman,
+    spearman,
+    spearman_abs,
+    ssim,
+)
 
 
 @pytest.fixture
@@ -42,7 +48,7 @@ def test_negation_spearman_minus_one_abs_one(maps):
 def test_spearman_invariant_to_monotone_transforms(maps):
     a, b = maps
     ref = spearman(a, b)
-    np.testing.assert_allclose(spearman(np.exp(a), 3 * b ** 3 + 1), ref, atol=1e-12)
+    np.testing.assert_allclose(spearman(np.exp(a), 3 * b**3 + 1), ref, atol=1e-12)
     # |.| of a positive monotone transform of a positive map: abs Spearman unchanged too
     np.testing.assert_allclose(spearman_abs(np.exp(a), np.exp(b)), spearman(a, b), atol=1e-12)
 
@@ -85,8 +91,14 @@ def test_hog_spearman_matches_scipy_on_skimage_hog_features(maps):
     a, b = maps
     b = 0.6 * a + 0.4 * b
     scale = lambda m: (m - m.min()) / (m.max() - m.min())  # noqa: E731
-    feats = lambda m: hog(scale(m), orientations=9, pixels_per_cell=(8, 8),  # noqa: E731
-                          cells_per_block=(2, 2), block_norm="L2-Hys", feature_vector=True)
+    feats = lambda m: hog(
+        scale(m),
+        orientations=9,
+        pixels_per_cell=(8, 8),  # noqa: E731
+        cells_per_block=(2, 2),
+        block_norm="L2-Hys",
+        feature_vector=True,
+    )
     expected = [spearmanr(feats(x), feats(y)).statistic for x, y in zip(a, b)]
     np.testing.assert_allclose(hog_spearman(a, b), expected, rtol=1e-12)
 

@@ -19,13 +19,26 @@ from saliency_core.store import ResultStore
 def tiny_model(tmp_path_factory):
     """A random CNN: 16 x 16 RGB -> 3 logits, three weighted layers (seeded initializers)."""
     inputs = keras.Input((16, 16, 3))
-    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv1",
-                            kernel_initializer=keras.initializers.HeNormal(seed=1))(inputs)
-    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv2",
-                            kernel_initializer=keras.initializers.HeNormal(seed=2))(x)
+    x = keras.layers.Conv2D(
+        4,
+        3,
+        padding="same",
+        activation="relu",
+        name="conv1",
+        kernel_initializer=keras.initializers.HeNormal(seed=1),
+    )(inputs)
+    x = keras.layers.Conv2D(
+        4,
+        3,
+        padding="same",
+        activation="relu",
+        name="conv2",
+        kernel_initializer=keras.initializers.HeNormal(seed=2),
+    )(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
-    outputs = keras.layers.Dense(3, name="logits",
-                                 kernel_initializer=keras.initializers.GlorotUniform(seed=3))(x)
+    outputs = keras.layers.Dense(
+        3, name="logits", kernel_initializer=keras.initializers.GlorotUniform(seed=3)
+    )(x)
     path = tmp_path_factory.mktemp("model") / "tiny.keras"
     keras.Model(inputs, outputs).save(path)
     return path
@@ -36,8 +49,21 @@ def synthetic_run(tiny_model, tmp_path_factory):
     """One ``check`` on 4 synthetic images with the default metrics (localisation included)."""
     tmp = tmp_path_factory.mktemp("check")
     store, out = tmp / "results.sqlite", tmp / "check.json"
-    argv = ["check", "--model", str(tiny_model), "--data", "synthetic", "--images", "4",
-            "--methods", "gradient,edge,random", "--store", str(store), "--json", str(out)]
+    argv = [
+        "check",
+        "--model",
+        str(tiny_model),
+        "--data",
+        "synthetic",
+        "--images",
+        "4",
+        "--methods",
+        "gradient,edge,random",
+        "--store",
+        str(store),
+        "--json",
+        str(out),
+    ]
     return argv, store, out
 
 
@@ -47,8 +73,14 @@ def test_check_prints_a_table_per_method_and_records_cells(synthetic_run, capsys
     printed = capsys.readouterr().out
     for method in ("gradient", "edge", "random"):
         assert f"\n{method}\n" in printed
-    for metric in ("deletion", "insertion", "mprt-cascading", "random-logit", "pointing-game",
-                   "relevance-mass"):
+    for metric in (
+        "deletion",
+        "insertion",
+        "mprt-cascading",
+        "random-logit",
+        "pointing-game",
+        "relevance-mass",
+    ):
         assert printed.count(metric) == 3
     with ResultStore(store_path) as store:
         [run] = store.list_runs()
@@ -88,8 +120,21 @@ def test_check_prints_a_table_per_method_and_records_cells(synthetic_run, capsys
 def test_gate_default_policy_fails_both_controls(tiny_model, tmp_path, capsys):
     store_path = tmp_path / "results.sqlite"
     for control in ("edge", "random"):
-        code = main(["gate", "--model", str(tiny_model), "--data", "synthetic", "--images", "4",
-                     "--method", control, "--store", str(store_path)])
+        code = main(
+            [
+                "gate",
+                "--model",
+                str(tiny_model),
+                "--data",
+                "synthetic",
+                "--images",
+                "4",
+                "--method",
+                control,
+                "--store",
+                str(store_path),
+            ]
+        )
         printed = capsys.readouterr().out
         assert code == 1, printed
         assert f"method {control}" in printed
@@ -115,9 +160,28 @@ def test_check_on_an_image_folder(tiny_model, tmp_path, capsys):
     for name in ("a.png", "b.png"):
         Image.fromarray(rng.integers(0, 255, (20, 24, 3), dtype=np.uint8)).save(folder / name)
     store_path = tmp_path / "s.sqlite"
-    assert main(["check", "--model", str(tiny_model), "--preprocessing", "tf", "--data", str(folder),
-                 "--methods", "gradient", "--metrics", "deletion,insertion", "--curve-steps", "16",
-                 "--store", str(store_path)]) == 0
+    assert (
+        main(
+            [
+                "check",
+                "--model",
+                str(tiny_model),
+                "--preprocessing",
+                "tf",
+                "--data",
+                str(folder),
+                "--methods",
+                "gradient",
+                "--metrics",
+                "deletion,insertion",
+                "--curve-steps",
+                "16",
+                "--store",
+                str(store_path),
+            ]
+        )
+        == 0
+    )
     with ResultStore(store_path) as store:
         cells = store.cells("latest", kind="check")
     assert [c.key["metric"] for c in cells] == ["deletion", "insertion"]
@@ -125,8 +189,7 @@ def test_check_on_an_image_folder(tiny_model, tmp_path, capsys):
     assert cells[0].metrics["config"]["points"] == 17  # 16 steps of 16 px on 16 x 16, + 1
 
 
-def test_run_checks_resumes_and_turns_a_failing_metric_into_a_failed_cell(tiny_model, tmp_path,
-                                                                           monkeypatch):
+def test_run_checks_resumes_and_turns_a_failing_metric_into_a_failed_cell(tiny_model, tmp_path, monkeypatch):
     from saliency_core.checks import run_checks
     from saliency_core.metrics import random_logit as random_logit_metric
     from saliency_core.data.synthetic import make_synthetic
@@ -141,8 +204,15 @@ def test_run_checks_resumes_and_turns_a_failing_metric_into_a_failed_cell(tiny_m
     monkeypatch.setattr(random_logit_metric, "random_logit", broken)
     with ResultStore(tmp_path / "s.sqlite") as store:
         run = store.start_run("check", metadata={})
-        kwargs = dict(methods=["gradient"], metrics=["deletion", "random-logit", "mprt"], seed=0,
-                      data_name="synthetic", store=store, run_id=run, variant="function")
+        kwargs = dict(
+            methods=["gradient"],
+            metrics=["deletion", "random-logit", "mprt"],
+            seed=0,
+            data_name="synthetic",
+            store=store,
+            run_id=run,
+            variant="function",
+        )
         first = run_checks(clf, images, **kwargs)
         assert [r.status for r in first.results] == ["ok", "failed", "ok"]
         assert first.results[1].reason == "MemoryError: out of memory (simulated)"
@@ -153,29 +223,52 @@ def test_run_checks_resumes_and_turns_a_failing_metric_into_a_failed_cell(tiny_m
         assert again.get("gradient", "deletion").value == first.get("gradient", "deletion").value
 
 
-def test_a_metric_that_cannot_be_computed_exits_2_after_the_table(tiny_model, tmp_path, capsys,
-                                                                  monkeypatch):
+def test_a_metric_that_cannot_be_computed_exits_2_after_the_table(tiny_model, tmp_path, capsys, monkeypatch):
     from saliency_core.metrics import randomization_support
 
     monkeypatch.setattr(randomization_support, "mprt", lambda *a, **k: 1 / 0)
-    code = main(["check", "--model", str(tiny_model), "--data", "synthetic", "--images", "2",
-                 "--methods", "edge", "--metrics", "mprt,pointing-game", "--store",
-                 str(tmp_path / "s.sqlite")])
+    code = main(
+        [
+            "check",
+            "--model",
+            str(tiny_model),
+            "--data",
+            "synthetic",
+            "--images",
+            "2",
+            "--methods",
+            "edge",
+            "--metrics",
+            "mprt,pointing-game",
+            "--store",
+            str(tmp_path / "s.sqlite"),
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 2
     assert "FAILED: ZeroDivisionError" in captured.out and "pointing-game" in captured.out
     assert "1 check(s) could not be computed: edge mprt-cascading" in captured.err
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--metrics", "deletion,delition"], "unknown metric 'delition'"),
-    (["--methods", "gradient,lime"], "unknown method 'lime'"),
-    (["--images", "0"], "--images must be >= 1"),
-    (["--metrics", "data-randomization"], "use --model synthetic-cnn --data synthetic (got --model tiny"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--metrics", "deletion,delition"], "unknown metric 'delition'"),
+        (["--methods", "gradient,lime"], "unknown method 'lime'"),
+        (["--images", "0"], "--images must be >= 1"),
+        (["--metrics", "data-randomization"], "use --model synthetic-cnn --data synthetic (got --model tiny"),
+    ],
+)
 def test_bad_options_exit_2(tiny_model, tmp_path, capsys, extra, message):
-    argv = ["check", "--model", str(tiny_model), "--data", "synthetic", "--store",
-            str(tmp_path / "s.sqlite")] + extra
+    argv = [
+        "check",
+        "--model",
+        str(tiny_model),
+        "--data",
+        "synthetic",
+        "--store",
+        str(tmp_path / "s.sqlite"),
+    ] + extra
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
@@ -184,14 +277,14 @@ def test_bad_options_exit_2(tiny_model, tmp_path, capsys, extra, message):
 def test_missing_model_and_unreadable_data_exit_2(tiny_model, tmp_path, capsys):
     store = ["--store", str(tmp_path / "s.sqlite")]
     for command in ("check", "gate"):
-        assert main([command, "--model", str(tmp_path / "missing.keras"), "--data", "synthetic"]
-                    + store) == 2
+        assert main([command, "--model", str(tmp_path / "missing.keras"), "--data", "synthetic"] + store) == 2
         assert "missing.keras" in capsys.readouterr().err
     empty = tmp_path / "empty"
     empty.mkdir()
     for data in (str(tmp_path / "nowhere"), str(empty)):
-        assert main(["check", "--model", str(tiny_model), "--preprocessing", "tf", "--data", data]
-                    + store) == 2
+        assert (
+            main(["check", "--model", str(tiny_model), "--preprocessing", "tf", "--data", data] + store) == 2
+        )
         assert "saliency-bench: error:" in capsys.readouterr().err
     # photos need a model that can resize them; localisation needs masks
     assert main(["check", "--model", str(tiny_model), "--data", "photos"] + store) == 2
@@ -199,16 +292,42 @@ def test_missing_model_and_unreadable_data_exit_2(tiny_model, tmp_path, capsys):
     folder = tmp_path / "one"
     folder.mkdir()
     Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(folder / "a.png")
-    assert main(["check", "--model", str(tiny_model), "--preprocessing", "tf", "--data", str(folder),
-                 "--metrics", "pointing-game"] + store) == 2
+    assert (
+        main(
+            [
+                "check",
+                "--model",
+                str(tiny_model),
+                "--preprocessing",
+                "tf",
+                "--data",
+                str(folder),
+                "--metrics",
+                "pointing-game",
+            ]
+            + store
+        )
+        == 2
+    )
     assert "masks" in capsys.readouterr().err
 
 
 def test_malformed_policy_exits_2_naming_the_file_and_key(tiny_model, tmp_path, capsys):
     policy = tmp_path / "strict.toml"
     policy.write_text('[[rules]]\nmetric = "deletion"\nop = "<"\nthresold = 0.1\nwhy = "w"\n')
-    code = main(["gate", "--model", str(tiny_model), "--data", "synthetic", "--policy", str(policy),
-                 "--store", str(tmp_path / "s.sqlite")])
+    code = main(
+        [
+            "gate",
+            "--model",
+            str(tiny_model),
+            "--data",
+            "synthetic",
+            "--policy",
+            str(policy),
+            "--store",
+            str(tmp_path / "s.sqlite"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and str(policy) in err and "'thresold'" in err
     assert not (tmp_path / "s.sqlite").exists()  # rejected before any work
@@ -224,8 +343,21 @@ def test_check_data_randomization_on_the_synthetic_cnn(tmp_path, capsys, monkeyp
     monkeypatch.setattr(synthetic, "TRAIN_SIZE", 300)
     monkeypatch.setattr(commands_check, "DATA_RANDOMIZATION_EPOCHS", 1)
     store = tmp_path / "s.sqlite"
-    argv = ["check", "--model", "synthetic-cnn", "--data", "synthetic", "--images", "4",
-            "--methods", "gradient,edge", "--metrics", "data-randomization", "--store", str(store)]
+    argv = [
+        "check",
+        "--model",
+        "synthetic-cnn",
+        "--data",
+        "synthetic",
+        "--images",
+        "4",
+        "--methods",
+        "gradient,edge",
+        "--metrics",
+        "data-randomization",
+        "--store",
+        str(store),
+    ]
     assert main(argv) == 0
     captured = capsys.readouterr()
     assert "make_synthetic(300, seed=0)" in captured.err
@@ -239,5 +371,6 @@ def test_check_data_randomization_on_the_synthetic_cnn(tmp_path, capsys, monkeyp
         m = cell.metrics
         assert m["config"]["training"]["epochs"] == 1 and len(m["per_image"]) == 4
         assert m["statistics"]["margin"] == pytest.approx(
-            m["statistics"]["true_spearman_abs"] - m["value"], abs=1e-12)
+            m["statistics"]["true_spearman_abs"] - m["value"], abs=1e-12
+        )
     assert cells["edge"].metrics["value"] == 1.0 and cells["edge"].metrics["passed"] is False

@@ -36,8 +36,22 @@ def image_dir(tmp_path):
 def test_explain_writes_the_figure_and_prints_top_classes(user_model, image_dir, tmp_path, capsys):
     out = tmp_path / "fig.png"
     with pytest.warns(UserWarning, match="broken.jpg"):
-        code = main(["explain", str(image_dir), "--model", str(user_model), "--preprocessing", "tf",
-                     "--variant", "function", "--top", "3", "--out", str(out)])
+        code = main(
+            [
+                "explain",
+                str(image_dir),
+                "--model",
+                str(user_model),
+                "--preprocessing",
+                "tf",
+                "--variant",
+                "function",
+                "--top",
+                "3",
+                "--out",
+                str(out),
+            ]
+        )
     assert code == 0
     printed = capsys.readouterr().out
     assert "a.png:" in printed and "gray.png:" in printed and "broken.jpg:" not in printed
@@ -47,8 +61,19 @@ def test_explain_writes_the_figure_and_prints_top_classes(user_model, image_dir,
 
 
 def test_missing_image_and_bad_out_are_exit_code_2(user_model, tmp_path, capsys):
-    assert main(["explain", str(tmp_path / "nope.jpg"), "--model", str(user_model),
-                 "--out", str(tmp_path / "f.png")]) == 2
+    assert (
+        main(
+            [
+                "explain",
+                str(tmp_path / "nope.jpg"),
+                "--model",
+                str(user_model),
+                "--out",
+                str(tmp_path / "f.png"),
+            ]
+        )
+        == 2
+    )
     assert "nope.jpg" in capsys.readouterr().err
     assert main(["explain", "photos", "--model", str(user_model), "--out", str(tmp_path / "f.jpg")]) == 2
 
@@ -56,9 +81,23 @@ def test_missing_image_and_bad_out_are_exit_code_2(user_model, tmp_path, capsys)
 def test_offline_imagenet_weights_one_line_exit_2_no_traceback(tmp_path):
     env = {**os.environ, "KERAS_HOME": str(tmp_path)}
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # the CLI's own default, as in a user's shell
-    proc = subprocess.run([sys.executable, "-m", "saliency_core", "explain", "photos",
-                           "--model", "resnet50", "--out", str(tmp_path / "f.png")],
-                          capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "saliency_core",
+            "explain",
+            "photos",
+            "--model",
+            "resnet50",
+            "--out",
+            str(tmp_path / "f.png"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     # TensorFlow's start-up lines on fd 2 are captured by the CLI: the error is all there is.
@@ -87,9 +126,11 @@ def test_warnings_print_as_one_line_and_the_format_is_restored(user_model, image
     # it, without Python's source location; the library's format is left as it was.
     import warnings
 
-    script = (f"import sys; from saliency_core.cli.main import main; "
-              f"sys.exit(main(['explain', {str(image_dir)!r}, '--model', {str(user_model)!r}, "
-              f"'--preprocessing', 'tf', '--variant', 'function', '--out', {str(tmp_path / 'f.png')!r}]))")
+    script = (
+        f"import sys; from saliency_core.cli.main import main; "
+        f"sys.exit(main(['explain', {str(image_dir)!r}, '--model', {str(user_model)!r}, "
+        f"'--preprocessing', 'tf', '--variant', 'function', '--out', {str(tmp_path / 'f.png')!r}]))"
+    )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     lines = [ln for ln in done.stderr.splitlines() if "broken.jpg" in ln]
@@ -112,8 +153,22 @@ def relu_layer_model(tmp_path):
 
 def test_agree_reports_per_image_and_exits_0_when_the_variants_agree(relu_layer_model, image_dir, capsys):
     with pytest.warns(UserWarning, match="broken.jpg"):
-        code = main(["agree", str(image_dir), "--model", str(relu_layer_model), "--preprocessing", "tf",
-                     "--variant", "function", "--batch-size", "2", "--device", "cpu"])
+        code = main(
+            [
+                "agree",
+                str(image_dir),
+                "--model",
+                str(relu_layer_model),
+                "--preprocessing",
+                "tf",
+                "--variant",
+                "function",
+                "--batch-size",
+                "2",
+                "--device",
+                "cpu",
+            ]
+        )
     printed = capsys.readouterr().out
     assert code == 0, printed
     assert "in 1 ReLU and max-pooling layers" in printed and f"of {2 * 14 * 14 * 4:,}" in printed
@@ -132,15 +187,29 @@ def test_agree_exits_1_when_pinned_gradients_differ(relu_layer_model, monkeypatc
         return result
 
     monkeypatch.setattr(agreement, "variant_agreement", off_by_1e3)
-    code = main(["agree", "photos", "--model", str(relu_layer_model), "--preprocessing", "tf",
-                 "--variant", "function"])
+    code = main(
+        [
+            "agree",
+            "photos",
+            "--model",
+            str(relu_layer_model),
+            "--preprocessing",
+            "tf",
+            "--variant",
+            "function",
+        ]
+    )
     assert code == 1
     assert "compute the same function: NO (pinned 1.00e-03 >= --tol 1e-05)" in capsys.readouterr().out
 
 
 def test_agree_on_a_model_with_relus_inside_conv_layers_splits_them(user_model, capsys):
-    assert main(["agree", "photos", "--model", str(user_model), "--preprocessing", "tf",
-                 "--variant", "function"]) == 0
+    assert (
+        main(
+            ["agree", "photos", "--model", str(user_model), "--preprocessing", "tf", "--variant", "function"]
+        )
+        == 0
+    )
     assert "in 1 ReLU and max-pooling layers" in capsys.readouterr().out
 
 
@@ -160,8 +229,10 @@ def test_agree_bad_options_and_unreadable_kinks_are_exit_2(tmp_path, user_model,
 
 
 def test_photos_for_a_model_without_preprocessing_are_exit_2_naming_the_option(user_model, tmp_path, capsys):
-    for command in (["explain", "photos", "--model", str(user_model), "--out", str(tmp_path / "f.png")],
-                    ["agree", "photos", "--model", str(user_model)]):
+    for command in (
+        ["explain", "photos", "--model", str(user_model), "--out", str(tmp_path / "f.png")],
+        ["agree", "photos", "--model", str(user_model)],
+    ):
         assert main(command) == 2
         err = capsys.readouterr().err
         assert "takes its inputs as given" in err and "--preprocessing" in err and "(16, 16, 3)" in err

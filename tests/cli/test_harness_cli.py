@@ -21,9 +21,30 @@ def fast_roof(monkeypatch):
 
 def test_time_writes_json_store_rows_and_a_table(tmp_path, capsys):
     store_path, out = tmp_path / "results.sqlite", tmp_path / "out" / "timing.json"
-    code = main(["time", "--models", "mobilenetv2", "--image-size", "32", "--variants",
-                 "eager,function", "--batch-sizes", "1", "2", "--repeats", "2", "--budget", "0",
-                 "--max-repeats", "2", "--json", str(out), "--store", str(store_path)])
+    code = main(
+        [
+            "time",
+            "--models",
+            "mobilenetv2",
+            "--image-size",
+            "32",
+            "--variants",
+            "eager,function",
+            "--batch-sizes",
+            "1",
+            "2",
+            "--repeats",
+            "2",
+            "--budget",
+            "0",
+            "--max-repeats",
+            "2",
+            "--json",
+            str(out),
+            "--store",
+            str(store_path),
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "images/s" in printed and "roof %" in printed and "mobilenetv2" in printed
@@ -36,7 +57,11 @@ def test_time_writes_json_store_rows_and_a_table(tmp_path, capsys):
         assert run.status == "complete" and run.config["roof_gflops"] == 100.0
         cells = store.cells(run.id, kind="timing")
     assert {(c.key["variant"], c.key["batch_size"]) for c in cells} == {
-        ("eager", 1), ("eager", 2), ("function", 1), ("function", 2)}
+        ("eager", 1),
+        ("eager", 2),
+        ("function", 1),
+        ("function", 2),
+    }
     for cell in cells:
         assert cell.status == "ok"
         assert cell.key["model"] == "mobilenetv2" and cell.key["image_size"] == 32
@@ -47,9 +72,25 @@ def test_missing_weights_cell_is_a_failed_row_not_an_error(tmp_path, capsys):
     """ImageNet weights are not in the (empty, per-session) Keras cache and there is no
     network, so the cell fails with its reason and the command still succeeds."""
     store_path = tmp_path / "results.sqlite"
-    code = main(["time", "--models", "mobilenetv2", "--weights", "imagenet", "--variants", "eager",
-                 "--batch-sizes", "1", "--repeats", "1", "--budget", "0", "--store",
-                 str(store_path)])
+    code = main(
+        [
+            "time",
+            "--models",
+            "mobilenetv2",
+            "--weights",
+            "imagenet",
+            "--variants",
+            "eager",
+            "--batch-sizes",
+            "1",
+            "--repeats",
+            "1",
+            "--budget",
+            "0",
+            "--store",
+            str(store_path),
+        ]
+    )
     assert code == 0
     assert "1 cells, 1 failed" in capsys.readouterr().out
     with ResultStore(store_path) as store:
@@ -57,12 +98,15 @@ def test_missing_weights_cell_is_a_failed_row_not_an_error(tmp_path, capsys):
     assert cell.status == "failed" and "weights" in cell.reason
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["time", "--models", "resnet5O"], "models[0]"),
-    (["time", "--models", "mobilenetv2", "--variants", "jit"], "variants[0]"),
-    (["time", "--models", "mobilenetv2", "--batch-sizes", "x"], "--batch-sizes"),
-    (["run", "nonesuch"], "no suite 'nonesuch'"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["time", "--models", "resnet5O"], "models[0]"),
+        (["time", "--models", "mobilenetv2", "--variants", "jit"], "variants[0]"),
+        (["time", "--models", "mobilenetv2", "--batch-sizes", "x"], "--batch-sizes"),
+        (["run", "nonesuch"], "no suite 'nonesuch'"),
+    ],
+)
 def test_bad_arguments_exit_2(tmp_path, capsys, argv, message):
     assert main(argv + ["--store", str(tmp_path / "s.sqlite")]) == 2
     assert message in capsys.readouterr().err
@@ -70,9 +114,11 @@ def test_bad_arguments_exit_2(tmp_path, capsys, argv, message):
 
 def test_run_a_suite_file_prints_the_table(tmp_path, capsys):
     suite = tmp_path / "mini.toml"
-    suite.write_text('name = "mini"\nmodels = ["mobilenetv2"]\nvariants = ["eager"]\n'
-                     'batch_sizes = [1]\nimage_size = 32\n'
-                     '[timing]\nmin_repeats = 1\nmax_repeats = 1\nbudget_s = 0\nwarmup = 0\n')
+    suite.write_text(
+        'name = "mini"\nmodels = ["mobilenetv2"]\nvariants = ["eager"]\n'
+        "batch_sizes = [1]\nimage_size = 32\n"
+        "[timing]\nmin_repeats = 1\nmax_repeats = 1\nbudget_s = 0\nwarmup = 0\n"
+    )
     store_path = tmp_path / "results.sqlite"
     assert main(["run", str(suite), "--store", str(store_path)]) == 0
     printed = capsys.readouterr().out
@@ -91,13 +137,24 @@ def test_table_divides_by_the_best_roof_seen_in_the_run(tmp_path):
 
     with ResultStore(tmp_path / "s.sqlite") as store:
         run = store.start_run("t", config={"roofs": {"cpu": 50.0}}, metadata={})
-        key = {"model": "m", "variant": "xla", "batch_size": 8, "device": "cpu",
-               "image_size": 224}
-        store.record_cell(run, "timing", key, metrics={
-            "times": [1.0], "median_s": 1.0, "iqr_s": 0.0, "images_per_s": 8.0,
-            "flops_per_image": 7.5e9, "roof_gflops": 50.0, "roof_fraction": 1.2})
-        store.record_cell(run, "roof", {"device": "cpu", "session": 0},
-                          metrics={"gflops": 100.0, "initial_gflops": 50.0})
+        key = {"model": "m", "variant": "xla", "batch_size": 8, "device": "cpu", "image_size": 224}
+        store.record_cell(
+            run,
+            "timing",
+            key,
+            metrics={
+                "times": [1.0],
+                "median_s": 1.0,
+                "iqr_s": 0.0,
+                "images_per_s": 8.0,
+                "flops_per_image": 7.5e9,
+                "roof_gflops": 50.0,
+                "roof_fraction": 1.2,
+            },
+        )
+        store.record_cell(
+            run, "roof", {"device": "cpu", "session": 0}, metrics={"gflops": 100.0, "initial_gflops": 50.0}
+        )
         assert best_roofs(store, run) == {"cpu": 100.0}
         [row] = timing_rows(store, run)
     assert row[TABLE_HEADERS.index("roof %")] == "60.0"  # 7.5 GFLOP x 8 /s / 100 GFLOP/s
@@ -116,10 +173,11 @@ def test_run_with_checks_records_maps_checks_gate_and_writes_the_report(tmp_path
     suite = tmp_path / "mini.toml"
     suite.write_text(
         f'name = "mini"\nmodels = ["{model_path}"]\nvariants = ["function"]\nbatch_sizes = [2]\n'
-        '[timing]\nmin_repeats = 1\nmax_repeats = 1\nbudget_s = 0\nwarmup = 0\n'
+        "[timing]\nmin_repeats = 1\nmax_repeats = 1\nbudget_s = 0\nwarmup = 0\n"
         f'[checks]\nmodel = "{model_path}"\ndata = "synthetic"\nimages = 4\n'
         'methods = ["gradient"]\nmetrics = ["deletion", "insertion"]\n'
-        'map_methods = ["gradient", "edge"]\ncurve_steps = 8\nbatch_size = 4\n')
+        'map_methods = ["gradient", "edge"]\ncurve_steps = 8\nbatch_size = 4\n'
+    )
     store_path = tmp_path / "results.sqlite"
     assert main(["run", str(suite), "--store", str(store_path)]) == 0
     printed = capsys.readouterr().out
@@ -130,8 +188,12 @@ def test_run_with_checks_records_maps_checks_gate_and_writes_the_report(tmp_path
         assert store.artifact(maps[0].id, "map").shape == (16, 16)
         checks = {(c.key["method"], c.key["metric"]) for c in store.cells("latest", kind="check")}
         # the suite's metrics, plus what the default policy needs, for the method and the control
-        assert {("gradient", "deletion"), ("random", "deletion"), ("gradient", "mprt-cascading"),
-                ("gradient", "random-logit")} <= checks
+        assert {
+            ("gradient", "deletion"),
+            ("random", "deletion"),
+            ("gradient", "mprt-cascading"),
+            ("gradient", "random-logit"),
+        } <= checks
         gate = store.cells("latest", kind="gate")
         assert len(gate) == 1 and isinstance(gate[0].metrics["passed"], bool)
         run_id = store.get_run("latest").id
@@ -159,16 +221,23 @@ def test_run_with_agreement_records_each_variant_against_eager_and_reports_it(tm
     suite.write_text(
         f'name = "mini"\nmodels = ["mobilenetv2", "{model_path}"]\nvariants = ["eager"]\n'
         'batch_sizes = [1]\nimage_size = 32\ndevices = ["cpu", "gpu:7"]\n'
-        '[timing]\nmin_repeats = 1\nmax_repeats = 1\nbudget_s = 0\nwarmup = 0\n'
-        '[agreement]\nimages = 2\nvariants = ["function", "xla"]\n')
+        "[timing]\nmin_repeats = 1\nmax_repeats = 1\nbudget_s = 0\nwarmup = 0\n"
+        '[agreement]\nimages = 2\nvariants = ["function", "xla"]\n'
+    )
     store_path = tmp_path / "results.sqlite"
     assert main(["run", str(suite), "--store", str(store_path)]) == 0
     assert "agreement: mobilenetv2 xla vs eager on cpu" in capsys.readouterr().err
     with ResultStore(store_path) as store:
-        cells = {(c.key["model"], c.key["variant"]): c for c in store.cells("latest", kind="agreement")
-                 if c.key["device"] == "cpu"}
-        on_gpu7 = [c for c in store.cells("latest", kind="agreement")
-                   if c.key["device"] == "gpu:7" and c.key["model"] == "mobilenetv2"]
+        cells = {
+            (c.key["model"], c.key["variant"]): c
+            for c in store.cells("latest", kind="agreement")
+            if c.key["device"] == "cpu"
+        }
+        on_gpu7 = [
+            c
+            for c in store.cells("latest", kind="agreement")
+            if c.key["device"] == "gpu:7" and c.key["model"] == "mobilenetv2"
+        ]
         run_id = store.get_run("latest").id
     # a device TensorFlow does not see is a failed cell, not a silent fall-back to the CPU
     assert len(on_gpu7) == 2 and all(c.status == "failed" and "not available" in c.reason for c in on_gpu7)
@@ -186,10 +255,15 @@ def test_run_with_agreement_records_each_variant_against_eager_and_reports_it(tm
 
 
 def test_an_agreement_table_with_eager_or_a_bad_key_is_refused(tmp_path, capsys):
-    for table, key in (('variants = ["eager"]', "agreement.variants[0]"), ("images = 0", "agreement.images"),
-                       ("colour = 1", "agreement.colour")):
+    for table, key in (
+        ('variants = ["eager"]', "agreement.variants[0]"),
+        ("images = 0", "agreement.images"),
+        ("colour = 1", "agreement.colour"),
+    ):
         suite = tmp_path / "bad.toml"
-        suite.write_text('name = "bad"\nmodels = ["mobilenetv2"]\nvariants = ["eager"]\nbatch_sizes = [1]\n'
-                         f"[agreement]\n{table}\n")
+        suite.write_text(
+            'name = "bad"\nmodels = ["mobilenetv2"]\nvariants = ["eager"]\nbatch_sizes = [1]\n'
+            f"[agreement]\n{table}\n"
+        )
         assert main(["run", str(suite), "--store", str(tmp_path / "s.sqlite")]) == 2
         assert f"'{key}'" in capsys.readouterr().err

@@ -15,8 +15,7 @@ MACHINE = {"cpu_model": "AMD EPYC", "cpu_count": 2, "tensorflow": "2.21.0", "ker
 
 
 def key(model, batch=8):
-    return {"model": model, "variant": "xla", "batch_size": batch, "device": "cpu",
-            "image_size": 224}
+    return {"model": model, "variant": "xla", "batch_size": batch, "device": "cpu", "image_size": 224}
 
 
 @pytest.fixture
@@ -25,19 +24,48 @@ def store_path(tmp_path):
     path = tmp_path / "reports" / "results.sqlite"
     with ResultStore(path) as store:
         a = store.start_run(suite="quick", metadata={"machine_info": MACHINE, "commit_info": {}})
-        store.record_cell(a, "timing", key("resnet50"), metrics={
-            "times": [0.099, 0.1, 0.1, 0.1, 0.101], "images_per_s": 80.0, "compile_s": 4.0,
-            "peak_rss_mb": 1000.0, "peak_device_mb": None})
-        store.record_cell(a, "timing", key("vgg16"), metrics={
-            "times": [0.2] * 5, "images_per_s": 40.0, "compile_s": 6.0, "peak_rss_mb": 2000.0,
-            "peak_device_mb": None})
+        store.record_cell(
+            a,
+            "timing",
+            key("resnet50"),
+            metrics={
+                "times": [0.099, 0.1, 0.1, 0.1, 0.101],
+                "images_per_s": 80.0,
+                "compile_s": 4.0,
+                "peak_rss_mb": 1000.0,
+                "peak_device_mb": None,
+            },
+        )
+        store.record_cell(
+            a,
+            "timing",
+            key("vgg16"),
+            metrics={
+                "times": [0.2] * 5,
+                "images_per_s": 40.0,
+                "compile_s": 6.0,
+                "peak_rss_mb": 2000.0,
+                "peak_device_mb": None,
+            },
+        )
         store.record_cell(a, "timing", key("densenet121"), status="failed", reason="OOM")
         store.finish_run(a, "complete")
-        b = store.start_run(suite="quick", metadata={
-            "machine_info": {**MACHINE, "cpu_model": "Intel Xeon"}, "commit_info": {}})
-        store.record_cell(b, "timing", key("resnet50"), metrics={
-            "times": [0.119, 0.12, 0.12, 0.12, 0.121], "images_per_s": 66.7, "compile_s": 4.0,
-            "peak_rss_mb": 1000.0, "peak_device_mb": None})
+        b = store.start_run(
+            suite="quick",
+            metadata={"machine_info": {**MACHINE, "cpu_model": "Intel Xeon"}, "commit_info": {}},
+        )
+        store.record_cell(
+            b,
+            "timing",
+            key("resnet50"),
+            metrics={
+                "times": [0.119, 0.12, 0.12, 0.12, 0.121],
+                "images_per_s": 66.7,
+                "compile_s": 4.0,
+                "peak_rss_mb": 1000.0,
+                "peak_device_mb": None,
+            },
+        )
         store.finish_run(b, "interrupted")
     return path
 
@@ -57,8 +85,7 @@ def test_runs_lists_both(store_path, capsys):
 def test_export_json_to_file(store_path, tmp_path, capsys):
     a, _ = run_ids(store_path)
     out = tmp_path / "out" / "a.json"
-    assert main(["export", a, "--format", "json", "--out", str(out),
-                 "--store", str(store_path)]) == 0
+    assert main(["export", a, "--format", "json", "--out", str(out), "--store", str(store_path)]) == 0
     doc = json.loads(out.read_text())
     assert {"machine_info", "commit_info", "benchmarks", "datetime", "version"} <= set(doc)
     assert len(doc["benchmarks"]) == 2 and doc["failed"][0]["reason"] == "OOM"
@@ -84,12 +111,24 @@ def test_compare_baseline_prints_ratios(store_path, capsys):
 def test_compare_baseline_warns_about_rss_shared_by_in_process_cells(tmp_path, capsys, fresh):
     path = tmp_path / "s.sqlite"
     with ResultStore(path) as store:
-        run = store.start_run(suite="quick", config={"fresh_process": fresh},
-                              metadata={"machine_info": MACHINE, "commit_info": {}})
+        run = store.start_run(
+            suite="quick",
+            config={"fresh_process": fresh},
+            metadata={"machine_info": MACHINE, "commit_info": {}},
+        )
         for model, rss in (("resnet50", 2400.0), ("vgg16", 3800.0)):
-            store.record_cell(run, "timing", key(model), metrics={
-                "times": [0.1] * 3, "images_per_s": 10.0, "compile_s": 1.0,
-                "peak_rss_mb": rss, "peak_device_mb": None})
+            store.record_cell(
+                run,
+                "timing",
+                key(model),
+                metrics={
+                    "times": [0.1] * 3,
+                    "images_per_s": 10.0,
+                    "compile_s": 1.0,
+                    "peak_rss_mb": rss,
+                    "peak_device_mb": None,
+                },
+            )
     assert main(["compare", "latest", "--store", str(path)]) == 0
     assert ("Peak RSS was measured in one process" in capsys.readouterr().err) is not fresh
 
@@ -104,12 +143,15 @@ def test_compare_two_runs_flags_regression_and_machine_difference(store_path, ca
     assert main(["compare", a, b, "--threshold", "0.5", "--store", str(store_path)]) == 0
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["export", "nope"], "no run 'nope'"),
-    (["compare", "latest", "nope"], "no run 'nope'"),
-    (["compare", "latest", "latest", "--baseline", "vgg16"], "either RUN_B or --baseline"),
-    (["compare", "latest", "--threshold", "-1"], "--threshold must be >= 0"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["export", "nope"], "no run 'nope'"),
+        (["compare", "latest", "nope"], "no run 'nope'"),
+        (["compare", "latest", "latest", "--baseline", "vgg16"], "either RUN_B or --baseline"),
+        (["compare", "latest", "--threshold", "-1"], "--threshold must be >= 0"),
+    ],
+)
 def test_bad_arguments_exit_2_with_one_line(store_path, capsys, argv, message):
     assert main(argv + ["--store", str(store_path)]) == 2
     err = capsys.readouterr().err

@@ -13,7 +13,7 @@ from saliency_core.agreement import KinkAnalysisError, variant_agreement
 
 X = np.array([[1.0, 2.0]], np.float32)
 W1 = np.array([[1.0, 0.5, -1.0], [-0.5, 0.25, 0.0]], np.float32)  # z = x @ W1 + B1
-B1 = np.array([0.0, 0.0, 0.0], np.float32)                         # z = [0, 1, -1] at X
+B1 = np.array([0.0, 0.0, 0.0], np.float32)  # z = [0, 1, -1] at X
 W2 = np.array([[2.0, -1.0], [1.0, 3.0], [-4.0, 1.0]], np.float32)
 
 
@@ -103,18 +103,26 @@ def test_a_planted_max_pooling_flip_is_found_and_pinned():
     eager_shift, traced_shift = np.zeros((4, 4, 1)), np.zeros((4, 4, 1))
     eager_shift[0, 0, 0] = traced_shift[0, 1, 0] = 1e-6
     inputs = keras.Input((4, 4, 1))
-    z = ModeDependent(eager=(1.0, eager_shift.tolist()), traced=(1.0, traced_shift.tolist()), name="mode")(inputs)
-    out = keras.layers.Dense(1, name="head")(keras.layers.Flatten()(keras.layers.MaxPooling2D(2, name="pool")(z)))
+    z = ModeDependent(eager=(1.0, eager_shift.tolist()), traced=(1.0, traced_shift.tolist()), name="mode")(
+        inputs
+    )
+    out = keras.layers.Dense(1, name="head")(
+        keras.layers.Flatten()(keras.layers.MaxPooling2D(2, name="pool")(z))
+    )
     model = keras.Model(inputs, out)
     w = np.array([[2.0], [3.0], [5.0], [7.0]], np.float32)
     model.get_layer("head").set_weights([w, np.zeros(1, np.float32)])
     result = variant_agreement(model, x, "function", targets=[0])
     [flip] = result.flips
     assert (flip.layer, flip.image, flip.unit) == ("pool", 0, (0, 0, 0))
-    assert flip.z_reference == pytest.approx(1e-6, rel=0.2) and flip.z_variant == pytest.approx(-1e-6, rel=0.2)
+    assert flip.z_reference == pytest.approx(1e-6, rel=0.2) and flip.z_variant == pytest.approx(
+        -1e-6, rel=0.2
+    )
     # The gradient puts each window's weight on its largest element; only window (0, 0)'s
     # weight moves, from pixel (0, 0) to (0, 1).
-    assert result.rel_l2 == pytest.approx(np.sqrt(2 * 2.0 ** 2) / np.linalg.norm([2.0, 3.0, 5.0, 7.0]), rel=1e-4)
+    assert result.rel_l2 == pytest.approx(
+        np.sqrt(2 * 2.0**2) / np.linalg.norm([2.0, 3.0, 5.0, 7.0]), rel=1e-4
+    )
     # Pinned: window (0, 0) and the two windows of four equal -1s, not window (0, 1) (3 vs 2).
     assert result.pinned_units == 3
     assert result.pinned_rel_l2 < 1e-7
@@ -132,8 +140,9 @@ def test_a_fused_relu_is_analysed_like_a_separate_one():
         return model
 
     moved = X + np.array([[1e-6, 0.0]], np.float32)  # unit 0 from 0 to +1e-6: one flip
-    fused, separate = (variant_agreement(net(f), moved, "eager", reference_images=X, targets=[1])
-                       for f in (True, False))
+    fused, separate = (
+        variant_agreement(net(f), moved, "eager", reference_images=X, targets=[1]) for f in (True, False)
+    )
     assert fused.kink_layers == separate.kink_layers == 1 and fused.kink_units == 3
     assert [f.unit for f in fused.flips] == [f.unit for f in separate.flips] == [(0,)]
     assert fused.flips[0].layer == "hidden_relu"
@@ -182,7 +191,9 @@ def test_reference_images_across_a_kink():
     result = variant_agreement(_net(), moved, "eager", reference_images=X, targets=[1])
     [flip] = result.flips
     assert flip.unit == (0,) and flip.z_reference == 0.0 and flip.z_variant == pytest.approx(1e-6, rel=0.1)
-    assert result.rel_l2 == pytest.approx(_rel(_closed_form([1, 1, 0], 1), _closed_form([0, 1, 0], 1)), rel=1e-5)
+    assert result.rel_l2 == pytest.approx(
+        _rel(_closed_form([1, 1, 0], 1), _closed_form([0, 1, 0], 1)), rel=1e-5
+    )
     assert result.pinned_rel_l2 == 0.0  # piecewise linear: same pattern, same gradient
     with pytest.raises(ValueError, match="reference_images has 2 images; images has 1"):
         variant_agreement(_net(), X, "eager", reference_images=np.concatenate([X, X]))
@@ -190,7 +201,9 @@ def test_reference_images_across_a_kink():
 
 def test_a_reference_with_other_kink_layers_is_refused():
     inputs = keras.Input((2,))
-    other = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.ReLU(max_value=6.0)(keras.layers.Dense(3)(inputs))))
+    other = keras.Model(
+        inputs, keras.layers.Dense(2)(keras.layers.ReLU(max_value=6.0)(keras.layers.Dense(3)(inputs)))
+    )
     with pytest.raises(KinkAnalysisError, match="different kink layers"):
         variant_agreement(_net(), X, "xla", reference=other)
 

@@ -6,8 +6,13 @@ import pytest
 from scipy.stats import spearmanr
 
 from saliency_core.precision import EPSILON
-from saliency_core.fidelity import (REFERENCE_VARIANT, map_fidelity, precision_fidelity,
-                                    relative_l2, top_overlap)
+from saliency_core.fidelity import (
+    REFERENCE_VARIANT,
+    map_fidelity,
+    precision_fidelity,
+    relative_l2,
+    top_overlap,
+)
 
 from .models_for_tests import images, small_cnn
 
@@ -60,8 +65,7 @@ def test_precision_fidelity_of_float32_against_itself_is_exact():
     measure at its perfect value, which checks the pairing of images and targets."""
     model = small_cnn(size=12)
     x = images(4, size=12)
-    fid = precision_fidelity(model, x, precision="float32", variant=REFERENCE_VARIANT,
-                             batch_size=3)
+    fid = precision_fidelity(model, x, precision="float32", variant=REFERENCE_VARIANT, batch_size=3)
     assert fid.spearman_abs == [1.0] * 4 and fid.rel_l2 == [0.0] * 4
     assert fid.top_overlap == [1.0] * 4 and fid.top1 == [1] * 4
     assert fid.reference["variant"] == REFERENCE_VARIANT

@@ -67,8 +67,12 @@ def test_explainer_reuses_one_trace_and_pads_the_last_chunk():
     assert explainer.fn.traces == 1
     np.testing.assert_allclose(b, a[:3], rtol=1e-5, atol=1e-7)
     # Batching never changes the numbers: one image at a time gives the same maps.
-    single = np.concatenate([Explainer(small_cnn(), variant="eager", batch_size=1)
-                             .explain(images(10)[i:i + 1]).maps for i in range(10)])
+    single = np.concatenate(
+        [
+            Explainer(small_cnn(), variant="eager", batch_size=1).explain(images(10)[i : i + 1]).maps
+            for i in range(10)
+        ]
+    )
     np.testing.assert_allclose(a, single, rtol=1e-5, atol=1e-7)
 
 
@@ -101,8 +105,9 @@ def test_softmax_head_is_bypassed_with_shared_weights():
     assert clf.logits_source == "stripped-softmax"
     x = images(3)
     np.testing.assert_allclose(np.asarray(clf.model(x)), np.asarray(plain(x)), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(saliency(with_softmax, x, variant="eager"),
-                               saliency(plain, x, variant="eager"), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        saliency(with_softmax, x, variant="eager"), saliency(plain, x, variant="eager"), rtol=1e-5, atol=1e-7
+    )
     # Shared variables: changing the trained model changes the logit model.
     head = with_softmax.get_layer("head")
     head.bias.assign(head.bias.numpy() + 1.0)

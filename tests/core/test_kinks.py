@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from saliency_core.kinks import KinkAnalysisError, MaxPoolKinks, ReluKinks, kink_layers, pinned_copy, split_fused_relus
+from saliency_core.kinks import (
+    KinkAnalysisError,
+    MaxPoolKinks,
+    ReluKinks,
+    kink_layers,
+    pinned_copy,
+    split_fused_relus,
+)
 
 
 def test_regions_and_pins_of_a_relu6():
@@ -20,9 +27,14 @@ def test_regions_and_pins_of_a_relu6():
     assert flips == [((0, 0), -1e-7, 1e-7, 0.0), ((0, 1), 5.0, 6.0, 6.0)]
 
 
-@pytest.mark.parametrize("size, pool, strides, padding", [
-    (6, (3, 3), (2, 2), "valid"), (5, (2, 2), (2, 2), "same"), (7, (3, 2), (2, 3), "same"),
-])
+@pytest.mark.parametrize(
+    "size, pool, strides, padding",
+    [
+        (6, (3, 3), (2, 2), "valid"),
+        (5, (2, 2), (2, 2), "same"),
+        (7, (3, 2), (2, 3), "same"),
+    ],
+)
 def test_max_pooling_windows_match_tensorflow(size, pool, strides, padding):
     z = np.random.default_rng(0).normal(size=(2, size, size + 1, 3)).astype(np.float32)
     kinks = MaxPoolKinks(pool, strides, padding)
@@ -92,8 +104,11 @@ def test_split_fused_relus_moves_each_activation_to_its_own_layer_and_keeps_the_
         kink_layers(model)
     split = split_fused_relus(model)
     kinds = {layer.name: kinks for layer, kinks in kink_layers(split)}
-    assert kinds == {"conv_relu": ReluKinks(), "dense_leaky_relu": ReluKinks(negative_slope=0.2),
-                     "head_relu6": ReluKinks(max_value=6.0)}
+    assert kinds == {
+        "conv_relu": ReluKinks(),
+        "dense_leaky_relu": ReluKinks(negative_slope=0.2),
+        "head_relu6": ReluKinks(max_value=6.0),
+    }
     assert split.get_layer("conv").activation.__name__ == "linear"
     x = np.random.default_rng(2).normal(size=(4, 6, 6, 2)).astype(np.float32) * 3
     np.testing.assert_allclose(split(x).numpy(), model(x).numpy(), rtol=1e-6, atol=1e-6)

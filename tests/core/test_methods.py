@@ -45,8 +45,7 @@ def test_smoothgrad_of_linear_model_equals_gradient_and_is_seeded():
     model = small_cnn("float64")
     ex = Explainer(model, variant="function", batch_size=16)
     x = images(2, dtype="float64")
-    no_noise = ex.explain(x, method="smoothgrad", reduce="none",
-                          options={"noise_level": 0.0, "samples": 3})
+    no_noise = ex.explain(x, method="smoothgrad", reduce="none", options={"noise_level": 0.0, "samples": 3})
     np.testing.assert_allclose(no_noise.maps, ex.explain(x, reduce="none").maps, rtol=1e-10)
     a = ex.explain(x, method="smoothgrad", options={"samples": 4}, seed=3).maps
     b = ex.explain(x, method="smoothgrad", options={"samples": 4}, seed=3).maps
@@ -61,8 +60,9 @@ def test_integrated_gradients_completeness():
     model = small_cnn("float64")
     ex = Explainer(model, variant="function", batch_size=64)
     x = images(2, dtype="float64")
-    result = ex.explain(x, method="integrated_gradients", reduce="none",
-                        options={"steps": 256, "baseline": 0.0})
+    result = ex.explain(
+        x, method="integrated_gradients", reduce="none", options={"steps": 256, "baseline": 0.0}
+    )
     logits_x = np.asarray(model(x))
     logits_0 = np.asarray(model(np.zeros_like(x)))
     for i, t in enumerate(result.targets):
@@ -96,8 +96,11 @@ def test_smoothgrad_noise_is_per_image_not_per_call_or_chunk():
     model = small_cnn("float64")
     x = images(3, dtype="float64")
     opts = {"samples": 5}
-    together = Explainer(model, variant="function", batch_size=4).explain(
-        x, method="smoothgrad", options=opts, seed=7, reduce="none").maps
+    together = (
+        Explainer(model, variant="function", batch_size=4)
+        .explain(x, method="smoothgrad", options=opts, seed=7, reduce="none")
+        .maps
+    )
     for batch_size in (1, 3, 16):
         ex = Explainer(model, variant="function", batch_size=batch_size)
         alone = ex.explain(x[2:3], method="smoothgrad", options=opts, seed=7, reduce="none").maps
@@ -116,14 +119,17 @@ def test_smoothgrad_and_ig_call_the_gradient_with_at_most_batch_size_images():
         assert len(targets) == len(inputs)
         return np.ones_like(inputs)
 
-    for name, opts, count in (("smoothgrad", {"samples": 50}, 50),
-                              ("integrated_gradients", {"steps": 40}, 41)):
+    for name, opts, count in (
+        ("smoothgrad", {"samples": 50}, 50),
+        ("integrated_gradients", {"steps": 40}, 41),
+    ):
         sizes.clear()
         unit = get_method(name)
         from saliency_core.methods.base import resolve_options
 
-        ctx = MethodContext(images=x, targets=np.zeros(3, np.int32), grad=grad, clean=None,
-                            seed=0, batch_size=7)
+        ctx = MethodContext(
+            images=x, targets=np.zeros(3, np.int32), grad=grad, clean=None, seed=0, batch_size=7
+        )
         out = unit.attribute(ctx, resolve_options(unit, opts))
         assert out.shape == x.shape and np.isfinite(out).all()
         assert max(sizes) <= 7 and sum(sizes) == 3 * count

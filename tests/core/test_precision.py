@@ -7,9 +7,18 @@ import numpy as np
 import pytest
 
 from saliency_core import Explainer, as_classifier, build_forward_fn, build_gradient_fn
-from saliency_core.precision import (EPSILON, MAX_EXPONENT, OK, OVERFLOW, SCALE_STEP, UNDERFLOW,
-                                     LossScaleWarning, low_precision, next_exponents,
-                                     power_of_two)
+from saliency_core.precision import (
+    EPSILON,
+    MAX_EXPONENT,
+    OK,
+    OVERFLOW,
+    SCALE_STEP,
+    UNDERFLOW,
+    LossScaleWarning,
+    low_precision,
+    next_exponents,
+    power_of_two,
+)
 
 from .models_for_tests import images, small_cnn
 
@@ -20,7 +29,7 @@ def _rel(a, b):
     """Per-image relative L2 of a against b."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     axes = tuple(range(1, a.ndim))
-    return np.sqrt(((a - b) ** 2).sum(axes) / (b ** 2).sum(axes))
+    return np.sqrt(((a - b) ** 2).sum(axes) / (b**2).sum(axes))
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +43,7 @@ def pair():
 @pytest.mark.parametrize("precision", ["bfloat16", "float16"])
 @pytest.mark.parametrize("variant", ["eager", "function"])
 @pytest.mark.parametrize("score", ["logit", "probability"])
-def test_low_precision_maps_are_within_the_rounding_bound_of_float64(pair, precision, variant,
-                                                                     score):
+def test_low_precision_maps_are_within_the_rounding_bound_of_float64(pair, precision, variant, score):
     """First-order rounding model: a computation whose relative rounding errors are
     amplified by kappa is off by about kappa * eps. kappa is measured here from float32
     against float64 (the same weights and images). Mixed precision rounds more stages
@@ -116,17 +124,19 @@ def test_unknown_precision_is_refused_with_the_choices():
 
 # --- float16 loss scaling -----------------------------------------------------------
 
+
 def attenuating_model():
     """Raw inputs up to 2^14 (float16 holds them) scaled by 2^-16 into [0, 0.25], a tanh
     layer, logits scaled by 2^-10 (about 1e-4, normal float16). The input gradient is
     about 2^-26 times the logit gradient: below float16's smallest subnormal (2^-24)."""
     inp = keras.Input((6, 6, 3))
-    x = keras.layers.Rescaling(2.0 ** -16)(inp)
+    x = keras.layers.Rescaling(2.0**-16)(inp)
     x = keras.layers.Flatten()(x)
-    x = keras.layers.Dense(8, activation="tanh",
-                           kernel_initializer=keras.initializers.GlorotUniform(seed=1))(x)
+    x = keras.layers.Dense(8, activation="tanh", kernel_initializer=keras.initializers.GlorotUniform(seed=1))(
+        x
+    )
     x = keras.layers.Dense(3, kernel_initializer=keras.initializers.GlorotUniform(seed=2))(x)
-    return keras.Model(inp, keras.layers.Rescaling(2.0 ** -10)(x))
+    return keras.Model(inp, keras.layers.Rescaling(2.0**-10)(x))
 
 
 def _unscaled_float16_gradients(model, x, target):
@@ -144,9 +154,9 @@ def _unscaled_float16_gradients(model, x, target):
 @pytest.mark.parametrize("variant", ["eager", "function"])
 def test_float16_loss_scaling_recovers_gradients_that_underflow_unscaled(variant):
     model = attenuating_model()
-    x = np.random.default_rng(0).uniform(0, 2 ** 14, (4, 6, 6, 3)).astype("float32")
+    x = np.random.default_rng(0).uniform(0, 2**14, (4, 6, 6, 3)).astype("float32")
     ref = Explainer(model, variant="eager").gradients(x, [0] * 4)[0]
-    assert np.abs(ref).max() < 2.0 ** -24 and np.abs(ref).min() > 0  # float32 resolves them
+    assert np.abs(ref).max() < 2.0**-24 and np.abs(ref).min() > 0  # float32 resolves them
     assert not np.any(_unscaled_float16_gradients(model, x, 0))  # float16 flushes them all
     low = Explainer(model, variant=variant, precision="float16")
     grads = low.gradients(x, [0] * 4)[0]
@@ -160,12 +170,13 @@ def test_float16_probability_score_of_a_confident_model_is_scaled_up_front():
     (6e-8). The logit gradient is normalised to a power of two before the network, so
     no recomputation is needed."""
     inp = keras.Input((4,))
-    out = keras.layers.Dense(3, kernel_initializer=keras.initializers.Constant(
-        [[10.0, -10.0, 5.0]] * 4), bias_initializer="zeros")(inp)
+    out = keras.layers.Dense(
+        3, kernel_initializer=keras.initializers.Constant([[10.0, -10.0, 5.0]] * 4), bias_initializer="zeros"
+    )(inp)
     model = keras.Model(inp, out)
     x = np.full((2, 4), 1.0, "float32")
     ref = Explainer(model, variant="eager", score="probability").gradients(x, [0, 0])[0]
-    assert 0 < np.abs(ref).max() < 2.0 ** -24
+    assert 0 < np.abs(ref).max() < 2.0**-24
     low = Explainer(model, variant="eager", score="probability", precision="float16")
     grads = low.gradients(x, [0, 0])[0]
     assert low.fn.rescaled == 0
@@ -176,7 +187,7 @@ def test_float16_forward_underflow_is_warned_about_not_hidden():
     """Inputs scaled by 2^-30 vanish in the float16 forward pass: no loss scale helps,
     and the call says so instead of returning zeros quietly."""
     inp = keras.Input((4,))
-    x = keras.layers.Rescaling(2.0 ** -30)(inp)
+    x = keras.layers.Rescaling(2.0**-30)(inp)
     model = keras.Model(inp, keras.layers.Dense(2, kernel_initializer="ones")(x))
     low = Explainer(model, variant="eager", precision="float16")
     with pytest.warns(LossScaleWarning, match="out of float16's range"):
@@ -199,8 +210,9 @@ def test_next_exponents_steps_then_bisects_and_stops_at_the_range():
     nxt, _, stuck = next_exponents(top, np.array([UNDERFLOW]), (np.array([lo]), np.array([hi])))
     assert nxt[0] == MAX_EXPONENT and stuck[0]
     # adjacent ends: nothing left to try
-    _, _, stuck = next_exponents(np.array([3], np.int32), np.array([OVERFLOW]),
-                                 (np.array([2]), np.array([hi])))
+    _, _, stuck = next_exponents(
+        np.array([3], np.int32), np.array([OVERFLOW]), (np.array([2]), np.array([hi]))
+    )
     assert stuck[0]
 
 
@@ -208,7 +220,7 @@ def test_power_of_two_is_exact_and_unscaling_restores_every_bit():
     import tensorflow as tf
 
     k = np.arange(-126, 128, dtype=np.int32)
-    assert np.array_equal(power_of_two(tf.constant(k)).numpy().astype(np.float64), 2.0 ** k)
+    assert np.array_equal(power_of_two(tf.constant(k)).numpy().astype(np.float64), 2.0**k)
     x = np.random.default_rng(1).normal(size=64).astype(np.float32)
     s = power_of_two(tf.constant(np.int32(13))).numpy()
     assert np.array_equal((x * s) / s, x)

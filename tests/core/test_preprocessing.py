@@ -9,10 +9,18 @@ from saliency_core.models.classifier import Classifier
 RAW = np.random.default_rng(0).uniform(0, 255, size=(2, 6, 6, 3)).astype("float32")
 
 
-@pytest.mark.parametrize("family, module", [
-    ("caffe", "resnet50"), ("caffe", "vgg16"), ("tf", "mobilenet_v2"), ("tf", "inception_v3"),
-    ("torch", "densenet"), ("raw", "efficientnet"), ("raw", "convnext"),
-])
+@pytest.mark.parametrize(
+    "family, module",
+    [
+        ("caffe", "resnet50"),
+        ("caffe", "vgg16"),
+        ("tf", "mobilenet_v2"),
+        ("tf", "inception_v3"),
+        ("torch", "densenet"),
+        ("raw", "efficientnet"),
+        ("raw", "convnext"),
+    ],
+)
 def test_value_transform_matches_keras_applications(family, module):
     import importlib
 
@@ -21,8 +29,9 @@ def test_value_transform_matches_keras_applications(family, module):
     reference = importlib.import_module(f"keras.applications.{module}").preprocess_input
     expected = np.asarray(reference(RAW.copy()))
     pre = get_preprocessing(family)
-    np.testing.assert_allclose(np.asarray(pre.normalize(keras.ops.convert_to_tensor(RAW))), expected,
-                               rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(
+        np.asarray(pre.normalize(keras.ops.convert_to_tensor(RAW))), expected, rtol=1e-5, atol=1e-4
+    )
     np.testing.assert_allclose(pre.normalize_numpy(RAW), expected, rtol=1e-5, atol=1e-4)
 
 

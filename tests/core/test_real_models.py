@@ -27,8 +27,10 @@ def _rel_l2(a, b):
 
 
 def _variant_maps(clf, x, batch):
-    return {v: Explainer(clf, variant=v, batch_size=batch).explain(x, reduce="none").maps
-            for v in ("eager", "function", "xla")}
+    return {
+        v: Explainer(clf, variant=v, batch_size=batch).explain(x, reduce="none").maps
+        for v in ("eager", "function", "xla")
+    }
 
 
 def test_variants_agree_on_real_photos_lite0(photos, lite0):
@@ -101,8 +103,9 @@ def test_float32_gradients_equal_float64_away_from_kinks_resnet50(resnet50_pair,
     maps are 1.6e-3 (eager) and 3.0e-3 (XLA) from it, again because of units at a kink;
     with those pinned in both, float32 is within 1.2e-6 (eager) and 7.1e-7 (XLA) of it."""
     clf, clf64, x = resnet50_pair
-    agreement = variant_agreement(clf, x, variant, reference=clf64, reference_images=x.astype("float64"),
-                                  batch_size=5)
+    agreement = variant_agreement(
+        clf, x, variant, reference=clf64, reference_images=x.astype("float64"), batch_size=5
+    )
     assert agreement.reference == "eager (resnet50-f64)"
     _assert_same_function(agreement)
 

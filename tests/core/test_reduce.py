@@ -25,11 +25,14 @@ def test_sum_with_minmax_normalisation_equals_recipe_normalize_image():
         np.testing.assert_allclose(ours[i], recipe_normalize_image(a[i]), rtol=1e-12)
 
 
-@pytest.mark.parametrize("name, reference", [
-    ("max_abs", lambda a: np.abs(a).max(-1)),
-    ("sum_abs", lambda a: np.abs(a).sum(-1)),
-    ("l2", lambda a: np.sqrt((a ** 2).sum(-1))),
-])
+@pytest.mark.parametrize(
+    "name, reference",
+    [
+        ("max_abs", lambda a: np.abs(a).max(-1)),
+        ("sum_abs", lambda a: np.abs(a).sum(-1)),
+        ("l2", lambda a: np.sqrt((a**2).sum(-1))),
+    ],
+)
 def test_reductions_match_definitions(name, reference):
     a = _fixed()
     np.testing.assert_allclose(reduce_channels(a, name), reference(a))

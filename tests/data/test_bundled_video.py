@@ -67,7 +67,7 @@ def test_mask_area_grows_by_the_zoom_squared():
     slack = [ellipse_perimeter(c, 140 / 165) for c in counts]
     low = (counts[1] - slack[1]) / (counts[0] + slack[0])
     high = (counts[1] + slack[1]) / (counts[0] - slack[0])
-    assert low <= 1.4 ** 2 <= high
+    assert low <= 1.4**2 <= high
     assert high - low < 0.5  # the bound is informative, not vacuous
 
 

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from saliency_core.data import (ImageDecodeError, ImageSet, ImageSkippedWarning, load_folder,
-                                load_image)
+from saliency_core.data import ImageDecodeError, ImageSet, ImageSkippedWarning, load_folder, load_image
 
 
 def _save(array, path, mode=None):
@@ -25,6 +24,7 @@ def _jpeg_bytes(tmp_path):
 
 
 # --- load_image: conversions ----------------------------------------------------------
+
 
 @pytest.mark.parametrize("suffix", [".png", ".bmp", ".tif"])
 def test_lossless_rgb_round_trips_exactly(tmp_path, suffix):
@@ -51,15 +51,21 @@ def test_grayscale_and_bilevel_are_replicated_to_three_channels(tmp_path):
 
 
 def test_rgba_and_la_are_composited_over_white(tmp_path):
-    rgba = np.array([[[200, 100, 0, 255],    # opaque: unchanged
-                      [200, 100, 0, 0],      # fully transparent: white
-                      [200, 100, 0, 128],    # half: c*128/255 + 255*127/255
-                      [0, 0, 0, 64]]], np.uint8)
+    rgba = np.array(
+        [
+            [
+                [200, 100, 0, 255],  # opaque: unchanged
+                [200, 100, 0, 0],  # fully transparent: white
+                [200, 100, 0, 128],  # half: c*128/255 + 255*127/255
+                [0, 0, 0, 64],
+            ]
+        ],
+        np.uint8,
+    )
     out = load_image(_save(rgba, tmp_path / "t.png", mode="RGBA"))
     # (200*128 + 255*127)/255 = 227.39 -> 227; (100*128 + 255*127)/255 = 177.20 -> 177;
     # 255*127/255 = 127; black at alpha 64: 255*191/255 = 191.
-    np.testing.assert_array_equal(out[0], [[200, 100, 0], [255, 255, 255], [227, 177, 127],
-                                           [191, 191, 191]])
+    np.testing.assert_array_equal(out[0], [[200, 100, 0], [255, 255, 255], [227, 177, 127], [191, 191, 191]])
     la = np.array([[[100, 128], [7, 0]]], np.uint8)
     out = load_image(_save(la, tmp_path / "la.png", mode="LA"))
     # (100*128 + 255*127)/255 = 177.20 -> 177
@@ -87,8 +93,7 @@ def test_palette_with_and_without_transparency(tmp_path):
     np.testing.assert_array_equal(load_image(tmp_path / "p.png")[0], [[255, 0, 0], [0, 0, 255]])
     img.info["transparency"] = 1  # index 1 is transparent: composited over white
     img.save(tmp_path / "pt.png")
-    np.testing.assert_array_equal(load_image(tmp_path / "pt.png")[0],
-                                  [[255, 0, 0], [255, 255, 255]])
+    np.testing.assert_array_equal(load_image(tmp_path / "pt.png")[0], [[255, 0, 0], [255, 255, 255]])
 
 
 def test_cmyk_is_converted_to_rgb(tmp_path):
@@ -106,12 +111,16 @@ def test_exif_orientation_is_applied(tmp_path):
 
 # --- load_image: failures -------------------------------------------------------------
 
-@pytest.mark.parametrize("name, content", [
-    ("truncated.jpg", "half"),              # a real JPEG cut in the middle
-    ("header_only.jpg", "header"),          # a JPEG cut after 40 bytes
-    ("notes.png", b"just some text\n"),     # text with an image extension
-    ("empty.bmp", b""),
-])
+
+@pytest.mark.parametrize(
+    "name, content",
+    [
+        ("truncated.jpg", "half"),  # a real JPEG cut in the middle
+        ("header_only.jpg", "header"),  # a JPEG cut after 40 bytes
+        ("notes.png", b"just some text\n"),  # text with an image extension
+        ("empty.bmp", b""),
+    ],
+)
 def test_undecodable_files_raise_a_named_decode_error(tmp_path, name, content):
     jpeg = _jpeg_bytes(tmp_path)
     data = {"half": jpeg[: len(jpeg) // 2], "header": jpeg[:40]}.get(content, content)
@@ -129,6 +138,7 @@ def test_a_missing_file_is_not_a_decode_error(tmp_path):
 
 
 # --- load_folder ----------------------------------------------------------------------
+
 
 def test_folder_with_corrupt_jpeg_text_gray_and_rgba(tmp_path):
     """Two convertible images and two warnings, each naming its file."""

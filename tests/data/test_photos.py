@@ -9,9 +9,15 @@ from saliency_core.data import PHOTO_NAMES, ImageSkippedWarning, load_photos
 from saliency_core.data import photos as photos_module
 
 # (H, W, 3) of each photo, from the scikit-image docstrings and the JPEG header.
-SHAPES = {"chelsea": (300, 451, 3), "coffee": (400, 600, 3), "rocket": (427, 640, 3),
-          "astronaut": (512, 512, 3), "stereo_motorcycle": (500, 741, 3),
-          "camera": (512, 512, 3), "grace_hopper": (600, 512, 3)}
+SHAPES = {
+    "chelsea": (300, 451, 3),
+    "coffee": (400, 600, 3),
+    "rocket": (427, 640, 3),
+    "astronaut": (512, 512, 3),
+    "stereo_motorcycle": (500, 741, 3),
+    "camera": (512, 512, 3),
+    "grace_hopper": (600, 512, 3),
+}
 
 
 def test_all_seven_photos_load_as_rgb_uint8_with_known_shapes():

@@ -16,8 +16,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from saliency_core.data import (ImageSkippedWarning, array_stream, folder_stream, image_seed,
-                                list_file_stream, photos_stream, synthetic_label, synthetic_stream)
+from saliency_core.data import (
+    ImageSkippedWarning,
+    array_stream,
+    folder_stream,
+    image_seed,
+    list_file_stream,
+    photos_stream,
+    synthetic_label,
+    synthetic_stream,
+)
 from saliency_core.data import photos as photos_module
 
 
@@ -36,8 +44,11 @@ def _write(path, i):
 def folder(tmp_path):
     """10 PNGs: 4 at the root, 3 in cat/, 3 in dog/; returns (root, {name: pixels})."""
     root = tmp_path / "images"
-    names = [f"r{k}.png" for k in range(4)] + [f"cat/c{k}.png" for k in range(3)] \
+    names = (
+        [f"r{k}.png" for k in range(4)]
+        + [f"cat/c{k}.png" for k in range(3)]
         + [f"dog/d{k}.png" for k in range(3)]
+    )
     for i, name in enumerate(names):
         _write(root / name, i)
     return root, {name: _pixels(i) for i, name in enumerate(names)}
@@ -57,6 +68,7 @@ def _skips(record):
 
 
 # --- folders: order, boundaries, resume --------------------------------------------------
+
 
 def test_folder_batches_have_sorted_names_fixed_sizes_and_the_written_pixels(folder):
     root, expected = folder
@@ -118,14 +130,19 @@ def test_prepare_runs_on_each_batch_and_shapes_the_images(folder):
 def test_bad_options_are_named(folder):
     root, _ = folder
     stream = folder_stream(root)
-    for kwargs, option in [({"size": 0}, "size"), ({"size": 2, "start": -1}, "start"),
-                           ({"size": 2, "workers": -1}, "workers"),
-                           ({"size": 2, "prefetch": 0}, "prefetch"), ({"size": 2.5}, "size")]:
+    for kwargs, option in [
+        ({"size": 0}, "size"),
+        ({"size": 2, "start": -1}, "start"),
+        ({"size": 2, "workers": -1}, "workers"),
+        ({"size": 2, "prefetch": 0}, "prefetch"),
+        ({"size": 2.5}, "size"),
+    ]:
         with pytest.raises(ValueError, match=option):
             stream.batches(**kwargs)
 
 
 # --- bad input ---------------------------------------------------------------------------
+
 
 def _symlink(target, link):
     try:
@@ -148,11 +165,14 @@ def test_corrupt_files_dangling_links_and_link_loops_are_warned_by_name(folder):
     assert len(messages) == 4
     assert any("c1.png" in m for m in messages)
     assert any("dangling.png" in m and "dangling symbolic link" in m for m in messages)
-    assert sum(("loop_a.png" in m or "loop_b.png" in m) and "symbolic link loop" in m
-               for m in messages) == 2
+    assert sum(("loop_a.png" in m or "loop_b.png" in m) and "symbolic link loop" in m for m in messages) == 2
     skipped = [path for b in batches for path, _ in b.skipped]
-    assert sorted(os.path.basename(p) for p in skipped) == ["c1.png", "dangling.png",
-                                                            "loop_a.png", "loop_b.png"]
+    assert sorted(os.path.basename(p) for p in skipped) == [
+        "c1.png",
+        "dangling.png",
+        "loop_a.png",
+        "loop_b.png",
+    ]
     names, _, _ = _flatten(batches)
     assert names == sorted(n for n in expected if n != "cat/c1.png")
     assert [len(b) for b in batches] == [4, 4, 1]
@@ -161,11 +181,10 @@ def test_corrupt_files_dangling_links_and_link_loops_are_warned_by_name(folder):
 def test_a_skip_is_reported_in_the_batch_it_falls_in(folder):
     root, _ = folder
     (root / "cat/c2.png").write_bytes(b"")  # position 2
-    (root / "r3.png").write_bytes(b"")      # position 9, after the last image
+    (root / "r3.png").write_bytes(b"")  # position 9, after the last image
     with pytest.warns(ImageSkippedWarning):
         batches = list(folder_stream(root).batches(2))
-    assert [[os.path.basename(p) for p, _ in b.skipped] for b in batches] == [
-        [], ["c2.png"], [], ["r3.png"]]
+    assert [[os.path.basename(p) for p, _ in b.skipped] for b in batches] == [[], ["c2.png"], [], ["r3.png"]]
     assert [b.indices for b in batches] == [[0, 1], [3, 4], [5, 6], [7, 8]]
     assert [b.next_start for b in batches] == [2, 5, 7, 10]
     with warnings.catch_warnings():
@@ -184,8 +203,10 @@ def test_nothing_decodable_and_empty_folders_are_errors_naming_the_folder(tmp_pa
         folder_stream(root)
     (root / "a.png").write_bytes(b"nope")
     (root / "b.png").write_bytes(b"")
-    with pytest.warns(ImageSkippedWarning) as record, \
-            pytest.raises(ValueError, match=f"none of the 2 items of {root} could be read"):
+    with (
+        pytest.warns(ImageSkippedWarning) as record,
+        pytest.raises(ValueError, match=f"none of the 2 items of {root} could be read"),
+    ):
         list(folder_stream(root).batches(4))
     assert len(_skips(record)) == 2  # each file is still warned by name
     with pytest.raises(FileNotFoundError, match="missing"):
@@ -211,8 +232,7 @@ def test_a_folder_that_vanishes_mid_run_raises_naming_it_and_keeps_earlier_batch
     shutil.rmtree(root)
     # At most prefetch + 1 batches and 2 * workers files were read ahead; files removed
     # while the folder was still there are skipped (warned) until it is gone.
-    with warnings.catch_warnings(), \
-            pytest.raises(FileNotFoundError, match=f"image folder {root} vanished"):
+    with warnings.catch_warnings(), pytest.raises(FileNotFoundError, match=f"image folder {root} vanished"):
         warnings.simplefilter("ignore", ImageSkippedWarning)
         for _ in batches:
             pass
@@ -222,20 +242,23 @@ def test_a_folder_that_vanishes_mid_run_raises_naming_it_and_keeps_earlier_batch
 
 # --- list files --------------------------------------------------------------------------
 
+
 def test_list_file_comments_relative_paths_and_missing_entries_with_line_numbers(tmp_path):
     _write(tmp_path / "lists/near.png", 0)
     _write(tmp_path / "other/far.png", 1)
     _write(tmp_path / "abs.png", 2)
     (tmp_path / "lists/bad.png").write_bytes(b"garbage")
     listing = tmp_path / "lists/set.txt"
-    listing.write_text("# a comment\n"
-                       "near.png\n"
-                       "\n"
-                       "   ../other/far.png  \n"
-                       "missing.png\n"
-                       f"{tmp_path / 'abs.png'}\n"
-                       "  # indented comment\n"
-                       "bad.png\n")
+    listing.write_text(
+        "# a comment\n"
+        "near.png\n"
+        "\n"
+        "   ../other/far.png  \n"
+        "missing.png\n"
+        f"{tmp_path / 'abs.png'}\n"
+        "  # indented comment\n"
+        "bad.png\n"
+    )
     stream = list_file_stream(listing)
     assert len(stream) == 5 and stream.name == str(listing)
     with pytest.warns(ImageSkippedWarning) as record:
@@ -263,6 +286,7 @@ def test_list_file_errors(tmp_path):
 
 
 # --- arrays, iterables, tf.data ----------------------------------------------------------
+
 
 def test_array_and_sequence_sources_name_items_by_position():
     images = np.stack([_pixels(i) for i in range(7)])
@@ -329,6 +353,7 @@ def test_tf_data_sources_with_labels_dicts_and_start():
 
 # --- synthetic, photos, seeds ------------------------------------------------------------
 
+
 def test_synthetic_image_i_is_the_same_whatever_n_batch_size_and_start():
     def by_name(n, size, start):
         out = {}
@@ -347,8 +372,10 @@ def test_synthetic_image_i_is_the_same_whatever_n_batch_size_and_start():
             assert got[name][2] == reference[name][2]
     other_seed = by_name(3, 3, 0)["synthetic-0"][0]
     assert other_seed.dtype == np.float32 and other_seed.shape == (32, 32, 3)
-    assert not np.array_equal(by_name(1, 1, 0)["synthetic-0"][0],
-                              next(synthetic_stream(1, image_size=32, seed=8).batches(1)).images[0])
+    assert not np.array_equal(
+        by_name(1, 1, 0)["synthetic-0"][0],
+        next(synthetic_stream(1, image_size=32, seed=8).batches(1)).images[0],
+    )
 
 
 def test_synthetic_labels_are_balanced_for_every_n_and_masks_cover_the_object():
@@ -392,10 +419,11 @@ def test_image_seed_is_blake2b_of_seed_and_name():
     for seed, name in [(0, "cat/1.jpg"), (12345, "item-3"), (0, "item-3")]:
         assert image_seed(seed, name) == reference(seed, name)
     assert len({image_seed(s, n) for s in (0, 1) for n in ("a", "b", "c")}) == 6
-    assert 0 <= image_seed(2 ** 40, "x") < 2 ** 31
+    assert 0 <= image_seed(2**40, "x") < 2**31
 
 
 # --- bounded read-ahead, memory and threads ----------------------------------------------
+
 
 def _counting(n, pulled, size=16):
     for i in range(n):
@@ -406,8 +434,7 @@ def _counting(n, pulled, size=16):
 @pytest.mark.parametrize("prefetch, workers", [(1, 0), (1, 2), (2, 1)])
 def test_reading_runs_at_most_prefetch_plus_one_batches_ahead(prefetch, workers):
     pulled, size = [], 5
-    batches = array_stream(_counting(1000, pulled)).batches(size, prefetch=prefetch,
-                                                             workers=workers)
+    batches = array_stream(_counting(1000, pulled)).batches(size, prefetch=prefetch, workers=workers)
     first = next(batches)
     deadline = time.monotonic() + 10
     while len(pulled) < size * (prefetch + 1) and time.monotonic() < deadline:

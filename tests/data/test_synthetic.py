@@ -6,8 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from saliency_core.data import (SHAPES, load_synthetic_cnn, make_synthetic, permuted_labels,
-                                small_cnn)
+from saliency_core.data import SHAPES, load_synthetic_cnn, make_synthetic, permuted_labels, small_cnn
 from saliency_core.data import synthetic as synthetic_module
 
 
@@ -65,7 +64,7 @@ def _mask_features(mask):
     rows, cols = np.nonzero(mask)
     cy, cx = props.centroid
     radius = np.sqrt((rows - cy) ** 2 + (cols - cx) ** 2).max() + 0.5
-    return props.solidity, props.area / (np.pi * radius ** 2)
+    return props.solidity, props.area / (np.pi * radius**2)
 
 
 def _shape_from_mask(mask):

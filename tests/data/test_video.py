@@ -95,9 +95,15 @@ def test_undecodable_file_is_named(tmp_path):
         read_video(bad)
 
 
-@pytest.mark.parametrize("kwargs, option", [({"fps": 0}, "fps"), ({"fps": float("nan")}, "fps"),
-                                            ({"max_frames": 0}, "max_frames"),
-                                            ({"chunk_size": 0}, "chunk_size")])
+@pytest.mark.parametrize(
+    "kwargs, option",
+    [
+        ({"fps": 0}, "fps"),
+        ({"fps": float("nan")}, "fps"),
+        ({"max_frames": 0}, "max_frames"),
+        ({"chunk_size": 0}, "chunk_size"),
+    ],
+)
 def test_bad_sampling_options_are_named(clip, kwargs, option):
     with pytest.raises(ValueError, match=option):
         iter_video(clip, **kwargs)

@@ -21,8 +21,10 @@ def clf():
 
 
 def measurements(fn_first, fn_call, xla_first, xla_call):
-    return {"function": Measurement(first_call_s=fn_first, median_s=fn_call),
-            "xla": Measurement(first_call_s=xla_first, median_s=xla_call)}
+    return {
+        "function": Measurement(first_call_s=fn_first, median_s=fn_call),
+        "xla": Measurement(first_call_s=xla_first, median_s=xla_call),
+    }
 
 
 def test_decide_counts_the_compile_for_few_calls_and_the_rate_for_many():
@@ -48,8 +50,16 @@ def test_choice_is_measured_once_then_read_from_the_cache(clf, tmp_path):
         seen.append((device, precision, batch_size))
         return measurements(1.0, 0.3, 5.0, 0.1)
 
-    first = choose_variant(clf, device="cpu", precision="bfloat16", batch_size=4, calls=100,
-                           cache=cache, measure=measure, tf_version="9.9")
+    first = choose_variant(
+        clf,
+        device="cpu",
+        precision="bfloat16",
+        batch_size=4,
+        calls=100,
+        cache=cache,
+        measure=measure,
+        tf_version="9.9",
+    )
     assert first.variant == "xla" and first.source == "measured"
     assert seen == [("cpu", "bfloat16", 4)]  # measured at the caller's precision
     assert "|bfloat16|" in first.key and "|tf9.9|" in first.key and "|cpu|" in first.key
@@ -58,15 +68,39 @@ def test_choice_is_measured_once_then_read_from_the_cache(clf, tmp_path):
     def must_not_measure(*args, **kwargs):
         raise AssertionError("measured again")
 
-    again = choose_variant(clf, device="cpu", precision="bfloat16", batch_size=4, calls=1,
-                           cache=cache, measure=must_not_measure, tf_version="9.9")
+    again = choose_variant(
+        clf,
+        device="cpu",
+        precision="bfloat16",
+        batch_size=4,
+        calls=1,
+        cache=cache,
+        measure=must_not_measure,
+        tf_version="9.9",
+    )
     assert again.source == "cache" and again.variant == "function"  # 1 call: compile counts
     assert again.line().startswith("variant auto -> function (cache): ")
     # another TF version, precision or batch size is another key: measured again
-    choose_variant(clf, device="cpu", precision="float32", batch_size=4, calls=1, cache=cache,
-                   measure=measure, tf_version="9.9")
-    choose_variant(clf, device="cpu", precision="bfloat16", batch_size=4, calls=1, cache=cache,
-                   measure=measure, tf_version="10.0")
+    choose_variant(
+        clf,
+        device="cpu",
+        precision="float32",
+        batch_size=4,
+        calls=1,
+        cache=cache,
+        measure=measure,
+        tf_version="9.9",
+    )
+    choose_variant(
+        clf,
+        device="cpu",
+        precision="bfloat16",
+        batch_size=4,
+        calls=1,
+        cache=cache,
+        measure=measure,
+        tf_version="10.0",
+    )
     assert len(seen) == 3
     assert len(json.loads(cache.read_text())["entries"]) == 3
 
@@ -74,15 +108,25 @@ def test_choice_is_measured_once_then_read_from_the_cache(clf, tmp_path):
 def test_unreadable_cache_is_measured_again_and_unwritable_is_said(clf, tmp_path):
     cache = tmp_path / "auto.json"
     cache.write_text("{not json")
-    choice = choose_variant(clf, device="cpu", batch_size=2, cache=cache,
-                            measure=lambda c, **kw: measurements(1.0, 0.1, 2.0, 0.1),
-                            tf_version="9.9")
+    choice = choose_variant(
+        clf,
+        device="cpu",
+        batch_size=2,
+        cache=cache,
+        measure=lambda c, **kw: measurements(1.0, 0.1, 2.0, 0.1),
+        tf_version="9.9",
+    )
     assert choice.source == "measured" and json.loads(cache.read_text())["version"] == 1
     blocker = tmp_path / "file"
     blocker.write_text("")
-    choice = choose_variant(clf, device="cpu", batch_size=2, cache=blocker / "auto.json",
-                            measure=lambda c, **kw: measurements(1.0, 0.1, 2.0, 0.1),
-                            tf_version="9.9")
+    choice = choose_variant(
+        clf,
+        device="cpu",
+        batch_size=2,
+        cache=blocker / "auto.json",
+        measure=lambda c, **kw: measurements(1.0, 0.1, 2.0, 0.1),
+        tf_version="9.9",
+    )
     assert choice.variant == "function" and "not cached:" in choice.reason
 
 
@@ -90,13 +134,11 @@ def test_rule_when_nothing_can_be_measured(clf, tmp_path):
     def all_fail(classifier, **kw):
         return {"function": Measurement(error="A"), "xla": Measurement(error="B")}
 
-    choice = choose_variant(clf, device="cpu", cache=tmp_path / "a.json", measure=all_fail,
-                            tf_version="9.9")
+    choice = choose_variant(clf, device="cpu", cache=tmp_path / "a.json", measure=all_fail, tf_version="9.9")
     assert choice.source == "rule" and choice.variant == av.RULE["cpu"][0] == "function"
     assert "nothing could be measured: function: A; xla: B" in choice.reason
     assert not (tmp_path / "a.json").exists()  # failures are not cached
-    choice = choose_variant(clf, device="cpu", cache=tmp_path / "a.json", measure=None,
-                            tf_version="9.9")
+    choice = choose_variant(clf, device="cpu", cache=tmp_path / "a.json", measure=None, tf_version="9.9")
     assert choice.source == "rule" and "(not measured)" in choice.reason
     assert av.rule_choice("gpu")[0] == "xla"
 
@@ -131,9 +173,16 @@ def test_measure_variants_interleaves_and_takes_medians_on_a_scripted_clock(clf)
         return ScriptedCall(clock, script[variant], log, variant), None, batch_size
 
     config = av.TimingConfig(min_repeats=3, max_repeats=3, budget_s=0.0, warmup=0)
-    out = av.measure_variants(clf, device="cpu", precision="float16", batch_size=4,
-                              candidates=("eager", "function", "xla"), config=config,
-                              prepare=prepare, clock=clock)
+    out = av.measure_variants(
+        clf,
+        device="cpu",
+        precision="float16",
+        batch_size=4,
+        candidates=("eager", "function", "xla"),
+        config=config,
+        prepare=prepare,
+        clock=clock,
+    )
     assert out["eager"].error == "RuntimeError: no eager here"
     assert out["function"] == Measurement(first_call_s=3.0, median_s=0.375)
     assert out["xla"] == Measurement(first_call_s=9.0, median_s=0.125)
@@ -155,8 +204,9 @@ def test_auto_on_the_command_line_prints_its_choice_on_stderr(tmp_path, capsys, 
     img = tmp_path / "img.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(img)
     capsys.readouterr()
-    code = main(["explain", str(img), "--model", str(path), "--batch-size", "1", "--out",
-                 str(tmp_path / "fig.png")])
+    code = main(
+        ["explain", str(img), "--model", str(path), "--batch-size", "1", "--out", str(tmp_path / "fig.png")]
+    )
     err = capsys.readouterr().err
     assert code == 0
     [line] = [x for x in err.splitlines() if "variant auto ->" in x]

@@ -8,15 +8,35 @@ import warnings
 
 import pytest
 
-from saliency_core.harness.compare import (MachineMismatchWarning, baseline_table, compare_baseline,
-                                           compare_runs, diff_table, format_table,
-                                           machine_differences, print_table, runs_table)
+from saliency_core.harness.compare import (
+    MachineMismatchWarning,
+    baseline_table,
+    compare_baseline,
+    compare_runs,
+    diff_table,
+    format_table,
+    machine_differences,
+    print_table,
+    runs_table,
+)
 from saliency_core.store import ResultStore
 
-MACHINE = {"cpu_model": "AMD EPYC 7B13", "cpu_count": 2, "cpu_usable": 2, "system": "Linux",
-           "machine": "x86_64", "python_version": "3.11.7", "tensorflow": "2.21.0",
-           "keras": "3.15.1", "numpy": "2.4.6", "gpus": [], "gpu_driver": None,
-           "xla_flags": None, "tf_xla_flags": None, "node": "box-1"}
+MACHINE = {
+    "cpu_model": "AMD EPYC 7B13",
+    "cpu_count": 2,
+    "cpu_usable": 2,
+    "system": "Linux",
+    "machine": "x86_64",
+    "python_version": "3.11.7",
+    "tensorflow": "2.21.0",
+    "keras": "3.15.1",
+    "numpy": "2.4.6",
+    "gpus": [],
+    "gpu_driver": None,
+    "xla_flags": None,
+    "tf_xla_flags": None,
+    "node": "box-1",
+}
 
 
 def meta(**changes):
@@ -24,13 +44,17 @@ def meta(**changes):
 
 
 def key(model, variant="xla", batch=8, device="cpu", size=224):
-    return {"model": model, "variant": variant, "batch_size": batch, "device": device,
-            "image_size": size}
+    return {"model": model, "variant": variant, "batch_size": batch, "device": device, "image_size": size}
 
 
 def timing(images_per_s, compile_s, rss, device_mb=None, times=None):
-    return {"times": times or [8 / images_per_s] * 5, "images_per_s": images_per_s,
-            "compile_s": compile_s, "peak_rss_mb": rss, "peak_device_mb": device_mb}
+    return {
+        "times": times or [8 / images_per_s] * 5,
+        "images_per_s": images_per_s,
+        "compile_s": compile_s,
+        "peak_rss_mb": rss,
+        "peak_device_mb": device_mb,
+    }
 
 
 @pytest.fixture
@@ -98,8 +122,13 @@ def _spread_times(median, half_width):
     """Five per-call times around ``median``. pytest-benchmark's quartiles for five rounds
     (Wikipedia method 3) are Q1 = 0.25 x1 + 0.75 x2 = median - 0.625 half_width, and
     Q3 = median + 0.625 half_width."""
-    return [median - half_width, median - half_width / 2, median, median + half_width / 2,
-            median + half_width]
+    return [
+        median - half_width,
+        median - half_width / 2,
+        median,
+        median + half_width / 2,
+        median + half_width,
+    ]
 
 
 def test_regression_flagged_only_outside_spread(store):
@@ -107,10 +136,10 @@ def test_regression_flagged_only_outside_spread(store):
     run_b = store.start_run(suite="s", metadata=meta())
     cases = {
         # model: (A median, A width, B median, B width) in seconds per call
-        "tight_slower": (0.100, 0.004, 0.120, 0.004),   # +20 %, IQRs apart -> regression
-        "noisy_slower": (0.100, 0.040, 0.120, 0.040),   # +20 %, IQRs overlap -> within spread
-        "small_change": (0.100, 0.001, 0.105, 0.001),   # +5 %, IQRs apart -> unchanged
-        "tight_faster": (0.100, 0.004, 0.080, 0.004),   # -20 %, IQRs apart -> improvement
+        "tight_slower": (0.100, 0.004, 0.120, 0.004),  # +20 %, IQRs apart -> regression
+        "noisy_slower": (0.100, 0.040, 0.120, 0.040),  # +20 %, IQRs overlap -> within spread
+        "small_change": (0.100, 0.001, 0.105, 0.001),  # +5 %, IQRs apart -> unchanged
+        "tight_faster": (0.100, 0.004, 0.080, 0.004),  # -20 %, IQRs apart -> improvement
     }
     for model, (ma, wa, mb, wb) in cases.items():
         store.record_cell(run_a, "timing", key(model), metrics={"times": _spread_times(ma, wa)})
@@ -153,8 +182,9 @@ def test_median_and_iqr_metrics_used_when_times_absent(store):
 
 def test_machine_difference_warning_names_fields(store):
     run_a = store.start_run(suite="s", metadata=meta())
-    run_b = store.start_run(suite="s", metadata=meta(cpu_model="Intel Xeon Gold 6230",
-                                                     tensorflow="2.20.0", node="box-2"))
+    run_b = store.start_run(
+        suite="s", metadata=meta(cpu_model="Intel Xeon Gold 6230", tensorflow="2.20.0", node="box-2")
+    )
     store.record_cell(run_a, "timing", key("m"), metrics={"times": [0.1] * 3})
     store.record_cell(run_b, "timing", key("m"), metrics={"times": [0.1] * 3})
     [message] = machine_differences(store, run_a, run_b)
@@ -184,8 +214,13 @@ def test_plain_and_rich_table_printing(store):
     out = io.StringIO()  # not a terminal: the plain formatter
     print_table(headers, body, title="runs", file=out)
     lines = out.getvalue().splitlines()
-    assert lines[0] == "runs" and lines[1].split() == headers[:5] + ["cells", "ok", "cells",
-                                                                     "failed", "commit"]
+    assert lines[0] == "runs" and lines[1].split() == headers[:5] + [
+        "cells",
+        "ok",
+        "cells",
+        "failed",
+        "commit",
+    ]
     assert set(lines[2]) <= {"-", " "}
 
 

@@ -63,8 +63,9 @@ def test_batched_matmul_counts_its_contraction_with_adjoints(adj_x, adj_y):
 
     a = (2, 5, 3) if adj_x else (2, 3, 5)
     b = (2, 7, 5) if adj_y else (2, 5, 7)
-    total, by_op, _ = _graph_flops(lambda x, y: tf.linalg.matmul(x, y, adjoint_a=adj_x, adjoint_b=adj_y),
-                                   a, b)
+    total, by_op, _ = _graph_flops(
+        lambda x, y: tf.linalg.matmul(x, y, adjoint_a=adj_x, adjoint_b=adj_y), a, b
+    )
     assert total == sum(v for k, v in by_op.items() if k.startswith("BatchMatMul")) == 2 * 2 * 3 * 5 * 7
 
 
@@ -88,8 +89,9 @@ def test_keras_multi_head_attention_matches_its_closed_form():
     projections, attention = 4 * t * d * heads * key_dim, 2 * heads * t * t * key_dim
     # Keras on TensorFlow runs the projections' einsums as batched matrix products.
     assert count.forward_by_op["Einsum"] == 2 * attention
-    assert count.forward_by_op["Einsum"] + count.forward_by_op.get("BatchMatMulV2", 0) \
-        == 2 * (projections + attention)
+    assert count.forward_by_op["Einsum"] + count.forward_by_op.get("BatchMatMulV2", 0) == 2 * (
+        projections + attention
+    )
 
 
 def test_conv_net_counts_equal_the_closed_form_and_the_gradient_doubles_them():
@@ -136,8 +138,11 @@ def resnet50_convs(stride_in_3x3: bool = False) -> list[tuple[int, int, int, int
             out = size // stride
             s1, s3 = (1, stride) if stride_in_3x3 else (stride, 1)
             mid = size // s1
-            convs += [(size, c_in, 1, width, s1, mid), (mid, width, 3, width, s3, out),
-                      (out, width, 1, c_out, 1, out)]
+            convs += [
+                (size, c_in, 1, width, s1, mid),
+                (mid, width, 3, width, s3, out),
+                (out, width, 1, c_out, 1, out),
+            ]
             if block == 0:
                 convs.append((size, c_in, 1, c_out, stride, out))  # projection shortcut
             size, c_in = out, c_out
@@ -168,8 +173,10 @@ def test_resnet50_counts_equal_the_closed_form():
     assert count.saliency_by_op["Conv2D"] == count.forward_by_op["Conv2D"]
     assert count.saliency_by_op["MatMul"] == 2 * count.forward_by_op["MatMul"]
     # TensorFlow's input-gradient convention: input elements x k^2 x C_out / stride^2.
-    backprop = sum(2 * size * size * c_in * k * k * c_out // (stride * stride)
-                   for size, c_in, k, c_out, stride, _ in convs)
+    backprop = sum(
+        2 * size * size * c_in * k * k * c_out // (stride * stride)
+        for size, c_in, k, c_out, stride, _ in convs
+    )
     assert count.saliency_by_op["Conv2DBackpropInput"] == backprop == 7_724_664_192
     # Element-wise work (bias, BatchNorm, residual adds, pooling, preprocessing): a few
     # FLOPs per activation element, 10.7 million elements next to 3.86 GMACs.
@@ -196,10 +203,13 @@ def test_roof_is_two_n_cubed_over_the_fastest_timed_product(monkeypatch):
         products.append(a.shape)
         return real.matmul(a, b, out=out)
 
-    monkeypatch.setattr(flops, "np", SimpleNamespace(matmul=matmul, random=real.random,
-                                                      float32=real.float32, empty=real.empty))
+    monkeypatch.setattr(
+        flops,
+        "np",
+        SimpleNamespace(matmul=matmul, random=real.random, float32=real.float32, empty=real.empty),
+    )
     gflops = measure_roof(n=64, repeats=3)
-    assert gflops == pytest.approx(2 * 64 ** 3 / 0.25 / 1e9, rel=1e-12)
+    assert gflops == pytest.approx(2 * 64**3 / 0.25 / 1e9, rel=1e-12)
     assert products == [(64, 64)] * 4  # one untimed, three timed
     assert next(ticks, None) is None  # the clock was read exactly twice per timed product
 

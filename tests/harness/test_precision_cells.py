@@ -15,8 +15,7 @@ from saliency_core.store import ResultStore
 from .test_runner import tiny_loader
 
 FAST = TimingConfig(min_repeats=2, max_repeats=2, budget_s=0.0, warmup=0)
-OLD_KEY = {"model": "tiny", "variant": "function", "batch_size": 2, "device": "cpu",
-           "image_size": 16}
+OLD_KEY = {"model": "tiny", "variant": "function", "batch_size": 2, "device": "cpu", "image_size": 16}
 
 
 @pytest.fixture
@@ -47,8 +46,15 @@ def test_suite_precisions_parse_default_and_round_trip():
 
 
 def test_low_precision_cells_record_fidelity_and_float32_cells_keep_old_keys(store):
-    grid = Suite(name="prec", models=("tiny",), variants=("function",), batch_sizes=(2,),
-                 precisions=("float32", "bfloat16"), image_size=16, timing=FAST)
+    grid = Suite(
+        name="prec",
+        models=("tiny",),
+        variants=("function",),
+        batch_sizes=(2,),
+        precisions=("float32", "bfloat16"),
+        image_size=16,
+        timing=FAST,
+    )
     run_id = runner.run_suite(grid, store, progress=False, loader=tiny_loader, roof_gflops=1.0)
     cells = {runner.key_precision(c.key): c for c in store.cells(run_id, kind="timing")}
     assert set(cells) == {"float32", "bfloat16"}
@@ -67,9 +73,13 @@ def test_low_precision_cells_record_fidelity_and_float32_cells_keep_old_keys(sto
 
 def _record(store, key, median):
     run_id = store.start_run("old", config={}, metadata={"machine_info": {"cpu_model": "x"}})
-    store.record_cell(run_id, "timing", key, status="ok",
-                      metrics={"times": [median] * 3, "median_s": median, "iqr_s": 0.0,
-                               "images_per_s": 2 / median})
+    store.record_cell(
+        run_id,
+        "timing",
+        key,
+        status="ok",
+        metrics={"times": [median] * 3, "median_s": median, "iqr_s": 0.0, "images_per_s": 2 / median},
+    )
     store.finish_run(run_id)
     return run_id
 
@@ -89,11 +99,24 @@ def test_report_reads_old_cells_as_float32_and_shows_a_precision_section(store, 
     run_id = store.start_run("mixed", config={}, metadata={})
     base = {"times": [0.5] * 3, "median_s": 0.5, "iqr_s": 0.0, "images_per_s": 4.0}
     store.record_cell(run_id, "timing", OLD_KEY, status="ok", metrics=base)
-    fidelity = {"spearman_abs": 0.95, "spearman_abs_min": 0.9, "rel_l2": 0.2, "rel_l2_max": 0.3,
-                "top_overlap": 0.8, "top_overlap_min": 0.7, "top1_agreement": 1.0, "images": 2,
-                "per_image": {"rel_l2": [0.1, 0.3]}}
-    store.record_cell(run_id, "timing", {**OLD_KEY, "precision": "bfloat16"}, status="ok",
-                      metrics={**base, "images_per_s": 6.0, "fidelity": fidelity})
+    fidelity = {
+        "spearman_abs": 0.95,
+        "spearman_abs_min": 0.9,
+        "rel_l2": 0.2,
+        "rel_l2_max": 0.3,
+        "top_overlap": 0.8,
+        "top_overlap_min": 0.7,
+        "top1_agreement": 1.0,
+        "images": 2,
+        "per_image": {"rel_l2": [0.1, 0.3]},
+    }
+    store.record_cell(
+        run_id,
+        "timing",
+        {**OLD_KEY, "precision": "bfloat16"},
+        status="ok",
+        metrics={**base, "images_per_s": 6.0, "fidelity": fidelity},
+    )
     store.finish_run(run_id)
     data = load_report_data(store, run_id)
     assert [t.precision for t in data.timings] == ["float32", "bfloat16"]
@@ -123,7 +146,6 @@ def test_export_groups_low_precision_benchmarks_apart(store):
     run_id = store.start_run("mixed", config={}, metadata={})
     base = {"times": [0.5] * 3, "median_s": 0.5, "images_per_s": 4.0}
     store.record_cell(run_id, "timing", OLD_KEY, status="ok", metrics=base)
-    store.record_cell(run_id, "timing", {**OLD_KEY, "precision": "float16"}, status="ok",
-                      metrics=base)
+    store.record_cell(run_id, "timing", {**OLD_KEY, "precision": "float16"}, status="ok", metrics=base)
     groups = [b["group"] for b in export_json(store, run_id)["benchmarks"]]
     assert groups == ["cpu/function/b2", "cpu/function/b2/float16"]

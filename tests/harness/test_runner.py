@@ -21,18 +21,25 @@ FAST = TimingConfig(min_repeats=2, max_repeats=2, budget_s=0.0, warmup=0)
 def tiny_loader(model, *, weights, image_size):
     """A model factory: "no-weights" behaves like a backbone whose weights are missing."""
     if model == "no-weights":
-        raise WeightsUnavailableError("ImageNet weights for no-weights are not in the Keras "
-                                      "cache and could not be downloaded (no network?)")
+        raise WeightsUnavailableError(
+            "ImageNet weights for no-weights are not in the Keras "
+            "cache and could not be downloaded (no network?)"
+        )
     inputs = keras.Input((image_size, image_size, 3))
     x = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
     x = keras.layers.GlobalAveragePooling2D()(x)
-    return as_classifier(keras.Model(inputs, keras.layers.Dense(5)(x)), name=model,
-                         preprocessing="tf")
+    return as_classifier(keras.Model(inputs, keras.layers.Dense(5)(x)), name=model, preprocessing="tf")
 
 
 def suite(**changes):
-    base = dict(name="tiny-grid", models=("tiny", "no-weights"), variants=("eager", "function"),
-                batch_sizes=(1, 4), image_size=16, timing=FAST)
+    base = dict(
+        name="tiny-grid",
+        models=("tiny", "no-weights"),
+        variants=("eager", "function"),
+        batch_sizes=(1, 4),
+        image_size=16,
+        timing=FAST,
+    )
     return Suite(**{**base, **changes})
 
 
@@ -52,12 +59,12 @@ def test_failures_are_recorded_and_the_run_goes_on(store, monkeypatch):
     def oom_at_function_batch_4(classifier, **kw):
         if kw["variant"] == "function" and kw["batch_size"] == 4:
             raise tf.errors.ResourceExhaustedError(
-                None, None, "OOM when allocating tensor with shape[4,16,16,3]")
+                None, None, "OOM when allocating tensor with shape[4,16,16,3]"
+            )
         return real(classifier, **kw)
 
     monkeypatch.setattr(runner, "time_cell", oom_at_function_batch_4)
-    run_id = runner.run_suite(suite(), store, progress=False, loader=tiny_loader,
-                              roof_gflops=100.0)
+    run_id = runner.run_suite(suite(), store, progress=False, loader=tiny_loader, roof_gflops=100.0)
     run = store.get_run(run_id)
     assert run.status == "complete" and run.config["roof_gflops"] == 100.0
     cells = by_key(store.cells(run_id, kind="timing"))
@@ -100,10 +107,13 @@ def test_interrupt_keeps_finished_cells_and_resume_skips_them(store, monkeypatch
     assert len(store.cells(run.id, kind="timing")) == 2
 
     calls.clear()
-    monkeypatch.setattr(runner, "time_cell", lambda c, **kw: calls.append(
-        (kw["variant"], kw["batch_size"])) or real(c, **kw))
-    assert runner.run_suite(None, store, resume=run.id, progress=False, loader=tiny_loader,
-                            roof_gflops=100.0) == run.id
+    monkeypatch.setattr(
+        runner, "time_cell", lambda c, **kw: calls.append((kw["variant"], kw["batch_size"])) or real(c, **kw)
+    )
+    assert (
+        runner.run_suite(None, store, resume=run.id, progress=False, loader=tiny_loader, roof_gflops=100.0)
+        == run.id
+    )
     assert calls == [("function", 1), ("function", 4)]  # only the unfinished cells
     assert store.get_run(run.id).status == "complete"
     keys = [tuple(sorted(c.key.items())) for c in store.cells(run.id, kind="timing")]
@@ -120,8 +130,14 @@ def test_chunk_size_is_measured_once_and_used_for_large_batches(store):
         return ChunkChoice(best=2, images_per_s={2: 10.0, 4: 5.0})
 
     grid = suite(models=("tiny",), variants=("function",), batch_sizes=(1, 2, 4, 6))
-    run_id = runner.run_suite(grid, store, progress=False, loader=tiny_loader, roof_gflops=1.0,
-                              planner=ChunkPlanner((2, 4), search=fake_search))
+    run_id = runner.run_suite(
+        grid,
+        store,
+        progress=False,
+        loader=tiny_loader,
+        roof_gflops=1.0,
+        planner=ChunkPlanner((2, 4), search=fake_search),
+    )
     assert searched == ["function"]
     chunks = {c.key["batch_size"]: c.metrics["chunk_size"] for c in store.cells(run_id, "timing")}
     assert chunks == {1: 1, 2: 2, 4: 2, 6: 2}
@@ -131,21 +147,37 @@ def test_chunk_size_is_measured_once_and_used_for_large_batches(store):
 
 @pytest.mark.slow
 def test_fresh_process_cell_writes_into_the_store(store):
-    grid = Suite(name="fresh", models=("mobilenetv2",), variants=("eager",), batch_sizes=(1,),
-                 image_size=32, timing=FAST)
+    grid = Suite(
+        name="fresh",
+        models=("mobilenetv2",),
+        variants=("eager",),
+        batch_sizes=(1,),
+        image_size=32,
+        timing=FAST,
+    )
     run_id = runner.run_suite(grid, store, progress=False, fresh_process=True, roof_gflops=1.0)
     [cell] = store.cells(run_id, kind="timing")
     assert cell.status == "ok", cell.reason
-    assert cell.key == {"model": "mobilenetv2", "variant": "eager", "batch_size": 1,
-                        "device": "cpu", "image_size": 32}
+    assert cell.key == {
+        "model": "mobilenetv2",
+        "variant": "eager",
+        "batch_size": 1,
+        "device": "cpu",
+        "image_size": 32,
+    }
     assert store.get_run(run_id).config["fresh_process"] is True
 
 
 def test_real_chunk_search_ranks_the_candidates():
     from saliency_core.harness.chunking import find_best_chunk
 
-    choice = find_best_chunk(tiny_loader("tiny", weights="random", image_size=16),
-                             variant="eager", device="cpu", candidates=(2, 1), config=FAST)
+    choice = find_best_chunk(
+        tiny_loader("tiny", weights="random", image_size=16),
+        variant="eager",
+        device="cpu",
+        candidates=(2, 1),
+        config=FAST,
+    )
     assert set(choice.images_per_s) == {1, 2}
     assert choice.best == max(choice.images_per_s, key=choice.images_per_s.get)
     assert choice.chunk_for(choice.best) is None and choice.chunk_for(8) == choice.best
@@ -155,11 +187,17 @@ def test_resume_refuses_a_run_that_is_not_a_timing_run_or_of_another_suite(store
     other = store.start_run("checks", config={"policy": "default"}, metadata={})
     with pytest.raises(ValueError, match="not a timing run"):
         runner.run_suite(None, store, resume=other, progress=False, roof_gflops=1.0)
-    timed = runner.run_suite(suite(models=("tiny",), variants=("eager",), batch_sizes=(1,)),
-                             store, progress=False, loader=tiny_loader, roof_gflops=1.0)
+    timed = runner.run_suite(
+        suite(models=("tiny",), variants=("eager",), batch_sizes=(1,)),
+        store,
+        progress=False,
+        loader=tiny_loader,
+        roof_gflops=1.0,
+    )
     with pytest.raises(ValueError, match="is of suite 'tiny-grid', not 'other'"):
-        runner.run_suite(suite(name="other"), store, resume=timed, progress=False,
-                         loader=tiny_loader, roof_gflops=1.0)
+        runner.run_suite(
+            suite(name="other"), store, resume=timed, progress=False, loader=tiny_loader, roof_gflops=1.0
+        )
 
 
 def test_a_missing_gpu_fails_its_cells_and_the_cpu_cells_run(store, monkeypatch):
@@ -196,8 +234,9 @@ def test_resume_with_retry_failed_times_failed_cells_again_and_replaces_them(sto
     runner.run_suite(None, store, resume=run_id, progress=False, loader=loader, roof_gflops=1.0)
     assert by_key(store.cells(run_id, "timing"))[("no-weights", "eager", 1)].status == "failed"
 
-    runner.run_suite(None, store, resume=run_id, progress=False, loader=loader, roof_gflops=1.0,
-                     retry_failed=True)
+    runner.run_suite(
+        None, store, resume=run_id, progress=False, loader=loader, roof_gflops=1.0, retry_failed=True
+    )
     after = store.cells(run_id, kind="timing")
     assert len(after) == 2  # replaced, not duplicated
     cells = by_key(after)
@@ -207,5 +246,6 @@ def test_resume_with_retry_failed_times_failed_cells_again_and_replaces_them(sto
 
 def test_retry_failed_needs_a_run_to_resume(store):
     with pytest.raises(ValueError, match="retry_failed needs a run to resume"):
-        runner.run_suite(suite(), store, progress=False, loader=tiny_loader, roof_gflops=1.0,
-                         retry_failed=True)
+        runner.run_suite(
+            suite(), store, progress=False, loader=tiny_loader, roof_gflops=1.0, retry_failed=True
+        )

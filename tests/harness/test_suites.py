@@ -7,8 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from saliency_core.harness.suites import (CHECKS_DEFAULTS, Suite, SuiteError, checks_settings,
-                                          list_suites, load_suite, suites_dir)
+from saliency_core.harness.suites import (
+    CHECKS_DEFAULTS,
+    Suite,
+    SuiteError,
+    checks_settings,
+    list_suites,
+    load_suite,
+    suites_dir,
+)
 from saliency_core.devices import normalize_device
 from saliency_core.harness.timing import TimingConfig
 
@@ -74,34 +81,36 @@ def test_quick_suite_is_small():
     assert suite.timing.budget_s <= 2
 
 
-@pytest.mark.parametrize("change, key", [
-    ('colour = "red"', "colour"),                                   # unknown key
-    ('batch_sizes = ["8"]', "batch_sizes[0]"),                     # bad element type
-    ("batch_sizes = [0]", "batch_sizes[0]"),                       # not positive
-    ("batch_sizes = 8", "batch_sizes"),                            # not an array
-    ('variants = ["jit"]', "variants[0]"),                          # unknown variant
-    ('devices = ["tpu"]', "devices[0]"),                            # unknown device
-    ('models = ["resnet5O"]', "models[0]"),                         # unknown model
-    ("models = []", "models"),                                     # empty
-    ("image_size = 3.5", "image_size"),                            # wrong type
-    ("fresh_process = 1", "fresh_process"),                        # int is not a bool
-    ("[timing]\nrepeats = 3", "timing.repeats"),                    # unknown nested key
-    ('[timing]\nbudget_s = "1s"', "timing.budget_s"),               # nested wrong type
-    ("[timing]\nmin_repeats = true", "timing.min_repeats"),         # bool is not an int
-    ('[checks]\ncolour = "red"', "checks.colour"),                  # unknown [checks] key
-    ('[checks]\nimages = "7"', "checks.images"),                    # [checks] wrong type
-    ("[checks]\nimages = 0", "checks.images"),                      # not positive
-    ('[checks]\nmethods = ["gradcam"]', "checks.methods[0]"),       # unknown method
-    ('[checks]\nmetrics = ["deleton"]', "checks.metrics[0]"),       # unknown metric
-    ('[checks]\nvariant = "jit"', "checks.variant"),                # unknown variant
-    ('[checks]\ngate_method = "x"', "checks.gate_method"),          # unknown method
-    ('[checks]\npolicy = "no-such-policy"', "checks.policy"),       # no such policy
-    ('[checks]\nmetrics = ["deletion", "data-randomization"]', "checks.metrics[1]"),  # retrains
-    ('[checks]\nmetrics = ["pointing-game"]', "checks.metrics[0]"),  # photos have no masks
-])
+@pytest.mark.parametrize(
+    "change, key",
+    [
+        ('colour = "red"', "colour"),  # unknown key
+        ('batch_sizes = ["8"]', "batch_sizes[0]"),  # bad element type
+        ("batch_sizes = [0]", "batch_sizes[0]"),  # not positive
+        ("batch_sizes = 8", "batch_sizes"),  # not an array
+        ('variants = ["jit"]', "variants[0]"),  # unknown variant
+        ('devices = ["tpu"]', "devices[0]"),  # unknown device
+        ('models = ["resnet5O"]', "models[0]"),  # unknown model
+        ("models = []", "models"),  # empty
+        ("image_size = 3.5", "image_size"),  # wrong type
+        ("fresh_process = 1", "fresh_process"),  # int is not a bool
+        ("[timing]\nrepeats = 3", "timing.repeats"),  # unknown nested key
+        ('[timing]\nbudget_s = "1s"', "timing.budget_s"),  # nested wrong type
+        ("[timing]\nmin_repeats = true", "timing.min_repeats"),  # bool is not an int
+        ('[checks]\ncolour = "red"', "checks.colour"),  # unknown [checks] key
+        ('[checks]\nimages = "7"', "checks.images"),  # [checks] wrong type
+        ("[checks]\nimages = 0", "checks.images"),  # not positive
+        ('[checks]\nmethods = ["gradcam"]', "checks.methods[0]"),  # unknown method
+        ('[checks]\nmetrics = ["deleton"]', "checks.metrics[0]"),  # unknown metric
+        ('[checks]\nvariant = "jit"', "checks.variant"),  # unknown variant
+        ('[checks]\ngate_method = "x"', "checks.gate_method"),  # unknown method
+        ('[checks]\npolicy = "no-such-policy"', "checks.policy"),  # no such policy
+        ('[checks]\nmetrics = ["deletion", "data-randomization"]', "checks.metrics[1]"),  # retrains
+        ('[checks]\nmetrics = ["pointing-game"]', "checks.metrics[0]"),  # photos have no masks
+    ],
+)
 def test_bad_key_or_type_names_file_and_key(tmp_path, change, key):
-    top = {"name": '"bad"', "models": '["mobilenetv2"]', "variants": '["eager"]',
-           "batch_sizes": "[1]"}
+    top = {"name": '"bad"', "models": '["mobilenetv2"]', "variants": '["eager"]', "batch_sizes": "[1]"}
     table = ""
     if change.startswith("["):
         table = change
@@ -121,8 +130,11 @@ def test_checks_settings_fill_in_defaults_from_a_suite_or_its_stored_form(tmp_pa
     from saliency_core.checks.settings import default_check_methods, primary_method
     from saliency_core.metrics import default_metrics
 
-    resolved = {"metrics": default_metrics(), "gate_method": primary_method(),
-                "map_methods": default_check_methods(chance_baseline=False)}
+    resolved = {
+        "metrics": default_metrics(),
+        "gate_method": primary_method(),
+        "map_methods": default_check_methods(chance_baseline=False),
+    }
     assert settings == {**CHECKS_DEFAULTS, **resolved, "images": 3, "methods": ["edge"]}
     assert settings["gate_method"] in settings["map_methods"]
     assert checks_settings(suite.to_dict()) == settings

@@ -9,13 +9,25 @@ import pytest
 
 from saliency_core import as_classifier, build_gradient_fn
 from saliency_core.gradients import GradientFunction
-from saliency_core.harness.timing import (RetraceWarning, TimingConfig, random_inputs, time_calls,
-                                          time_cell)
+from saliency_core.harness.timing import RetraceWarning, TimingConfig, random_inputs, time_calls, time_cell
 
 FAST = TimingConfig(min_repeats=3, max_repeats=6, budget_s=0.0, warmup=1)
-CONVENTION = {"times", "median_s", "iqr_s", "min_s", "images_per_s", "compile_s",
-              "first_call_s", "peak_rss_mb", "peak_device_mb", "retraces", "flops_per_image",
-              "roof_fraction", "roof_gflops", "forward_median_s"}
+CONVENTION = {
+    "times",
+    "median_s",
+    "iqr_s",
+    "min_s",
+    "images_per_s",
+    "compile_s",
+    "first_call_s",
+    "peak_rss_mb",
+    "peak_device_mb",
+    "retraces",
+    "flops_per_image",
+    "roof_fraction",
+    "roof_gflops",
+    "forward_median_s",
+}
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +40,16 @@ def tiny():
 
 @pytest.mark.parametrize("variant", ["eager", "function"])
 def test_metrics_follow_the_convention(tiny, variant):
-    m = time_cell(tiny, variant=variant, batch_size=4, device="cpu", config=FAST, seed=0,
-                  flops_per_image=1e6, roof_gflops=100.0)
+    m = time_cell(
+        tiny,
+        variant=variant,
+        batch_size=4,
+        device="cpu",
+        config=FAST,
+        seed=0,
+        flops_per_image=1e6,
+        roof_gflops=100.0,
+    )
     assert CONVENTION <= set(m)
     assert FAST.min_repeats <= len(m["times"]) <= FAST.max_repeats
     assert m["min_s"] <= m["median_s"] <= max(m["times"])
@@ -38,7 +58,8 @@ def test_metrics_follow_the_convention(tiny, variant):
     assert m["iqr_s"] >= 0
     # the first call is timed apart from the repeated ones
     assert m["first_call_s"] > 0 and m["compile_s"] == pytest.approx(
-        max(m["first_call_s"] - m["median_s"], 0.0))
+        max(m["first_call_s"] - m["median_s"], 0.0)
+    )
     assert m["retraces"] == 0
     assert m["roof_fraction"] == pytest.approx(1e6 * m["images_per_s"] / 100e9)
     assert m["forward_median_s"] > 0 and m["saliency_forward_ratio"] > 0
@@ -60,15 +81,14 @@ def test_budget_and_minimum_count_both_met():
         calls.append(1)
         clock_t[0] += 0.25
 
-    out = time_calls(call, None, TimingConfig(min_repeats=2, max_repeats=100, budget_s=2.0,
-                                              warmup=1), clock=clock)
+    out = time_calls(
+        call, None, TimingConfig(min_repeats=2, max_repeats=100, budget_s=2.0, warmup=1), clock=clock
+    )
     assert len(out["times"]) == 8  # 8 x 0.25 s = the 2 s budget (more than min_repeats)
     assert len(calls) == 1 + 1 + 8  # first call + warm-up + timed
-    out = time_calls(call, None, TimingConfig(min_repeats=5, max_repeats=100, budget_s=0.1),
-                     clock=clock)
+    out = time_calls(call, None, TimingConfig(min_repeats=5, max_repeats=100, budget_s=0.1), clock=clock)
     assert len(out["times"]) == 5  # the minimum count, though the budget was met sooner
-    out = time_calls(call, None, TimingConfig(min_repeats=1, max_repeats=3, budget_s=100.0),
-                     clock=clock)
+    out = time_calls(call, None, TimingConfig(min_repeats=1, max_repeats=3, budget_s=100.0), clock=clock)
     assert len(out["times"]) == 3  # max_repeats caps the budget
 
 
@@ -84,9 +104,16 @@ def test_retrace_during_timed_calls_is_detected(tiny):
 
     fake = GradientFunction("function", "logit", retracing, tiny.input_shape, tiny.dtype)
     with pytest.warns(RetraceWarning, match="traced 3 time"):
-        m = time_cell(tiny, variant="function", batch_size=2, device="cpu", seed=0,
-                      config=TimingConfig(min_repeats=3, max_repeats=3, budget_s=0.0, warmup=1),
-                      gradient_fn=fake, forward=False)
+        m = time_cell(
+            tiny,
+            variant="function",
+            batch_size=2,
+            device="cpu",
+            seed=0,
+            config=TimingConfig(min_repeats=3, max_repeats=3, budget_s=0.0, warmup=1),
+            gradient_fn=fake,
+            forward=False,
+        )
     assert m["retraces"] == 3
     assert m["forward_median_s"] is None
 
@@ -105,15 +132,19 @@ def test_real_retrace_of_a_tf_function_is_detected(tiny):
 
     fn.fn = body
     sizes = iter([1, 1, 2, 3, 4, 5, 6])
-    out = time_calls(lambda: fn(tf.zeros((next(sizes), 16, 16, 3))).numpy(), fn,
-                     TimingConfig(min_repeats=4, max_repeats=4, budget_s=0.0, warmup=1))
+    out = time_calls(
+        lambda: fn(tf.zeros((next(sizes), 16, 16, 3))).numpy(),
+        fn,
+        TimingConfig(min_repeats=4, max_repeats=4, budget_s=0.0, warmup=1),
+    )
     assert out["traces_first_call"] == 1
     assert out["retraces"] == 4
 
 
 def test_chunked_batch_pads_the_last_chunk(tiny):
-    m = time_cell(tiny, variant="function", batch_size=5, device="cpu", config=FAST, seed=0,
-                  chunk_size=2, forward=False)
+    m = time_cell(
+        tiny, variant="function", batch_size=5, device="cpu", config=FAST, seed=0, chunk_size=2, forward=False
+    )
     assert m["chunk_size"] == 2 and m["images_per_s"] == pytest.approx(5 / m["median_s"])
 
 

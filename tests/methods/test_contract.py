@@ -53,15 +53,15 @@ def test_shape_finite_and_seeded(model, x, name):
 def test_batch_size_invariance(model, x, name):
     """Batch 1, a padded chunk (batch 2 over 3 images) and the whole batch agree; the
     floor is the float64 rounding of summing the same terms in another order."""
-    maps = [explain(Explainer(model, variant="function", batch_size=b), x, name, seed=2).maps
-            for b in (1, 2, 3)]
+    maps = [
+        explain(Explainer(model, variant="function", batch_size=b), x, name, seed=2).maps for b in (1, 2, 3)
+    ]
     scale = max(np.abs(maps[2]).max(), np.finfo(np.float64).tiny)
     for m in maps[:2]:
         np.testing.assert_allclose(m, maps[2], rtol=0, atol=1e-12 * scale)
 
 
-@pytest.mark.parametrize("name", [m.name for m in METHODS if m.kind == "control"
-                                  and not m.needs_sequence])
+@pytest.mark.parametrize("name", [m.name for m in METHODS if m.kind == "control" and not m.needs_sequence])
 def test_controls_ignore_the_model(x, name):
     a = explain(Explainer(small_cnn("float64", size=16, seed=0), variant="eager"), x, name).maps
     b = explain(Explainer(small_cnn("float64", size=16, seed=9), variant="eager"), x, name).maps
@@ -84,8 +84,9 @@ def test_declarations_are_checked():
         size: int
 
     with pytest.raises(TypeError, match="every option needs a default"):
-        register_method(type("Bad", (Method,), {"name": "bad-options", "kind": "control",
-                                               "options": NeedsValue}))
+        register_method(
+            type("Bad", (Method,), {"name": "bad-options", "kind": "control", "options": NeedsValue})
+        )
     with pytest.raises(ValueError, match="kind must be"):
         register_method(type("Bad", (Method,), {"name": "bad-kind", "kind": "gradient"}))
     with pytest.raises(ValueError, match="already registered"):

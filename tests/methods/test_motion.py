@@ -23,7 +23,7 @@ def translated_texture(shift: float, frames: int = 3, side: int = 64) -> np.ndar
     """A smooth random texture moving ``shift`` pixels per frame to the right."""
     texture = ndimage.gaussian_filter(np.random.default_rng(0).uniform(0, 255, (160, 160)), 2.0)
     moved = [ndimage.shift(texture, (0, shift * t), order=3, mode="reflect") for t in range(frames)]
-    return np.stack([m[40:40 + side, 40:40 + side] for m in moved])
+    return np.stack([m[40 : 40 + side, 40 : 40 + side] for m in moved])
 
 
 @pytest.mark.parametrize("shift", [1.0, 2.5])

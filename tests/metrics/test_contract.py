@@ -18,8 +18,11 @@ from saliency_core.methods import METHODS, Method, register_method
 from saliency_core.metrics import METRICS
 
 SIZE, N = 16, 6
-SKIPPED = {m.name: f"needs {', '.join(sorted(m.needs & {'networks', 'sequence'}))}"
-           for m in METRICS if m.needs & {"networks", "sequence"}}
+SKIPPED = {
+    m.name: f"needs {', '.join(sorted(m.needs & {'networks', 'sequence'}))}"
+    for m in METRICS
+    if m.needs & {"networks", "sequence"}
+}
 COVERED = [m.name for m in METRICS if m.name not in SKIPPED]
 
 
@@ -64,7 +67,7 @@ def scene(seed=0):
     masks = np.zeros((N, SIZE, SIZE), bool)
     for i in range(N):
         r, c = rng.integers(0, SIZE - 8, 2)
-        masks[i, r:r + 8, c:c + 8] = True
+        masks[i, r : r + 8, c : c + 8] = True
         x[i][masks[i] & (checker > 0)] = 1.0
     w0 *= 12.0 / np.mean([(w0 * xi).sum() for xi in x])  # clean logit about +6
     kernel = np.stack([w0.ravel(), *rng.normal(0, 0.01, (2, w0.size))], axis=1)
@@ -79,9 +82,18 @@ def scene(seed=0):
 def report():
     model, x, masks = scene()
     settings = CheckSettings(step_maps_image=None)
-    return run_checks(model, x, methods=["contract-exact", "contract-constant", chance_baseline()],
-                      metrics=COVERED, seed=0, data_name="contract", masks=masks,
-                      variant="function", batch_size=4, settings=settings)
+    return run_checks(
+        model,
+        x,
+        methods=["contract-exact", "contract-constant", chance_baseline()],
+        metrics=COVERED,
+        seed=0,
+        data_name="contract",
+        masks=masks,
+        variant="function",
+        batch_size=4,
+        settings=settings,
+    )
 
 
 @pytest.mark.parametrize("name", COVERED)
@@ -117,8 +129,11 @@ def test_skipped_metrics_have_their_own_tests():
 
     tests = Path(__file__).parent.parent
     for name, why in SKIPPED.items():
-        users = [p for p in tests.rglob("test_*.py")
-                 if p.name != Path(__file__).name and f'"{name}"' in p.read_text()]
+        users = [
+            p
+            for p in tests.rglob("test_*.py")
+            if p.name != Path(__file__).name and f'"{name}"' in p.read_text()
+        ]
         assert users, f"{name} ({why}) is run by no test"
 
 
@@ -126,10 +141,19 @@ def test_curve_metrics_score_the_class_the_map_explains():
     """A map made for class 2 (not the top-1) is scored on class 2's probability."""
     model, x, masks = scene()
     curves = [m.name for m in METRICS if m.category == "faithfulness"]
-    report = run_checks(model, x, methods=["contract-exact"], metrics=curves, seed=0,
-                        data_name="contract", variant="function", targets=[2] * N)
-    top1 = run_checks(model, x, methods=["contract-exact"], metrics=curves, seed=0,
-                      data_name="contract", variant="function")
+    report = run_checks(
+        model,
+        x,
+        methods=["contract-exact"],
+        metrics=curves,
+        seed=0,
+        data_name="contract",
+        variant="function",
+        targets=[2] * N,
+    )
+    top1 = run_checks(
+        model, x, methods=["contract-exact"], metrics=curves, seed=0, data_name="contract", variant="function"
+    )
     for name in curves:
         explained, default = report.get("contract-exact", name), top1.get("contract-exact", name)
         assert explained.ok and explained.config["targets"] == [2] * N

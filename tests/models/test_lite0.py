@@ -18,11 +18,13 @@ slow = pytest.mark.slow  # everything that loads the real model
 
 EXPECTED_PARAMS = 4_694_024  # 4,652,008 torch parameters + 42,016 BatchNorm running statistics
 
+
 def _synthetic_image() -> np.ndarray:
     """A smooth deterministic 224x224 RGB pattern in [0, 255] (no geometry needed)."""
     i, j = np.mgrid[0:224, 0:224]
-    return np.stack([127.5 + 127.5 * np.sin(i / 9 + c) * np.cos(j / 13 - c) for c in range(3)],
-                    -1).astype(np.float32)
+    return np.stack([127.5 + 127.5 * np.sin(i / 9 + c) * np.cos(j / 13 - c) for c in range(3)], -1).astype(
+        np.float32
+    )
 
 
 @pytest.fixture(scope="module")
@@ -88,8 +90,9 @@ def test_parameter_count_matches_file(lite0, state):
 
 
 @slow
-@pytest.mark.parametrize("index,allowed", [(0, range(281, 286)), (1, [967])],
-                         ids=["chelsea-cat", "coffee-espresso"])
+@pytest.mark.parametrize(
+    "index,allowed", [(0, range(281, 286)), (1, [967])], ids=["chelsea-cat", "coffee-espresso"]
+)
 def test_top1_on_photos(lite0, photo_logits, index, allowed):
     _, logits = photo_logits
     assert logits.shape == (2, 1000)
@@ -105,9 +108,11 @@ def test_stem_matches_torch_semantics_in_numpy(lite0, state):
 
     img = _synthetic_image()
     x = (img - 127.0) / 128.0
-    w = state["_conv_stem.weight"]                                   # (32, 3, 3, 3)
+    w = state["_conv_stem.weight"]  # (32, 3, 3, 3)
     xp = np.pad(x, ((0, 1), (0, 1), (0, 0)))
-    y = sum(xp[dy:dy + 223:2, dx:dx + 223:2] @ w[:, :, dy, dx].T for dy in range(3) for dx in range(3))
+    y = sum(
+        xp[dy : dy + 223 : 2, dx : dx + 223 : 2] @ w[:, :, dy, dx].T for dy in range(3) for dx in range(3)
+    )
     bn = {k: state[f"_bn0.{k}"] for k in ("weight", "bias", "running_mean", "running_var")}
     y = (y - bn["running_mean"]) / np.sqrt(bn["running_var"] + 1e-3) * bn["weight"] + bn["bias"]
     want = np.clip(y, 0, 6)
@@ -158,12 +163,18 @@ def fresh_model():
 
 
 @slow
-@pytest.mark.parametrize("change,match", [
-    (lambda sd: sd.pop("_blocks.7._depthwise_conv.weight"), r"block7_dwconv.*unassigned"),
-    (lambda sd: sd.update({"_blocks.16._project_conv.weight": np.zeros((1, 1, 1, 1))}),
-     r"'_blocks.16._project_conv.weight'.*unused"),
-    (lambda sd: sd.update({"_fc.weight": np.zeros((10, 1280), np.float32)}), r"_fc.weight.*does not fit"),
-], ids=["missing", "extra", "shape"])
+@pytest.mark.parametrize(
+    "change,match",
+    [
+        (lambda sd: sd.pop("_blocks.7._depthwise_conv.weight"), r"block7_dwconv.*unassigned"),
+        (
+            lambda sd: sd.update({"_blocks.16._project_conv.weight": np.zeros((1, 1, 1, 1))}),
+            r"'_blocks.16._project_conv.weight'.*unused",
+        ),
+        (lambda sd: sd.update({"_fc.weight": np.zeros((10, 1280), np.float32)}), r"_fc.weight.*does not fit"),
+    ],
+    ids=["missing", "extra", "shape"],
+)
 def test_port_refuses_a_state_dict_that_does_not_fit(fresh_model, state, change, match):
     from saliency_core.models.lite0 import port_state_dict
 

@@ -80,8 +80,9 @@ def test_crops_are_the_ones_torch_saw(reference, crops):
     """Same input bytes, so any logit difference is the model's (not the resize's)."""
     assert np.array_equal(crops, np.round(crops)) and crops.min() >= 0 and crops.max() <= 255
     got = [hashlib.sha256(c.astype(np.uint8).tobytes()).hexdigest() for c in crops]
-    assert got == [str(h) for h in reference["crop_sha256"]], \
+    assert got == [str(h) for h in reference["crop_sha256"]], (
         "the lite0 geometry (PIL bicubic resize, centre crop) no longer reproduces the reference crops"
+    )
 
 
 @pytest.mark.slow
@@ -89,7 +90,7 @@ def test_float64_port_computes_torchs_function(reference, logits):
     k32, k64 = logits
     t64 = reference["logits_float64"]
     floor32 = max(np.abs(k32 - k64).max(), float(reference["float32_rounding"]))
-    tol64 = floor32 * 2.0 ** -29 * 1000
+    tol64 = floor32 * 2.0**-29 * 1000
     diff = np.abs(k64 - t64).max()
     assert diff <= tol64, f"float64 port vs torch {diff:.3g} > {tol64:.3g} (floor32 {floor32:.3g})"
 
@@ -99,7 +100,7 @@ def test_float32_port_differs_from_torch_by_rounding_only(reference, logits):
     k32, k64 = logits
     t32 = reference["logits_float32"].astype(np.float64)
     t64 = reference["logits_float64"]
-    tol64 = max(np.abs(k32 - k64).max(), float(reference["float32_rounding"])) * 2.0 ** -29 * 1000
+    tol64 = max(np.abs(k32 - k64).max(), float(reference["float32_rounding"])) * 2.0**-29 * 1000
     bound = np.abs(k32 - k64) + np.abs(t32 - t64) + tol64
     excess = np.abs(k32 - t32) - bound
     assert excess.max() <= 0, f"{int((excess > 0).sum())} logits differ by more than rounding"

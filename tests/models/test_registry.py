@@ -7,8 +7,14 @@ from saliency_core.models.registry import BACKBONES, BASELINE, list_models, load
 from saliency_core.models.weights import WeightsUnavailableError
 
 EXPECTED_FAMILY = {
-    "resnet50": "caffe", "resnet101": "caffe", "vgg16": "caffe", "mobilenetv2": "tf",
-    "inceptionv3": "tf", "densenet121": "torch", "efficientnetb0": "raw", "convnexttiny": "raw",
+    "resnet50": "caffe",
+    "resnet101": "caffe",
+    "vgg16": "caffe",
+    "mobilenetv2": "tf",
+    "inceptionv3": "tf",
+    "densenet121": "torch",
+    "efficientnetb0": "raw",
+    "convnexttiny": "raw",
     "vit-b16": "tf",
 }
 
@@ -28,8 +34,9 @@ def test_random_weights_build_a_logit_model_at_a_small_size(name):
     assert clf.preprocessing.name == EXPECTED_FAMILY[name]
     assert clf.weights == "random" and clf.num_classes == 1000
     # classifier_activation=None: outputs are logits, not probabilities.
-    logits = np.asarray(clf.logits(np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3))
-                                   .astype("float32")))
+    logits = np.asarray(
+        clf.logits(np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32"))
+    )
     assert not np.allclose(logits.sum(axis=1), 1.0)
 
 

@@ -25,6 +25,7 @@ from saliency_core.models.torch_legacy import MAGIC_NUMBER, load_legacy_state_di
 @dataclass(frozen=True)
 class G:
     """A global reference ``module.name`` (GLOBAL opcode)."""
+
     module: str
     name: str
 
@@ -32,6 +33,7 @@ class G:
 @dataclass(frozen=True)
 class Call:
     """``fn(*args)`` (REDUCE opcode)."""
+
     fn: object
     args: tuple
 
@@ -39,6 +41,7 @@ class Call:
 @dataclass(frozen=True)
 class PersId:
     """A persistent id (BINPERSID opcode)."""
+
     pid: tuple
 
 
@@ -70,34 +73,58 @@ def dumps2(obj) -> bytes:
     return b"\x80\x02" + _emit(obj) + b"."
 
 
-_TYPES = {np.dtype("<f4"): "FloatStorage", np.dtype("<i8"): "LongStorage",
-          np.dtype("<f8"): "DoubleStorage", np.dtype("<f2"): "HalfStorage"}
+_TYPES = {
+    np.dtype("<f4"): "FloatStorage",
+    np.dtype("<i8"): "LongStorage",
+    np.dtype("<f8"): "DoubleStorage",
+    np.dtype("<f2"): "HalfStorage",
+}
 
 
 def tensor(key, data, offset, size, stride, view=None):
     """A tensor over storage ``key`` holding ``data``; ``view`` = (view_key, offset, numel)."""
     pid = ("storage", G("torch", _TYPES[data.dtype]), key, "cpu", int(data.size), view)
     rebuild = G("torch._utils", "_rebuild_tensor_v2")
-    return Call(rebuild, (PersId(pid), offset, tuple(size), tuple(stride), False,
-                          Call(G("collections", "OrderedDict"), ())))
+    return Call(
+        rebuild,
+        (PersId(pid), offset, tuple(size), tuple(stride), False, Call(G("collections", "OrderedDict"), ())),
+    )
 
 
-def write_legacy(path, state: dict, storages: dict[str, np.ndarray], *, magic=MAGIC_NUMBER,
-                 protocol=1001, little_endian=True) -> bytes:
-    sys_info = {"protocol_version": protocol, "little_endian": little_endian,
-                "type_sizes": {"short": 2, "int": 4, "long": 4}}
+def write_legacy(
+    path,
+    state: dict,
+    storages: dict[str, np.ndarray],
+    *,
+    magic=MAGIC_NUMBER,
+    protocol=1001,
+    little_endian=True,
+) -> bytes:
+    sys_info = {
+        "protocol_version": protocol,
+        "little_endian": little_endian,
+        "type_sizes": {"short": 2, "int": 4, "long": 4},
+    }
     keys = sorted(storages)
-    parts = [pickle.dumps(magic, protocol=2), pickle.dumps(protocol, protocol=2),
-             pickle.dumps(sys_info, protocol=2), dumps2(state), pickle.dumps(keys, protocol=2)]
+    parts = [
+        pickle.dumps(magic, protocol=2),
+        pickle.dumps(protocol, protocol=2),
+        pickle.dumps(sys_info, protocol=2),
+        dumps2(state),
+        pickle.dumps(keys, protocol=2),
+    ]
     for key in keys:
-        parts += [struct.pack("<q", storages[key].size), storages[key].astype(storages[key].dtype.newbyteorder("<")).tobytes()]
+        parts += [
+            struct.pack("<q", storages[key].size),
+            storages[key].astype(storages[key].dtype.newbyteorder("<")).tobytes(),
+        ]
     data = b"".join(parts)
     path.write_bytes(data)
     return data
 
 
 # --- fixtures -------------------------------------------------------------------------
-BASE = np.arange(24, dtype="<f4") * 0.5 - 3.0   # one storage shared by several tensors
+BASE = np.arange(24, dtype="<f4") * 0.5 - 3.0  # one storage shared by several tensors
 LONGS = np.array([7, -2, 2**40], dtype="<i8")
 DOUBLES = np.array([np.pi, -1e300, 0.0, 1e-310], dtype="<f8")
 
@@ -105,10 +132,10 @@ DOUBLES = np.array([np.pi, -1e300, 0.0, 1e-310], dtype="<f8")
 def _state():
     return {
         "full": tensor("s0", BASE, 0, (4, 6), (6, 1)),
-        "transposed": tensor("s0", BASE, 0, (6, 4), (1, 6)),       # non-contiguous
-        "slice": tensor("s0", BASE, 8, (3, 3), (6, 1)),            # offset + row stride
-        "every_other": tensor("s0", BASE, 1, (4, 3), (6, 2)),      # offset + column stride
-        "counter": tensor("s1", LONGS, 2, (), ()),                 # 0-d, offset
+        "transposed": tensor("s0", BASE, 0, (6, 4), (1, 6)),  # non-contiguous
+        "slice": tensor("s0", BASE, 8, (3, 3), (6, 1)),  # offset + row stride
+        "every_other": tensor("s0", BASE, 1, (4, 3), (6, 2)),  # offset + column stride
+        "counter": tensor("s1", LONGS, 2, (), ()),  # 0-d, offset
         "longs": tensor("s1", LONGS, 0, (3,), (1,)),
         # Old torch saved storage views: a view of s2 starting at element 1, 3 long.
         "view": tensor("s2", DOUBLES, 1, (2,), (1,), view=("s2v", 1, 3)),
@@ -156,12 +183,13 @@ def test_accepts_path_as_str(legacy_file):
 
 
 # --- refusal --------------------------------------------------------------------------
-@pytest.mark.parametrize("module,name", [("os", "system"), ("posix", "system"),
-                                         ("builtins", "eval"), ("torch._utils", "_rebuild_parameter")])
+@pytest.mark.parametrize(
+    "module,name",
+    [("os", "system"), ("posix", "system"), ("builtins", "eval"), ("torch._utils", "_rebuild_parameter")],
+)
 def test_forbidden_global_is_refused_and_nothing_runs(tmp_path, module, name):
     marker = tmp_path / "ran"
-    state = {"w": tensor("s0", BASE, 0, (24,), (1,)),
-             "evil": Call(G(module, name), (f"touch {marker}",))}
+    state = {"w": tensor("s0", BASE, 0, (24,), (1,)), "evil": Call(G(module, name), (f"touch {marker}",))}
     path = tmp_path / "evil.pth"
     write_legacy(path, state, {"s0": BASE})
     with pytest.raises(pickle.UnpicklingError, match=rf"{module}\.{name}") as info:
@@ -178,8 +206,9 @@ def test_wrong_magic_names_the_file(tmp_path):
     assert str(path) in str(info.value)
 
 
-@pytest.mark.parametrize("kwargs,match", [({"protocol": 1000}, "protocol"),
-                                          ({"little_endian": False}, "little-endian")])
+@pytest.mark.parametrize(
+    "kwargs,match", [({"protocol": 1000}, "protocol"), ({"little_endian": False}, "little-endian")]
+)
 def test_wrong_protocol_or_byte_order(tmp_path, kwargs, match):
     path = tmp_path / "header.pth"
     write_legacy(path, _state(), {"s0": BASE, "s1": LONGS, "s2": DOUBLES}, **kwargs)
@@ -221,6 +250,6 @@ def test_storage_count_mismatch_is_refused(tmp_path, legacy_file):
     count = struct.pack("<q", 24)
     at = data.index(count + BASE.tobytes())
     path = tmp_path / "count.pth"
-    path.write_bytes(data[:at] + struct.pack("<q", 23) + data[at + 8:])
+    path.write_bytes(data[:at] + struct.pack("<q", 23) + data[at + 8 :])
     with pytest.raises(ValueError, match="23 elements"):
         load_legacy_state_dict(path)

@@ -30,8 +30,9 @@ def test_saved_file_round_trip_gives_the_same_maps(tmp_path, suffix):
     clf = load_model(str(path))
     assert clf.logits_source == "stripped-softmax" and clf.weights == str(path)
     assert not clf.raw_input  # no preprocessing named: inputs taken as given
-    np.testing.assert_allclose(saliency(clf, X, variant="function"), saliency(model, X, variant="function"),
-                               rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        saliency(clf, X, variant="function"), saliency(model, X, variant="function"), rtol=1e-5, atol=1e-7
+    )
 
 
 def test_named_preprocessing_takes_raw_images(tmp_path):
@@ -40,8 +41,9 @@ def test_named_preprocessing_takes_raw_images(tmp_path):
     clf = load_model(str(path), preprocessing="tf")
     assert clf.raw_input and clf.preprocessing.name == "tf"
     raw = X * 255.0
-    np.testing.assert_allclose(np.asarray(clf.logits(raw)), np.asarray(clf.model(raw / 127.5 - 1.0)),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(clf.logits(raw)), np.asarray(clf.model(raw / 127.5 - 1.0)), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_savedmodel_directory(tmp_path):

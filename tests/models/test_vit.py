@@ -22,8 +22,9 @@ from saliency_core.models.registry import BACKBONES, list_models, load_model
 from saliency_core.models.vit import VIT_B16, ViTConfig, build_vit, vit_b16
 from saliency_core.models.weights import WeightsUnavailableError
 
-TINY = ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_layers=2, num_heads=2, mlp_dim=64,
-                 num_classes=10)
+TINY = ViTConfig(
+    image_size=32, patch_size=8, hidden_size=32, num_layers=2, num_heads=2, mlp_dim=64, num_classes=10
+)
 BLOCK_PARTS = ["ln_1", "query", "key", "value", "attention_output", "ln_2", "mlp_dense_1", "mlp_dense_2"]
 MATMUL_OPS = ("Conv2D", "MatMul", "BatchMatMulV2", "BatchMatMulV3", "Einsum")
 
@@ -49,8 +50,14 @@ def _parameters(c: ViTConfig) -> int:
     (2 LayerNorms, q/k/v/output projections, 2 MLP layers), final norm, head."""
     d, m, t = c.hidden_size, c.mlp_dim, c.num_tokens
     block = 2 * 2 * d + 4 * (d * d + d) + (d * m + m) + (m * d + d)
-    return ((c.patch_size ** 2 * c.channels * d + d) + d + t * d + c.num_layers * block + 2 * d
-            + (d * c.num_classes + c.num_classes))
+    return (
+        (c.patch_size**2 * c.channels * d + d)
+        + d
+        + t * d
+        + c.num_layers * block
+        + 2 * d
+        + (d * c.num_classes + c.num_classes)
+    )
 
 
 def _matmul_flops(c: ViTConfig) -> tuple[int, int]:
@@ -61,7 +68,7 @@ def _matmul_flops(c: ViTConfig) -> tuple[int, int]:
     on the image, so its input gradient costs it twice.
     """
     d, m, t, L = c.hidden_size, c.mlp_dim, c.num_tokens, c.num_layers
-    patch = 2 * c.num_patches * c.patch_size ** 2 * c.channels * d
+    patch = 2 * c.num_patches * c.patch_size**2 * c.channels * d
     weights = L * 2 * (4 * t * d * d + 2 * t * d * m) + 2 * d * c.num_classes
     attention = L * 2 * (2 * t * t * d)
     forward = patch + weights + attention
@@ -75,7 +82,9 @@ def _numpy_vit(model, x: np.ndarray, c: ViTConfig) -> np.ndarray:
 
     def ln(z, gamma, beta):
         mu = z.mean(-1, keepdims=True)
-        return (z - mu) / np.sqrt(((z - mu) ** 2).mean(-1, keepdims=True) + c.layer_norm_epsilon) * gamma + beta
+        return (z - mu) / np.sqrt(
+            ((z - mu) ** 2).mean(-1, keepdims=True) + c.layer_norm_epsilon
+        ) * gamma + beta
 
     def dense(z, name):
         return z @ w[name][0] + w[name][1]
@@ -85,12 +94,17 @@ def _numpy_vit(model, x: np.ndarray, c: ViTConfig) -> np.ndarray:
     patches = x.reshape(n, gh, p, gw, p, c.channels).transpose(0, 1, 3, 2, 4, 5).reshape(n, gh * gw, -1)
     kernel, bias = w["patch_embedding"]
     z = patches @ kernel.reshape(-1, d) + bias
-    z = np.concatenate([np.broadcast_to(w["class_token"][0], (n, 1, d)), z], axis=1) + w["position_embedding"][0]
+    z = (
+        np.concatenate([np.broadcast_to(w["class_token"][0], (n, 1, d)), z], axis=1)
+        + w["position_embedding"][0]
+    )
     for i in range(c.num_layers):
         b = f"encoder_block_{i}"
         y = ln(z, *w[f"{b}_ln_1"])
-        q, k, v = (dense(y, f"{b}_{part}").reshape(n, -1, h, d // h).transpose(0, 2, 1, 3)
-                   for part in ("query", "key", "value"))
+        q, k, v = (
+            dense(y, f"{b}_{part}").reshape(n, -1, h, d // h).transpose(0, 2, 1, 3)
+            for part in ("query", "key", "value")
+        )
         s = q @ k.transpose(0, 1, 3, 2) / np.sqrt(d // h)
         a = np.exp(s - s.max(-1, keepdims=True))
         a /= a.sum(-1, keepdims=True)
@@ -101,6 +115,7 @@ def _numpy_vit(model, x: np.ndarray, c: ViTConfig) -> np.ndarray:
 
 
 # -- the architecture ------------------------------------------------------------------------
+
 
 def test_tiny_vit_computes_the_paper_forward_pass():
     clf = _tiny("float64")
@@ -148,21 +163,28 @@ def test_saved_model_file_loads_as_a_user_model(tiny, photos, saved):
 
 # -- the registry ------------------------------------------------------------------------------
 
+
 def test_registry_entry_uses_the_tf_family_scaling_to_minus_one_one():
     entry = BACKBONES["vit-b16"]
     assert entry.preprocessing == "tf" and entry.input_size == (224, 224)
     pre = get_preprocessing(entry.preprocessing)
     # The authors' (x - 127.5) / 127.5.
-    np.testing.assert_allclose(pre.normalize_numpy(np.array([[0.0, 127.5, 255.0]] * 3).T),
-                               np.array([[-1.0, 0.0, 1.0]] * 3).T, atol=1e-6)
+    np.testing.assert_allclose(
+        pre.normalize_numpy(np.array([[0.0, 127.5, 255.0]] * 3).T),
+        np.array([[-1.0, 0.0, 1.0]] * 3).T,
+        atol=1e-6,
+    )
     [row] = [r for r in list_models() if r["name"] == "vit-b16"]
     assert "random | PATH" in row["weights"] and "imagenet (" not in row["weights"]
 
 
 def test_imagenet_weights_fail_at_once_with_one_line():
     start = time.perf_counter()
-    for call in (lambda: load_model("vit-b16"), lambda: load_model("vit-b16", input_size=(32, 32)),
-                 lambda: vit_b16(weights="imagenet")):
+    for call in (
+        lambda: load_model("vit-b16"),
+        lambda: load_model("vit-b16", input_size=(32, 32)),
+        lambda: vit_b16(weights="imagenet"),
+    ):
         with pytest.raises(WeightsUnavailableError) as info:
             call()
         message = str(info.value)
@@ -172,6 +194,7 @@ def test_imagenet_weights_fail_at_once_with_one_line():
 
 
 # -- FLOPs, randomization, kinks on the tiny ViT -----------------------------------------------
+
 
 def test_flop_count_matches_the_closed_form(tiny):
     from saliency_core.harness.flops import count_flops
@@ -189,9 +212,17 @@ def test_randomization_blocks_are_the_encoder_blocks_top_down(tiny):
 
     blocks = randomization_blocks(tiny)
     names = [[layer.name for layer in block] for block in blocks]
-    encoder = [[f"encoder_block_{i}_{part}" for part in BLOCK_PARTS] for i in reversed(range(TINY.num_layers))]
-    assert names == [["head"], ["encoder_norm"], *encoder, ["position_embedding"], ["class_token"],
-                     ["patch_embedding"]]
+    encoder = [
+        [f"encoder_block_{i}_{part}" for part in BLOCK_PARTS] for i in reversed(range(TINY.num_layers))
+    ]
+    assert names == [
+        ["head"],
+        ["encoder_norm"],
+        *encoder,
+        ["position_embedding"],
+        ["class_token"],
+        ["patch_embedding"],
+    ]
     # Every variable of the model in exactly one block.
     paths = [v.path for block in blocks for layer in block for v in layer.weights]
     assert sorted(paths) == sorted(v.path for v in tiny.model.weights)
@@ -214,11 +245,19 @@ def test_cascading_mprt_runs_on_the_tiny_vit(tiny, photos):
     # whose initializer is a constant this random-weights model already holds (zero
     # biases, LayerNorm 1/0, the zero class token).
     for k, paths in enumerate(seen):
-        allowed = {v.path for layers in result.layers[:k + 1] for name in layers
-                   for v in tiny.model.get_layer(name).weights}
+        allowed = {
+            v.path
+            for layers in result.layers[: k + 1]
+            for name in layers
+            for v in tiny.model.get_layer(name).weights
+        }
         assert paths <= allowed
-        kernels = {v.path for name in result.layers[k] for v in tiny.model.get_layer(name).weights
-                   if v.name in ("kernel", "embeddings")}
+        kernels = {
+            v.path
+            for name in result.layers[k]
+            for v in tiny.model.get_layer(name).weights
+            if v.name in ("kernel", "embeddings")
+        }
         assert kernels <= paths
     trained_maps, random_maps = result.maps[0], result.maps[-1]
     diff = np.linalg.norm(random_maps - trained_maps) / np.linalg.norm(trained_maps)
@@ -239,14 +278,27 @@ def test_agreement_says_a_gelu_network_has_no_kinks(tiny, photos):
 def test_agree_command_says_so_too(saved, capsys):
     from saliency_core.cli.main import main
 
-    code = main(["agree", "photos", "--model", str(saved), "--preprocessing", "tf", "--variant", "function",
-                 "--batch-size", "4"])
+    code = main(
+        [
+            "agree",
+            "photos",
+            "--model",
+            str(saved),
+            "--preprocessing",
+            "tf",
+            "--variant",
+            "function",
+            "--batch-size",
+            "4",
+        ]
+    )
     printed = capsys.readouterr().out
     assert "no ReLU or max-pool kinks (gelu): compared as computed" in printed
     assert "compute the same function: yes (as computed, no kinks" in printed and code == 0
 
 
 # -- the full model -----------------------------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_vit_b16_has_86_6_million_parameters_and_its_closed_form_flops():

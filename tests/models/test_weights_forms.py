@@ -40,8 +40,14 @@ def _tiny_backbone(calls):
     downloads through Keras' ``get_file`` for ImageNet weights (as the real ones do)."""
 
     def constructor(*, weights, include_top, classifier_activation, input_shape):
-        calls.append({"weights": weights, "include_top": include_top,
-                      "classifier_activation": classifier_activation, "input_shape": input_shape})
+        calls.append(
+            {
+                "weights": weights,
+                "include_top": include_top,
+                "classifier_activation": classifier_activation,
+                "input_shape": input_shape,
+            }
+        )
         inputs = keras.Input(input_shape)
         x = keras.layers.Conv2D(4, 3, name="conv")(inputs)
         x = keras.layers.GlobalAveragePooling2D()(x)
@@ -49,8 +55,9 @@ def _tiny_backbone(calls):
         if weights == "imagenet":
             from keras.src.utils import file_utils
 
-            model.load_weights(file_utils.get_file("stand-in.weights.h5", "https://example.invalid/w",
-                                                   cache_subdir="models"))
+            model.load_weights(
+                file_utils.get_file("stand-in.weights.h5", "https://example.invalid/w", cache_subdir="models")
+            )
         elif weights is not None:
             raise AssertionError("the registry loads weights files itself")
         return model
@@ -132,8 +139,10 @@ def test_a_partial_load_that_keras_only_warns_about_is_an_error():
 
     class PartlyLoads:
         def load_weights(self, path):
-            warnings.warn("Skipping nested container at 'x': no matching group found in the saved "
-                          "file. Affected layers will retain their freshly-initialized weights.")
+            warnings.warn(
+                "Skipping nested container at 'x': no matching group found in the saved "
+                "file. Affected layers will retain their freshly-initialized weights."
+            )
 
     class LoadsWithADeprecation:
         def load_weights(self, path):
@@ -158,8 +167,9 @@ def test_lite0_random_weights_are_the_seeded_draw_at_the_requested_size():
         for v in layer.weights:
             np.testing.assert_array_equal(v.numpy(), want[v.name])
     other = load_model(LITE0, weights="random", input_size=(32, 48), seed=2)
-    assert not np.array_equal(other.model.get_layer("logits").kernel.numpy(),
-                              clf.model.get_layer("logits").kernel.numpy())
+    assert not np.array_equal(
+        other.model.get_layer("logits").kernel.numpy(), clf.model.get_layer("logits").kernel.numpy()
+    )
 
 
 def test_lite0_keras_weights_file_round_trip(tmp_path):
@@ -182,8 +192,10 @@ def test_lite0_torch_state_dict_file_is_ported():
     state = load_legacy_state_dict(pth)
     assert clf.weights == pth
     np.testing.assert_array_equal(clf.model.get_layer("logits").kernel.numpy(), state["_fc.weight"].T)
-    np.testing.assert_array_equal(clf.model.get_layer("block15_dwconv").kernel.numpy(),
-                                  state["_blocks.15._depthwise_conv.weight"].transpose(2, 3, 0, 1))
+    np.testing.assert_array_equal(
+        clf.model.get_layer("block15_dwconv").kernel.numpy(),
+        state["_blocks.15._depthwise_conv.weight"].transpose(2, 3, 0, 1),
+    )
 
 
 def test_lite0_weights_files_that_do_not_fit_are_named(tmp_path):
@@ -222,8 +234,9 @@ def test_cli_loader_passes_weights_to_lite0():
     args = Namespace(model=LITE0, weights="random", preprocessing=None, unsafe=False)
     assert load_classifier(args).weights == "random"
     with pytest.raises(CliError, match="weights file .*missing.weights.h5"):
-        load_classifier(Namespace(model=LITE0, weights="missing.weights.h5", preprocessing=None,
-                                  unsafe=False))
+        load_classifier(
+            Namespace(model=LITE0, weights="missing.weights.h5", preprocessing=None, unsafe=False)
+        )
 
 
 # -- model files ---------------------------------------------------------------------------------------
@@ -269,9 +282,11 @@ def test_model_file_takes_a_weights_file(user_file, tmp_path):
     clf = load_model(str(user_file), weights=str(path))
     assert clf.weights == str(path)
     probs = np.asarray(donor(X))
-    np.testing.assert_allclose(np.asarray(clf.logits(X)) - np.log(probs),  # logits = log p + c
-                               np.broadcast_to(np.asarray(clf.logits(X))[:, :1] - np.log(probs[:, :1]),
-                                               probs.shape), atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(clf.logits(X)) - np.log(probs),  # logits = log p + c
+        np.broadcast_to(np.asarray(clf.logits(X))[:, :1] - np.log(probs[:, :1]), probs.shape),
+        atol=1e-5,
+    )
     wrong = tmp_path / "wrong.weights.h5"
     keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]).save_weights(wrong)
     with pytest.raises(WeightsUnavailableError, match=r"wrong\.weights\.h5.*user\.keras"):
@@ -298,8 +313,18 @@ def test_savedmodel_directory_takes_its_own_weights_only(tmp_path):
 def test_cli_refuses_imagenet_for_a_model_file_in_one_line(user_file, tmp_path, capsys):
     from saliency_core.cli.main import main
 
-    code = main(["explain", "photos", "--model", str(user_file), "--weights", "imagenet",
-                 "--out", str(tmp_path / "f.png")])
+    code = main(
+        [
+            "explain",
+            "photos",
+            "--model",
+            str(user_file),
+            "--weights",
+            "imagenet",
+            "--out",
+            str(tmp_path / "f.png"),
+        ]
+    )
     assert code == 2
     [line] = capsys.readouterr().err.strip().splitlines()
     assert "--weights imagenet" in line and "user.keras" in line

@@ -25,9 +25,18 @@ from saliency_core.report import render_report
 
 from .conftest import EXPECTED_FIGURES, SECTION_IDS
 
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--enable-logging=stderr", "--v=0")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-logging=stderr",
+    "--v=0",
+)
 CSP = "default-src 'none';"
 PROBE = """<script nonce="probe">(function () {
   var errors = [];
@@ -55,8 +64,7 @@ PROBE = """<script nonce="probe">(function () {
 
 
 def _chromium() -> str:
-    path = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium")
-                                        else None)
+    path = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
     if path is None:
         if os.environ.get("CI"):
             pytest.fail("chromium is not installed (CI must `apt-get install chromium`)")
@@ -65,8 +73,13 @@ def _chromium() -> str:
 
 
 def _launch(chromium: str, profile, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([chromium, *FLAGS, f"--user-data-dir={profile}", *args],
-                          capture_output=True, text=True, timeout=180, check=False)
+    return subprocess.run(
+        [chromium, *FLAGS, f"--user-data-dir={profile}", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
 
 
 def _console(stderr: str) -> list[str]:
@@ -108,8 +121,14 @@ def test_page_loads_without_errors_and_images_decode(chromium, report_html, tmp_
 
 def test_screenshot(chromium, report_html, tmp_path):
     shot = tmp_path / "page.png"
-    proc = _launch(chromium, tmp_path / "profile-shot", "--hide-scrollbars",
-                   "--window-size=1280,2000", f"--screenshot={shot}", report_html.as_uri())
+    proc = _launch(
+        chromium,
+        tmp_path / "profile-shot",
+        "--hide-scrollbars",
+        "--window-size=1280,2000",
+        f"--screenshot={shot}",
+        report_html.as_uri(),
+    )
 
     assert shot.is_file(), f"no screenshot (exit {proc.returncode}): {proc.stderr[-2000:]}"
     assert _console(proc.stderr) == []

@@ -20,8 +20,17 @@ from saliency_core.cli import commands_report
 from saliency_core.cli.main import CliError
 from saliency_core.report import render_report
 
-from .conftest import (EXPECTED_FIGURES, FAIL_REASON, INJECTED, MAP_METHODS, MODELS,
-                       ROOF, SECTION_IDS, SUITE, build_run)
+from .conftest import (
+    EXPECTED_FIGURES,
+    FAIL_REASON,
+    INJECTED,
+    MAP_METHODS,
+    MODELS,
+    ROOF,
+    SECTION_IDS,
+    SUITE,
+    build_run,
+)
 
 
 def _sections(page: str) -> list[str]:
@@ -38,10 +47,14 @@ def rendered(stored_run, tmp_path_factory):
     to raise, so every test below also shows the report never computes a map."""
     store, run_id = stored_run
     with pytest.MonkeyPatch.context() as patch:
-        for module, name in ((saliency_core.explainer, "Explainer"), (saliency_core, "Explainer"),
-                             (saliency_core.explainer, "saliency"), (saliency_core, "saliency"),
-                             (saliency_core.gradients, "build_gradient_fn"),
-                             (saliency_core.gradients, "build_forward_fn")):
+        for module, name in (
+            (saliency_core.explainer, "Explainer"),
+            (saliency_core, "Explainer"),
+            (saliency_core.explainer, "saliency"),
+            (saliency_core, "saliency"),
+            (saliency_core.gradients, "build_gradient_fn"),
+            (saliency_core.gradients, "build_forward_fn"),
+        ):
             patch.setattr(module, name, _boom)
         paths = render_report(store, run_id, tmp_path_factory.mktemp("report"))
     return paths["html"].read_text(encoding="utf-8"), paths["md"]
@@ -86,8 +99,14 @@ def test_summary_reports_gate_fastest_variants_and_failures(rendered):
 def test_markdown_has_tables_and_figure_files_beside_it(rendered):
     _, md = rendered
     text = md.read_text(encoding="utf-8")
-    for heading in ("## Summary", "## Timing", "## Backbones against resnet50", "## Checks",
-                    "## Gate rules", "## Reproducibility"):
+    for heading in (
+        "## Summary",
+        "## Timing",
+        "## Backbones against resnet50",
+        "## Checks",
+        "## Gate rules",
+        "## Reproducibility",
+    ):
         assert heading in text
     assert "| Backbone | Device | Variant | Batch | Median ms | IQR ms | Images/s" in text
     assert "mobilenet\\_v2" in text and "2.40×" in text
@@ -135,16 +154,22 @@ def test_sections_without_cells_are_left_out(tmp_path):
     store, run_id = build_run(tmp_path / "timing.sqlite", maps=False, checks=False, gate=False)
     with store:
         page = render_report(store, run_id, tmp_path / "t", formats=("html",))["html"].read_text()
-    assert _sections(page) == ["summary", "timing", "throughput", "compile-memory", "backbones",
-                               "reproducibility"]
+    assert _sections(page) == [
+        "summary",
+        "timing",
+        "throughput",
+        "compile-memory",
+        "backbones",
+        "reproducibility",
+    ]
     assert page.count("<img") == 2 and "No gate ran in this run." in page
-
 
 
 @pytest.mark.parametrize("fresh", [False, True])
 def test_shared_process_rss_gets_a_caveat_only_without_fresh_processes(tmp_path, fresh):
-    store, run_id = build_run(tmp_path / "m.sqlite", maps=False, checks=False, gate=False,
-                              config={"fresh_process": fresh})
+    store, run_id = build_run(
+        tmp_path / "m.sqlite", maps=False, checks=False, gate=False, config={"fresh_process": fresh}
+    )
     with store:
         out = render_report(store, run_id, tmp_path / "r")
     caveat = "Peak RSS was measured in one process"
@@ -185,11 +210,14 @@ def test_cli_report_latest(empty_run, tmp_path, capsys):
     assert (out / "report.html").is_file() and (out / "report.md").is_file()
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["report", "nope", "--store", "{store}"], "no run"),
-    (["report", "latest", "--store", "{store}", "--format", "html,pdf"], "pdf"),
-    (["report", "latest", "--store", "{missing}"], "no results store"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["report", "nope", "--store", "{store}"], "no run"),
+        (["report", "latest", "--store", "{store}", "--format", "html,pdf"], "pdf"),
+        (["report", "latest", "--store", "{missing}"], "no results store"),
+    ],
+)
 def test_cli_report_errors(empty_run, tmp_path, argv, message):
     store, _ = empty_run
     argv = [a.format(store=store.path, missing=tmp_path / "missing.sqlite") for a in argv]

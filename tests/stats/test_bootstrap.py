@@ -44,8 +44,14 @@ def test_interval_agrees_with_scipy_within_monte_carlo_noise(method):
         return iv.low, iv.high
 
     def theirs(seed):
-        res = stats.bootstrap((values,), np.mean, n_resamples=b, method=SCIPY_NAMES[method],
-                              confidence_level=0.95, rng=np.random.default_rng(1000 + seed))
+        res = stats.bootstrap(
+            (values,),
+            np.mean,
+            n_resamples=b,
+            method=SCIPY_NAMES[method],
+            confidence_level=0.95,
+            rng=np.random.default_rng(1000 + seed),
+        )
         return res.confidence_interval.low, res.confidence_interval.high
 
     our_ends = _ends_over_seeds(ours, range(k))
@@ -58,9 +64,13 @@ def test_interval_agrees_with_scipy_within_monte_carlo_noise(method):
     # more than the tolerance away, so agreeing with scipy is not automatic.
     other = "BCa" if method == "percentile" else "percentile"
     other_ends = _ends_over_seeds(
-        lambda seed: tuple(stats.bootstrap((values,), np.mean, n_resamples=b, method=other,
-                                           rng=np.random.default_rng(seed)).confidence_interval),
-        range(2))
+        lambda seed: tuple(
+            stats.bootstrap(
+                (values,), np.mean, n_resamples=b, method=other, rng=np.random.default_rng(seed)
+            ).confidence_interval
+        ),
+        range(2),
+    )
     assert np.all(np.abs(other_ends.mean(axis=0) - our_ends.mean(axis=0)) > tolerance)
 
 
@@ -77,9 +87,10 @@ def test_95_percent_intervals_cover_the_true_mean_about_95_percent_of_the_time(m
     # covers about 240 times; ends that are far too wide cover 300 times), not 90% vs 95%.
     n_sets, n, true_mean = 300, 30, 2.0
     data = np.random.default_rng(2024).normal(true_mean, 1.0, size=(n_sets, n))
-    covered = sum(iv.low <= true_mean <= iv.high
-                  for iv in (bootstrap_interval(row, method=method, seed=i)
-                             for i, row in enumerate(data)))
+    covered = sum(
+        iv.low <= true_mean <= iv.high
+        for iv in (bootstrap_interval(row, method=method, seed=i) for i, row in enumerate(data))
+    )
     p_small_sample = 2 * stats.t.cdf(1.96 * np.sqrt((n - 1) / n), df=n - 1) - 1
     low = stats.binom.ppf(0.0005, n_sets, min(0.95, p_small_sample))
     high = stats.binom.ppf(0.9995, n_sets, 0.95)
@@ -136,8 +147,7 @@ def test_one_image_is_a_degenerate_point():
 def test_all_equal_bootstrap_statistics_give_a_degenerate_point():
     # The values vary but the statistic (rounded mean) is the same on every resample.
     values = np.linspace(0.0, 0.1, 20)
-    iv = bootstrap_interval(values, seed=0,
-                            statistic=lambda x, axis=-1: np.round(np.mean(x, axis=axis)))
+    iv = bootstrap_interval(values, seed=0, statistic=lambda x, axis=-1: np.round(np.mean(x, axis=axis)))
     assert iv.degenerate and iv.low == iv.high == 0.0 and iv.n_resamples == MIN_RESAMPLES
     assert "bootstrap statistics are equal" in iv.note
 
@@ -167,12 +177,15 @@ def test_non_finite_values_are_an_error_naming_how_many_and_where():
         bootstrap_interval(many, seed=0)
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"n_resamples": MIN_RESAMPLES - 1}, "n_resamples must be at least 2000"),
-    ({"method": "bc"}, "method must be one of"),
-    ({"confidence": 1.0}, "confidence must be strictly between 0 and 1"),
-    ({"confidence": 0.0}, "confidence must be strictly between 0 and 1"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"n_resamples": MIN_RESAMPLES - 1}, "n_resamples must be at least 2000"),
+        ({"method": "bc"}, "method must be one of"),
+        ({"confidence": 1.0}, "confidence must be strictly between 0 and 1"),
+        ({"confidence": 0.0}, "confidence must be strictly between 0 and 1"),
+    ],
+)
 def test_bad_options_are_errors_naming_the_option(options, message):
     with pytest.raises(ValueError, match=message):
         bootstrap_interval([1.0, 2.0, 3.0], seed=0, **options)

@@ -17,11 +17,14 @@ def _with_moments(mean, sd, n=25, seed=0):
     return mean + sd * (u - u.mean()) / u.std(ddof=1)
 
 
-@pytest.mark.parametrize("mean, sd, threshold, confidence", [
-    (0.3, 1.2, 0.1, 0.95),    # (1.96 * 1.2 / 0.2)^2 = 138.3 -> 139
-    (-0.05, 0.4, 0.0, 0.99),  # below the threshold: distance is absolute
-    (2.0, 0.5, 0.0, 0.95),    # a large effect: the closed form is 1, raised to 2
-])
+@pytest.mark.parametrize(
+    "mean, sd, threshold, confidence",
+    [
+        (0.3, 1.2, 0.1, 0.95),  # (1.96 * 1.2 / 0.2)^2 = 138.3 -> 139
+        (-0.05, 0.4, 0.0, 0.99),  # below the threshold: distance is absolute
+        (2.0, 0.5, 0.0, 0.95),  # a large effect: the closed form is 1, raised to 2
+    ],
+)
 def test_images_needed_matches_the_closed_form(mean, sd, threshold, confidence):
     values = _with_moments(mean, sd)
     estimate = images_needed(values, threshold, confidence=confidence)
@@ -32,6 +35,7 @@ def test_images_needed_matches_the_closed_form(mean, sd, threshold, confidence):
     assert estimate.reason == ""
     assert estimate.n_observed == values.size
     assert (estimate.mean, estimate.sd, estimate.z) == pytest.approx((mean, sd, z), rel=1e-12)
+
     # What the number means: at ``images`` the half-width z sd / sqrt(n) is within the
     # distance to the threshold; one image fewer it is not (unless the floor of 2 applies).
     def half_width(n):

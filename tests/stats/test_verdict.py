@@ -8,21 +8,42 @@ from typing import get_args
 import numpy as np
 import pytest
 
-from saliency_core.stats import (OPS, Decision, Interval, Verdict, bootstrap_interval, decide,
-                                 paired_difference_interval, verdict)
+from saliency_core.stats import (
+    OPS,
+    Decision,
+    Interval,
+    Verdict,
+    bootstrap_interval,
+    decide,
+    paired_difference_interval,
+    verdict,
+)
 
 
 def interval(low, high, *, degenerate=False, note=""):
-    return Interval(estimate=(low + high) / 2, low=low, high=high, confidence=0.95,
-                    method="bca", n_resamples=2000, n=30, seed=0, degenerate=degenerate,
-                    note=note)
+    return Interval(
+        estimate=(low + high) / 2,
+        low=low,
+        high=high,
+        confidence=0.95,
+        method="bca",
+        n_resamples=2000,
+        n=30,
+        seed=0,
+        degenerate=degenerate,
+        note=note,
+    )
 
 
 # Intervals relative to the threshold 0: wholly below, straddling, wholly above, and the
 # three that touch it (upper end at 0, lower end at 0, a zero-width interval at 0).
 POSITIONS = {
-    "below": (-2.0, -1.0), "straddle": (-1.0, 1.0), "above": (1.0, 2.0),
-    "ends_at": (-1.0, 0.0), "starts_at": (0.0, 1.0), "point_at": (0.0, 0.0),
+    "below": (-2.0, -1.0),
+    "straddle": (-1.0, 1.0),
+    "above": (1.0, 2.0),
+    "ends_at": (-1.0, 0.0),
+    "starts_at": (0.0, 1.0),
+    "point_at": (0.0, 0.0),
 }
 P, F, INC = "pass", "fail", "inconclusive"
 TRUTH = {  # op -> verdict per position, in POSITIONS order

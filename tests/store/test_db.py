@@ -16,16 +16,23 @@ import types
 import numpy as np
 import pytest
 
-from saliency_core.store import (SCHEMA_VERSION, DuplicateCellError, ResultStore, StoreError,
-                                 UnknownRunError, canonical_json, commit_info, machine_info)
+from saliency_core.store import (
+    SCHEMA_VERSION,
+    DuplicateCellError,
+    ResultStore,
+    StoreError,
+    UnknownRunError,
+    canonical_json,
+    commit_info,
+    machine_info,
+)
 from saliency_core.store import machine as machine_mod
 
 META = {"machine_info": {"cpu_model": "test cpu", "cpu_count": 2}, "commit_info": {"id": "abc"}}
 
 
 def timing_key(model="resnet50", batch_size=8, variant="xla"):
-    return {"model": model, "variant": variant, "batch_size": batch_size, "device": "cpu",
-            "image_size": 224}
+    return {"model": model, "variant": variant, "batch_size": batch_size, "device": "cpu", "image_size": 224}
 
 
 @pytest.fixture
@@ -36,9 +43,9 @@ def store(tmp_path):
 
 # --- API round-trips ---------------------------------------------------------------------
 
+
 def test_run_and_cells_round_trip(store):
-    run_id = store.start_run(suite="quick", config={"models": ["resnet50"]}, seed=3,
-                             metadata=META)
+    run_id = store.start_run(suite="quick", config={"models": ["resnet50"]}, seed=3, metadata=META)
     assert len(run_id) == 20 and run_id[8] == "-" and run_id[15] == "-"
     run = store.get_run(run_id)
     assert (run.suite, run.status, run.seed, run.finished) == ("quick", "running", 3, None)
@@ -46,9 +53,14 @@ def test_run_and_cells_round_trip(store):
 
     key = timing_key(batch_size=np.int64(8))  # numpy scalars are stored as plain numbers
     maps = np.arange(12, dtype=np.float32).reshape(3, 4)
-    cell_id = store.record_cell(run_id, kind="timing", key=key, status="ok",
-                                metrics={"times": [0.1, 0.2], "median_s": np.float64(0.15)},
-                                artifacts={"map": maps, "image": np.zeros((2, 2, 3), np.uint8)})
+    cell_id = store.record_cell(
+        run_id,
+        kind="timing",
+        key=key,
+        status="ok",
+        metrics={"times": [0.1, 0.2], "median_s": np.float64(0.15)},
+        artifacts={"map": maps, "image": np.zeros((2, 2, 3), np.uint8)},
+    )
     assert store.has_cell(run_id, kind="timing", key=timing_key(batch_size=8))
     assert not store.has_cell(run_id, kind="check", key=timing_key())
     assert not store.has_cell(run_id, kind="timing", key=timing_key(batch_size=16))
@@ -70,8 +82,14 @@ def test_run_and_cells_round_trip(store):
 def test_failed_cell_with_reason_round_trips(store):
     run_id = store.start_run(suite="quick", metadata=META)
     reason = "ResourceExhaustedError: OOM when allocating tensor with shape [64,2048,7,7]"
-    store.record_cell(run_id, kind="timing", key=timing_key("vgg16"), status="failed",
-                      metrics={"peak_rss_mb": 9000.0}, reason=reason)
+    store.record_cell(
+        run_id,
+        kind="timing",
+        key=timing_key("vgg16"),
+        status="failed",
+        metrics={"peak_rss_mb": 9000.0},
+        reason=reason,
+    )
     [cell] = store.cells(run_id, kind="timing")
     assert (cell.status, cell.reason, cell.metrics) == ("failed", reason, {"peak_rss_mb": 9000.0})
     with pytest.raises(StoreError, match="reason"):
@@ -85,8 +103,7 @@ def test_duplicate_cell_is_impossible(store):
     store.record_cell(run_id, kind="timing", key=timing_key(), metrics={})
     reordered = dict(reversed(list(timing_key().items())))  # same dict, other key order
     with pytest.raises(DuplicateCellError, match=run_id):
-        store.record_cell(run_id, kind="timing", key=reordered, metrics={},
-                          artifacts={"a": np.ones(3)})
+        store.record_cell(run_id, kind="timing", key=reordered, metrics={}, artifacts={"a": np.ones(3)})
     assert len(store.cells(run_id)) == 1
     assert store.artifact_names(store.cells(run_id)[0].id) == []  # rolled back with the cell
     # the same key is a different cell in another kind or another run
@@ -98,21 +115,27 @@ def test_duplicate_cell_is_impossible(store):
 
 def test_replace_failed_replaces_only_a_failed_cell_and_its_artifacts(store):
     run_id = store.start_run(suite="quick", metadata=META)
-    store.record_cell(run_id, kind="timing", key=timing_key("vgg16"), status="failed",
-                      reason="weights unavailable", artifacts={"old": np.zeros(2)})
+    store.record_cell(
+        run_id,
+        kind="timing",
+        key=timing_key("vgg16"),
+        status="failed",
+        reason="weights unavailable",
+        artifacts={"old": np.zeros(2)},
+    )
     assert store.has_cell(run_id, "timing", timing_key("vgg16"))
     assert not store.has_cell(run_id, "timing", timing_key("vgg16"), status="ok")
     with pytest.raises(DuplicateCellError):  # not without asking
         store.record_cell(run_id, kind="timing", key=timing_key("vgg16"), metrics={})
-    new_id = store.record_cell(run_id, kind="timing", key=timing_key("vgg16"),
-                               metrics={"images_per_s": 3.0}, replace_failed=True)
+    new_id = store.record_cell(
+        run_id, kind="timing", key=timing_key("vgg16"), metrics={"images_per_s": 3.0}, replace_failed=True
+    )
     [cell] = store.cells(run_id, kind="timing")
     assert (cell.id, cell.status, cell.metrics) == (new_id, "ok", {"images_per_s": 3.0})
     assert store.artifact_names(new_id) == []
     assert store.has_cell(run_id, "timing", timing_key("vgg16"), status="ok")
     with pytest.raises(DuplicateCellError):  # an ok cell is never replaced
-        store.record_cell(run_id, kind="timing", key=timing_key("vgg16"), metrics={},
-                          replace_failed=True)
+        store.record_cell(run_id, kind="timing", key=timing_key("vgg16"), metrics={}, replace_failed=True)
     assert store.cells(run_id, kind="timing")[0].metrics == {"images_per_s": 3.0}
     with pytest.raises(StoreError, match="status"):
         store.has_cell(run_id, "timing", timing_key("vgg16"), status="done")
@@ -125,7 +148,7 @@ def test_run_references_latest_and_prefix(store):
     assert store.get_run("latest").id == second
     assert store.resolve_run(second) == second
     common = os.path.commonprefix([first, second])  # at least the date, "2026..."
-    assert store.resolve_run(second[:len(common) + 1]) == second
+    assert store.resolve_run(second[: len(common) + 1]) == second
     with pytest.raises(UnknownRunError, match="ambiguous"):
         store.resolve_run(common)
     with pytest.raises(UnknownRunError, match="no run 'nope'"):
@@ -154,6 +177,7 @@ def test_resume_run_marks_running_and_records_machine(store):
 
 # --- schema ------------------------------------------------------------------------------
 
+
 def test_schema_version_recorded(tmp_path):
     path = tmp_path / "s.sqlite"
     with ResultStore(path) as s:
@@ -161,8 +185,7 @@ def test_schema_version_recorded(tmp_path):
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == SCHEMA_VERSION
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    index_sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'cells_run_kind_key'"
-                             ).fetchone()[0]
+    index_sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'cells_run_kind_key'").fetchone()[0]
     assert "UNIQUE" in index_sql and "run_id, kind, key_json" in index_sql
     conn.close()
     ResultStore(path).close()  # reopening an up-to-date store changes nothing
@@ -178,8 +201,11 @@ def test_newer_schema_is_a_clear_error_naming_the_file(tmp_path):
     conn.execute("INSERT INTO schema_version VALUES (?, 'later')", (SCHEMA_VERSION + 1,))
     conn.commit()
     conn.close()
-    with pytest.raises(StoreError, match=rf"{path.name}.*schema version {SCHEMA_VERSION + 1} "
-                                         r"is newer") as info:
+    with pytest.raises(
+        StoreError,
+        match=rf"{path.name}.*schema version {SCHEMA_VERSION + 1} "
+        r"is newer",
+    ) as info:
         ResultStore(path)
     assert str(path) in str(info.value)
 
@@ -214,8 +240,11 @@ def test_directory_is_a_clear_error(tmp_path):
 
 # --- crash safety and concurrency (real processes) -----------------------------------------
 
-GRID = [timing_key(model, batch) for model in ("resnet50", "vgg16", "mobilenet_v2", "densenet121")
-        for batch in (1, 2, 4, 8, 16)]
+GRID = [
+    timing_key(model, batch)
+    for model in ("resnet50", "vgg16", "mobilenet_v2", "densenet121")
+    for batch in (1, 2, 4, 8, 16)
+]
 
 CHILD = textwrap.dedent("""
     import json, sys, time
@@ -251,9 +280,14 @@ def _check_cell(store, cell):
 def test_sigkill_mid_run_keeps_finished_cells_and_resume_completes(tmp_path):
     path = tmp_path / "results.sqlite"
     ResultStore(path).close()
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(path), json.dumps(GRID), "0.15"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env=_child_env(), cwd=tmp_path)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(path), json.dumps(GRID), "0.15"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_child_env(),
+        cwd=tmp_path,
+    )
     try:
         run_id = child.stdout.readline().strip()
         assert run_id, child.stderr.read()
@@ -292,9 +326,14 @@ def test_sigkill_mid_run_keeps_finished_cells_and_resume_completes(tmp_path):
             if store.has_cell(run_id, kind="timing", key=key):
                 skipped += 1
                 continue
-            store.record_cell(run_id, kind="timing", key=key, status="ok",
-                              metrics={"times": [0.01 * (i + 1)] * 3, "index": i},
-                              artifacts={"map": np.full((4, 4), i, np.float32)})
+            store.record_cell(
+                run_id,
+                kind="timing",
+                key=key,
+                status="ok",
+                metrics={"times": [0.01 * (i + 1)] * 3, "index": i},
+                artifacts={"map": np.full((4, 4), i, np.float32)},
+            )
         store.finish_run(run_id, status="complete")
 
         assert skipped == len(survived)
@@ -302,7 +341,7 @@ def test_sigkill_mid_run_keeps_finished_cells_and_resume_completes(tmp_path):
         keys = [canonical_json(c.key) for c in cells]
         assert len(keys) == len(set(keys)) == len(GRID)  # no duplicate, no lost cell
         assert set(keys) == {canonical_json(k) for k in GRID}
-        assert [c.id for c in cells[:len(survived)]] == [c.id for c in survived]
+        assert [c.id for c in cells[: len(survived)]] == [c.id for c in survived]
         for cell in cells:
             _check_cell(store, cell)
         assert store.get_run(run_id).status == "complete"
@@ -339,10 +378,17 @@ def test_two_processes_writing_at_once(tmp_path):
     with ResultStore(path) as store:
         run_id = store.start_run(suite="shared", metadata=META)
     go = tmp_path / "go"
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), run_id, name, str(n),
-                               str(go)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, env=_child_env(), cwd=tmp_path)
-             for name in ("a", "b")]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path), run_id, name, str(n), str(go)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_child_env(),
+            cwd=tmp_path,
+        )
+        for name in ("a", "b")
+    ]
     for proc in procs:  # both are imported and connected: start them together
         assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
     go.touch()
@@ -372,6 +418,7 @@ def test_two_processes_writing_at_once(tmp_path):
 
 # --- machine and commit metadata -----------------------------------------------------------
 
+
 def test_machine_info_without_gpu_detection_imports_no_tensorflow(monkeypatch):
     monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_use_thunk_runtime=false")
     monkeypatch.delenv("TF_XLA_FLAGS", raising=False)
@@ -380,9 +427,19 @@ def test_machine_info_without_gpu_detection_imports_no_tensorflow(monkeypatch):
     assert ("tensorflow" in sys.modules) == had_tf
     # pytest-benchmark's machine_info fields (pytest_benchmark.plugin
     # pytest_benchmark_generate_machine_info) are all present
-    for field in ("node", "processor", "machine", "python_compiler", "python_implementation",
-                  "python_implementation_version", "python_version", "python_build", "release",
-                  "system", "cpu"):
+    for field in (
+        "node",
+        "processor",
+        "machine",
+        "python_compiler",
+        "python_implementation",
+        "python_implementation_version",
+        "python_version",
+        "python_build",
+        "release",
+        "system",
+        "cpu",
+    ):
         assert field in info
     assert info["cpu_count"] == os.cpu_count() and info["cpu"]["count"] == os.cpu_count()
     assert info["cpu_model"] and info["numpy"] == np.__version__
@@ -396,19 +453,26 @@ def test_machine_info_without_gpu_detection_imports_no_tensorflow(monkeypatch):
 def test_machine_info_gpus_from_tensorflow_and_nvidia_smi(monkeypatch):
     """A stand-in ``tensorflow`` module exercises the lazy GPU path without importing TF."""
     device = types.SimpleNamespace(name="/physical_device:GPU:0", device_type="GPU")
-    experimental = types.SimpleNamespace(get_device_details=lambda d: {
-        "device_name": "NVIDIA A100-SXM4-40GB", "compute_capability": (8, 0)})
-    config = types.SimpleNamespace(list_physical_devices=lambda kind: [device],
-                                   experimental=experimental)
+    experimental = types.SimpleNamespace(
+        get_device_details=lambda d: {"device_name": "NVIDIA A100-SXM4-40GB", "compute_capability": (8, 0)}
+    )
+    config = types.SimpleNamespace(list_physical_devices=lambda kind: [device], experimental=experimental)
     fake_tf = types.ModuleType("tensorflow")
     fake_tf.config = config
     fake_tf.__version__ = "2.99.0"
     monkeypatch.setitem(sys.modules, "tensorflow", fake_tf)
-    monkeypatch.setattr(machine_mod, "nvidia_smi_gpus",
-                        lambda: [{"name": "NVIDIA A100-SXM4-40GB", "driver": "550.54.15"}])
+    monkeypatch.setattr(
+        machine_mod, "nvidia_smi_gpus", lambda: [{"name": "NVIDIA A100-SXM4-40GB", "driver": "550.54.15"}]
+    )
     info = machine_info()
-    assert info["gpus"] == [{"device": "/physical_device:GPU:0", "name": "NVIDIA A100-SXM4-40GB",
-                             "compute_capability": "8.0", "driver": "550.54.15"}]
+    assert info["gpus"] == [
+        {
+            "device": "/physical_device:GPU:0",
+            "name": "NVIDIA A100-SXM4-40GB",
+            "compute_capability": "8.0",
+            "driver": "550.54.15",
+        }
+    ]
     assert info["gpu_driver"] == "550.54.15" and info["gpu_detection"] == "ok"
     assert info["tensorflow"] == "2.99.0"
 
@@ -425,15 +489,17 @@ def test_nvidia_smi_parsing_and_absence(monkeypatch):
     text = "NVIDIA A100-SXM4-40GB, 550.54.15\nTesla T4, 535.104.05\n\n"
     assert machine_mod.nvidia_smi_gpus(text) == [
         {"name": "NVIDIA A100-SXM4-40GB", "driver": "550.54.15"},
-        {"name": "Tesla T4", "driver": "535.104.05"}]
+        {"name": "Tesla T4", "driver": "535.104.05"},
+    ]
     monkeypatch.setattr(machine_mod.shutil, "which", lambda name: None)
     assert machine_mod.nvidia_smi_gpus() == []
 
 
 def test_cpu_model_from_cpuinfo(tmp_path):
     cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("processor\t: 0\nvendor_id\t: GenuineIntel\n"
-                       "model name\t: Intel(R) Xeon(R) Gold 6230 CPU @ 2.10GHz\n")
+    cpuinfo.write_text(
+        "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) Gold 6230 CPU @ 2.10GHz\n"
+    )
     assert machine_mod.cpu_model(cpuinfo) == "Intel(R) Xeon(R) Gold 6230 CPU @ 2.10GHz"
     assert machine_mod.cpu_model(tmp_path / "missing")  # falls back, never raises
 
@@ -446,8 +512,13 @@ def test_commit_info_outside_a_repository(tmp_path):
 
 
 def test_commit_info_in_a_repository(tmp_path):
-    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.org",
-               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.org")
+    env = dict(
+        os.environ,
+        GIT_AUTHOR_NAME="t",
+        GIT_AUTHOR_EMAIL="t@example.org",
+        GIT_COMMITTER_NAME="t",
+        GIT_COMMITTER_EMAIL="t@example.org",
+    )
     repo = tmp_path / "proj"
     repo.mkdir()
     for args in (["init", "-q", "-b", "trunk"], ["commit", "-q", "--allow-empty", "-m", "x"]):
@@ -465,13 +536,20 @@ def test_start_run_collects_metadata_itself(tmp_path, monkeypatch):
     monkeypatch.setattr(machine_mod, "commit_info", lambda: {"id": "c0ffee"})
     with ResultStore(tmp_path / "s.sqlite") as s:
         run = s.get_run(s.start_run(suite="quick", config={}, seed=0))
-    assert run.metadata == {"machine_info": {"cpu_model": "collected"},
-                            "commit_info": {"id": "c0ffee"}}
+    assert run.metadata == {"machine_info": {"cpu_model": "collected"}, "commit_info": {"id": "c0ffee"}}
 
 
 def test_importing_the_store_has_no_side_effects(tmp_path):
-    code = ("import os, sys; import saliency_core.store, saliency_core.harness.compare; "
-            "print('tensorflow' in sys.modules, sorted(os.listdir('.')))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
-                         text=True, check=True, env=_child_env()).stdout.strip()
+    code = (
+        "import os, sys; import saliency_core.store, saliency_core.harness.compare; "
+        "print('tensorflow' in sys.modules, sorted(os.listdir('.')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=_child_env(),
+    ).stdout.strip()
     assert out == "False []"

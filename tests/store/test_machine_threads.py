@@ -28,8 +28,9 @@ def test_configured_threads_and_onednn_flag_are_recorded_in_a_fresh_process():
     env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "3"}
     for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
         env.pop(name, None)
-    proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env,
-                          timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["applied"] == {"intra_op": 1, "inter_op": 2}
@@ -64,11 +65,14 @@ def test_metadata_without_tensorflow_has_the_keys(monkeypatch):
 
 def test_thread_and_onednn_differences_warn_only_when_both_runs_recorded_them():
     old = {"cpu_model": "x"}  # a run from before these fields existed
-    new = {"cpu_model": "x", "onednn_opts": "1", "onednn_enabled": True,
-           "tf_threads": {"intra_op": 0, "inter_op": 0}}
+    new = {
+        "cpu_model": "x",
+        "onednn_opts": "1",
+        "onednn_enabled": True,
+        "tf_threads": {"intra_op": 0, "inter_op": 0},
+    }
     assert _differences(old, new) == []
-    other = {**new, "onednn_opts": "0", "onednn_enabled": False,
-             "tf_threads": {"intra_op": 1, "inter_op": 0}}
+    other = {**new, "onednn_opts": "0", "onednn_enabled": False, "tf_threads": {"intra_op": 1, "inter_op": 0}}
     diff = _differences(new, other)
     assert "TF_ENABLE_ONEDNN_OPTS ('1' vs '0')" in diff
     assert "oneDNN on (True vs False)" in diff and "intra-op threads (0 vs 1)" in diff
