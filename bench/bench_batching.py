@@ -50,8 +50,6 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path, help="also write the numbers to this file")
     args = parser.parse_args(argv)
 
-    import numpy as np
-
     from saliency_core.harness.chunking import find_best_chunk
     from saliency_core.harness.flops import count_flops, measure_roof
     from saliency_core.harness.timing import prepare_saliency_call
@@ -98,7 +96,7 @@ def main(argv=None) -> int:
         for b in batches
     ]
     report = {
-        "model": "resnet50 (random weights, seed %d)" % args.seed,
+        "model": f"resnet50 (random weights, seed {args.seed:d})",
         "variant": args.variant,
         "rounds": args.rounds,
         "saliency_gflop_per_image": flops / 1e9,

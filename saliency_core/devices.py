@@ -56,7 +56,9 @@ def check_device(device: str | None) -> None:
         return
     import tensorflow as tf
 
-    kind, _, index = resolve_device(device).lstrip("/").partition(":")
+    resolved = resolve_device(device)
+    assert resolved is not None  # device is not None
+    kind, _, index = resolved.lstrip("/").partition(":")
     available = tf.config.list_logical_devices(kind)
     if int(index or 0) >= len(available):
         raise DeviceUnavailableError(

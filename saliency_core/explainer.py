@@ -62,6 +62,8 @@ class Explainer:
             device without fast low-precision kernels still runs it, slowly.
     """
 
+    _source: object  # the model _explainer_for was given (set there, for its cache)
+
     def __init__(
         self, model, *, variant="xla", score="logit", batch_size=16, device=None, precision="float32"
     ):

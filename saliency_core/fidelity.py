@@ -28,6 +28,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .reduce import Reduction
+
 __all__ = [
     "Fidelity",
     "map_fidelity",
@@ -154,7 +156,7 @@ def precision_fidelity(
     precision: str,
     variant: str,
     score: str = "logit",
-    reduce: str = "max_abs",
+    reduce: Reduction = "max_abs",
     batch_size: int = 8,
     device: str | None = None,
     gradient_fn=None,

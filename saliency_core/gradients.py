@@ -182,7 +182,13 @@ def build_gradient_fn(classifier, *, variant="xla", score="logit", precision="fl
     _check("precision", precision, PRECISIONS)
     shape, dtype = classifier.input_shape, classifier.dtype
     out = GradientFunction(
-        variant, score, None, shape, dtype, precision=precision, loss_scaled=precision == "float16"
+        variant,
+        score,
+        None,  # type: ignore[arg-type]  # fn set below
+        shape,
+        dtype,
+        precision=precision,
+        loss_scaled=precision == "float16",
     )
 
     def head(logits, targets):
@@ -248,7 +254,7 @@ def build_forward_fn(classifier, *, variant="xla", precision="float32") -> Gradi
     _check("variant", variant, VARIANTS)
     _check("precision", precision, PRECISIONS)
     shape, dtype = classifier.input_shape, classifier.dtype
-    out = GradientFunction(variant, "logit", None, shape, dtype, precision=precision)
+    out = GradientFunction(variant, "logit", None, shape, dtype, precision=precision)  # type: ignore[arg-type]  # fn set below
 
     def body(images):
         if variant != "eager":

@@ -22,6 +22,7 @@ Each kink layer kind reads the layer's input ``z`` (a batch) and offers:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -204,7 +205,7 @@ def _kinks_of(layer):
     return None
 
 
-def kink_layers(model) -> list[tuple[object, ReluKinks | MaxPoolKinks]]:
+def kink_layers(model) -> list[tuple[Any, ReluKinks | MaxPoolKinks]]:
     """The model's kink layers, in order, with their kind.
 
     Raises:

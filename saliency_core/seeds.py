@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 
-__all__ = ["image_seed", "stable_seed"]
+import numpy as np
+
+__all__ = ["image_seed", "image_seeds", "stable_seed"]
 
 
 def stable_seed(*parts) -> int:
@@ -35,3 +37,21 @@ def image_seed(run_seed: int, name: str) -> int:
     layer named "x" (:func:`saliency_core.models.init.layer_seed`).
     """
     return stable_seed(int(run_seed), "image", name)
+
+
+def image_seeds(seed: int, images: np.ndarray) -> np.ndarray:
+    """(N,) uint64 seeds, each from the run seed and one image's bytes (BLAKE2b).
+
+    The same image gets the same seed whatever call, chunk, shard or position it is in,
+    so sharded, chunked and resumed runs draw the same values per image. (Use
+    :func:`image_seed` where an image is known by a stable name instead.)
+    """
+    images = np.ascontiguousarray(images)
+    out = np.empty(len(images), np.uint64)
+    for i, image in enumerate(images):
+        h = hashlib.blake2b(digest_size=8)
+        h.update(str(int(seed)).encode())
+        h.update(str(image.dtype).encode())
+        h.update(image.tobytes())
+        out[i] = int.from_bytes(h.digest(), "little")
+    return out

@@ -15,7 +15,7 @@ ROOT = Path(saliency_core.__file__).parent
 # Words that are also another vocabulary's value: the file where that vocabulary lives.
 OTHER_VOCABULARIES = {
     # weights="random": seeded random backbone weights (models.weights.RANDOM_WEIGHTS)
-    "random": {"models/weights.py", "models/registry.py"},
+    "random": {"models/weights.py", "models/registry.py", "models/lite0.py", "models/user.py"},
 }
 
 

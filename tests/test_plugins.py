@@ -77,20 +77,23 @@ def test_plugin_file_end_to_end(plugin, tiny_model, tmp_path, capsys):
     assert cells["map-entropy"].status == "ok" and len(entropy["per_image"]) == 4
     # ln(256) is the entropy of a uniform 16 x 16 map: every map's entropy is below it
     assert all(0 < h <= np.log(256) + 1e-9 for h in entropy["per_image"])
-    assert entropy["statistics"]["max"] == pytest.approx(max(entropy["per_image"]))
+    top = entropy["per_image_statistics"]["top_percent_mass"]
+    assert entropy["statistics"]["top_percent_mass"] == pytest.approx(np.mean(top))
+    assert all(0.01 <= t <= 1 for t in top)  # the top 1% of pixels hold at least 1% of the mass
+    assert entropy["intervals"]["top_percent_mass"]["n"] == 4
     assert entropy["config"]["method_options"] == {"sigma": 2.0}
     assert entropy["info"]["category"] == "complexity"
 
     policy = tmp_path / "p.toml"
     policy.write_text(
-        textwrap.dedent(f"""
+        textwrap.dedent("""
         name = "entropy"
         [[rules]]
         metric = "map-entropy"
-        statistic = "max"
-        op = "<"
-        threshold = {np.log(256) + 1e-6}
-        why = "No map may be as spread out as a uniform map."
+        statistic = "top_percent_mass"
+        op = ">"
+        threshold = 0.0
+        why = "The top 1% of pixels must hold some of the map's mass."
     """)
     )
     argv = [

@@ -14,17 +14,16 @@ from saliency_core.metrics import Metric, MetricResult, register_metric
 
 @register_metric
 class MapEntropy(Metric):
-    name = "map-entropy"
-    category = "complexity"
-    direction = "lower"  # a focused map spreads its mass over few pixels
-    statistics = ("max",)
+    name, category, direction = "map-entropy", "complexity", "lower"
+    statistics = ("top_percent_mass",)
     reference = "Shannon entropy (nats) of the |map| normalised to sum 1"
 
     def compute(self, ctx, method):
         p = np.abs(ctx.maps(method)).reshape(len(ctx.images), -1) + 1e-12
         p /= p.sum(axis=1, keepdims=True)
-        entropy = -(p * np.log(p)).sum(axis=1)
-        return MetricResult(per_image=entropy, statistics={"max": float(entropy.max())})
+        top = np.sort(p, axis=1)[:, -max(1, p.shape[1] // 100):].sum(axis=1)
+        return MetricResult(per_image=-(p * np.log(p)).sum(axis=1),
+                            per_image_statistics={"top_percent_mass": top})
 
 
 @dataclass(frozen=True)
@@ -34,9 +33,7 @@ class BlurOptions:
 
 @register_method
 class BlurGradient(Method):
-    name = "blur-gradient"
-    kind = "attribution"
-    options = BlurOptions
+    name, kind, options = "blur-gradient", "attribution", BlurOptions
 
     def attribute(self, ctx, opts):
         blurred = ndimage.gaussian_filter(ctx.images, (0, opts.sigma, opts.sigma, 0))

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -220,7 +221,7 @@ def forward_for(classifier, forward: GradientFunction | None = None, *, source=N
 
 @dataclass
 class _Compiled:
-    fn: object = None
+    fn: Any = None  # the tf.function, once built
     traces: int = 0
     calls: int = 0
 

@@ -1,274 +1,118 @@
-"""Gate a saliency method on check results with a policy of rules.
+"""Decide a policy's rules for one method, each with its confidence interval.
 
-A policy is a TOML file with a ``name``, an optional ``description`` and a list of
-``[[rules]]``. Each rule reads one number from one metric's check result and compares
-it with a threshold::
+A rule reads a statistic that is a mean over images (or, with ``compare_to``, the
+method's minus the control's on the same images). Its verdict comes from a seeded
+bootstrap interval of that mean (BCa, :mod:`saliency_core.stats`):
 
-    [[rules]]
-    name = "deletion-beats-random"   # optional; default "<metric>.<statistic>"
-    metric = "deletion"              # a metric name (CLI or registry name)
-    statistic = "value"              # "value" (default) or one of the metric's declared statistics
-    compare_to = "random"            # optional: a control method; the rule reads the difference
-    op = "<"                         # "<", "<=", ">", ">="
-    threshold = 0.0
-    why = "Petsiuk et al. 2018: a useful map must beat a random ordering."
+* **pass**: the whole interval lies on the required side of the threshold;
+* **fail**: the whole interval lies on the wrong side;
+* **inconclusive**: the interval straddles the threshold, or the numbers cannot
+  decide it (constant maps, a clean score already about 0, one image); the number of
+  images that would likely decide it is estimated from the observed effect and spread;
+* **error**: the rule could not be measured (the metric failed or is missing).
 
-A rule holds when ``measured op threshold``, where ``measured`` is the method's
-statistic, or with ``compare_to = CONTROL`` the method's statistic minus the control's
-control's on the same model, data and metric. A rule that cannot be measured (the
-metric failed or is missing, the statistic does not exist, the number is not finite)
-does not hold and is reported as an error, not as a failure.
-
-The packaged ``default`` policy (``saliency_core/policies/default.toml``) gives its
-reasoning in its comments.
+With ``compare_to``, the interval is of the paired per-image difference (same images);
+a control measured over several random orderings enters as their per-image mean, and
+the orderings' spread is reported. The gate's verdict is the worst of its rules
+(error > fail > inconclusive > pass); exit codes 0 pass, 1 fail, 3 inconclusive, 2 error.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-import operator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Literal, Mapping, cast
 
+import numpy as np
 
-from ..toml_files import read_toml
-from ..metrics.base import METRICS
+from ..stats.bootstrap import Interval, bootstrap_interval
+from ..stats.paired import paired_difference_interval
+from ..stats.sample_size import images_needed
+from ..stats.verdict import Op, decide
+from .policy import OPS, Policy, PolicyError, Rule, list_policies, load_policy, parse_policy, policies_dir
 from .results import CheckReport, CheckResult
 
 __all__ = [
-    "OPS",
-    "PolicyError",
-    "Rule",
-    "Policy",
+    "RuleVerdict",
+    "EXIT_CODES",
     "RuleResult",
     "GateResult",
-    "policies_dir",
+    "evaluate_policy",
+    "OPS",
+    "Policy",
+    "PolicyError",
+    "Rule",
     "list_policies",
     "load_policy",
     "parse_policy",
-    "evaluate_policy",
+    "policies_dir",
 ]
 
-OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
-_POLICY_KEYS = ("name", "description", "rules")
-_RULE_KEYS = ("name", "metric", "statistic", "op", "threshold", "compare_to", "why")
-_REQUIRED_RULE_KEYS = ("metric", "op", "threshold", "why")
-
-
-class PolicyError(ValueError):
-    """A policy is missing, not TOML, or has a bad key or value (named in the message)."""
-
-
-@dataclass(frozen=True)
-class Rule:
-    """One rule: ``measured op threshold`` must hold.
-
-    Attributes:
-        name: Short name shown in tables ("mprt-changes-map").
-        metric: Registry metric name ("mprt-cascading").
-        statistic: "value" or one of the metric's declared ``statistics``.
-        op: "<", "<=", ">" or ">=".
-        threshold: The number compared against.
-        why: The reasoning behind the rule, one sentence.
-        compare_to: None, or a registered control method: measure the method minus it.
-    """
-
-    name: str
-    metric: str
-    statistic: str
-    op: str
-    threshold: float
-    why: str
-    compare_to: str | None = None
-
-    def describe(self) -> str:
-        """ "deletion.value - random < 0.0"."""
-        left = f"{self.metric}.{self.statistic}" + (f" - {self.compare_to}" if self.compare_to else "")
-        return f"{left} {self.op} {self.threshold:g}"
-
-
-@dataclass(frozen=True)
-class Policy:
-    """A named list of rules.
-
-    Attributes:
-        name: Policy name (the ``policy`` of the gate cell key).
-        rules: The rules, in file order.
-        description: Free text.
-        source: Where it was read from (a path, or "inline").
-    """
-
-    name: str
-    rules: tuple[Rule, ...]
-    description: str = ""
-    source: str = "inline"
-
-    @property
-    def metrics(self) -> list[str]:
-        """Registry names of the metrics the rules read, in rule order."""
-        return list(dict.fromkeys(r.metric for r in self.rules))
-
-    @property
-    def control_metrics(self) -> list[str]:
-        """Metrics that a control must also be measured on."""
-        return list(dict.fromkeys(r.metric for r in self.rules if r.compare_to))
-
-    @property
-    def controls(self) -> list[str]:
-        """The control methods the rules compare against."""
-        return list(dict.fromkeys(r.compare_to for r in self.rules if r.compare_to))
-
-
-def policies_dir() -> Path:
-    """The directory of the policies packaged with the library."""
-    return Path(__file__).resolve().parent.parent / "policies"
-
-
-def list_policies() -> list[str]:
-    """Names of the packaged policies."""
-    return sorted(p.stem for p in policies_dir().glob("*.toml"))
-
-
-def load_policy(name_or_path: str | Path) -> Policy:
-    """Read a policy: a packaged name ("default") or a TOML file.
-
-    Raises:
-        PolicyError: no such file or packaged policy, invalid TOML, or a bad key or
-            value; the message names the file and the key.
-    """
-    data, path = read_toml(name_or_path, policies_dir(), "policy", PolicyError)
-    return parse_policy(data, source=str(path), default_name=path.stem)
-
-
-def parse_policy(data: Mapping, *, source: str = "inline", default_name: str = "policy") -> Policy:
-    """Build a :class:`Policy` from parsed TOML; every error names ``source`` and the key."""
-
-    def fail(where: str, message: str):
-        raise PolicyError(f"{source}: {where}: {message}")
-
-    if not isinstance(data, Mapping):
-        fail("policy", "must be a table")
-    extra = [k for k in data if k not in _POLICY_KEYS]
-    if extra:
-        fail(f"key {extra[0]!r}", f"unknown key (expected {', '.join(_POLICY_KEYS)})")
-    name = data.get("name", default_name)
-    if not isinstance(name, str) or not name.strip():
-        fail("key 'name'", "must be a non-empty string")
-    description = data.get("description", "")
-    if not isinstance(description, str):
-        fail("key 'description'", "must be a string")
-    raw_rules = data.get("rules")
-    if not isinstance(raw_rules, list) or not raw_rules:
-        fail("key 'rules'", "must be a non-empty array of tables ([[rules]])")
-    rules, names = [], set()
-    for i, raw in enumerate(raw_rules, start=1):
-        where = f"rules[{i}]"
-        if not isinstance(raw, Mapping):
-            fail(where, "must be a table")
-        extra = [k for k in raw if k not in _RULE_KEYS]
-        if extra:
-            fail(f"{where}: key {extra[0]!r}", f"unknown key (expected {', '.join(_RULE_KEYS)})")
-        missing = [k for k in _REQUIRED_RULE_KEYS if k not in raw]
-        if missing:
-            fail(f"{where}: key {missing[0]!r}", "missing")
-        try:
-            metric = METRICS.canonical(raw["metric"]) if isinstance(raw["metric"], str) else None
-        except ValueError as exc:
-            fail(f"{where}: key 'metric'", str(exc))
-        if metric is None:
-            fail(f"{where}: key 'metric'", "must be a string")
-        statistic = raw.get("statistic", "value")
-        allowed = ("value", *METRICS.get(metric).statistics)
-        if statistic not in allowed:
-            fail(
-                f"{where}: key 'statistic'",
-                f"{statistic!r} is not a statistic of {metric} (choose from {', '.join(allowed)})",
-            )
-        op = raw["op"]
-        if op not in OPS:
-            fail(f"{where}: key 'op'", f"{op!r} is not one of {', '.join(OPS)}")
-        threshold = raw["threshold"]
-        if (
-            isinstance(threshold, bool)
-            or not isinstance(threshold, (int, float))
-            or not math.isfinite(threshold)
-        ):
-            fail(f"{where}: key 'threshold'", f"must be a finite number, got {threshold!r}")
-        compare_to = raw.get("compare_to")
-        if compare_to is not None:
-            from ..methods.base import method_names
-
-            controls = method_names("control")
-            if compare_to not in controls:
-                fail(
-                    f"{where}: key 'compare_to'",
-                    f"{compare_to!r} is not a control method (choose from {', '.join(controls)})",
-                )
-        why = raw["why"]
-        if not isinstance(why, str) or not why.strip():
-            fail(f"{where}: key 'why'", "must be a non-empty string")
-        rule_name = raw.get("name", f"{metric}.{statistic}" + (f"-vs-{compare_to}" if compare_to else ""))
-        if not isinstance(rule_name, str) or not rule_name.strip():
-            fail(f"{where}: key 'name'", "must be a non-empty string")
-        if rule_name in names:
-            fail(f"{where}: key 'name'", f"duplicate rule name {rule_name!r}")
-        names.add(rule_name)
-        rules.append(
-            Rule(
-                name=rule_name,
-                metric=metric,
-                statistic=statistic,
-                op=op,
-                threshold=float(threshold),
-                why=" ".join(why.split()),
-                compare_to=compare_to,
-            )
-        )
-    return Policy(
-        name=name.strip(), rules=tuple(rules), description=" ".join(description.split()), source=source
-    )
+RuleVerdict = Literal["pass", "fail", "inconclusive", "error"]
+EXIT_CODES: dict[str, int] = {"pass": 0, "fail": 1, "error": 2, "inconclusive": 3}
+_SEVERITY: tuple[RuleVerdict, ...] = ("pass", "inconclusive", "fail", "error")
 
 
 @dataclass(frozen=True)
 class RuleResult:
-    """A rule as evaluated for one method.
+    """A rule as decided for one method.
 
     Attributes:
         rule: The rule.
-        method: The method it was evaluated for.
-        value: The measured number compared with the threshold (the difference to the
-            control for ``compare_to`` rules); None when it could not be measured.
+        method: The method it was decided for.
+        verdict: "pass", "fail", "inconclusive" or "error".
+        value: The measured mean (the mean difference to the control for
+            ``compare_to`` rules); None when not measured.
+        interval: ``{low, high, confidence, method, n_resamples, n}`` of ``value``, or None.
         method_value: The method's statistic.
         control_value: The control's statistic (``compare_to`` rules), else None.
-        passed: Whether ``value op threshold`` holds (False when not measured).
-        error: Why the rule could not be measured, else None.
+        control_spread: The control's spread over its random orderings
+            (``{k, mean, std, low, high}``), or None.
+        reason: Why this verdict (for an error: what could not be measured).
+        images_needed: For an inconclusive rule, about how many images would decide it.
     """
 
     rule: Rule
     method: str
+    verdict: RuleVerdict
     value: float | None
+    interval: dict | None
     method_value: float | None
     control_value: float | None
-    passed: bool
-    error: str | None = None
+    control_spread: dict | None
+    reason: str
+    images_needed: int | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == "pass"
+
+    @property
+    def error(self) -> str | None:
+        return self.reason if self.verdict == "error" else None
 
     def as_dict(self) -> dict:
-        """The rule as stored in a ``gate`` cell (ARCHITECTURE.md field names first)."""
+        """The rule as stored in a ``gate`` cell and written by ``gate --json``."""
         r = self.rule
         return {
             "rule": r.name,
             "method": self.method,
             "metric": r.metric,
-            "value": self.value,
-            "op": r.op,
-            "threshold": r.threshold,
-            "passed": self.passed,
-            "why": r.why,
             "statistic": r.statistic,
             "compare_to": r.compare_to,
+            "op": r.op,
+            "threshold": r.threshold,
+            "verdict": self.verdict,
+            "passed": self.passed,
+            "value": self.value,
+            "interval": self.interval,
             "method_value": self.method_value,
             "control_value": self.control_value,
+            "control_spread": self.control_spread,
+            "reason": self.reason,
+            "images_needed": self.images_needed,
+            "why": r.why,
             "error": self.error,
         }
 
@@ -280,36 +124,48 @@ class GateResult:
     Attributes:
         policy: Policy name.
         method: The method gated.
-        passed: True when every rule holds.
+        verdict: The worst rule verdict (error > fail > inconclusive > pass).
         rules: One :class:`RuleResult` per rule, in policy order.
-        model, data: Where the results came from (from the check results).
+        model, data: Where the results came from.
     """
 
     policy: str
     method: str
-    passed: bool
+    verdict: RuleVerdict
     rules: list[RuleResult] = field(default_factory=list)
     model: str | None = None
     data: str | None = None
 
     @property
+    def passed(self) -> bool:
+        return self.verdict == "pass"
+
+    @property
     def failed(self) -> list[RuleResult]:
-        """Rules that were measured and do not hold."""
-        return [r for r in self.rules if not r.passed and r.error is None]
+        return [r for r in self.rules if r.verdict == "fail"]
+
+    @property
+    def inconclusive(self) -> list[RuleResult]:
+        return [r for r in self.rules if r.verdict == "inconclusive"]
 
     @property
     def errors(self) -> list[RuleResult]:
-        """Rules that could not be measured."""
-        return [r for r in self.rules if r.error is not None]
+        return [r for r in self.rules if r.verdict == "error"]
 
     @property
     def exit_code(self) -> int:
-        """0 every rule holds, 2 some rule could not be measured, else 1."""
-        return 0 if self.passed else (2 if self.errors else 1)
+        """0 pass, 1 fail, 3 inconclusive, 2 some rule could not be measured."""
+        return EXIT_CODES[self.verdict]
 
     def as_dict(self) -> dict:
-        """``{passed, method, rules: [...]}``: the metrics of a ``gate`` cell."""
-        return {"passed": self.passed, "method": self.method, "rules": [r.as_dict() for r in self.rules]}
+        """``{verdict, passed, method, rules: [...]}``: the metrics of a ``gate`` cell."""
+        return {
+            "verdict": self.verdict,
+            "passed": self.passed,
+            "method": self.method,
+            "exit_code": self.exit_code,
+            "rules": [r.as_dict() for r in self.rules],
+        }
 
 
 def _index(check_results) -> dict[tuple[str, str], CheckResult]:
@@ -329,7 +185,7 @@ def _index(check_results) -> dict[tuple[str, str], CheckResult]:
     return out
 
 
-def _measure(results, method, rule) -> tuple[float | None, str | None]:
+def _lookup(results, method: str, rule: Rule) -> tuple[CheckResult | None, str | None]:
     result = results.get((method, rule.metric))
     if result is None:
         return None, f"no {rule.metric} result for {method}"
@@ -339,29 +195,142 @@ def _measure(results, method, rule) -> tuple[float | None, str | None]:
         value = result.statistic(rule.statistic)
     except KeyError as exc:
         return None, str(exc.args[0])
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None, f"{rule.metric}.{rule.statistic} of {method} is not a number: {value!r}"
-    if not math.isfinite(value):
-        return None, f"{rule.metric}.{rule.statistic} of {method} is {value}"
-    return value, None
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        return None, f"{rule.metric}.{rule.statistic} of {method} is {value!r}, not a finite number"
+    return result, None
+
+
+def _decide_rule(
+    rule: Rule, method: str, results, *, seed: int, confidence: float, resamples: int
+) -> RuleResult:
+    result, error = _lookup(results, method, rule)
+    control = None
+    if error is None and rule.compare_to:
+        control, error = _lookup(results, rule.compare_to, rule)
+    common: dict[str, Any] = dict(rule=rule, method=method)
+    if error is not None:
+        return RuleResult(
+            **common,
+            verdict="error",
+            value=None,
+            interval=None,
+            method_value=None,
+            control_value=None,
+            control_spread=None,
+            reason=error,
+        )
+    assert result is not None  # _lookup returns a result exactly when it returns no error
+    # _lookup checked that both statistics are finite numbers
+    method_value = float(cast(float, result.statistic(rule.statistic)))
+    control_value = float(cast(float, control.statistic(rule.statistic))) if control is not None else None
+    per_image = result.per_image_of(rule.statistic)
+    warnings = list(result.warnings) + (list(control.warnings) if control is not None else [])
+    value = method_value - control_value if control_value is not None else method_value
+    base: dict[str, Any] = dict(**common, method_value=method_value, control_value=control_value)
+    if per_image is None:
+        return RuleResult(
+            **base,
+            verdict="inconclusive",
+            value=value,
+            interval=None,
+            control_spread=None,
+            reason=f"{rule.metric}.{rule.statistic} has no per-image values, so no "
+            "interval (a result stored by an older version?)",
+        )
+    a = np.asarray(per_image, np.float64)
+    spread = None
+    iv: Interval | None
+    if control is not None:
+        b = np.asarray(
+            control.orderings_of(rule.statistic) or control.per_image_of(rule.statistic), np.float64
+        )
+        if b.shape[-1] != a.shape[0]:
+            return RuleResult(
+                **base,
+                verdict="error",
+                value=value,
+                interval=None,
+                control_spread=None,
+                reason=f"{method} and {rule.compare_to} were measured on "
+                f"{a.shape[0]} and {b.shape[-1]} images",
+            )
+        if not (np.isfinite(a).all() and np.isfinite(b).all()):
+            warnings.append("some per-image values are not finite")
+            iv = None
+        else:
+            iv = paired_difference_interval(a, b, confidence=confidence, n_resamples=resamples, seed=seed)
+            spread = dataclasses.asdict(iv.control_spread) if iv.control_spread else None
+        diffs = a - (b.mean(axis=0) if b.ndim == 2 else b)
+    else:
+        iv = (
+            bootstrap_interval(a, confidence=confidence, n_resamples=resamples, seed=seed)
+            if np.isfinite(a).all()
+            else None
+        )
+        if iv is None:
+            warnings.append("some per-image values are not finite")
+        diffs = a
+    interval = (
+        None
+        if iv is None
+        else {k: getattr(iv, k) for k in ("low", "high", "confidence", "method", "n_resamples", "n")}
+    )
+    if warnings or iv is None:
+        return RuleResult(
+            **base,
+            verdict="inconclusive",
+            value=value,
+            interval=interval,
+            control_spread=spread,
+            reason="the numbers cannot decide it: " + "; ".join(warnings),
+        )
+    if iv.degenerate and iv.n >= 2:  # every image gives the same number: no uncertainty left
+        holds = bool(OPS[rule.op](iv.estimate, rule.threshold))
+        return RuleResult(
+            **base,
+            verdict="pass" if holds else "fail",
+            value=float(iv.estimate),
+            interval=interval,
+            control_spread=spread,
+            reason=f"all {iv.n} images give {iv.estimate:g} (no spread over images), "
+            f"which is {'' if holds else 'not '}{rule.op} {rule.threshold:g}",
+        )
+    decision = decide(iv, cast(Op, rule.op), rule.threshold)  # parse_policy checked op
+    needed = None
+    if decision.verdict == "inconclusive":
+        estimate = images_needed(diffs, rule.threshold, confidence=confidence)
+        needed = estimate.images
+    return RuleResult(
+        **base,
+        verdict=decision.verdict,
+        value=float(iv.estimate),
+        interval=interval,
+        control_spread=spread,
+        reason=decision.reason,
+        images_needed=needed,
+    )
 
 
 def evaluate_policy(
-    policy: Policy, check_results: CheckReport | Iterable, *, method: str | None = None
+    policy: Policy,
+    check_results: CheckReport | Iterable,
+    *,
+    method: str | None = None,
+    seed: int = 0,
+    confidence: float = 0.95,
+    resamples: int = 2000,
 ) -> GateResult:
-    """Evaluate every rule of ``policy`` for one method.
+    """Decide every rule of ``policy`` for one method.
 
     Args:
         policy: The policy.
         check_results: A :class:`CheckReport`, or :class:`CheckResult` objects or
-            stored ``check`` cells (for several methods: the gated one and the control).
+            stored ``check`` cells (for several methods: the gated one and the controls).
         method: The method to gate; None means the only method in ``check_results``
             other than the rules' controls (or a control itself if it is alone).
-
-    Returns:
-        A :class:`GateResult`; ``passed`` only if every rule was measured and holds.
+        seed: Seed of the bootstrap resampling.
+        confidence: Level of the intervals.
+        resamples: Bootstrap resamples (at least 2,000).
 
     Raises:
         ValueError: ``method`` is None and the results hold several candidate methods.
@@ -376,33 +345,17 @@ def evaluate_policy(
                 f"({', '.join(candidates) or 'none'}); say which one to gate"
             )
         method = candidates[0]
-    out = []
-    for rule in policy.rules:
-        value, error = _measure(results, method, rule)
-        method_value, control_value = value, None
-        if error is None and rule.compare_to:
-            control_value, error = _measure(results, rule.compare_to, rule)
-            value = None if error else value - control_value
-        if error is not None:
-            value = None
-        passed = error is None and bool(OPS[rule.op](value, rule.threshold))
-        out.append(
-            RuleResult(
-                rule=rule,
-                method=method,
-                value=value,
-                method_value=method_value,
-                control_value=control_value,
-                passed=passed,
-                error=error,
-            )
-        )
+    rules = [
+        _decide_rule(rule, method, results, seed=seed, confidence=confidence, resamples=resamples)
+        for rule in policy.rules
+    ]
+    verdict: RuleVerdict = max((r.verdict for r in rules), key=_SEVERITY.index, default="pass")
     first = next(iter(results.values()), None)
     return GateResult(
         policy=policy.name,
         method=method,
-        passed=all(r.passed for r in out),
-        rules=out,
+        verdict=verdict,
+        rules=rules,
         model=first.model if first else None,
         data=first.data if first else None,
     )

@@ -57,7 +57,15 @@ def run_gate(
             report.results.extend(
                 run_checks(classifier, data.images, methods=[control], metrics=metrics, **common).results
             )
-    result = evaluate_policy(policy, report, method=method)
+    settings = check_options.get("settings")
+    result = evaluate_policy(
+        policy,
+        report,
+        method=method,
+        seed=seed,
+        confidence=getattr(settings, "confidence", 0.95),
+        resamples=getattr(settings, "resamples", 2000),
+    )
     if store is not None:
         key = {"model": report.model, "data": data.name, "policy": policy.name}
         if store.get_cell(run_id, "gate", key) is None:
@@ -73,31 +81,47 @@ def run_gate(
     return result, report
 
 
-def _fmt(value) -> str:
-    return "n/a" if value is None else f"{value:.4f}"
+def _fmt(value, spec: str = "+.4f") -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def _measured(r) -> str:
+    rule = r.rule
+    left = f"{rule.metric}.{rule.statistic}" + (f" - {rule.compare_to}" if rule.compare_to else "")
+    text = f"{left} = {_fmt(r.value)}"
+    if r.interval:
+        text += (
+            f" [{r.interval['confidence']:.0%} CI {_fmt(r.interval['low'])}, "
+            f"{_fmt(r.interval['high'])}; {r.interval['n']} images]"
+        )
+    if rule.compare_to and r.method_value is not None:
+        text += (
+            f" ({r.method} {_fmt(r.method_value, '.4f')}, {rule.compare_to} {_fmt(r.control_value, '.4f')}"
+        )
+        spread = r.control_spread
+        if spread:
+            text += f" over {spread['k']} orderings, {spread['low']:.4f}..{spread['high']:.4f}"
+        text += ")"
+    return text
 
 
 def gate_lines(result: GateResult, policy: Policy, *, model: str, data: str) -> list[str]:
-    """The verdict as printed lines: one per rule with its measurement and reason."""
+    """The verdict as printed lines: one per rule with its interval and reason."""
     lines = [f"gate: policy {policy.name} ({policy.source}) on {model} / {data}, method {result.method}"]
     for r in result.rules:
         rule = r.rule
-        verdict = "PASS" if r.passed else ("ERROR" if r.error else "FAIL")
-        if rule.compare_to:
-            measured = (
-                f"{rule.metric}.{rule.statistic} - {rule.compare_to} = {_fmt(r.value)} "
-                f"({result.method} {_fmt(r.method_value)}, {rule.compare_to} "
-                f"{_fmt(r.control_value)})"
+        lines.append(
+            f"  {r.verdict.upper():<12} {rule.name}: {_measured(r)}, needs {rule.op} {rule.threshold:g}"
+        )
+        if r.verdict != "pass":
+            lines.append(f"        {r.reason}")
+        if r.images_needed is not None:
+            lines.append(
+                f"        about {r.images_needed} images would likely decide it "
+                f"(if the effect and its spread stay as measured)"
             )
-        else:
-            measured = f"{rule.metric}.{rule.statistic} = {_fmt(r.value)}"
-        lines.append(f"  {verdict:<5} {rule.name}: {measured}, needs {rule.op} {rule.threshold:g}")
-        if r.error:
-            lines.append(f"        error: {r.error}")
         lines.append(f"        why: {rule.why}")
-    if result.passed:
-        lines.append(f"verdict: PASS ({len(result.rules)} of {len(result.rules)} rules hold)")
-    else:
-        bad = [r.rule.name for r in result.rules if not r.passed]
-        lines.append(f"verdict: FAIL ({len(bad)} of {len(result.rules)} rules do not hold: {', '.join(bad)})")
+    counts = {v: sum(r.verdict == v for r in result.rules) for v in ("pass", "fail", "inconclusive", "error")}
+    summary = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+    lines.append(f"verdict: {result.verdict.upper()} ({summary}; exit {result.exit_code})")
     return lines

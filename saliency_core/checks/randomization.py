@@ -10,6 +10,12 @@ parameters, which is what a faithful method should show):
 * ``mode="independent"``: step ``k`` randomizes block ``k`` alone; the trained
   values are restored before the next step.
 
+``order="bottom_up"`` walks the blocks from the input towards the output instead
+(Hedstroem et al. 2024 argue for it: after top-down steps the trained lower layers
+still shape the map). ``final_only=True`` skips the intermediate steps: one step
+randomizes every block, the fully randomized model (sMPRT, eMPRT). ``explain_fn``
+replaces how a model state's maps are computed (sMPRT's denoised maps).
+
 Protocol, in the words of the checks:
 
 * Each randomized variable is re-drawn from its layer's *own* initializer (Keras
@@ -46,17 +52,20 @@ import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
 from ..explainer import Explainer
 from ..models.classifier import Classifier, as_classifier
 from ..models.init import layer_seed, random_weights
+from ..seeds import image_seeds
 from .similarity import SIMILARITIES, Reference, check_measures
 
 __all__ = [
     "MODES",
+    "ORDERS",
+    "ALL_LAYERS",
     "RandomizationResult",
     "RandomLogitResult",
     "randomization_blocks",
@@ -67,6 +76,9 @@ __all__ = [
 ]
 
 MODES = ("cascading", "independent")
+ORDERS = ("top_down", "bottom_up")
+ALL_LAYERS = "all layers"
+"""Name of the one step of ``mprt(..., final_only=True)``: every block randomized."""
 
 # Names of keras.applications-style blocks: "conv5_block3_2_conv" -> "conv5_block3",
 # "conv1_conv" -> "conv1", "block1a_dwconv" -> "block1a", "block_3_expand" -> "block_3";
@@ -174,9 +186,11 @@ class RandomizationResult:
 
     Attributes:
         mode: "cascading" or "independent".
+        order: "top_down" or "bottom_up": the step order of the blocks.
         method: Saliency method or control the maps came from.
         seed: Run seed (randomized weights and the method's own randomness).
-        blocks: Block names, step order (output side first).
+        blocks: Block names in step order (output side first for "top_down"; one
+            :data:`ALL_LAYERS` step with ``final_only``).
         layers: Layer names randomized at each step's block.
         measures: Similarity measure names (see :data:`similarity.SIMILARITIES`).
         similarity: (steps, measures, N): ``similarity[k, j, i]`` compares image
@@ -205,6 +219,7 @@ class RandomizationResult:
     traces: int
     skipped: list[str] = field(default_factory=list)
     timings: dict = field(default_factory=dict)
+    order: str = "top_down"
 
     def mean(self) -> np.ndarray:
         """(steps, measures) mean similarity over images."""
@@ -287,6 +302,9 @@ def mprt(
     device=None,
     keep_maps=True,
     callback: Callable | None = None,
+    order="top_down",
+    final_only: bool = False,
+    explain_fn: Callable | None = None,
     precision="float32",
 ) -> RandomizationResult:
     """Model-parameter randomization test (Adebayo et al. 2018, Sec. 4).
@@ -314,6 +332,18 @@ def mprt(
         keep_maps: Keep every step's maps in the result.
         callback: Called as ``callback(step, block_name, clone_keras_model)`` after
             each step's weights are assigned (for inspection; must not modify it).
+        order: "top_down" (blocks from the output to the input, Adebayo et al.) or
+            "bottom_up" (from the input to the output).
+        final_only: One step that randomizes every block at once (named
+            :data:`ALL_LAYERS`): only the trained and the fully randomized model are
+            explained. The weights are those of the last cascading step in either order
+            (each variable's values depend on the seed and its own name only).
+        explain_fn: ``explain_fn(explainer, targets) -> SaliencyResult``: the maps of
+            the current model state from the :class:`Explainer` built on the clone;
+            ``targets`` is None for the trained model when ``targets`` is None (resolve
+            them, e.g. to the top-1 class) and the trained model's targets afterwards.
+            None computes ``explainer.explain(images, method=method, ...)`` with the
+            arguments above.
         precision: The network's precision; a low one reads the clone's variables as
             they are randomized (:mod:`saliency_core.precision` shares them).
 
@@ -322,15 +352,21 @@ def mprt(
     """
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    if order not in ORDERS:
+        raise ValueError(f"unknown order {order!r}; choose one of {', '.join(ORDERS)}")
     measures = check_measures(measures)
     t_start = time.perf_counter()
 
     source, clone_clf, clone = _clone(classifier)
     before = _snapshot(source)
     named = _named_blocks(source)
-    blocks = [layers for _, layers in named]
-    if not blocks:
+    if not named:
         raise ValueError(f"model {source.name!r} has no trainable layers with weights to randomize")
+    if order == "bottom_up":
+        named = named[::-1]
+    if final_only:
+        named = [(ALL_LAYERS, [layer for _, layers in named for layer in layers])]
+    blocks = [layers for _, layers in named]
     clone_layers = {layer.name: layer for layer in _leaf_layers(clone)}
     # Trained values of the clone's variables, per block, for restoring (independent mode).
     trained_values = [
@@ -343,9 +379,16 @@ def mprt(
     explainer = Explainer(
         clone_clf, variant=variant, score=score, batch_size=batch_size, device=device, precision=precision
     )
-    timings = {"setup_s": time.perf_counter() - t_start, "assign_s": [], "explain_s": [], "similarity_s": []}
+    timings: dict[str, Any] = {
+        "setup_s": time.perf_counter() - t_start,
+        "assign_s": [],
+        "explain_s": [],
+        "similarity_s": [],
+    }
 
     def explain(tg):
+        if explain_fn is not None:
+            return explain_fn(explainer, tg)
         return explainer.explain(images, targets=tg, method=method, reduce=reduce, options=options, seed=seed)
 
     t0 = time.perf_counter()
@@ -371,8 +414,8 @@ def mprt(
         for k, block in enumerate(blocks):
             t0 = time.perf_counter()
             if mode == "independent" and k > 0:
-                for layer, values in trained_values[k - 1]:
-                    for v, value in zip(layer.weights, values):
+                for layer, saved in trained_values[k - 1]:
+                    for v, value in zip(layer.weights, saved):
                         v.assign(value)
             for layer in block:
                 values, missing = random_weights(layer, seed)
@@ -389,7 +432,7 @@ def mprt(
             step_maps = explain(fixed_targets).maps
             timings["explain_s"].append(time.perf_counter() - t0)
             pending.append(worker.submit(compare, step_maps))
-            if keep_maps:
+            if maps is not None:  # keep_maps
                 maps.append(step_maps.astype(np.float32))
         scored = [future.result() for future in pending]  # re-raises a scoring error
     timings["steps_s"] = time.perf_counter() - t_steps
@@ -419,10 +462,11 @@ def mprt(
         measures=measures,
         similarity=np.stack(similarity),
         targets=fixed_targets,
-        maps=np.stack(maps) if keep_maps else None,
+        maps=np.stack(maps) if maps is not None else None,
         traces=explainer.fn.traces,
         skipped=skipped,
         timings=timings,
+        order=order,
     )
 
 
@@ -444,7 +488,8 @@ def random_logit(
     """Similarity of the top-1 class's map and a random other class's map, per image.
 
     The other class is drawn uniformly from the ``K - 1`` classes that are not the
-    image's top-1, with ``np.random.default_rng(seed)``. Arguments as in :func:`mprt`.
+    image's top-1, from a generator seeded by the run seed and the image's content (so an
+    image gets the same class in any chunk or shard). Arguments as in :func:`mprt`.
     """
     measures = check_measures(measures)
     explainer = Explainer(
@@ -454,7 +499,10 @@ def random_logit(
     if k < 2:
         raise ValueError("the random-logit test needs at least two classes")
     top = explainer.explain(images, method=method, reduce=reduce, options=options, seed=seed)
-    draw = np.random.default_rng(seed).integers(0, k - 1, size=len(top.targets))
+    draw = np.array(
+        [np.random.default_rng(int(s)).integers(0, k - 1) for s in image_seeds(seed, np.asarray(images))],
+        np.int64,
+    )
     others = (draw + (draw >= top.targets)).astype(np.int32)  # skip the top-1 class
     other = explainer.explain(
         images, targets=others, method=method, reduce=reduce, options=options, seed=seed

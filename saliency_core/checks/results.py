@@ -24,6 +24,15 @@ class CheckResult:
         seconds: Wall-clock seconds the metric took (None when unknown).
         resumed: True when read back from the store instead of computed.
         info: The metric's metadata (category, label, reference), as stored.
+        per_image_statistics: Per-image values behind statistics that are means.
+        intervals: Bootstrap confidence interval of ``value`` and of each per-image
+            statistic (``Interval`` fields: estimate, low, high, confidence, method,
+            n_resamples, ...), or None where a value was not finite.
+        warnings: Why these numbers cannot decide a gate rule (constant maps, a
+            clean score already about 0, ...).
+        per_ordering: For the chance baseline, (K, N) per-image values of each of its
+            K random orderings (``per_image`` is their mean), else None.
+        per_ordering_statistics: The same for each per-image statistic.
     """
 
     model: str
@@ -40,6 +49,11 @@ class CheckResult:
     seconds: float | None = None
     resumed: bool = False
     info: dict = field(default_factory=dict)
+    per_image_statistics: dict = field(default_factory=dict)
+    intervals: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
+    per_ordering: list | None = None
+    per_ordering_statistics: dict | None = None
 
     @property
     def ok(self) -> bool:
@@ -64,6 +78,34 @@ class CheckResult:
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def stored(self) -> dict:
+        """The metrics of this result's ``check`` cell."""
+        fields = (
+            "value",
+            "direction",
+            "per_image",
+            "statistics",
+            "config",
+            "seconds",
+            "info",
+            "per_image_statistics",
+            "intervals",
+            "warnings",
+            "per_ordering",
+            "per_ordering_statistics",
+        )
+        return {k: getattr(self, k) for k in fields}
+
+    def per_image_of(self, statistic: str) -> list | None:
+        """Per-image values behind ``statistic`` ("value" or a per-image statistic), or None."""
+        return self.per_image if statistic == "value" else self.per_image_statistics.get(statistic)
+
+    def orderings_of(self, statistic: str) -> list | None:
+        """(K, N) per-ordering values behind ``statistic`` for the chance baseline, or None."""
+        if statistic == "value":
+            return self.per_ordering
+        return (self.per_ordering_statistics or {}).get(statistic)
+
     @classmethod
     def from_cell(cls, cell) -> "CheckResult":
         """Read a stored ``check`` cell (:class:`saliency_core.store.Cell`)."""
@@ -83,6 +125,11 @@ class CheckResult:
             seconds=m.get("seconds"),
             resumed=True,
             info=dict(m.get("info", {})),
+            per_image_statistics=dict(m.get("per_image_statistics", {})),
+            intervals=dict(m.get("intervals", {})),
+            warnings=list(m.get("warnings", [])),
+            per_ordering=m.get("per_ordering"),
+            per_ordering_statistics=m.get("per_ordering_statistics"),
         )
 
 
@@ -125,7 +172,17 @@ class CheckReport:
         """Headers and rows for one method: value, which way is better, the control's
         value and the margin over it (positive = better than the control), the spread
         over images, seconds, and the reason of a failed metric."""
-        headers = ["metric", "value", "better", control, "margin", "per-image min..max", "seconds", "status"]
+        headers = [
+            "metric",
+            "value",
+            "95% CI",
+            "better",
+            control,
+            "margin",
+            "per-image min..max",
+            "seconds",
+            "status",
+        ]
         rows = []
         for r in (r for r in self.results if r.method == method):
             ctrl = self.get(control, r.metric) if method != control else None
@@ -136,10 +193,15 @@ class CheckReport:
             values = [float(v) for v in r.per_image if v is not None]
             spread = f"{min(values):.3f}..{max(values):.3f}" if values and r.ok else "-"
             status = "ok" if r.ok else f"FAILED: {_short(r.reason or '', 70)}"
+            if r.ok and r.warnings:
+                status = "warning: " + _short("; ".join(r.warnings), 70)
+            iv = (r.intervals or {}).get("value")
+            ci = f"[{iv['low']:.3f}, {iv['high']:.3f}]" if iv else "-"
             rows.append(
                 [
                     r.metric,
                     _fmt(r.value),
+                    ci,
                     r.direction,
                     _fmt(cval),
                     _fmt(margin, "+.3f"),

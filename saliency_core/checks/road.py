@@ -38,6 +38,7 @@ import numpy as np
 
 from ..gradients import GradientFunction
 from ..models.classifier import as_classifier
+from ..seeds import image_seeds
 from .curves import (
     CurveResult,
     _check_inputs,
@@ -67,9 +68,7 @@ NEIGHBOUR_WEIGHTS = (
 )
 
 
-def noisy_linear_impute(
-    images: np.ndarray, removed: np.ndarray, *, noise_std: float, rng: np.random.Generator
-) -> np.ndarray:
+def noisy_linear_impute(images: np.ndarray, removed: np.ndarray, *, noise_std: float, rng) -> np.ndarray:
     """Fill removed pixels with the weighted mean of their 8 neighbours, plus noise.
 
     Every removed pixel ``i`` (all channels) satisfies
@@ -84,7 +83,8 @@ def noisy_linear_impute(
         images: (N, H, W, C) or (H, W, C) values.
         removed: (N, H, W) or (H, W) bool, True where the pixel is removed.
         noise_std: Noise standard deviation, in the units of ``images``.
-        rng: Source of the noise (``np.random.default_rng(seed)``).
+        rng: Source of the noise: one ``np.random.Generator``, or one per image (each
+            image's noise then depends on its own generator only, in raster order).
 
     Returns:
         float64 array shaped like ``images``; known pixels unchanged.
@@ -135,7 +135,12 @@ def noisy_linear_impute(
         )
         solution = np.asarray(spsolve(system, rhs)).reshape(count, channels)
         if noise_std > 0:
-            solution = solution + noise_std * rng.standard_normal(solution.shape)
+            if isinstance(rng, np.random.Generator):
+                solution = solution + noise_std * rng.standard_normal(solution.shape)
+            else:
+                for i in np.unique(img):
+                    rows = img == i
+                    solution[rows] += noise_std * rng[i].standard_normal((int(rows.sum()), channels))
         out[img, row, col] = solution
     return out[0] if single else out
 
@@ -198,17 +203,24 @@ def road_curve(
     steps = len(counts)
     chunk = min(chunk_size, n * steps)
     traces_before = forward.traces
-    value_range = 255.0 if classifier.raw_input else float(images.max() - images.min())
-    noise_std = noise * value_range
+    # Per image, so that the noise of an image does not depend on the others in its chunk.
+    value_range = (
+        np.full(n, 255.0)
+        if classifier.raw_input
+        else np.ptp(images.reshape(n, -1), axis=1).astype(np.float64)
+    )
 
     logits, clean_calls = clean_logits(forward, images, chunk)
     targets, target_source = resolve_targets(targets, logits)
 
     ranks = pixel_ranks(maps, order).reshape(n, height, width)
-    rng = np.random.default_rng(seed)
+    rngs = [np.random.default_rng(int(s)) for s in image_seeds(seed, images)]
     imputed = np.empty((n, steps, *images.shape[1:]), images.dtype)
-    for s, k in enumerate(counts):  # one sparse solve per curve point, all images at once
-        imputed[:, s] = noisy_linear_impute(images, ranks < k, noise_std=noise_std, rng=rng)
+    for s, k in enumerate(counts):  # one sparse solve per curve point per image
+        for i in range(n):
+            imputed[i, s] = noisy_linear_impute(
+                images[i], ranks[i] < k, noise_std=noise * value_range[i], rng=rngs[i]
+            )
     imputed = imputed.reshape(n * steps, *images.shape[1:])
 
     logits, calls = run_chunks(forward, lambda index: imputed[index], n * steps, chunk)
@@ -234,8 +246,9 @@ def road_curve(
     )
     record.update(
         seed=seed,
-        noise_std=noise_std,
-        value_range=value_range,
+        noise_std=(noise * value_range).tolist(),
+        value_range=value_range.tolist(),
+        noise_seeds="per image, from the seed and the image's content",
         neighbour_weights="1/6 direct, 1/12 diagonal, renormalised at borders",
     )
     return _finish(np.asarray(config.fractions), scores.reshape(n, steps), record, targets, counters)

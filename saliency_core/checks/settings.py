@@ -71,6 +71,10 @@ class CheckSettings:
         measures: Similarity measures of the randomization tests.
         step_maps_image: Index of the image whose maps at every randomization step
             are stored (artifact ``step_maps``), or None to store none.
+        chance_orderings: Random orderings the chance baseline is averaged over (each
+            its own seed; the first is the run seed), on metrics where its seed matters.
+        confidence: Level of every confidence interval.
+        resamples: Bootstrap resamples of every interval (at least 2,000).
     """
 
     deletion: CurveConfig = PRESETS["rise-deletion"]
@@ -84,6 +88,9 @@ class CheckSettings:
     metric_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     measures: tuple[str, ...] = tuple(SIMILARITIES)
     step_maps_image: int | None = 0
+    chance_orderings: int = 8
+    confidence: float = 0.95
+    resamples: int = 2000
 
 
 def with_curve_steps(settings: CheckSettings, input_shape, curve_steps: int) -> CheckSettings:

@@ -1,5 +1,5 @@
-"""``explain`` (maps, figure and top-5 for images), ``agree`` (do two variants compute
-the same maps?) and ``list`` (what can be run)."""
+"""``explain`` (maps, figure and top-5 for images; an animated figure for a video),
+``agree`` (do two variants compute the same maps?) and ``list`` (what can be run)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import numpy as np
 from .common import (
     add_model_arguments,
     add_variant_arguments,
+    add_video_arguments,
     load_classifier,
     load_images,
     prepare_images,
@@ -22,9 +23,17 @@ __all__ = ["register", "explain_images", "top_k"]
 
 
 def register(sub) -> None:
-    p = sub.add_parser("explain", help="saliency maps for images: figure (map, input, overlay) + top-5")
+    p = sub.add_parser(
+        "explain",
+        help="saliency maps for images: figure (map, input, overlay) + "
+        "top-5; for a video, an animated figure (GIF or MP4)",
+    )
     p.add_argument(
-        "images", nargs="+", metavar="IMAGE", help="image files, folders, or 'photos' for the bundled photos"
+        "images",
+        nargs="+",
+        metavar="IMAGE",
+        help="image files, folders, or 'photos' for the bundled photos; or one video "
+        "file (.mp4, .avi, .mov, .mkv, .webm, .gif) or 'video' (the bundled video)",
     )
     add_model_arguments(p, required=False, default="efficientnet-lite0")
     add_variant_arguments(p, what="saliency")
@@ -43,8 +52,15 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the method's randomness")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--device", default=None, help="cpu, gpu or gpu:N (default: TensorFlow's choice)")
-    p.add_argument("--out", required=True, type=Path, help="PNG file for the figure")
+    p.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        help="PNG file for the figure; for a video a .gif or .mp4 animation (with a "
+        "still summary NAME-summary.png beside it)",
+    )
     p.add_argument("--top", type=int, default=5, help="how many classes to print per image")
+    add_video_arguments(p)
     p.set_defaults(func=_explain, uses_tensorflow=True)
 
     p = sub.add_parser(
@@ -107,13 +123,14 @@ def explain_images(
 
 
 def _explain(args) -> int:
-    from ..figures import figure_png, recipe_figure
-
-    if args.out.suffix.lower() != ".png":
-        raise CliError(f"--out {str(args.out)!r} must be a .png file")
     from ..checks.settings import primary_method
+    from ..data.video_data import is_video_spec
+    from ..figures import figure_png, recipe_figure
     from ..methods.base import METHODS, parse_method_options
 
+    video = any(is_video_spec(spec) for spec in args.images)
+    if not video and args.out.suffix.lower() != ".png":
+        raise CliError(f"--out {str(args.out)!r} must be a .png file (.gif or .mp4 for a video)")
     try:
         method = METHODS.canonical(args.method) if args.method else primary_method()
         options = parse_method_options(args.method_option)
@@ -122,6 +139,10 @@ def _explain(args) -> int:
     args.method = method
     if args.batch_size < 1:
         raise CliError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if video:
+        from .explain_video import explain_video
+
+        return explain_video(args, method, options.get(method))
     classifier = load_classifier(args)
     images = load_images(args.images)
     from ..harness.autovariant import calls_for
@@ -225,8 +246,9 @@ def _list(args) -> int:
 
         for metric in METRICS:
             alias = f" (also {', '.join(metric.aliases)})" if metric.aliases else ""
+            settings = ", ".join(f"{k}={v}" for k, v in metric.describe()["settings"].items())
             print(
                 f"{metric.name:<20} {metric.category:<14} {metric.direction} is better: "
-                f"{metric.summary}{alias}"
+                f"{metric.summary}{alias}" + (f" ({settings})" if settings else "")
             )
     return 0

@@ -37,6 +37,23 @@ def _add_store(p) -> None:
     )
 
 
+def _add_executor(p) -> None:
+    p.add_argument(
+        "--executor",
+        default="local",
+        choices=("local", "ray"),
+        help="where cells run: this process (default) or a Ray cluster, each cell "
+        "in a worker process of its own (one CPU cell per node at a time, "
+        "one GPU per GPU cell); the store is written here",
+    )
+    p.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="ADDR",
+        help="Ray cluster to join (default: start a local one); e.g. auto or ray://host:10001",
+    )
+
+
 def register(sub) -> None:
     """Add ``run`` and ``time`` to the ``saliency-bench`` parser."""
     p = sub.add_parser(
@@ -66,6 +83,7 @@ def register(sub) -> None:
         "supplying a weights file); each new result replaces the failed one",
     )
     p.add_argument("--fresh-process", action="store_true", help="run each cell in a new Python process")
+    _add_executor(p)
     p.set_defaults(func=cmd_run, uses_tensorflow=True)
 
     p = sub.add_parser(
@@ -136,6 +154,7 @@ def register(sub) -> None:
         "--json", type=Path, metavar="FILE", help="also write the run as pytest-benchmark JSON to FILE"
     )
     p.add_argument("--fresh-process", action="store_true", help="run each cell in a new Python process")
+    _add_executor(p)
     _add_store(p)
     p.set_defaults(func=cmd_time, uses_tensorflow=True)
 
@@ -161,10 +180,24 @@ def _ints(values: list[str], option: str) -> list[int]:
         raise CliError(f"{option} takes integers, got {' '.join(values)}") from None
 
 
+def _executor(args):
+    """The executor of ``--executor`` (None for local); CliError when it cannot start."""
+    name = getattr(args, "executor", "local")
+    if name == "local":
+        return None
+    from ..executors import get_executor
+
+    try:
+        return get_executor(name, address=args.ray_address)
+    except (ImportError, ValueError, RuntimeError) as exc:
+        raise CliError(f"--executor {name}: {exc}") from None
+
+
 def _timed_run(store, suite, args) -> str:
     from ..harness.runner import run_suite
     from ..store import StoreError
 
+    executor = _executor(args)
     try:
         return run_suite(
             suite,
@@ -173,9 +206,13 @@ def _timed_run(store, suite, args) -> str:
             progress=True,
             fresh_process=args.fresh_process,
             retry_failed=getattr(args, "retry_failed", False),
+            executor=executor,
         )
     except (StoreError, ValueError) as exc:
         raise CliError(str(exc)) from None
+    finally:
+        if executor is not None:
+            executor.close()
 
 
 def cmd_run(args) -> int:
@@ -193,9 +230,10 @@ def cmd_run(args) -> int:
         start = time.perf_counter()
         run_id = _timed_run(store, suite, args)
         args.timing_wall_s = time.perf_counter() - start
+        args.gate_exit = 0
         for step in post_timing_steps():
             step(args, store, run_id)
-    return 0
+    return args.gate_exit  # the gate's verdict (0 pass, 1 fail, 3 inconclusive), report written
 
 
 def cmd_time(args) -> int:

@@ -152,14 +152,14 @@ def cmd_compare(args) -> int:
         run_a, run_b = store.get_run(args.run), store.get_run(args.run_b)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", MachineMismatchWarning)
-            rows = compare_runs(store, run_a.id, run_b.id, threshold=args.threshold)
+            diffs = compare_runs(store, run_a.id, run_b.id, threshold=args.threshold)
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
-    headers, body = diff_table(rows)
+    headers, body = diff_table(diffs)
     print_table(
         headers, body, title=f"run {run_b.id} (B) against {run_a.id} (A), threshold {args.threshold:.0%}"
     )
-    regressions = [r for r in rows if r.verdict == "regression"]
+    regressions = [r for r in diffs if r.verdict == "regression"]
     if regressions:
         print(f"{len(regressions)} regression(s): {', '.join(r.name for r in regressions)}", file=sys.stderr)
         return 1

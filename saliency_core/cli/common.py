@@ -10,6 +10,8 @@ from .errors import CliError
 __all__ = [
     "add_model_arguments",
     "add_variant_arguments",
+    "add_video_arguments",
+    "check_video_arguments",
     "load_classifier",
     "load_images",
     "prepare_images",
@@ -86,6 +88,37 @@ def resolve_variant(args, classifier, *, calls: int) -> str:
     print(f"saliency-bench: {choice.line()}", file=sys.stderr, flush=True)
     args.variant, args.variant_choice = choice.variant, choice.record()
     return choice.variant
+
+
+def add_video_arguments(parser) -> None:
+    """``--fps`` and ``--max-frames``: how a video's frames are sampled."""
+    from ..data.check_data import DEFAULT_MAX_FRAMES
+
+    parser.add_argument(
+        "--fps",
+        type=float,
+        default=None,
+        metavar="RATE",
+        help="video data: sample the frames at RATE frames per second (the first "
+        "frame at or after each 1/RATE s; default: every frame)",
+    )
+    parser.add_argument(
+        "--max-frames",
+        type=int,
+        default=DEFAULT_MAX_FRAMES,
+        metavar="N",
+        help=f"video data: use at most N sampled frames (default: {DEFAULT_MAX_FRAMES})",
+    )
+
+
+def check_video_arguments(args) -> None:
+    """CliError for a ``--fps`` that is not a positive number or a ``--max-frames`` < 1."""
+    import math
+
+    if args.fps is not None and not (math.isfinite(args.fps) and args.fps > 0):
+        raise CliError(f"--fps must be a positive number of frames per second, got {args.fps:g}")
+    if args.max_frames is not None and args.max_frames < 1:
+        raise CliError(f"--max-frames must be >= 1, got {args.max_frames}")
 
 
 def load_classifier(args):

@@ -1,8 +1,8 @@
 """The ``saliency-bench`` command: parses arguments, configures logging and
 devices, then calls one verb. Nothing here runs at import of the library.
 
-Exit codes: 0 success, 1 a check or gate failed, 2 a usage or input error
-(missing file, weights unavailable offline, bad option).
+Exit codes: 0 success, 1 a check, gate or comparison failed, 2 a usage or input error
+(missing file, weights unavailable offline, bad option), 3 a gate is inconclusive.
 """
 
 from __future__ import annotations

@@ -39,7 +39,9 @@ def _setup(store, run_id):
     classifier = load_check_model(cfg["model"])
     data = load_check_data(cfg["data"], classifier, images=cfg["images"])
     settings = with_curve_steps(
-        CheckSettings(method_options=cfg["method_options"]), classifier.input_shape, cfg["curve_steps"]
+        CheckSettings(method_options=cfg["method_options"], metric_settings=cfg.get("metric_settings", {})),
+        classifier.input_shape,
+        cfg["curve_steps"],
     )
     return cfg, seed, classifier, data, settings
 
@@ -61,8 +63,8 @@ def record_agreement(args, store, run_id) -> None:
     cfg = agreement_settings(suite)
     if cfg is None:
         return
-    photos = load_photos()
-    photos = photos.images[: cfg["images"]], photos.names[: cfg["images"]]
+    loaded = load_photos()
+    photos = loaded.images[: cfg["images"]], loaded.names[: cfg["images"]]
     for model in suite["models"]:
         keys = [
             {"model": model, "variant": v, "device": d}
@@ -207,6 +209,7 @@ def run_suite_checks(args, store, run_id) -> None:
         batch_size=cfg["batch_size"],
         settings=settings,
         progress=_progress,
+        sequence=data.sequence,
         precision=cfg["precision"],
     )
     run_checks(
@@ -221,6 +224,7 @@ def run_suite_checks(args, store, run_id) -> None:
     )
     result, _ = run_gate(policy, classifier, data, method=cfg["gate_method"], **common)
     print("\n".join(gate_lines(result, policy, model=classifier.name, data=data.name)))
+    args.gate_exit = result.exit_code
 
 
 def write_report(args, store, run_id) -> None:

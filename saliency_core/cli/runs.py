@@ -30,9 +30,11 @@ def open_store(path: Path | None, *, must_exist: bool = False):
 
 
 @contextlib.contextmanager
-def store_run(store, suite: str, config: dict, seed: int) -> Iterator[str]:
-    """A store run that is finished whatever happens: complete, interrupted or failed."""
-    run_id = store.start_run(suite=suite, config=config, seed=seed)
+def store_run(store, suite: str, config: dict, seed: int, *, run_id: str | None = None) -> Iterator[str]:
+    """A store run (new, or ``run_id`` resumed) that is finished whatever happens:
+    complete, interrupted or failed."""
+    if run_id is None:
+        run_id = store.start_run(suite=suite, config=config, seed=seed)
     print(f"run {run_id} ({suite}) in {store.path}", file=sys.stderr)
     status = "failed"
     try:

@@ -130,7 +130,7 @@ def _sequence_reader(sequence):
 
 def _iterable_reader(iterable, name: str):
     one_shot = iter(iterable) is iterable
-    used = []
+    used: list[bool] = []
 
     def read(start: int):
         if one_shot:

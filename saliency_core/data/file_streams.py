@@ -106,6 +106,7 @@ def list_file_stream(path) -> ImageStream:
     if not os.path.isfile(list_path):
         raise FileNotFoundError(f"image list file not found: {list_path}")
     folder = os.path.dirname(list_path)
+    seen: dict[str, int]  # entry -> line
     entries, seen = [], {}
     with open(list_path, encoding="utf-8") as fh:
         for line, text in enumerate(fh, start=1):

@@ -179,6 +179,7 @@ def load_folder(path, *, recursive: bool = True, extensions: Iterable[str] | Non
     root = folder_root(path)
     files = list_image_files(root, recursive=recursive, extensions=extensions)
 
+    paths: list[str | None]  # as ImageSet.paths
     images, names, paths, labels, skipped = [], [], [], [], []
     for rel in files:
         full = os.path.join(root, *rel)

@@ -25,8 +25,12 @@ import tempfile
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import keras
 
 __all__ = [
     "SHAPES",

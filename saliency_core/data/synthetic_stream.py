@@ -78,7 +78,7 @@ class _SyntheticStream(ImageStream):
         self.class_names = SHAPES[:num_classes]
 
     def items(self, start: int) -> Iterator[Item]:
-        for index in range(start, self.size):
+        for index in range(start, len(self)):
             name = f"synthetic-{index}"
             yield Item(index, name, partial(self._render, index, name))
 

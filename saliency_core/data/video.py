@@ -43,6 +43,7 @@ __all__ = [
     "VideoFrames",
     "iter_video",
     "read_video",
+    "sampled_indices",
     "write_video",
 ]
 
@@ -199,6 +200,23 @@ def _sampled_chunks(av, container, stream, path, fps, max_frames, chunk_size) ->
         yield FrameChunk(np.stack(frames), np.asarray(times), taken - len(frames), rate)
     if taken == 0:
         raise VideoDecodeError(f"no frame could be decoded from {path}")
+
+
+def sampled_indices(timestamps, *, fps: float | None = None, max_frames: int | None = None) -> np.ndarray:
+    """Indices of the frames :func:`iter_video` keeps from frames at ``timestamps``
+    (seconds, increasing, the first at 0): the same sampling rule, for frames already
+    in memory (the bundled clip)."""
+    _check_sampling(fps, max_frames, 1)
+    out, next_time = [], 0.0
+    for i, t in enumerate(np.asarray(timestamps, np.float64)):
+        if fps is not None:
+            if t + TIME_TOLERANCE < next_time:
+                continue
+            next_time = (np.floor((t + TIME_TOLERANCE) * fps) + 1) / fps
+        out.append(i)
+        if max_frames is not None and len(out) >= max_frames:
+            break
+    return np.asarray(out, np.int64)
 
 
 def read_video(path, *, fps: float | None = None, max_frames: int | None = None) -> VideoFrames:

@@ -222,7 +222,9 @@ def measure_variants(
     or first call raises is recorded with its error and left out of the rounds.
     """
     if prepare is None:
-        from .timing import prepare_saliency_call as prepare
+        from .timing import prepare_saliency_call
+
+        prepare = prepare_saliency_call
     out: dict = {}
     calls: dict = {}
     for variant in candidates:

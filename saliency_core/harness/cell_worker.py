@@ -17,7 +17,7 @@ import json
 import os
 import sys
 
-__all__ = ["main"]
+__all__ = ["main", "run_cell", "prepare_process"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,43 +37,72 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--retry-failed", action="store_true", help="replace a failed cell with the same key")
     args = parser.parse_args(argv)
-    # An entry point: configure the runtime before TensorFlow is imported.
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
+    prepare_process()
     from ..devices import configure_threads
     from ..store import ResultStore
-    from .chunking import ChunkPlanner
-    from .flops import RoofTracker
-    from .runner import CellSpec, run_model_cells
+    from .runner import CellSpec
     from .suites import Suite
 
     configure_threads()  # the parent's thread counts, passed in TF_NUM_*_THREADS
     suite = Suite.from_dict(json.loads(args.suite))
     spec = CellSpec(**json.loads(args.cell))
     try:
-        tracker = RoofTracker(
-            None if args.roof == "none" else float(args.roof),
-            resample=args.resample_roof == "yes",
-            device=spec.device,
-        )
-    except Exception:  # noqa: BLE001 - no roof (e.g. no GPU): the cell records None
-        tracker = None
-    try:
         with ResultStore(args.store) as store:
-            run_model_cells(
+            run_cell(
                 store,
                 args.run,
                 suite,
-                spec.model,
-                [spec],
-                roof=(lambda device: tracker.before_cell()) if tracker else None,
-                planner=ChunkPlanner(suite.chunk_candidates, seed=suite.seed),
+                spec,
+                roof=None if args.roof == "none" else float(args.roof),
+                resample_roof=args.resample_roof == "yes",
                 retry_failed=args.retry_failed,
             )
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def prepare_process() -> None:
+    """Configure this process's runtime before TensorFlow is imported (an entry point)."""
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def run_cell(
+    store,
+    run_id: str,
+    suite,
+    spec,
+    *,
+    roof: float | None,
+    resample_roof: bool = True,
+    retry_failed: bool = False,
+) -> None:
+    """Time ``spec`` (a :class:`~.runner.CellSpec` of ``suite``) in this process and record
+    it (with the ``flops`` and ``chunk`` cells it needs) in run ``run_id`` of ``store``.
+
+    ``roof``: the device's roof so far in GFLOP/s (None: measured here);
+    ``resample_roof``: re-sample it before the cell, keeping the best. Used by
+    :func:`main` and by the Ray cell tasks (:mod:`saliency_core.executors.ray_cells`).
+    """
+    from .chunking import ChunkPlanner
+    from .flops import RoofTracker
+    from .runner import run_model_cells
+
+    try:
+        tracker = RoofTracker(roof, resample=resample_roof, device=spec.device)
+    except Exception:  # noqa: BLE001 - no roof (e.g. no GPU): the cell records None
+        tracker = None
+    run_model_cells(
+        store,
+        run_id,
+        suite,
+        spec.model,
+        [spec],
+        roof=(lambda device: tracker.before_cell()) if tracker else None,
+        planner=ChunkPlanner(suite.chunk_candidates, seed=suite.seed),
+        retry_failed=retry_failed,
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -100,6 +100,7 @@ def find_best_chunk(
             continue
         calls[size] = call
     if not calls:
+        assert error is not None  # every size ran out of memory
         raise error
     times: dict[int, list[float]] = {size: [] for size in calls}
     spent, rounds = 0.0, 0

@@ -194,6 +194,7 @@ def compare_baseline(store: ResultStore, run_id: str, baseline: str = "resnet50"
             if cell.status != "ok":
                 note = f"failed: {cell.reason}"
             elif base_note is None:
+                assert base is not None  # no note: the baseline cell is there and ok
                 bm = base.metrics
                 base_peak, base_kind = _peak(bm)
                 if peak_kind != base_kind:  # compare like with like: fall back to RSS
@@ -345,7 +346,9 @@ def compare_runs(store: ResultStore, run_a: str, run_b: str, threshold: float = 
     rows = []
     for k in list(cells_a) + [k for k in cells_b if k not in cells_a]:
         a, b = cells_a.get(k), cells_b.get(k)
-        key = (a or b).key
+        either = a or b
+        assert either is not None  # k is a key of run A or run B
+        key = either.key
         med_a, spread_a = _median_and_spread(a.metrics) if a and a.status == "ok" else (None, None)
         med_b, spread_b = _median_and_spread(b.metrics) if b and b.status == "ok" else (None, None)
         change, reason = None, None
@@ -364,6 +367,7 @@ def compare_runs(store: ResultStore, run_a: str, run_b: str, threshold: float = 
             verdict, reason = "unchanged", "no timing data to compare"
         else:
             change = (med_b - med_a) / med_a
+            assert spread_a is not None and spread_b is not None  # found with the medians
             if abs(change) <= threshold:
                 verdict = "unchanged"
             elif change > 0 and spread_b[0] > spread_a[1]:

@@ -157,8 +157,11 @@ def count_flops(classifier, *, score: str = "logit") -> FlopCount:
     grad = build_gradient_fn(classifier, variant="function", score=score)
     fwd = build_forward_fn(classifier, variant="function")
     # python_function is the undecorated body: traced again at a fixed batch of 1.
-    grad_cf = tf.function(grad.fn.python_function).get_concrete_function(image, tf.TensorSpec((1,), tf.int32))
-    fwd_cf = tf.function(fwd.fn.python_function).get_concrete_function(image)
+    # (fn is a tf.function for the "function" variant; GradientFunction types it Callable.)
+    grad_cf = tf.function(grad.fn.python_function).get_concrete_function(  # type: ignore[attr-defined]
+        image, tf.TensorSpec((1,), tf.int32)
+    )
+    fwd_cf = tf.function(fwd.fn.python_function).get_concrete_function(image)  # type: ignore[attr-defined]
     sal_total, sal_by_op, uncounted = graph_flops(grad_cf)
     fwd_total, fwd_by_op, _ = graph_flops(fwd_cf)
     return FlopCount(

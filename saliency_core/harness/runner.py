@@ -67,6 +67,7 @@ __all__ = [
     "failure_reason",
     "native_size",
     "best_roofs",
+    "cell_done",
     "ROOF_METHOD",
 ]
 
@@ -90,9 +91,10 @@ class CellSpec:
     image_size: int | None = None
     precision: str = "float32"
 
-    def key(self, size: int | None) -> dict:
-        """The store key (``timing`` convention) for the cell at input size ``size``;
-        ``precision`` only when it is not float32."""
+    def key(self, size: int | list[int] | None) -> dict:
+        """The store key (``timing`` convention) for the cell at input size ``size``
+        (``[height, width]`` for a model file with non-square inputs); ``precision``
+        only when it is not float32."""
         key = {
             "model": self.model,
             "variant": self.variant,
@@ -181,7 +183,7 @@ def _find_cell(store, run_id: str, kind: str, key: dict):
     return None
 
 
-def _flops_for(store, run_id: str, model: str, size: int, classifier) -> dict | None:
+def _flops_for(store, run_id: str, model: str, size: int | list[int], classifier) -> dict | None:
     """FLOPs per image for the model, from the run's ``flops`` cell or counted now."""
     key = {"model": model, "image_size": size}
     cell = _find_cell(store, run_id, "flops", key)
@@ -205,7 +207,7 @@ def _flops_for(store, run_id: str, model: str, size: int, classifier) -> dict | 
 
 
 def _chunk_for(
-    store, run_id: str, planner: ChunkPlanner, classifier, spec: CellSpec, size: int
+    store, run_id: str, planner: ChunkPlanner, classifier, spec: CellSpec, size: int | list[int]
 ) -> tuple[int | None, dict | None]:
     """Chunk size for a cell (None: one call) and the search result it came from."""
     if not planner.needed(spec.batch_size):
@@ -256,7 +258,7 @@ def run_model_cells(
         store.record_cell(run_id, "timing", key, replace_failed=retry_failed, **fields)
 
     requested = specs[0].image_size
-    expected = requested or native_size(model)
+    expected: int | list[int] | None = requested or native_size(model)
     pending = [
         s
         for s in specs
@@ -324,13 +326,21 @@ def run_model_cells(
     gc.collect()
 
 
+def cell_done(store, run_id: str, spec: CellSpec, *, retry_failed: bool = False) -> bool:
+    """Whether the run already has ``spec``'s timing cell (an ok one, with
+    ``retry_failed``); False when its size is known only after loading (a model file)."""
+    expected = spec.image_size or native_size(spec.model)
+    return expected is not None and store.has_cell(
+        run_id, "timing", spec.key(expected), status="ok" if retry_failed else None
+    )
+
+
 def _run_in_worker(
     store, run_id: str, suite: Suite, spec: CellSpec, roofs: "_Roofs", *, retry_failed: bool = False
 ) -> str:
     """Run one cell in ``python -m saliency_core.harness.cell_worker``; return its status."""
     expected = spec.image_size or native_size(spec.model)
-    skip = "ok" if retry_failed else None
-    if expected is not None and store.has_cell(run_id, "timing", spec.key(expected), status=skip):
+    if cell_done(store, run_id, spec, retry_failed=retry_failed):
         return "skipped"
     cmd = [
         sys.executable,
@@ -477,6 +487,7 @@ def run_suite(
     roof_gflops: float | None = None,
     planner: ChunkPlanner | None = None,
     retry_failed: bool = False,
+    executor=None,
 ) -> str:
     """Time every cell of ``suite`` into ``store``; return the run id.
 
@@ -493,6 +504,11 @@ def run_suite(
         loader: ``loader(model, weights=, image_size=) -> Classifier`` (for tests).
         roof_gflops: Use this roof for every cell instead of measuring it (for tests).
         planner: Chunk-size planner (default: the suite's candidates).
+        executor: Where cells run when not in this process: an executor with
+            ``run_cells(store, run_id, suite, specs, roofs, retry_failed=)`` yielding
+            ``(spec, status)`` as cells are recorded (the Ray executor: each cell in its own
+            worker process, the results recorded here). None or ``"local"``: this process,
+            or a new process per cell with ``fresh_process``.
 
     Raises:
         KeyboardInterrupt: After marking the run ``interrupted``.
@@ -509,7 +525,8 @@ def run_suite(
         raise ValueError("give a suite, or a run to resume")
     if retry_failed and resume is None:
         raise ValueError("retry_failed needs a run to resume")
-    fresh = fresh_process or suite.fresh_process
+    remote = executor is not None and getattr(executor, "name", "local") != "local"
+    fresh = fresh_process or suite.fresh_process or remote
     roofs = _Roofs(roof_gflops)
     start_roofs = {d: roofs.current_value(d) for d in suite.devices}
     if resume is not None:
@@ -521,6 +538,7 @@ def run_suite(
             "roofs": start_roofs,
             "roof_method": ROOF_METHOD,
             "fresh_process": fresh,
+            **({"executor": executor.name} if remote else {}),
         }
         run_id = store.start_run(suite.name, config=config, seed=suite.seed)
     planner = planner or ChunkPlanner(suite.chunk_candidates, seed=suite.seed)
@@ -530,7 +548,13 @@ def run_suite(
         groups.setdefault(spec.model, []).append(spec)
     try:
         with _Progress(len(cells), progress, f"{suite.name} [{run_id}]") as bar:
-            for model, specs in groups.items():
+            if remote:
+                bar.running(f"on {executor.name}")
+                for spec, status in executor.run_cells(
+                    store, run_id, suite, cells, roofs, retry_failed=retry_failed
+                ):
+                    bar.done(spec, status)
+            for model, specs in ({} if remote else groups).items():
                 if fresh:
                     for spec in specs:
                         bar.running(spec.label())

@@ -73,6 +73,7 @@ CHECKS_DEFAULTS: dict[str, Any] = {
     "metrics": None,
     "map_methods": None,
     "method_options": {},  # {method: {option: value}}
+    "metric_settings": {},  # {metric: {setting: value}}
     "policy": "default",
     "gate_method": None,
     "curve_steps": DEFAULT_CURVE_STEPS,
@@ -88,6 +89,7 @@ _CHECKS_SCHEMA = {
     "metrics": list,
     "map_methods": list,
     "method_options": dict,
+    "metric_settings": dict,
     "policy": str,
     "gate_method": str,
     "curve_steps": int,
@@ -288,6 +290,13 @@ def _check_checks(table: dict, source: str) -> None:
             resolve_options(get_method(name), values)
         except (ValueError, TypeError) as exc:
             raise _fail(source, f"checks.method_options.{name}", str(exc)) from None
+    for name, values in table.get("metric_settings", {}).items():
+        from ..metrics.base import get_metric, resolve_settings
+
+        try:
+            resolve_settings(get_metric(name), values)
+        except (ValueError, TypeError) as exc:
+            raise _fail(source, f"checks.metric_settings.{name}", str(exc)) from None
     if "gate_method" in table and table["gate_method"] not in methods:
         raise _fail(
             source,
@@ -360,7 +369,7 @@ def _check_metric_needs(table: dict, source: str) -> None:
             )
 
 
-def checks_settings(suite: "Suite | dict") -> dict | None:
+def checks_settings(suite: "Suite | dict | None") -> dict | None:
     """A suite's ``[checks]`` settings with defaults filled in, or None when it has none.
 
     Takes a :class:`Suite` or its stored form (``Suite.to_dict()``, as in a run config).

@@ -29,12 +29,12 @@ from ``--method-option NAME.FIELD=VALUE`` and from a suite's
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Literal, Mapping
 
 import numpy as np
 
+from ..seeds import image_seeds
 from ..unit_registry import Registry
 
 __all__ = [
@@ -46,7 +46,9 @@ __all__ = [
     "register_method",
     "get_method",
     "method_names",
+    "flagged_method",
     "resolve_options",
+    "resolve_fields",
     "parse_method_options",
     "options_record",
     "image_seeds",
@@ -110,6 +112,8 @@ class Method:
         chance_baseline: The random ordering that the checks' margin columns compare
             against (one method has it).
         primary: The method explained and gated when none is named (one method has it).
+        motion_reference: The motion control that the video metrics compare maps
+            against (at most one method has it; see :func:`flagged_method`).
     """
 
     name: ClassVar[str]
@@ -121,6 +125,7 @@ class Method:
     default_check: ClassVar[bool] = False
     chance_baseline: ClassVar[bool] = False
     primary: ClassVar[bool] = False
+    motion_reference: ClassVar[bool] = False
 
     def attribute(self, ctx: MethodContext, opts: Any) -> np.ndarray:
         raise NotImplementedError
@@ -137,6 +142,7 @@ class Method:
             "summary": self.summary,
             "reference": self.reference,
             "needs_sequence": self.needs_sequence,
+            "motion_reference": self.motion_reference,
             "options": options_record(self.options()),
         }
 
@@ -171,33 +177,60 @@ def method_names(kind: MethodKind | None = None) -> list[str]:
     return [m.name for m in METHODS if kind is None or m.kind == kind]
 
 
+def flagged_method(role: str) -> str:
+    """The one registered method that declares the boolean class attribute ``role``
+    (``"motion_reference"``, ...); a metric finds a method by its declared role, never
+    by its name. RuntimeError when none or several declare it, naming them.
+    """
+    if not isinstance(getattr(Method, role, None), bool):
+        raise ValueError(f"{role!r} is not a boolean attribute of Method")
+    found = [m.name for m in METHODS if getattr(m, role)]
+    if len(found) != 1:
+        raise RuntimeError(
+            f"exactly one registered method must declare {role} = True, found {found or 'none'}"
+        )
+    return found[0]
+
+
 def resolve_options(method: Method, options: Any = None) -> Any:
     """``method``'s options from None (defaults), an instance, or a mapping of overrides.
 
     Raises ValueError naming the method and an unknown or mistyped option.
     """
-    if options is None:
-        return method.options()
-    if isinstance(options, method.options):
-        return options
-    if not isinstance(options, Mapping):
+    return resolve_fields(
+        method.options, options, owner=f"method {method.name!r}", prefix=method.name, noun="option"
+    )
+
+
+def resolve_fields(cls: type, values: Any, *, owner: str, prefix: str, noun: str) -> Any:
+    """An instance of the frozen dataclass ``cls`` from None (defaults), an instance, or
+    a mapping of overrides (strings are converted to each field's type).
+
+    ``owner`` ("method 'smoothgrad'", "metric 'smprt'"), ``prefix`` and ``noun``
+    ("option", "setting") name the field in errors: ValueError for an unknown or
+    mistyped field, TypeError for anything but a mapping or an instance.
+    """
+    if values is None:
+        return cls()
+    if isinstance(values, cls):
+        return values
+    if not isinstance(values, Mapping):
         raise TypeError(
-            f"options of {method.name!r} must be a {method.options.__name__} or a mapping, "
-            f"got {type(options).__name__}"
+            f"{noun}s of {owner} must be a {cls.__name__} or a mapping, got {type(values).__name__}"
         )
-    fields = {f.name: f for f in dataclasses.fields(method.options)}
-    values = {}
-    for key, value in options.items():
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    out = {}
+    for key, value in values.items():
         if key not in fields:
             raise ValueError(
-                f"method {method.name!r} has no option {key!r}"
-                + (f" (options: {', '.join(fields)})" if fields else " (it takes none)")
+                f"{owner} has no {noun} {key!r}"
+                + (f" ({noun}s: {', '.join(fields)})" if fields else " (it takes none)")
             )
-        values[key] = _coerce(method.name, key, value, fields[key].default)
-    return method.options(**values)
+        out[key] = _coerce(f"{noun} {prefix}.{key}", value, fields[key].default)
+    return cls(**out)
 
 
-def _coerce(method: str, key: str, value: Any, default: Any) -> Any:
+def _coerce(what: str, value: Any, default: Any) -> Any:
     kind = type(default)
     if isinstance(value, str) and kind is not str:
         try:
@@ -207,11 +240,11 @@ def _coerce(method: str, key: str, value: Any, default: Any) -> Any:
                 return value.lower() in ("true", "1")
             return kind(value)
         except (TypeError, ValueError):
-            raise ValueError(f"option {method}.{key} must be a {kind.__name__}, got {value!r}") from None
+            raise ValueError(f"{what} must be a {kind.__name__}, got {value!r}") from None
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if default is not None and not isinstance(value, kind):
-        raise ValueError(f"option {method}.{key} must be a {kind.__name__}, got {value!r}")
+        raise ValueError(f"{what} must be a {kind.__name__}, got {value!r}")
     return value
 
 
@@ -237,19 +270,3 @@ def parse_method_options(specs: list[str] | None) -> dict[str, dict[str, str]]:
 def options_record(opts: Any) -> dict:
     """A method's options as a JSON-ready dict."""
     return {k: (float(v) if isinstance(v, np.floating) else v) for k, v in dataclasses.asdict(opts).items()}
-
-
-def image_seeds(seed: int, images: np.ndarray) -> np.ndarray:
-    """(N,) uint64 seeds, each from the run seed and one image's bytes (BLAKE2b).
-
-    The same image gets the same seed whatever call, chunk or position it is in.
-    """
-    images = np.ascontiguousarray(images)
-    out = np.empty(len(images), np.uint64)
-    for i, image in enumerate(images):
-        h = hashlib.blake2b(digest_size=8)
-        h.update(str(int(seed)).encode())
-        h.update(str(image.dtype).encode())
-        h.update(image.tobytes())
-        out[i] = int.from_bytes(h.digest(), "little")
-    return out

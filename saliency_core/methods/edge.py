@@ -9,11 +9,17 @@ from .base import Method, MethodContext, NoOptions, register_method
 
 
 def edge_map(images: np.ndarray) -> np.ndarray:
-    """Sobel gradient magnitude of the channel-mean image, (N, H, W)."""
+    """Sobel gradient magnitude of the channel-mean image, (N, H, W).
+
+    Each image is filtered on its own: ``ndimage.sobel`` smooths along every axis but
+    the derivative's, so filtering the (N, H, W) stack at once would blend each map
+    with its neighbours in the batch.
+    """
     gray = np.asarray(images, dtype=np.float64).mean(axis=-1)
-    gx = ndimage.sobel(gray, axis=2, mode="reflect")
-    gy = ndimage.sobel(gray, axis=1, mode="reflect")
-    return np.hypot(gx, gy)
+    out = np.empty_like(gray)
+    for i, g in enumerate(gray):
+        out[i] = np.hypot(ndimage.sobel(g, axis=1, mode="reflect"), ndimage.sobel(g, axis=0, mode="reflect"))
+    return out
 
 
 @register_method

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..seeds import image_seeds
 from .base import Method, MethodContext, NoOptions, register_method
 
 
 def random_map(images: np.ndarray, *, seed: int = 0) -> np.ndarray:
-    """Uniform random map in [0, 1), (N, H, W); image ``i`` uses seed ``(seed, i)``."""
-    n, h, w = np.shape(images)[:3]
-    return np.stack([np.random.default_rng([seed, i]).random((h, w)) for i in range(n)])
+    """Uniform random map in [0, 1), (N, H, W); each image's from its own generator,
+    seeded by the run seed and the image's content (so the same image gets the same map
+    in any chunk or shard, and different images different maps)."""
+    images = np.asarray(images)
+    h, w = images.shape[1:3]
+    return np.stack([np.random.default_rng(int(s)).random((h, w)) for s in image_seeds(seed, images)])
 
 
 @register_method

@@ -7,6 +7,7 @@ scores perturbed images is built once.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -55,6 +56,26 @@ class CheckContext:
     _forward: Any = field(default=None, repr=False)
     _maps: dict = field(default_factory=dict, repr=False)
 
+    def with_seed(self, seed: int) -> "CheckContext":
+        """The same run with another seed: shares the compiled functions, not the maps."""
+        return dataclasses.replace(self, seed=int(seed), _maps={})
+
+    def map_warnings(self, method: str) -> list[str]:
+        """Why ``method``'s maps cannot rank pixels: constant or non-finite maps (empty
+        when its maps were not computed or are fine)."""
+        hit = self._maps.get(method)
+        if hit is None or isinstance(hit, Exception):
+            return []
+        flat = np.asarray(hit.maps, np.float64).reshape(len(hit.maps), -1)
+        out = []
+        bad = ~np.isfinite(flat).all(axis=1)
+        if bad.any():
+            out.append(f"{int(bad.sum())} of {len(flat)} maps have non-finite values")
+        constant = ~bad & (np.ptp(np.where(np.isfinite(flat), flat, 0.0), axis=1) == 0)
+        if constant.any():
+            out.append(f"{int(constant.sum())} of {len(flat)} maps are constant (they rank no pixel)")
+        return out
+
     def options_for(self, method: str) -> Any:
         """``method``'s options with this run's overrides."""
         unit = get_method(method)
@@ -62,7 +83,9 @@ class CheckContext:
 
     def settings_for(self, metric) -> Any:
         """``metric``'s own settings (its ``settings`` dataclass) with this run's overrides."""
-        return resolve_options(metric, self.settings.metric_settings.get(metric.name))
+        from .base import resolve_settings
+
+        return resolve_settings(metric, self.settings.metric_settings.get(metric.name))
 
     def explainer(self) -> Explainer:
         """The run's :class:`Explainer` (built once)."""

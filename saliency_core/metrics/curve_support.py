@@ -12,14 +12,32 @@ __all__ = ["curve_result", "CURVE_STATISTICS"]
 CURVE_STATISTICS = ("auc",)
 
 
-def curve_result(result, *, reduce: str) -> MetricResult:
+CLEAN_SCORE_FLOOR = 1e-3
+"""An image whose explained class already scores below this on the clean image cannot
+show a faithful ranking: no pixel order can lower its score further."""
+
+
+def curve_result(result, *, reduce: str, clean_index: int) -> MetricResult:
     """A :class:`~saliency_core.checks.curves.CurveResult` as a metric result: the area
-    under the mean curve, per-image areas, and the curves for the report."""
+    under the mean curve, per-image areas, and the curves for the report.
+
+    ``clean_index`` is the curve point at the clean image (0 for deletion, -1 for
+    insertion); when more than half of the images score the explained class below
+    :data:`CLEAN_SCORE_FLOOR` there, the result carries a warning.
+    """
     value = float(result.mean_curve_auc)
+    clean = np.asarray(result.curves, np.float64)[:, clean_index]
+    low = int((clean < CLEAN_SCORE_FLOOR).sum())
+    warnings = (
+        [f"the explained class scores below {CLEAN_SCORE_FLOOR:g} on {low} of {len(clean)} clean images"]
+        if result.config.get("score") == "probability" and low * 2 > len(clean)
+        else []
+    )
     return MetricResult(
         per_image=result.auc,
         value=value,
-        statistics={"auc": value},
+        per_image_statistics={"auc": result.auc},
+        warnings=warnings,
         config=dict(result.config, reduce=reduce, value="area under the mean curve"),
         extra={"targets": result.targets.tolist(), "counters": jsonable(result.counters)},
         artifacts={

@@ -16,9 +16,11 @@ from .randomization_support import ADEBAYO, main_measure
 class DataRandomization(Metric):
     name = "data-randomization"
     category = "randomization"
+    chance_orderings = False  # a model-independent map is unchanged by any randomization
     direction = "lower"
     needs = frozenset({"networks"})
     statistics = ("margin",) + tuple(f"{p}_{m}" for p in ("permuted", "true") for m in SIMILARITIES)
+    image_axes = {"data_similarity_permuted": -1, "data_similarity_true": -1}
     reference = ADEBAYO + ", data randomization test"
     summary = "similarity of maps from true-label and permuted-label networks"
     label = "Spearman |map| (true vs permuted labels)"
@@ -45,10 +47,14 @@ class DataRandomization(Metric):
         )
         main = main_measure(result.measures)
         j = result.measures.index(main)
-        statistics = {}
-        for m, (permuted, true) in result.mean().items():
-            statistics[f"permuted_{m}"], statistics[f"true_{m}"] = permuted, true
-        statistics["margin"] = statistics[f"true_{main}"] - statistics[f"permuted_{main}"]
+        per_image_statistics = {}
+        for i, m in enumerate(result.measures):
+            per_image_statistics[f"permuted_{m}"] = np.asarray(result.true_vs_permuted[i], np.float64)
+            per_image_statistics[f"true_{m}"] = np.asarray(result.true_vs_true[i], np.float64)
+        per_image_statistics["margin"] = (
+            per_image_statistics[f"true_{main}"] - per_image_statistics[f"permuted_{main}"]
+        )
+        statistics = {k: float(v.mean()) for k, v in per_image_statistics.items()}
         config = {
             "reduce": s.randomization_reduce,
             "variant": ctx.variant,
@@ -69,7 +75,7 @@ class DataRandomization(Metric):
         )
         return MetricResult(
             per_image=np.asarray(result.true_vs_permuted[j], np.float64),
-            statistics=statistics,
+            per_image_statistics=per_image_statistics,
             config=config,
             extra={
                 "measures": list(result.measures),

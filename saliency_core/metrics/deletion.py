@@ -21,6 +21,7 @@ class Deletion(Metric):
     category = "faithfulness"
     direction = "lower"
     statistics = CURVE_STATISTICS
+    image_axes = {"curves": 0}
     reference = RISE
     summary = "class probability as the top-ranked pixels are removed (AUC)"
     label = "deletion AUC"
@@ -38,4 +39,4 @@ class Deletion(Metric):
             config=config,
             targets=explained.targets,
         )
-        return curve_result(result, reduce=ctx.settings.curve_reduce)
+        return curve_result(result, reduce=ctx.settings.curve_reduce, clean_index=0)

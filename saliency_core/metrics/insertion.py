@@ -17,6 +17,7 @@ class Insertion(Metric):
     category = "faithfulness"
     direction = "higher"
     statistics = CURVE_STATISTICS
+    image_axes = {"curves": 0}
     reference = RISE
     summary = "class probability as the top-ranked pixels are inserted into a blur (AUC)"
     label = "insertion AUC"
@@ -34,4 +35,4 @@ class Insertion(Metric):
             config=config,
             targets=explained.targets,
         )
-        return curve_result(result, reduce=ctx.settings.curve_reduce)
+        return curve_result(result, reduce=ctx.settings.curve_reduce, clean_index=-1)

@@ -13,9 +13,11 @@ class MprtCascading(Metric):
     name = "mprt-cascading"
     aliases = ("mprt",)
     category = "randomization"
+    chance_orderings = False  # a model-independent map is unchanged by any randomization
     direction = "lower"
     needs = frozenset({"model"})
     statistics = MPRT_STATISTICS
+    image_axes = {"similarity": -1}
     reference = ADEBAYO + ", cascading randomization"
     summary = "similarity to the trained map after randomizing every layer, top down"
     label = "Spearman |map| (trained vs randomized)"

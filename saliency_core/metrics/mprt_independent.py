@@ -11,9 +11,11 @@ from .randomization_support import ADEBAYO, MPRT_STATISTICS, mprt_result
 class MprtIndependent(Metric):
     name = "mprt-independent"
     category = "randomization"
+    chance_orderings = False  # a model-independent map is unchanged by any randomization
     direction = "lower"
     needs = frozenset({"model"})
     statistics = MPRT_STATISTICS
+    image_axes = {"similarity": -1}
     reference = ADEBAYO + ", independent randomization"
     summary = "similarity to the trained map, one block randomized at a time (mean)"
     label = "Spearman |map| (trained vs randomized)"

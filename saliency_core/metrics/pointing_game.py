@@ -28,7 +28,7 @@ class PointingGame(Metric):
         values = np.asarray(values, np.float64)
         return MetricResult(
             per_image=values,
-            statistics={"mean": float(values.mean())},
+            per_image_statistics={"mean": values},
             config={
                 "reduce": ctx.settings.curve_reduce,
                 "map": "absolute value of the reduced map",

@@ -16,9 +16,11 @@ from .randomization_support import main_measure
 class RandomLogit(Metric):
     name = "random-logit"
     category = "randomization"
+    chance_orderings = False  # a model-independent map is unchanged by any randomization
     direction = "lower"
     needs = frozenset({"model"})
     statistics = tuple(SIMILARITIES)
+    image_axes = {"logit_similarity": -1}
     reference = (
         "Sixt, Granz & Landgraf, When Explanations Lie, ICML 2020 (arXiv:1912.09818), random logit test"
     )
@@ -54,7 +56,8 @@ class RandomLogit(Metric):
             "seed": int(ctx.seed),
             "value_measure": main,
             "value": f"mean over images of {main} between the top-1 map and a random other class's map",
-            "other_class": "uniform over the K-1 classes that are not the top-1, np.random.default_rng(seed)",
+            "other_class": "uniform over the K-1 classes that are not the top-1, "
+            "seeded per image from the run seed and the image's content",
             "method_options": options_record(options),
         }
         artifacts = {"logit_similarity": sim}
@@ -63,7 +66,7 @@ class RandomLogit(Metric):
             artifacts["logit_maps"] = np.asarray(result.maps[:, index], np.float32)
         return MetricResult(
             per_image=sim[result.measures.index(main)],
-            statistics={m: float(sim[i].mean()) for i, m in enumerate(result.measures)},
+            per_image_statistics={m: sim[i] for i, m in enumerate(result.measures)},
             config=config,
             artifacts=artifacts,
             extra={

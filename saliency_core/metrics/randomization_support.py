@@ -51,10 +51,10 @@ def mprt_result(ctx, method: str, mode: str) -> MetricResult:
     main = main_measure(result.measures)
     j = result.measures.index(main)
     per_image = sim[-1, j] if mode == "cascading" else sim[:, j].mean(axis=0)
-    statistics = {}
+    per_image_statistics = {}
     for i, m in enumerate(result.measures):
-        statistics[f"last_step_{m}"] = float(sim[-1, i].mean())
-        statistics[f"mean_{m}"] = float(sim[:, i].mean())
+        per_image_statistics[f"last_step_{m}"] = sim[-1, i]
+        per_image_statistics[f"mean_{m}"] = sim[:, i].mean(axis=0)
     config = {
         "mode": mode,
         "reduce": s.randomization_reduce,
@@ -84,11 +84,15 @@ def mprt_result(ctx, method: str, mode: str) -> MetricResult:
         "skipped": list(result.skipped),
         "timings": jsonable(result.timings),
     }
-    artifacts = {"similarity": sim.mean(axis=-1), "similarity_per_image": sim}
+    artifacts = {"similarity": sim}  # (steps, measures, N); the report shows the image mean
     if result.maps is not None and s.step_maps_image is not None:
         index = min(int(s.step_maps_image), result.maps.shape[1] - 1)
         artifacts["step_maps"] = np.asarray(result.maps[:, index], np.float32)
         config["step_maps_image"] = index
     return MetricResult(
-        per_image=per_image, statistics=statistics, config=config, extra=extra, artifacts=artifacts
+        per_image=per_image,
+        per_image_statistics=per_image_statistics,
+        config=config,
+        extra=extra,
+        artifacts=artifacts,
     )

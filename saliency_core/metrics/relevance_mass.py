@@ -29,7 +29,7 @@ class RelevanceMass(Metric):
         )
         return MetricResult(
             per_image=values,
-            statistics={"mean": float(values.mean())},
+            per_image_statistics={"mean": values},
             config={
                 "reduce": ctx.settings.curve_reduce,
                 "map": "absolute value of the reduced map",

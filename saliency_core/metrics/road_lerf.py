@@ -13,6 +13,7 @@ class RoadLerf(Metric):
     category = "faithfulness"
     direction = "higher"
     statistics = CURVE_STATISTICS
+    image_axes = {"curves": 0}
     reference = ROAD + ", LeRF order"
     summary = "ROAD: least relevant pixels imputed first (AUC)"
     label = "ROAD LeRF AUC"

@@ -27,7 +27,7 @@ def road_metric_result(ctx, method, order):
         forward=ctx.forward(),
         targets=explained.targets,
     )
-    return curve_result(result, reduce=s.curve_reduce)
+    return curve_result(result, reduce=s.curve_reduce, clean_index=0)
 
 
 @register_metric
@@ -36,6 +36,7 @@ class RoadMorf(Metric):
     category = "faithfulness"
     direction = "lower"
     statistics = CURVE_STATISTICS
+    image_axes = {"curves": 0}
     reference = ROAD + ", MoRF order"
     summary = "ROAD: most relevant pixels imputed first (AUC)"
     label = "ROAD MoRF AUC"

@@ -8,6 +8,7 @@ user's file, is wrapped in a :class:`Classifier` before saliency is computed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -34,7 +35,7 @@ class Classifier:
     """
 
     name: str
-    model: object
+    model: Any  # a keras.Model
     preprocessing: Preprocessing = field(default_factory=lambda: get_preprocessing("identity"))
     class_names: list[str] | None = None
     weights: str = "unknown"

@@ -25,6 +25,7 @@ import re
 import tempfile
 import warnings
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -92,7 +93,10 @@ def build_efficientnet_lite0(num_classes: int = 1000, input_size: int | tuple[in
         return layers.ReLU(6.0, name=f"{name}_relu", dtype=dtype)(x) if relu else x
 
     input_dtype = keras.DTypePolicy(dtype).variable_dtype if dtype else None
-    height, width = (input_size, input_size) if np.ndim(input_size) == 0 else input_size
+    # np.ndim, not isinstance: a numpy integer is a size too
+    height, width = cast(
+        tuple[int, int], (input_size, input_size) if np.ndim(input_size) == 0 else input_size
+    )
     inputs = keras.Input((int(height), int(width), 3), dtype=input_dtype, name="image")
     x = layers.Conv2D(_STEM, 3, strides=2, padding="same", use_bias=False, name="stem_conv", dtype=dtype)(
         inputs
@@ -314,7 +318,7 @@ def load_lite0(
     from .weights import parse_weights
 
     spec = parse_weights(weights)
-    size = (224, 224) if input_size is None else tuple(int(v) for v in input_size)
+    size = (224, 224) if input_size is None else cast(tuple[int, int], tuple(int(v) for v in input_size))
     if spec.kind == "imagenet":
         if size != (224, 224):
             raise ValueError(

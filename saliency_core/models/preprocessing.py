@@ -13,6 +13,7 @@ feeding one family's input to another (for example ResNet50 with DenseNet's
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -60,9 +61,15 @@ class Preprocessing:
             and self.std == (1.0, 1.0, 1.0)
         )
 
-    def with_input_size(self, input_size: tuple[int, int]) -> "Preprocessing":
+    def with_input_size(self, input_size: tuple[int, ...]) -> "Preprocessing":
         return Preprocessing(
-            self.name, tuple(input_size), self.crop_fraction, self.bgr, self.scale, self.mean, self.std
+            self.name,
+            cast(tuple[int, int], tuple(input_size)),
+            self.crop_fraction,
+            self.bgr,
+            self.scale,
+            self.mean,
+            self.std,
         )
 
     def normalize(self, x):
@@ -114,7 +121,7 @@ class Preprocessing:
         short = max(th, tw) / self.crop_fraction
         ratio = short / min(h, w)
         nh, nw = max(th, round(h * ratio)), max(tw, round(w * ratio))
-        pil = Image.fromarray(image.astype(np.uint8)).resize((nw, nh), Image.BICUBIC)
+        pil = Image.fromarray(image.astype(np.uint8)).resize((nw, nh), Image.Resampling.BICUBIC)
         top, left = (nh - th) // 2, (nw - tw) // 2
         return np.asarray(pil, dtype=np.float32)[top : top + th, left : left + tw]
 

@@ -96,7 +96,7 @@ class ViTConfig:
     channels: int = 3
 
     def __post_init__(self):
-        size = self.image_size
+        size: int | tuple[int, ...] = self.image_size  # an int or any sequence is accepted
         size = (size, size) if isinstance(size, int) else tuple(int(s) for s in size)
         object.__setattr__(self, "image_size", size)
         if len(size) != 2 or any(s <= 0 or s % self.patch_size for s in size):

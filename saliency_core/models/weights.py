@@ -64,7 +64,7 @@ def offline_message(backbone: str, filename_hint: str | None) -> str:
     )
 
 
-def one_line(exc: BaseException, limit: int = 400) -> str:
+def one_line(exc: BaseException | str, limit: int = 400) -> str:
     """An exception's message on one line (whitespace collapsed), cut at ``limit`` characters."""
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."

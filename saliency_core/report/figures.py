@@ -13,6 +13,7 @@ import io
 import re
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 import matplotlib.ticker
@@ -22,6 +23,9 @@ from matplotlib.figure import Figure
 
 from .model import CurveCheck, MapExample, RandomizationCheck, ReportData, TimingCell, variant_order
 from .precision import precision_rows
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 __all__ = [
     "ReportFigure",
@@ -35,7 +39,7 @@ __all__ = [
     "precision_figure",
 ]
 
-_STYLE = {
+_STYLE: dict[RcKeyType, Any] = {
     "text.parse_math": False,
     "text.usetex": False,
     "font.size": 9,
@@ -298,7 +302,9 @@ def randomization_figure(check: RandomizationCheck) -> bytes:
         if len(check.measures) == check.similarity.shape[1]
         else [f"measure {i + 1}" for i in range(check.similarity.shape[1])]
     )
-    how = "independently" if check.mode == "independent" else "cascading from the output"
+    how = {"independent": "independently", "bottom-up": "cascading from the input"}.get(
+        check.mode, "cascading from the output"
+    )
     with matplotlib.rc_context(_STYLE):
         fig = _new_figure(min(max(5.0, 0.35 * steps + 2.5), 12.0), 3.6)
         ax = fig.subplots()
@@ -348,6 +354,7 @@ def step_maps_figure(check: RandomizationCheck) -> bytes:
             ax.set_yticks([])
         for ax in axes[len(shown) :]:
             ax.set_visible(False)
+        assert im is not None  # at least one step is shown
         fig.colorbar(im, ax=axes.tolist(), shrink=0.8, label="Saliency / own p99")
         return _png(fig)
 
@@ -395,7 +402,7 @@ def precision_figure(timings: list[TimingCell]) -> bytes:
             ax.grid(True, alpha=0.3)
             if name == "rel_l2" and ax.has_data():
                 ax.set_yscale("log")
-        speeds = [r.speedup for r in rows]
+        speeds = [r.speedup for r in rows if r.speedup is not None]
         if speeds:
             lo, hi = min(min(speeds), 1.0), max(max(speeds), 1.0)
             for ax in (left, right):
@@ -468,8 +475,8 @@ def build_figures(data: ReportData, *, max_images: int = 4) -> list[ReportFigure
             saliency_figure(shown),
         )
     curve_groups: dict[tuple, list[CurveCheck]] = defaultdict(list)
-    for c in data.curves:
-        curve_groups[(c.model, c.data)].append(c)
+    for curve in data.curves:
+        curve_groups[(curve.model, curve.data)].append(curve)
     for (model, dataset), curves in sorted(curve_groups.items()):
         add(
             "curves",
@@ -494,4 +501,8 @@ def build_figures(data: ReportData, *, max_images: int = 4) -> list[ReportFigure
                 "Left: the trained model; then one more layer randomised per panel.",
                 step_maps_figure(c),
             )
+    from .video_figures import video_figures  # it draws in this module's style
+
+    for name, title, caption, png in video_figures(data):
+        add("video", _slug(name), title, caption, png)
     return out

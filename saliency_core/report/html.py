@@ -15,6 +15,7 @@ from . import precision, tables
 from .figures import ReportFigure
 from .model import ReportData
 from .tables import Table
+from .video import VIDEO_NOTE
 
 __all__ = ["SECTIONS", "render_html"]
 
@@ -31,6 +32,7 @@ SECTIONS = {
     "curves": "Deletion and insertion",
     "checks": "Check results",
     "randomization": "Model randomisation",
+    "video": "Video",
     "gate": "Gate",
     "reproducibility": "Reproducibility",
 }
@@ -114,9 +116,9 @@ def _summary(data: ReportData) -> str:
         )
     if data.gates:
         items = "".join(
-            f'<li><span class="verdict {"pass" if ok else "fail"}">{"PASSED" if ok else "FAILED"}'
+            f'<li><span class="verdict {"pass" if v == "pass" else "fail"}">{escape(v.upper())}'
             f"</span> {escape(line)}</li>"
-            for ok, line in tables.gate_lines(data)
+            for v, line in tables.gate_lines(data)
         )
         parts.append(f'<h3>Gate</h3><ul class="gates">{items}</ul>')
     else:
@@ -191,6 +193,8 @@ def _sections(data: ReportData, figures: list[ReportFigure]) -> dict[str, str]:
         body["checks"] = _table(tables.checks_table(data))
     if figs["randomization"]:
         body["randomization"] = figs["randomization"]
+    if figs["video"]:
+        body["video"] = f'<p class="note">{escape(VIDEO_NOTE)}</p>' + figs["video"]
     if data.gates:
         body["gate"] = _table(tables.gate_table(data))
     body["reproducibility"] = _reproducibility(data)

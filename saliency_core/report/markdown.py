@@ -13,6 +13,7 @@ from . import precision, tables
 from .figures import ReportFigure
 from .model import ReportData
 from .tables import Table
+from .video import VIDEO_NOTE
 
 __all__ = ["md_escape", "render_markdown"]
 
@@ -57,9 +58,7 @@ def render_markdown(data: ReportData, figures: list[ReportFigure], folder: str) 
         "",
     ]
     if data.gates:
-        out += [
-            f"- **{'PASSED' if ok else 'FAILED'}** {md_escape(line)}" for ok, line in tables.gate_lines(data)
-        ] + [""]
+        out += [f"- **{v.upper()}** {md_escape(line)}" for v, line in tables.gate_lines(data)] + [""]
     else:
         out += ["No gate ran in this run.", ""]
     if any(t.ok for t in data.timings):
@@ -92,6 +91,8 @@ def render_markdown(data: ReportData, figures: list[ReportFigure], folder: str) 
     if data.checks:
         out += ["## Checks", ""] + _table(tables.checks_table(data))
         out += _figures(figures, "curves", folder) + _figures(figures, "randomization", folder)
+    if any(f.section == "video" for f in figures):
+        out += ["## Video", "", VIDEO_NOTE, ""] + _figures(figures, "video", folder)
     if any(f.section == "maps" for f in figures):
         out += ["## Saliency maps", ""] + _figures(figures, "maps", folder)
     if data.gates:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..models.registry import BASELINE
+from .video import VideoSeries, VideoStrip, read_video_cell
 
 __all__ = [
     "VARIANT_ORDER",
@@ -154,6 +155,8 @@ class ScalarCheck:
     config: dict
     control: bool = False  # a model-independent control method
     chance: bool = False  # the chance baseline (random ordering) margins compare against
+    low: float | None = None  # confidence interval of value
+    high: float | None = None
 
 
 @dataclass(frozen=True)
@@ -203,6 +206,10 @@ class GateRule:
     threshold: Any
     passed: bool
     why: str
+    verdict: str = ""  # pass | fail | inconclusive | error
+    low: float | None = None  # the value's confidence interval
+    high: float | None = None
+    images_needed: int | None = None
 
 
 @dataclass(frozen=True)
@@ -214,6 +221,7 @@ class GateVerdict:
     policy: str
     passed: bool
     rules: list[GateRule]
+    verdict: str = ""
 
 
 @dataclass(frozen=True)
@@ -231,6 +239,8 @@ class ReportData:
     baseline: str = BASELINE
     protocols: dict = field(default_factory=dict)
     agreements: list[AgreementCell] = field(default_factory=list)
+    video: list[VideoSeries] = field(default_factory=list)
+    strips: list[VideoStrip] = field(default_factory=list)
 
 
 def _num(value) -> float | None:
@@ -319,25 +329,35 @@ def _check_fields(cell) -> dict:
 
 def _gate(cell) -> GateVerdict:
     k, m = cell.key, cell.metrics or {}
-    rules = [
-        GateRule(
-            rule=str(r.get("rule", "")),
-            method=str(r.get("method", "")),
-            metric=str(r.get("metric", "")),
-            value=r.get("value"),
-            op=str(r.get("op", "")),
-            threshold=r.get("threshold"),
-            passed=bool(r.get("passed")),
-            why=str(r.get("why") or ""),
+    rules = []
+    for r in m.get("rules", []):
+        interval = r.get("interval") or {}
+        verdict = str(r.get("verdict") or ("pass" if r.get("passed") else "fail"))
+        rules.append(
+            GateRule(
+                rule=str(r.get("rule", "")),
+                method=str(r.get("method", "")),
+                metric=str(r.get("metric", "")),
+                value=r.get("value"),
+                op=str(r.get("op", "")),
+                threshold=r.get("threshold"),
+                passed=bool(r.get("passed")),
+                why=str(r.get("why") or ""),
+                verdict=verdict,
+                low=_num(interval.get("low")),
+                high=_num(interval.get("high")),
+                images_needed=r.get("images_needed"),
+            )
         )
-        for r in m.get("rules", [])
-    ]
+    passed = cell.status == "ok" and bool(m.get("passed"))
+    verdict = str(m.get("verdict") or ("pass" if passed else "error" if cell.status != "ok" else "fail"))
     return GateVerdict(
         model=str(k.get("model")),
         data=str(k.get("data")),
         policy=str(k.get("policy")),
-        passed=cell.status == "ok" and bool(m.get("passed")),
+        passed=passed,
         rules=rules,
+        verdict=verdict,
     )
 
 
@@ -361,7 +381,10 @@ def _read_checks(store, cells, data: dict) -> None:
         fields, m = _check_fields(cell), cell.metrics or {}
         direction = str(m.get("direction", ""))
         method = _method_info(cell)
-        kinds = dict(control=method.get("kind") == "control", chance=bool(method.get("chance_baseline")))
+        kinds: dict[str, Any] = dict(
+            control=method.get("kind") == "control", chance=bool(method.get("chance_baseline"))
+        )
+        interval = (m.get("intervals") or {}).get("value") or {}
         data["checks"].append(
             ScalarCheck(
                 **fields,
@@ -370,6 +393,8 @@ def _read_checks(store, cells, data: dict) -> None:
                 direction=direction,
                 config=dict(m.get("config") or {}),
                 **kinds,
+                low=_num(interval.get("low")),
+                high=_num(interval.get("high")),
             )
         )
         if cell.status != "ok":
@@ -415,6 +440,14 @@ def _read_checks(store, cells, data: dict) -> None:
                     mode=str((m.get("config") or {}).get("mode", "")),
                 )
             )
+        series, strip = read_video_cell(store, cell, names, fields, m, kinds)
+        if series is not None:
+            data["video"].append(series)
+        if strip is not None and not any(
+            s.model == strip.model and s.data == strip.data and s.method == strip.method
+            for s in data["strips"]
+        ):
+            data["strips"].append(strip)  # one strip per method (every temporal metric stores it)
 
 
 def _with_roof_fractions(timings: list[TimingCell], store, run_id) -> list[TimingCell]:
@@ -451,7 +484,7 @@ def load_report_data(store, run_id) -> ReportData:
         config=dict(run.config or {}),
         metadata=dict(run.metadata or {}),
     )
-    data = {
+    data: dict[str, Any] = {
         "timings": [],
         "failures": [],
         "maps": [],
@@ -461,6 +494,8 @@ def load_report_data(store, run_id) -> ReportData:
         "gates": [],
         "protocols": {},
         "agreements": [],
+        "video": [],
+        "strips": [],
     }
     cells = sorted(
         store.cells(run_id), key=lambda c: (c.kind, json.dumps(c.key, sort_keys=True, default=str))

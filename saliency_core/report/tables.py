@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import cast
 
 from .model import AgreementCell, ReportData, RunInfo, ScalarCheck, TimingCell, variant_order
 
@@ -69,7 +70,8 @@ def _by_backbone(timings: list[TimingCell]) -> dict[tuple[str, str], list[Timing
 
 
 def _best(cells: list[TimingCell]) -> TimingCell:
-    return max(cells, key=lambda t: t.images_per_s)  # first of equals, in model order
+    # first of equals, in model order; the cells come from _ok, so images_per_s is set
+    return max(cells, key=lambda t: cast(float, t.images_per_s))
 
 
 def fastest_table(timings: list[TimingCell]) -> Table:
@@ -180,7 +182,7 @@ def backbone_table(timings: list[TimingCell], baseline: str) -> Table:
         )
         base = cells.get((baseline, device, variant, t.batch_size))
         same_kind = base is not None and (base.peak_device_mb is None) == (t.peak_device_mb is None)
-        b_peak = _peak(base) if same_kind else None
+        b_peak = _peak(base) if base is not None and same_kind else None
         rows.append(
             (
                 model,
@@ -248,6 +250,7 @@ def checks_table(data: ReportData) -> Table:
         if c.ok and c.value is not None and rand is not None and not c.chance:
             margin = (c.value - rand) * (-1.0 if c.direction == "lower" else 1.0)
         better = {"higher": "higher", "lower": "lower"}.get(c.direction, DASH)
+        ci = f"[{c.low:.3f}, {c.high:.3f}]" if c.ok and c.low is not None and c.high is not None else DASH
         rows.append(
             (
                 c.model,
@@ -255,6 +258,7 @@ def checks_table(data: ReportData) -> Table:
                 c.metric,
                 c.method,
                 _fmt(c.value, ".3f") if c.ok else "failed",
+                ci,
                 better,
                 _fmt(rand, ".3f"),
                 _fmt(margin, "+.3f"),
@@ -267,6 +271,7 @@ def checks_table(data: ReportData) -> Table:
             ("Metric", False),
             ("Method", False),
             ("Value", True),
+            ("95% CI", False),
             ("Better", False),
             ("Random control", True),
             ("Margin over random", True),
@@ -312,15 +317,14 @@ def agreement_table(agreements: list[AgreementCell]) -> Table:
     )
 
 
-def gate_lines(data: ReportData) -> list[tuple[bool, str]]:
-    """Per gate: whether it passed, and a line naming it and the rules that failed."""
+def gate_lines(data: ReportData) -> list[tuple[str, str]]:
+    """Per gate: its verdict (pass, fail, inconclusive, error), and a line naming it and
+    the rules that did not pass, each with its verdict."""
     lines = []
     for g in data.gates:
-        failed = [r for r in g.rules if not r.passed]
-        why = "; ".join(f"{r.rule}: {r.why}" if r.why else r.rule for r in failed)
-        lines.append(
-            (g.passed, f"policy {g.policy} on {g.model} / {g.data}" + (f" — failed {why}" if why else ""))
-        )
+        other = [r for r in g.rules if not r.passed]
+        why = "; ".join(f"{r.rule} {r.verdict}" + (f" ({r.why})" if r.why else "") for r in other)
+        lines.append((g.verdict, f"policy {g.policy} on {g.model} / {g.data}" + (f" — {why}" if why else "")))
     return lines
 
 
@@ -329,7 +333,11 @@ def gate_table(data: ReportData) -> Table:
     rows = []
     for g in data.gates:
         for r in g.rules:
-            value = _fmt(r.value, ".3f") if isinstance(r.value, (int, float)) else str(r.value)
+            value = _fmt(r.value, "+.4f") if isinstance(r.value, (int, float)) else str(r.value)
+            ci = f"[{r.low:+.4f}, {r.high:+.4f}]" if r.low is not None and r.high is not None else DASH
+            verdict = r.verdict.upper() if r.verdict != "pass" else "pass"
+            if r.images_needed:
+                verdict += f" (about {r.images_needed} images would decide it)"
             rows.append(
                 (
                     g.policy,
@@ -339,8 +347,9 @@ def gate_table(data: ReportData) -> Table:
                     r.method,
                     r.metric,
                     value,
+                    ci,
                     f"{r.op} {r.threshold}",
-                    "pass" if r.passed else "FAIL",
+                    verdict,
                     r.why,
                 )
             )
@@ -353,8 +362,9 @@ def gate_table(data: ReportData) -> Table:
             ("Method", False),
             ("Metric", False),
             ("Value", True),
+            ("95% CI", False),
             ("Needs", False),
-            ("Result", False),
+            ("Verdict", False),
             ("Why", False),
         ],
         rows,

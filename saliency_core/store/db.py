@@ -512,6 +512,7 @@ class ResultStore:
                 raise DuplicateCellError(
                     f"run {rid} already has a {kind!r} cell with key {key_json}"
                 ) from exc
+            assert cur.lastrowid is not None  # set by the INSERT
             cell_id = int(cur.lastrowid)
             conn.executemany(
                 "INSERT INTO artifacts (cell_id, name, npy) VALUES (?, ?, ?)",

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import statistics
 from bisect import bisect_left, bisect_right
 from pathlib import Path

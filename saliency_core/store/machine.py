@@ -169,6 +169,7 @@ def machine_info(*, detect_gpus: bool = True) -> dict:
     """
     model = cpu_model()
     count = os.cpu_count()
+    usable: int | None
     try:
         usable = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from saliency_core.checks.randomization import (
+    ALL_LAYERS,
     MODES,
     layer_seed,
     mprt,
@@ -159,6 +160,60 @@ def test_one_trace_for_all_steps(model, images, variant):
     assert result.traces == 1
 
 
+def test_bottom_up_order_and_the_fully_randomized_model_in_one_step(model, images):
+    blocks = randomization_blocks(model)
+    randomized = {layer.name: random_weights(layer, 3)[0] for block in blocks for layer in block}
+    seen = []
+    bottom_up = mprt(
+        model,
+        images,
+        method="gradient",
+        seed=3,
+        variant="function",
+        order="bottom_up",
+        callback=lambda step, name, clone: seen.append(name),
+    )
+    assert seen == bottom_up.blocks == ["conv1", "conv2_block1", "plain_conv", "predictions"]
+    assert bottom_up.order == "bottom_up"
+
+    def every_layer_randomized(step, name, clone):
+        seen.append(name)
+        for layer in (layer for block in blocks for layer in block):
+            for v in clone.get_layer(layer.name).weights:
+                np.testing.assert_array_equal(v.numpy(), randomized[layer.name][v.name])
+
+    seen.clear()
+    final = mprt(
+        model,
+        images,
+        method="gradient",
+        seed=3,
+        variant="function",
+        final_only=True,
+        callback=every_layer_randomized,
+    )
+    assert seen == final.blocks == [ALL_LAYERS] and final.similarity.shape == (1, len(SIMILARITIES), 3)
+    assert sorted(final.layers[0]) == sorted(layer.name for block in blocks for layer in block)
+    # Each variable's values depend on the seed and its name only: the last step of
+    # either order is the same model, so the same maps and scores.
+    top_down = mprt(model, images, method="gradient", seed=3, variant="function")
+    for run in (bottom_up, top_down):
+        np.testing.assert_array_equal(run.similarity[-1], final.similarity[0])
+        np.testing.assert_array_equal(run.maps[-1], final.maps[-1])
+
+
+def test_explain_fn_replaces_how_each_model_state_is_explained(model, images):
+    calls = []
+
+    def edges(explainer, targets):  # a model-independent map through the hook
+        calls.append(None if targets is None else targets.tolist())
+        return explainer.explain(images, targets=targets, method="edge", seed=0)
+
+    result = mprt(model, images, method="gradient", seed=0, variant="function", explain_fn=edges)
+    assert calls[0] is None and calls[1:] == [result.targets.tolist()] * 4
+    assert np.all(result.similarity == 1.0)
+
+
 def test_same_seed_same_scores_other_seed_other_scores(model, images):
     run = lambda seed: mprt(model, images, method="gradient", seed=seed, variant="function", keep_maps=False)  # noqa: E731
     a, b, c = run(11), run(11), run(12)
@@ -219,6 +274,8 @@ def test_bad_arguments(model, images):
         mprt(model, images, method="gradient", seed=0, mode="top_down")
     with pytest.raises(ValueError, match="measure"):
         mprt(model, images, method="gradient", seed=0, measures=("pearson",))
+    with pytest.raises(ValueError, match="unknown order 'up'"):
+        mprt(model, images, method="gradient", seed=0, order="up")
 
 
 def test_an_error_mid_run_propagates_and_leaves_no_scoring_thread(model, images):

@@ -109,13 +109,13 @@ def test_road_morf_and_lerf_order_exact_attribution_against_its_reverse():
     model, images, exact = two_class_linear(seed=1)
     forward = build_forward_fn(as_classifier(model), variant="xla")
     random_map = np.random.default_rng(5).random(exact.shape)
-    run = lambda m, order: (
+    run = lambda m, order: (  # noqa: E731
         road_curve(
             model,
             images,
             m,
             order=order,
-            seed=0,  # noqa: E731
+            seed=0,
             forward=forward,
             chunk_size=8,
         ).auc
@@ -141,7 +141,8 @@ def test_noise_scale_is_a_fraction_of_the_raw_rgb_range():
         fractions=(0.25, 0.5),
         seed=0,
     )
-    assert result.config["value_range"] == 255 and result.config["noise_std"] == pytest.approx(2.55)
+    assert result.config["value_range"] == [255.0]  # per image
+    assert result.config["noise_std"] == pytest.approx([2.55])
     with pytest.raises(ValueError, match="at least one pixel"):
         road_curve(
             clf,
@@ -204,3 +205,16 @@ def test_road_scores_the_class_the_map_explains():
     assert result.targets.tolist() == [2, 1] and result.config["targets"] == [2, 1]
     assert result.config["target_source"] == "given"
     assert default.targets.tolist() == [0, 0] and default.config["target_source"] == "clean top-1"
+
+
+def test_noise_of_an_image_does_not_depend_on_the_others_in_its_call():
+    """Per-image noise seeds (run seed and image content) and a per-image value range: an
+    image's ROAD curve is the same alone and beside other images."""
+    rng = np.random.default_rng(3)
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(2)])
+    images, maps = rng.uniform(0, 1, (3, 8, 8, 3)), rng.random((3, 8, 8))
+    together = road_curve(model, images, maps, order="most-relevant-first", seed=4).curves
+    alone = road_curve(model, images[2:], maps[2:], order="most-relevant-first", seed=4).curves
+    np.testing.assert_allclose(alone[0], together[2], rtol=1e-6, atol=1e-7)
+    other_seed = road_curve(model, images[2:], maps[2:], order="most-relevant-first", seed=5).curves
+    assert not np.allclose(other_seed, alone)

@@ -44,7 +44,7 @@ def test_gradient_beats_random_control_on_localisation(trained):
 def test_cascading_randomization_decorrelates_gradient(trained):
     model, test = trained
     before = [w.copy() for w in model.get_weights()]
-    result = mprt(model, test.images[:16], targets=test.labels[:16], seed=0, variant="xla")
+    result = mprt(model, test.images[:16], targets=test.labels[:16], method="gradient", seed=0, variant="xla")
     curve = result.curve("spearman_abs")
     assert curve[-1] < 0.5, dict(zip(result.blocks, curve.round(3)))
     assert result.traces == 1
@@ -59,7 +59,7 @@ def test_cascading_randomization_decorrelates_gradient(trained):
 def test_data_randomization_permuted_labels_change_the_maps():
     train = synthetic.make_synthetic(1500, seed=TRAIN_SEED)
     test = synthetic.make_synthetic(32, seed=TEST_SEED)
-    result = data_randomization_test(train, test, seed=0, epochs=6)
+    result = data_randomization_test(train, test, seed=0, epochs=6, method="gradient")
     assert result.passed, (result.mean(), result.accuracy)
 
 

@@ -91,10 +91,10 @@ def test_hog_spearman_matches_scipy_on_skimage_hog_features(maps):
     a, b = maps
     b = 0.6 * a + 0.4 * b
     scale = lambda m: (m - m.min()) / (m.max() - m.min())  # noqa: E731
-    feats = lambda m: hog(
+    feats = lambda m: hog(  # noqa: E731
         scale(m),
         orientations=9,
-        pixels_per_cell=(8, 8),  # noqa: E731
+        pixels_per_cell=(8, 8),
         cells_per_block=(2, 2),
         block_norm="L2-Hys",
         feature_vector=True,

@@ -5,8 +5,10 @@ exact similarity of 1, the default policy failing both controls, and the exit co
 from __future__ import annotations
 
 import json
+import re
 
 import keras
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -101,12 +103,13 @@ def test_check_prints_a_table_per_method_and_records_cells(synthetic_run, capsys
         assert deletion.metrics["value"] == pytest.approx(np.trapezoid(curves.mean(0), fractions))
         mprt = by[("gradient", "mprt-cascading")]
         assert mprt.metrics["layers"] == ["logits", "conv2", "conv1"]
-        assert store.artifact(mprt.id, "similarity").shape == (3, len(mprt.metrics["measures"]))
+        # (steps, measures, images): the report averages over images
+        assert store.artifact(mprt.id, "similarity").shape == (3, len(mprt.metrics["measures"]), 4)
         assert store.artifact(mprt.id, "step_maps").shape == (4, 16, 16)
         # Done-when: the controls are exactly 1 at every step, every measure, every image.
         for control in ("edge", "random"):
             cell = by[(control, "mprt-cascading")]
-            assert np.all(store.artifact(cell.id, "similarity_per_image") == 1.0)
+            assert np.all(store.artifact(cell.id, "similarity") == 1.0)
             assert cell.metrics["value"] == 1.0
             assert all(v == 1.0 for v in cell.metrics["statistics"].values())
             logit = by[(control, "random-logit")]
@@ -138,8 +141,13 @@ def test_gate_default_policy_fails_both_controls(tiny_model, tmp_path, capsys):
         printed = capsys.readouterr().out
         assert code == 1, printed
         assert f"method {control}" in printed
-        assert "FAIL  mprt-map-changes: mprt-cascading.last_step_spearman_abs = 1.0000" in printed
-        assert "FAIL  class-sensitive: random-logit.ssim = 1.0000" in printed
+        # every image gives similarity exactly 1: a certain failure, not an uncertain one
+        assert re.search(
+            r"FAIL +mprt-map-changes: mprt-cascading.last_step_spearman_abs = "
+            r"\+1\.0000 \[95% CI \+1\.0000, \+1\.0000; 4 images\]",
+            printed,
+        )
+        assert re.search(r"FAIL +class-sensitive: random-logit.ssim = \+1\.0000", printed)
         assert printed.count("why: ") == 4 and "verdict: FAIL" in printed
     with ResultStore(store_path) as store:
         runs = store.list_runs()
@@ -189,6 +197,50 @@ def test_check_on_an_image_folder(tiny_model, tmp_path, capsys):
     assert cells[0].metrics["config"]["points"] == 17  # 16 steps of 16 px on 16 x 16, + 1
 
 
+def test_check_runs_smprt_and_emprt_from_the_registry(tiny_model, tmp_path, capsys):
+    store_path = tmp_path / "s.sqlite"
+    assert (
+        main(
+            [
+                "check",
+                "--model",
+                str(tiny_model),
+                "--data",
+                "synthetic",
+                "--images",
+                "3",
+                "--methods",
+                "gradient,edge",
+                "--metrics",
+                "smprt,emprt",
+                "--metric-setting",
+                "smprt.samples=4",
+                "--store",
+                str(store_path),
+            ]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert printed.count("\nsmprt ") == 2 and printed.count("\nemprt ") == 2
+    with ResultStore(store_path) as store:
+        [run] = store.list_runs()
+        assert run.config["metric_settings"] == {"smprt": {"samples": "4"}}
+        by = {(c.key["method"], c.key["metric"]): c for c in store.cells(run.id, kind="check")}
+        assert all(c.status == "ok" for c in by.values()) and len(by) == 4
+        smprt = by[("gradient", "smprt")]
+        assert smprt.metrics["config"]["samples"] == 4 and smprt.metrics["layers"] == ["all layers"]
+        assert store.artifact(smprt.id, "similarity").shape == (1, len(smprt.metrics["measures"]))
+        assert store.artifact(smprt.id, "step_maps").shape == (2, 16, 16)
+        emprt = by[("gradient", "emprt")]
+        assert emprt.metrics["direction"] == "higher" and emprt.metrics["config"]["bins"] == 100
+        assert store.artifact(emprt.id, "complexity").shape == (2, 3)
+        # The edge control is exactly model-independent on both.
+        assert by[("edge", "smprt")].metrics["per_image"] == [1.0] * 3
+        assert by[("edge", "emprt")].metrics["per_image"] == [0.0] * 3
+        assert by[("edge", "emprt")].metrics["statistics"]["ratio"] == 1.0
+
+
 def test_run_checks_resumes_and_turns_a_failing_metric_into_a_failed_cell(tiny_model, tmp_path, monkeypatch):
     from saliency_core.checks import run_checks
     from saliency_core.metrics import random_logit as random_logit_metric
@@ -216,10 +268,12 @@ def test_run_checks_resumes_and_turns_a_failing_metric_into_a_failed_cell(tiny_m
         first = run_checks(clf, images, **kwargs)
         assert [r.status for r in first.results] == ["ok", "failed", "ok"]
         assert first.results[1].reason == "MemoryError: out of memory (simulated)"
-        failed = [c for c in store.cells(run) if c.status == "failed"]
+        failed = [c for c in store.cells(run, kind="check") if c.status == "failed"]
         assert len(failed) == 1 and "simulated" in failed[0].reason
-        again = run_checks(clf, images, **kwargs)
-        assert all(r.resumed for r in again.results) and len(store.cells(run)) == 3
+        assert [c.key["chunk"] for c in store.cells(run, kind="check-chunk") if c.status == "failed"] == [0]
+        again = run_checks(clf, images, **kwargs)  # ok cells read back, the failed one retried
+        assert [r.resumed for r in again.results] == [True, False, True]
+        assert len(store.cells(run, kind="check")) == 3
         assert again.get("gradient", "deletion").value == first.get("gradient", "deletion").value
 
 
@@ -256,6 +310,9 @@ def test_a_metric_that_cannot_be_computed_exits_2_after_the_table(tiny_model, tm
         (["--metrics", "deletion,delition"], "unknown metric 'delition'"),
         (["--methods", "gradient,lime"], "unknown method 'lime'"),
         (["--images", "0"], "--images must be >= 1"),
+        (["--metric-setting", "smprt.nope=1"], "metric 'smprt' has no setting 'nope'"),
+        (["--metric-setting", "emprt.bins=many"], "setting emprt.bins must be a int, got 'many'"),
+        (["--metric-setting", "smprt=1"], "expected METRIC.SETTING=VALUE"),
         (["--metrics", "data-randomization"], "use --model synthetic-cnn --data synthetic (got --model tiny"),
     ],
 )
@@ -374,3 +431,60 @@ def test_check_data_randomization_on_the_synthetic_cnn(tmp_path, capsys, monkeyp
             m["statistics"]["true_spearman_abs"] - m["value"], abs=1e-12
         )
     assert cells["edge"].metrics["value"] == 1.0 and cells["edge"].metrics["passed"] is False
+
+
+def test_check_streams_a_folder_and_resumes_a_run_with_its_own_settings(
+    tiny_model, tmp_path, capsys, monkeypatch
+):
+    """A folder is read chunk by chunk; a failure mid-run keeps the finished chunks and says how
+    to resume; --resume takes the run's own options and computes only what is missing."""
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(5):
+        Image.fromarray(rng.integers(0, 255, (20, 24, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    store_path = tmp_path / "s.sqlite"
+    from saliency_core.checks import chunk_worker
+
+    original = chunk_worker.ChunkWorker.__call__
+    calls = {"n": 0}
+
+    def dies_on_second_chunk(self, task):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError("disk full (simulated)")
+        return original(self, task)
+
+    monkeypatch.setattr(chunk_worker.ChunkWorker, "__call__", dies_on_second_chunk)
+    argv = [
+        "check",
+        "--model",
+        str(tiny_model),
+        "--preprocessing",
+        "tf",
+        "--data",
+        str(folder),
+        "--methods",
+        "gradient",
+        "--metrics",
+        "deletion",
+        "--chunk-images",
+        "2",
+        "--store",
+        str(store_path),
+    ]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "disk full (simulated)" in err and "--resume" in err
+    with ResultStore(store_path) as store:
+        [run] = store.list_runs()
+        assert run.status == "failed"
+        assert [c.key["chunk"] for c in store.cells(run.id, kind="check-chunk")] == [0]
+    monkeypatch.setattr(chunk_worker.ChunkWorker, "__call__", original)
+    assert main(["check", "--resume", run.id, "--store", str(store_path)]) == 0
+    with ResultStore(store_path) as store:
+        assert store.get_run(run.id).status == "complete"
+        chunks = sorted(c.key["chunk"] for c in store.cells(run.id, kind="check-chunk"))
+        [final] = store.cells(run.id, kind="check")
+    assert chunks == [0, 1, 2] and final.metrics["config"]["images"] == [f"{i}.png" for i in range(5)]
+    assert len(final.metrics["per_image"]) == 5

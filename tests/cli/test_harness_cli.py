@@ -179,7 +179,7 @@ def test_run_with_checks_records_maps_checks_gate_and_writes_the_report(tmp_path
         'map_methods = ["gradient", "edge"]\ncurve_steps = 8\nbatch_size = 4\n'
     )
     store_path = tmp_path / "results.sqlite"
-    assert main(["run", str(suite), "--store", str(store_path)]) == 0
+    code = main(["run", str(suite), "--store", str(store_path)])
     printed = capsys.readouterr().out
     assert "verdict:" in printed and "report:" in printed
     with ResultStore(store_path) as store:
@@ -196,6 +196,8 @@ def test_run_with_checks_records_maps_checks_gate_and_writes_the_report(tmp_path
         } <= checks
         gate = store.cells("latest", kind="gate")
         assert len(gate) == 1 and isinstance(gate[0].metrics["passed"], bool)
+        # run exits with its gate's verdict (0 pass, 1 fail, 3 inconclusive), report written
+        assert code == gate[0].metrics["exit_code"] and code in (0, 1, 3)
         run_id = store.get_run("latest").id
     html = (tmp_path / run_id / "report.html").read_text()
     assert "tiny.keras" in html and "<img" in html

@@ -115,9 +115,8 @@ def test_a_planted_max_pooling_flip_is_found_and_pinned():
     result = variant_agreement(model, x, "function", targets=[0])
     [flip] = result.flips
     assert (flip.layer, flip.image, flip.unit) == ("pool", 0, (0, 0, 0))
-    assert flip.z_reference == pytest.approx(1e-6, rel=0.2) and flip.z_variant == pytest.approx(
-        -1e-6, rel=0.2
-    )
+    assert flip.z_reference == pytest.approx(1e-6, rel=0.2)
+    assert flip.z_variant == pytest.approx(-1e-6, rel=0.2)
     # The gradient puts each window's weight on its largest element; only window (0, 0)'s
     # weight moves, from pixel (0, 0) to (0, 1).
     assert result.rel_l2 == pytest.approx(

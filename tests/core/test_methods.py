@@ -77,8 +77,10 @@ def test_controls_are_model_independent_and_seeded():
         a = Explainer(model_a, variant="eager").explain(x, method=method).maps
         b = Explainer(model_b, variant="eager").explain(x, method=method).maps
         np.testing.assert_array_equal(a, b)
-    # The random control depends on the seed and image index only, never on pixel values.
-    np.testing.assert_array_equal(random_map(x, seed=5), random_map(x * 0 + 1, seed=5))
+    # The random control depends on the seed and the image itself, never on its position
+    # in a call (so chunked and sharded runs draw the same map for the same image).
+    np.testing.assert_array_equal(random_map(x, seed=5)[2], random_map(x[::-1], seed=5)[0])
+    np.testing.assert_array_equal(random_map(x[1:2], seed=5)[0], random_map(x, seed=5)[1])
     assert not np.array_equal(random_map(x, seed=5), random_map(x, seed=6))
     assert not np.array_equal(random_map(x, seed=5)[0], random_map(x, seed=5)[1])
 
@@ -89,6 +91,17 @@ def test_edge_map_peaks_on_a_step_edge():
     e = edge_map(img)[0]
     assert set(np.argmax(e, axis=1)) <= {4, 5}
     assert e[:, 0].max() == 0.0 and e[:, -1].max() == 0.0
+
+
+def test_edge_map_of_an_image_does_not_depend_on_its_batch_neighbours():
+    # A flat image has no edges, whatever images are filtered beside it (the Sobel
+    # smoothing must not run along the batch axis).
+    flat = np.full((9, 9, 3), 0.5)
+    step = np.zeros((9, 9, 3))
+    step[:, 5:] = 1.0
+    batch = edge_map(np.stack([step, flat, step]))
+    assert np.all(batch[1] == 0.0)
+    np.testing.assert_array_equal(batch[0], edge_map(step[None])[0])
 
 
 def test_smoothgrad_noise_is_per_image_not_per_call_or_chunk():

@@ -107,6 +107,9 @@ def test_quick_suite_is_small():
         ('[checks]\npolicy = "no-such-policy"', "checks.policy"),  # no such policy
         ('[checks]\nmetrics = ["deletion", "data-randomization"]', "checks.metrics[1]"),  # retrains
         ('[checks]\nmetrics = ["pointing-game"]', "checks.metrics[0]"),  # photos have no masks
+        ("[checks.metric_settings.smprt]\nnope = 1", "checks.metric_settings.smprt"),  # no such setting
+        ('[checks.metric_settings.emprt]\nbins = "many"', "checks.metric_settings.emprt"),  # wrong type
+        ("[checks.metric_settings.emprt-x]\nbins = 1", "checks.metric_settings.emprt-x"),  # no metric
     ],
 )
 def test_bad_key_or_type_names_file_and_key(tmp_path, change, key):
@@ -140,6 +143,16 @@ def test_checks_settings_fill_in_defaults_from_a_suite_or_its_stored_form(tmp_pa
     assert checks_settings(suite.to_dict()) == settings
     assert checks_settings(load_suite(write(tmp_path, VALID, "plain.toml"))) is None
     assert checks_settings(load_suite("quick"))["model"] == "efficientnet-lite0"
+
+
+def test_a_suite_lists_the_newer_randomization_metrics_with_their_settings(tmp_path):
+    text = VALID + (
+        '\n[checks]\nmetrics = ["smprt", "emprt"]\n'
+        "[checks.metric_settings.smprt]\nsamples = 8\nnoise_level = 0.2\n"
+    )
+    settings = checks_settings(load_suite(write(tmp_path, text)))
+    assert settings["metrics"] == ["smprt", "emprt"]
+    assert settings["metric_settings"] == {"smprt": {"samples": 8, "noise_level": 0.2}}
 
 
 def test_missing_required_key(tmp_path):

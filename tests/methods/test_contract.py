@@ -29,12 +29,12 @@ def explain(explainer, x, name, seed=0, **kw):
 
 @pytest.fixture(scope="module")
 def model():
-    return small_cnn("float64", size=16)
+    return small_cnn("float64", size=32)
 
 
 @pytest.fixture(scope="module")
 def x():
-    return np.abs(images(3, size=16, dtype="float64")) * 60.0
+    return np.abs(images(3, size=32, dtype="float64")) * 60.0
 
 
 @pytest.mark.parametrize("name", STILL)
@@ -63,8 +63,8 @@ def test_batch_size_invariance(model, x, name):
 
 @pytest.mark.parametrize("name", [m.name for m in METHODS if m.kind == "control" and not m.needs_sequence])
 def test_controls_ignore_the_model(x, name):
-    a = explain(Explainer(small_cnn("float64", size=16, seed=0), variant="eager"), x, name).maps
-    b = explain(Explainer(small_cnn("float64", size=16, seed=9), variant="eager"), x, name).maps
+    a = explain(Explainer(small_cnn("float64", size=32, seed=0), variant="eager"), x, name).maps
+    b = explain(Explainer(small_cnn("float64", size=32, seed=9), variant="eager"), x, name).maps
     np.testing.assert_array_equal(a, b)
 
 

@@ -109,3 +109,22 @@ def test_missing_opencv_gives_install_hint(monkeypatch):
     monkeypatch.setitem(sys.modules, "cv2", None)
     with pytest.raises(ImportError, match=r"saliency-bench\[video\]"):
         motion_map(np.zeros((2, 16, 16)))
+
+
+def test_the_intensity_scale_of_the_frames_does_not_matter(clip):
+    """Frames in [0, 1] or standardised (a classifier's inputs) move as much as the same
+    frames in [0, 255]; OpenCV's Farneback alone would give them almost no flow."""
+    frames = clip.frames[:4].astype(np.float64)
+    reference = motion_map(frames, RAW) * RAW.noise_floor
+    for scale, shift in ((1 / 255.0, 0.0), ((1 / 58.0), -2.0)):
+        moved = motion_map(frames * scale + shift, RAW) * RAW.noise_floor
+        np.testing.assert_allclose(moved.max(axis=(1, 2)), reference.max(axis=(1, 2)), rtol=0.01)
+
+
+def test_a_static_video_is_exactly_zero_below_the_static_floor(clip):
+    """OpenCV's residue on identical frames (under 1e-5 px) is far below the 0.01 px
+    floor, so static pixels tie at exactly 0 instead of ranking by texture."""
+    static = np.repeat(clip.frames[:1], 3, axis=0)
+    np.testing.assert_array_equal(motion_map(static), 0.0)
+    residue = motion_map(static, MotionOptions(static_floor=0.0, noise_floor=1.0))
+    assert 0 < residue.max() < MotionOptions().static_floor / 100

@@ -89,7 +89,7 @@ def test_user_text_is_escaped(rendered):
 def test_summary_reports_gate_fastest_variants_and_failures(rendered):
     page, _ = rendered
     summary = page.split('<section id="summary">', 1)[1].split("</section>", 1)[0]
-    assert "FAILED" in summary and "final similarity 0.10 is not below 0.05" in summary
+    assert ">FAIL<" in summary and "final similarity 0.10 is not below 0.05" in summary
     for model in MODELS:
         assert model in summary
     assert FAIL_REASON.split(":")[0] in summary and "[8,112,112,32]" in summary

@@ -1,0 +1,166 @@
+"""Chunked checks: the same per-image values whatever the chunk size, resumable after a
+kill with bit-identical results, and failures kept per chunk."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+
+from saliency_core.checks import run_checks
+from saliency_core.store import ResultStore
+
+METHODS = ["gradient", "smoothgrad", "random"]
+METRICS = ["deletion", "road-morf", "random-logit", "mprt"]
+
+
+def tiny_model():
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(
+        4, 3, padding="same", activation="relu", kernel_initializer=keras.initializers.HeNormal(seed=1)
+    )(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(3, kernel_initializer=keras.initializers.GlorotUniform(seed=3))(x)
+    return keras.Model(inputs, outputs)
+
+
+def images(n=10):
+    return np.random.default_rng(0).uniform(0, 1, (n, 16, 16, 3)).astype(np.float32)
+
+
+def per_image(report):
+    return {(r.method, r.metric): np.asarray(r.per_image) for r in report.results}
+
+
+def test_chunk_size_does_not_change_any_per_image_value():
+    """Chunks change only which images share a compiled call, and so the float32 rounding
+    of batched kernels. The floor of that is measured in the same run: the whole set at
+    batch size 1 (a lone last chunk runs at batch 1). Every per-image value of a chunked
+    run stays within 1e-6 of the whole run's, or (rank statistics, where rounding can
+    reorder near-tied pixels) within ten times that floor."""
+    model, x = tiny_model(), images()
+    kw = dict(methods=METHODS, metrics=METRICS, seed=0, data_name="d", variant="function")
+    whole = run_checks(model, x, chunk_images=64, batch_size=4, **kw)
+    other_batch = run_checks(model, x, chunk_images=64, batch_size=1, **kw)
+    chunked = run_checks(model, x, chunk_images=3, batch_size=4, **kw)
+    a, b, floor = per_image(whole), per_image(chunked), per_image(other_batch)
+    assert all(r.ok for r in chunked.results), [r.reason for r in chunked.results if not r.ok]
+    for key in a:
+        bound = max(1e-6, 10 * np.abs(floor[key] - a[key]).max())
+        assert np.abs(b[key] - a[key]).max() <= bound, (key, np.abs(b[key] - a[key]).max(), bound)
+    for r in chunked.results:
+        iv = r.intervals["value"]
+        assert iv["low"] - 1e-12 <= r.value <= iv["high"] + 1e-12
+
+
+def test_a_store_keeps_each_chunk_and_the_joined_result(tmp_path):
+    model, x = tiny_model(), images(7)
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        run = store.start_run("check", metadata={})
+        report = run_checks(
+            model,
+            x,
+            methods=["gradient", "random"],
+            metrics=["deletion"],
+            seed=0,
+            data_name="d",
+            store=store,
+            run_id=run,
+            variant="function",
+            chunk_images=3,
+            image_names=[f"im{i}" for i in range(7)],
+        )
+        chunks = store.cells(run, kind="check-chunk")
+        assert sorted(c.key["chunk"] for c in chunks if c.key["method"] == "gradient") == [0, 1, 2]
+        [final] = [c for c in store.cells(run, kind="check") if c.key["method"] == "gradient"]
+        assert final.metrics["chunks"] == 3 and final.metrics["config"]["images"] == [
+            f"im{i}" for i in range(7)
+        ]
+        assert store.artifact(final.id, "curves").shape[0] == 7
+        random = report.get("random", "deletion")
+        assert np.asarray(random.per_ordering).shape == (8, 7)  # the chance baseline's orderings
+        np.testing.assert_allclose(np.mean(random.per_ordering, axis=0), random.per_image)
+
+
+KILLED_RUN = textwrap.dedent("""
+    import sys, numpy as np
+    sys.path.insert(0, {tests!r})
+    from checks.test_check_runner import tiny_model, images
+    from saliency_core.checks import run_checks
+    from saliency_core.store import ResultStore
+    store = ResultStore({path!r})
+    run = {run!r}
+    def progress(line):
+        print(line, flush=True)
+        if line.startswith("chunk 2") and {kill}:
+            import os, signal
+            os.kill(os.getpid(), signal.SIGKILL)
+    run_checks(tiny_model(), images(), methods=["gradient", "random"], metrics=["deletion", "mprt"],
+               seed=0, data_name="d", store=store, run_id=run, variant="function",
+               chunk_images=3, progress=progress)
+""")
+
+
+def test_resume_after_sigkill_gives_bit_identical_per_image_values(tmp_path):
+    tests = os.path.dirname(os.path.dirname(__file__))
+    path = str(tmp_path / "s.sqlite")
+    with ResultStore(path) as store:
+        killed, clean = store.start_run("check"), store.start_run("check")
+
+    def run(run_id, kill):
+        script = KILLED_RUN.format(tests=tests, path=path, run=run_id, kill=kill)
+        return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+
+    first = run(killed, True)
+    assert first.returncode == -signal.SIGKILL, first.stderr[-2000:]
+    with ResultStore(path) as store:
+        kept = store.cells(killed, kind="check-chunk")
+        assert kept and not store.cells(killed, kind="check")  # chunks kept, no final cell yet
+    resumed = run(killed, False)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert run(clean, False).returncode == 0
+    with ResultStore(path) as store:
+        a = {
+            (c.key["method"], c.key["metric"]): c.metrics["per_image"]
+            for c in store.cells(killed, kind="check")
+        }
+        b = {
+            (c.key["method"], c.key["metric"]): c.metrics["per_image"]
+            for c in store.cells(clean, kind="check")
+        }
+        assert a == b and len(a) == 4
+        # the resumed run did not recompute the chunks that the killed one had finished
+        ids = {c.key["chunk"] for c in kept}
+        assert ids and all(c.id in {k.id for k in store.cells(killed, kind="check-chunk")} for c in kept)
+
+
+def test_a_failing_chunk_fails_its_metric_with_the_chunk_named(monkeypatch):
+    from saliency_core.metrics import deletion
+
+    model, x = tiny_model(), images(6)
+    calls = {"n": 0}
+    original = deletion.deletion_curve
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise MemoryError("simulated")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(deletion, "deletion_curve", flaky)
+    report = run_checks(
+        model,
+        x,
+        methods=["gradient"],
+        metrics=["deletion", "mprt"],
+        seed=0,
+        data_name="d",
+        variant="function",
+        chunk_images=3,
+    )
+    assert not report.get("gradient", "deletion").ok
+    assert "MemoryError: simulated" in report.get("gradient", "deletion").reason
+    assert report.get("gradient", "mprt").ok
