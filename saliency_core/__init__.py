@@ -11,7 +11,17 @@ Importing this package does not import TensorFlow or configure devices.
 
 from .agreement import Agreement, variant_agreement
 from .explainer import Explainer, SaliencyResult, saliency
-from .gradients import SCORES, VARIANTS, GradientFunction, Score, Variant, build_forward_fn, build_gradient_fn
+from .gradients import (
+    PRECISIONS,
+    SCORES,
+    VARIANTS,
+    GradientFunction,
+    Precision,
+    Score,
+    Variant,
+    build_forward_fn,
+    build_gradient_fn,
+)
 from .methods import METHODS, Method, MethodContext, register_method
 from .models.classifier import Classifier, as_classifier
 from .models.preprocessing import Preprocessing, get_preprocessing
@@ -29,6 +39,8 @@ __all__ = [
     "Method",
     "MethodContext",
     "NoiseFloor",
+    "PRECISIONS",
+    "Precision",
     "Preprocessing",
     "REDUCTIONS",
     "Reduction",

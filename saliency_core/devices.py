@@ -19,7 +19,13 @@ __all__ = [
     "runs_on_cpu",
     "is_cpu",
     "configure_gpus",
+    "configure_threads",
+    "THREAD_ENV",
 ]
+
+#: The environment variables TensorFlow reads for its CPU thread pools (intra-op,
+#: inter-op); :func:`configure_threads` sets them so processes started later agree.
+THREAD_ENV = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 
 
 class DeviceUnavailableError(RuntimeError):
@@ -81,6 +87,41 @@ def runs_on_cpu(device: str | None) -> bool:
     import tensorflow as tf
 
     return not tf.config.list_physical_devices("GPU")
+
+
+def configure_threads(intra_op: int | None = None, inter_op: int | None = None) -> dict:
+    """Size TensorFlow's CPU thread pools; an entry point calls it before any op runs.
+
+    A count given here is also written to :data:`THREAD_ENV` (so a fresh-process cell
+    worker started later gets it); a count not given is taken from that variable when
+    set. Each known count is applied with ``tf.config.threading`` (0 = TensorFlow's
+    default). Returns ``{"intra_op", "inter_op"}`` as applied (None: left alone).
+
+    Raises:
+        ValueError: A negative count or a non-integer variable (named).
+    """
+    import os
+
+    applied = {}
+    for name, value, env in (("intra_op", intra_op, THREAD_ENV[0]), ("inter_op", inter_op, THREAD_ENV[1])):
+        if value is None and os.environ.get(env):
+            try:
+                value = int(os.environ[env])
+            except ValueError:
+                raise ValueError(f"{env}={os.environ[env]!r} is not an integer") from None
+        if value is not None and value < 0:
+            raise ValueError(f"{name} threads must be >= 0, got {value}")
+        if value is not None:
+            os.environ[env] = str(value)
+        applied[name] = value
+    if any(v is not None for v in applied.values()):
+        import tensorflow as tf
+
+        if applied["intra_op"] is not None:
+            tf.config.threading.set_intra_op_parallelism_threads(applied["intra_op"])
+        if applied["inter_op"] is not None:
+            tf.config.threading.set_inter_op_parallelism_threads(applied["inter_op"])
+    return applied
 
 
 def configure_gpus(memory_growth: bool = True) -> list[str]:

@@ -56,17 +56,24 @@ class Explainer:
             chunks of ``min(batch_size, N)``; a short last chunk is padded so the
             compiled function always sees one shape.
         device: "cpu", "gpu", "gpu:N" or None (TensorFlow's default placement).
+        precision: "float32", or "bfloat16" / "float16" (mixed: the network computes
+            in that precision, scores, gradients and maps are float32; the maps
+            approximate the float32 ones, see :mod:`saliency_core.precision`). A
+            device without fast low-precision kernels still runs it, slowly.
     """
 
     _source: object  # the model _explainer_for was given (set there, for its cache)
 
-    def __init__(self, model, *, variant="xla", score="logit", batch_size=16, device=None):
+    def __init__(
+        self, model, *, variant="xla", score="logit", batch_size=16, device=None, precision="float32"
+    ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.classifier: Classifier = as_classifier(model)
         self.variant, self.score, self.batch_size = variant, score, batch_size
+        self.precision = precision
         self.device = resolve_device(device)
-        self.fn = build_gradient_fn(self.classifier, variant=variant, score=score)
+        self.fn = build_gradient_fn(self.classifier, variant=variant, score=score, precision=precision)
         self.calls = 0
         if variant == "xla" and runs_on_cpu(self.device) and _has_depthwise(self.classifier.model):
             warnings.warn(
@@ -215,16 +222,18 @@ _CACHE: "OrderedDict[tuple, Explainer]" = OrderedDict()
 _CACHE_SIZE = 8
 
 
-def _explainer_for(model, variant, score, batch_size, device) -> Explainer:
+def _explainer_for(model, variant, score, batch_size, device, precision="float32") -> Explainer:
     """Reuse an Explainer (and its trace) for the same model and settings."""
-    key = (id(model), variant, score, batch_size, device)
+    key = (id(model), variant, score, batch_size, device, precision)
     hit = _CACHE.get(key)
     if hit is not None and (
         hit.classifier is model or hit.classifier.model is model or getattr(hit, "_source", None) is model
     ):
         _CACHE.move_to_end(key)
         return hit
-    explainer = Explainer(model, variant=variant, score=score, batch_size=batch_size, device=device)
+    explainer = Explainer(
+        model, variant=variant, score=score, batch_size=batch_size, device=device, precision=precision
+    )
     explainer._source = model
     _CACHE[key] = explainer
     while len(_CACHE) > _CACHE_SIZE:
@@ -246,6 +255,7 @@ def saliency(
     device=None,
     options=None,
     seed: int = 0,
+    precision="float32",
 ) -> np.ndarray:
     """Saliency maps for a batch of images.
 
@@ -265,6 +275,7 @@ def saliency(
         device: "cpu", "gpu", "gpu:N", or None.
         options: The method's options (None: defaults; a mapping of overrides).
         seed: Seed of the method's randomness.
+        precision: "float32", "bfloat16" or "float16" (mixed; see :class:`Explainer`).
 
     Returns:
         numpy array (N, H, W), or (N, H, W, C) for ``reduce="none"``.
@@ -275,7 +286,7 @@ def saliency(
         >>> saliency(m, np.ones((2, 8, 8, 3)), variant="eager").shape
         (2, 8, 8)
     """
-    explainer = _explainer_for(model, variant, score, batch_size, device)
+    explainer = _explainer_for(model, variant, score, batch_size, device, precision)
     return explainer.explain(
         images, targets=targets, method=method, reduce=reduce, normalize=normalize, options=options, seed=seed
     ).maps

@@ -31,6 +31,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from ..gradients import Precision
 from ..jsonable import jsonable
 from ..methods.base import METHODS
 from ..metrics.base import METRICS, default_metrics
@@ -77,9 +78,15 @@ def check_needs(
             raise ValueError(f"{name} needs consecutive video frames (give a video as the data)")
 
 
-def _settings_record(settings: CheckSettings, *, variant, batch_size, seed, chunk_images) -> dict:
+def _settings_record(settings: CheckSettings, *, variant, batch_size, seed, chunk_images, precision) -> dict:
     record = dataclasses.asdict(settings)
-    record.update(variant=variant, batch_size=int(batch_size), seed=int(seed), chunk_images=int(chunk_images))
+    record.update(
+        variant=variant,
+        batch_size=int(batch_size),
+        seed=int(seed),
+        chunk_images=int(chunk_images),
+        precision=precision,
+    )
     return jsonable(record)
 
 
@@ -118,6 +125,7 @@ def run_checks(
     prepare=None,
     executor=None,
     worker_classifier=None,
+    precision: Precision = "float32",
 ) -> CheckReport:
     """Compute each metric for each method, chunk by chunk; record every result.
 
@@ -155,6 +163,8 @@ def run_checks(
         worker_classifier: What workers build the classifier from when they are other
             processes (a picklable loader, e.g. ``functools.partial(load_model, name)``);
             default ``classifier``.
+        precision: The network's precision ("float32", or mixed "bfloat16"/"float16")
+            for the maps and the scored perturbations; scores stay float32.
 
     Returns:
         A :class:`CheckReport`, results in (method, metric) order.
@@ -194,7 +204,12 @@ def run_checks(
         resolve_settings(METRICS.get(name), values)  # and unknown metric settings
 
     record = _settings_record(
-        settings, variant=variant, batch_size=batch_size, seed=seed, chunk_images=chunk_images
+        settings,
+        variant=variant,
+        batch_size=batch_size,
+        seed=seed,
+        chunk_images=chunk_images,
+        precision=precision,
     )
     model, say = classifier.name, progress or (lambda line: None)
     pairs = [(m, k) for m in methods for k in names]
@@ -208,6 +223,7 @@ def run_checks(
         device=device,
         networks=networks,
         sequence=sequence,
+        precision=precision,
     )
     if book.todo:
         tasks = _tasks(stream, array, masks, targets, book, chunk_images, prepare)

@@ -18,7 +18,7 @@ from typing import Any, Sequence, cast
 
 import numpy as np
 
-from ..gradients import Variant
+from ..gradients import Precision, Variant
 from ..methods.base import METHODS
 from ..metrics.base import METRICS, MetricResult
 from ..metrics.context import CheckContext
@@ -42,6 +42,7 @@ class CheckJob:
         variant, batch_size, device: How gradients and forward passes run.
         networks: Trained networks for metrics that need them, or None.
         sequence: True when the images are consecutive video frames.
+        precision: The network's precision for maps and scored perturbations.
     """
 
     classifier: Any
@@ -52,6 +53,7 @@ class CheckJob:
     device: str | None = None
     networks: Any = None
     sequence: bool = False
+    precision: Precision = "float32"
 
 
 @dataclass
@@ -113,6 +115,7 @@ class ChunkWorker:
             image_names=task.names,
             sequence=job.sequence,
             targets=task.targets,
+            precision=job.precision,
         )
         if self._shared is not None:  # reuse the compiled functions of earlier chunks
             ctx._explainer, ctx._forward = self._shared._explainer, self._shared._forward

@@ -135,6 +135,7 @@ def compare_networks(
     reduce="sum",
     measures=("spearman_abs", "ssim"),
     batch_size=16,
+    precision="float32",
 ) -> DataRandomizationResult:
     """Maps of the three networks on ``test_images``, compared with the true network's.
 
@@ -150,6 +151,7 @@ def compare_networks(
         reduce: Channel reduction of the maps.
         measures: Names in :data:`~saliency_core.checks.similarity.SIMILARITIES`.
         batch_size: Images per compiled saliency call.
+        precision: The networks' precision ("float32", "bfloat16", "float16").
     """
     measures = check_measures(measures)
     images = getattr(test_images, "images", test_images)
@@ -157,7 +159,9 @@ def compare_networks(
         targets = np.asarray(test_images.labels)
     maps = {}
     for role in ROLES:
-        explainer = Explainer(networks.models[role], variant=variant, batch_size=batch_size)
+        explainer = Explainer(
+            networks.models[role], variant=variant, batch_size=batch_size, precision=precision
+        )
         result = explainer.explain(images, targets=targets, method=method, reduce=reduce, seed=seed)
         if targets is None:
             targets = result.targets  # the true network's top-1, for all three

@@ -38,7 +38,7 @@ def run_gate(
         store, run_id: Where cells go (cells already there are read back).
         progress: Called with one line per finished metric.
         **check_options: Passed to :func:`run_checks` (variant, batch_size, device,
-            settings, networks).
+            settings, networks, precision).
     """
     common = dict(
         seed=seed,

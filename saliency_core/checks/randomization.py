@@ -305,6 +305,7 @@ def mprt(
     order="top_down",
     final_only: bool = False,
     explain_fn: Callable | None = None,
+    precision="float32",
 ) -> RandomizationResult:
     """Model-parameter randomization test (Adebayo et al. 2018, Sec. 4).
 
@@ -343,6 +344,8 @@ def mprt(
             them, e.g. to the top-1 class) and the trained model's targets afterwards.
             None computes ``explainer.explain(images, method=method, ...)`` with the
             arguments above.
+        precision: The network's precision; a low one reads the clone's variables as
+            they are randomized (:mod:`saliency_core.precision` shares them).
 
     Returns:
         A :class:`RandomizationResult` with ``similarity`` (steps, measures, N).
@@ -373,7 +376,9 @@ def mprt(
         ]
         for block in blocks
     ]
-    explainer = Explainer(clone_clf, variant=variant, score=score, batch_size=batch_size, device=device)
+    explainer = Explainer(
+        clone_clf, variant=variant, score=score, batch_size=batch_size, device=device, precision=precision
+    )
     timings: dict[str, Any] = {
         "setup_s": time.perf_counter() - t_start,
         "assign_s": [],
@@ -478,6 +483,7 @@ def random_logit(
     score="logit",
     options=None,
     device=None,
+    precision="float32",
 ) -> RandomLogitResult:
     """Similarity of the top-1 class's map and a random other class's map, per image.
 
@@ -486,7 +492,9 @@ def random_logit(
     image gets the same class in any chunk or shard). Arguments as in :func:`mprt`.
     """
     measures = check_measures(measures)
-    explainer = Explainer(classifier, variant=variant, score=score, batch_size=batch_size, device=device)
+    explainer = Explainer(
+        classifier, variant=variant, score=score, batch_size=batch_size, device=device, precision=precision
+    )
     k = explainer.classifier.num_classes
     if k < 2:
         raise ValueError("the random-logit test needs at least two classes")

@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ..gradients import Score, Variant
+from ..gradients import Precision, Score, Variant
 from ..reduce import Reduction
 from .perturbation import PRESETS, ROAD_FRACTIONS, CurveConfig
 from .similarity import SIMILARITIES
@@ -20,6 +20,7 @@ __all__ = [
     "default_check_methods",
     "primary_method",
     "DEFAULT_VARIANT",
+    "DEFAULT_PRECISION",
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_CURVE_STEPS",
     "DEFAULT_SYNTHETIC_IMAGES",
@@ -30,6 +31,11 @@ DEFAULT_VARIANT: Variant = "function"
 """Checks' gradient and forward variant. On a CPU ``function`` measured about 20x faster
 than ``xla`` for EfficientNet-Lite0 (forward 13 vs 226 ms/image at batch 8, XLA's CPU
 depthwise convolutions), and the variants give the same maps."""
+
+DEFAULT_PRECISION: Precision = "float32"
+"""Checks' network precision. A low one (mixed bfloat16/float16) computes the maps and
+scores the perturbed images with the network in that precision; scores and curves stay
+float32."""
 
 DEFAULT_BATCH_SIZE = 8
 """Images per compiled gradient call and perturbed images per scored chunk."""

@@ -17,14 +17,15 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from ..checks.settings import (
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_CURVE_STEPS,
-    DEFAULT_SYNTHETIC_IMAGES,
-    DEFAULT_VARIANT,
-)
+from ..checks.settings import DEFAULT_BATCH_SIZE, DEFAULT_CURVE_STEPS, DEFAULT_SYNTHETIC_IMAGES
 from .commands_harness import default_store_path
-from .common import add_model_arguments, add_video_arguments, check_video_arguments
+from .common import (
+    add_model_arguments,
+    add_variant_arguments,
+    add_video_arguments,
+    check_video_arguments,
+    resolve_variant,
+)
 from .errors import CliError
 from .runs import open_store, store_run, write_json
 
@@ -66,12 +67,7 @@ def _common_arguments(p) -> None:
         default=0,
         help="run seed: method noise, the random map, randomized weights, the random-logit class",
     )
-    p.add_argument(
-        "--variant",
-        default=DEFAULT_VARIANT,
-        choices=("eager", "function", "xla"),
-        help=f"gradient and forward variant (default: {DEFAULT_VARIANT}; same maps)",
-    )
+    add_variant_arguments(p, what="gradient and forward")
     p.add_argument(
         "--batch-size",
         type=int,
@@ -257,6 +253,13 @@ def _prepare(args):
     return classifier, data, settings
 
 
+def _choose_variant(args, classifier) -> None:
+    """``--variant auto``: measured (or cached) once every input is known to be good."""
+    from ..harness.autovariant import CHECK_CALLS
+
+    resolve_variant(args, classifier, calls=CHECK_CALLS)
+
+
 def _networks(args, classifier, data, metrics):
     """Trained networks when a metric needs them: the synthetic CNN's architecture and
     training set, trained on true and permuted labels."""
@@ -328,6 +331,7 @@ def _check_args(args, settings, networks, data, executor) -> dict:
         prepare=data.prepare,
         executor=executor,
         worker_classifier=loader if args.executor == "ray" else None,
+        precision=args.precision,
     )
 
 
@@ -340,6 +344,8 @@ def _run_config(args, classifier, data, settings, **extra) -> dict:
         "images": data.names,
         "seed": args.seed,
         "variant": args.variant,
+        "precision": args.precision,
+        "variant_choice": getattr(args, "variant_choice", None),
         "batch_size": args.batch_size,
         "curve_steps": args.curve_steps,
         "data_seed": args.data_seed,
@@ -376,6 +382,7 @@ _RESUMABLE = (
     "data_seed",
     "seed",
     "variant",
+    "precision",
     "batch_size",
     "curve_steps",
     "method_option",
@@ -443,7 +450,8 @@ def _print_report(report, classifier, data, args) -> None:
     )
     print(
         f"model {classifier.name} (weights: {classifier.weights}); data {data.name}, "
-        f"{count} {unit}; seed {args.seed}, variant {args.variant}; run {report.run_id}"
+        f"{count} {unit}; seed {args.seed}, variant {args.variant}, {args.precision}; "
+        f"run {report.run_id}"
     )
     for method in report.methods:
         headers, rows = report.table(method, control=chance_baseline())
@@ -485,6 +493,7 @@ def cmd_check(args) -> int:
             )
         except ValueError as exc:
             raise CliError(f"{exc}; {data.name!r} cannot give it") from None
+        _choose_variant(args, classifier)
         args.methods, args.metrics = methods, metrics
         config = _run_config(
             args, classifier, data, settings, command="check", methods=methods, metrics=metrics
@@ -545,6 +554,7 @@ def cmd_gate(args) -> int:
             )
         except ValueError as exc:
             raise CliError(f"{exc}; {data.name!r} cannot give it") from None
+        _choose_variant(args, classifier)
         args.method = method
         config = _run_config(
             args,

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import add_model_arguments, add_video_arguments, load_classifier, load_images, prepare_images
+from .common import (
+    add_model_arguments,
+    add_variant_arguments,
+    add_video_arguments,
+    load_classifier,
+    load_images,
+    prepare_images,
+    resolve_variant,
+)
 from .errors import CliError
 
 __all__ = ["register", "explain_images", "top_k"]
@@ -28,7 +36,7 @@ def register(sub) -> None:
         "file (.mp4, .avi, .mov, .mkv, .webm, .gif) or 'video' (the bundled video)",
     )
     add_model_arguments(p, required=False, default="efficientnet-lite0")
-    p.add_argument("--variant", default="xla", choices=("eager", "function", "xla"))
+    add_variant_arguments(p, what="saliency")
     p.add_argument("--score", default="logit", choices=("logit", "probability"))
     p.add_argument("--reduce", default="max_abs", choices=("max_abs", "sum_abs", "sum", "l2"))
     p.add_argument(
@@ -90,13 +98,26 @@ def top_k(logits: np.ndarray, k: int) -> list[tuple[int, float]]:
 
 
 def explain_images(
-    classifier, image_set, *, variant, score, reduce, method, batch_size, device, options=None, seed=0
+    classifier,
+    image_set,
+    *,
+    variant,
+    score,
+    reduce,
+    method,
+    batch_size,
+    device,
+    options=None,
+    seed=0,
+    precision="float32",
 ):
     """Prepare photos for the model and explain them; returns (inputs, SaliencyResult)."""
     from .. import Explainer
 
     inputs = prepare_images(classifier, image_set.images)
-    explainer = Explainer(classifier, variant=variant, score=score, batch_size=batch_size, device=device)
+    explainer = Explainer(
+        classifier, variant=variant, score=score, batch_size=batch_size, device=device, precision=precision
+    )
     try:
         return inputs, explainer.explain(inputs, method=method, reduce=reduce, options=options, seed=seed)
     except ValueError as exc:
@@ -118,12 +139,17 @@ def _explain(args) -> int:
     except ValueError as exc:
         raise CliError(str(exc)) from None
     args.method = method
+    if args.batch_size < 1:
+        raise CliError(f"--batch-size must be >= 1, got {args.batch_size}")
     if video:
         from .explain_video import explain_video
 
         return explain_video(args, method, options.get(method))
     classifier = load_classifier(args)
     images = load_images(args.images)
+    from ..harness.autovariant import calls_for
+
+    resolve_variant(args, classifier, calls=calls_for(len(images.images), args.batch_size))
     inputs, result = explain_images(
         classifier,
         images,
@@ -135,11 +161,13 @@ def _explain(args) -> int:
         device=args.device,
         options=options.get(method),
         seed=args.seed,
+        precision=args.precision,
     )
     titles = []
     print(
         f"model {classifier.name} (weights: {classifier.weights}, logits: {classifier.logits_source}); "
-        f"{args.method}, {args.variant}, score={args.score}, reduce={args.reduce}"
+        f"{args.method}, {args.variant}, {args.precision}, score={args.score}, "
+        f"reduce={args.reduce}"
     )
     for name, logits, target in zip(images.names, result.logits, result.targets):
         ranked = top_k(logits, args.top)

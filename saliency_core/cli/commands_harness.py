@@ -107,6 +107,15 @@ def register(sub) -> None:
         help="eager, function, xla (default: all three)",
     )
     p.add_argument(
+        "--precisions",
+        nargs="+",
+        default=["float32"],
+        metavar="P",
+        help="float32, bfloat16, float16 (default: float32). A low precision is "
+        "mixed (the network computes in it) and its cells also record how far "
+        "its maps are from float32's on the same images",
+    )
+    p.add_argument(
         "--batch-sizes",
         nargs="+",
         default=["1", "8"],
@@ -235,6 +244,7 @@ def cmd_time(args) -> int:
         "description": "saliency-bench time (ad hoc)",
         "models": _split(args.models),
         "variants": _split(args.variants),
+        "precisions": _split(args.precisions),
         "batch_sizes": _ints(args.batch_sizes, "--batch-sizes"),
         "devices": _split([args.device]),
         "weights": args.weights,
@@ -279,6 +289,7 @@ def _fmt(value, spec: str) -> str:
 TABLE_HEADERS = [
     "model",
     "variant",
+    "precision",
     "device",
     "batch",
     "size",
@@ -306,7 +317,7 @@ def timing_rows(store, run_id: str) -> list[list[str]]:
     cell ran.
     """
     from ..harness.flops import roof_fraction
-    from ..harness.runner import best_roofs
+    from ..harness.runner import best_roofs, key_precision
 
     roofs = best_roofs(store, run_id)
     rows = []
@@ -315,6 +326,7 @@ def timing_rows(store, run_id: str) -> list[list[str]]:
         base = [
             k.get("model"),
             k.get("variant"),
+            key_precision(k),
             k.get("device"),
             str(k.get("batch_size")),
             str(k.get("image_size")),
@@ -355,8 +367,17 @@ def print_timing_results(args, store, run_id: str) -> None:
     print_table(TABLE_HEADERS, rows, title=f"timing: suite {run.suite}, run {run.id} ({run.status})")
     from ..harness.runner import best_roofs
 
+    from ..harness.compare import compare_precisions, precision_table
+
+    low = compare_precisions(store, run_id)
+    if low:
+        print()
+        print_table(
+            *precision_table(low),
+            title="low precision against float32 (maps of the same images; mean, worst image in brackets)",
+        )
     starts = run.config.get("roofs") or {}
-    failed = sum(1 for r in rows if r[5] != "ok")
+    failed = sum(1 for r in rows if r[TABLE_HEADERS.index("status")] != "ok")
     lines = []
     for device, best in best_roofs(store, run_id).items():
         start = starts.get(device)

@@ -9,11 +9,13 @@ from .errors import CliError
 
 __all__ = [
     "add_model_arguments",
+    "add_variant_arguments",
     "add_video_arguments",
     "check_video_arguments",
     "load_classifier",
     "load_images",
     "prepare_images",
+    "resolve_variant",
 ]
 
 
@@ -45,6 +47,47 @@ def add_model_arguments(parser, *, required=True, default=None) -> None:
         action="store_true",
         help="user model files: allow Lambda layers (runs code stored in the file)",
     )
+
+
+def add_variant_arguments(parser, *, what: str) -> None:
+    """``--variant`` (default ``auto``) and ``--precision`` (default float32)."""
+    from ..gradients import PRECISIONS, VARIANTS
+
+    parser.add_argument(
+        "--variant",
+        default="auto",
+        choices=("auto", *VARIANTS),
+        help=f"{what} variant (default: auto: the faster of function and xla "
+        "for this model, device and precision, measured once and cached; "
+        "the choice is printed on stderr). The variants give the same maps",
+    )
+    parser.add_argument(
+        "--precision",
+        default="float32",
+        choices=PRECISIONS,
+        help="network precision (default: float32). bfloat16 and float16 are "
+        "mixed: the network computes in them, scores and maps are float32; "
+        "the maps approximate float32's ('time --precisions' records how "
+        "closely). A device without fast kernels for it still runs it",
+    )
+
+
+def resolve_variant(args, classifier, *, calls: int) -> str:
+    """``args.variant``, or for ``auto`` the measured choice (printed as one line on
+    stderr); sets ``args.variant`` and ``args.variant_choice`` (the record, or None)."""
+    import sys
+
+    args.variant_choice = None
+    if args.variant != "auto":
+        return args.variant
+    from ..harness.autovariant import choose_variant
+
+    choice = choose_variant(
+        classifier, device=args.device, precision=args.precision, batch_size=args.batch_size, calls=calls
+    )
+    print(f"saliency-bench: {choice.line()}", file=sys.stderr, flush=True)
+    args.variant, args.variant_choice = choice.variant, choice.record()
+    return choice.variant
 
 
 def add_video_arguments(parser) -> None:

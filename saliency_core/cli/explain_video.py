@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import check_video_arguments, load_classifier
+from .common import check_video_arguments, load_classifier, resolve_variant
 from .errors import CliError
 
 __all__ = ["ANIMATION_SUFFIXES", "SUMMARY_FRAMES", "explain_video", "frame_rate", "summary_path"]
@@ -45,6 +45,7 @@ def explain_video(args, method: str, options) -> int:
     from ..data.check_data import load_check_data
     from ..explainer import Explainer
     from ..figures_video import video_summary_png, write_video_figure
+    from ..harness.autovariant import calls_for
     from ..metrics.temporal_support import display_frames
 
     if len(args.images) != 1:
@@ -62,8 +63,14 @@ def explain_video(args, method: str, options) -> int:
     except (ValueError, FileNotFoundError, ImportError) as exc:
         raise CliError(str(exc)) from None
     assert data.names is not None  # a video's frames are named (only a stream has no names)
+    resolve_variant(args, classifier, calls=calls_for(len(data.images), args.batch_size))
     explainer = Explainer(
-        classifier, variant=args.variant, score=args.score, batch_size=args.batch_size, device=args.device
+        classifier,
+        variant=args.variant,
+        score=args.score,
+        batch_size=args.batch_size,
+        device=args.device,
+        precision=args.precision,
     )
     try:
         result = explainer.explain(
@@ -74,8 +81,8 @@ def explain_video(args, method: str, options) -> int:
     fps = frame_rate(data)
     print(
         f"model {classifier.name} (weights: {classifier.weights}, logits: "
-        f"{classifier.logits_source}); {method}, {args.variant}, score={args.score}, "
-        f"reduce={args.reduce}"
+        f"{classifier.logits_source}); {method}, {args.variant}, {args.precision}, "
+        f"score={args.score}, reduce={args.reduce}"
     )
     print(f"{spec}: {len(data.images)} frames at {fps:g} fps")
     for name, logits, target in zip(data.names, result.logits, result.targets):

@@ -154,7 +154,9 @@ def record_maps(args, store, run_id) -> None:
     if setup is None:
         return
     cfg, seed, classifier, data, settings = setup
-    explainer = Explainer(classifier, variant=cfg["variant"], batch_size=cfg["batch_size"])
+    explainer = Explainer(
+        classifier, variant=cfg["variant"], batch_size=cfg["batch_size"], precision=cfg["precision"]
+    )
     for method in cfg["map_methods"]:
         todo = [
             i
@@ -184,6 +186,7 @@ def record_maps(args, store, run_id) -> None:
                     "class_name": classifier.class_name(target),
                     "probability": probability,
                     "variant": cfg["variant"],
+                    "precision": cfg["precision"],
                     "score": "logit",
                     "reduce": "max_abs",
                     "options": result.options,
@@ -220,6 +223,7 @@ def run_suite_checks(args, store, run_id) -> None:
         settings=settings,
         progress=_progress,
         sequence=data.sequence,
+        precision=cfg["precision"],
     )
     run_checks(
         classifier,

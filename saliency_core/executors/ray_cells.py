@@ -247,5 +247,5 @@ def _record_lost(store, run_id: str, spec, reason: str, retry_failed: bool) -> s
         reason=f"cell worker on Ray did not return the cell: {reason}",
         replace_failed=retry_failed,
     )
-    log.warning("%s %s b%d %s: %s", spec.model, spec.variant, spec.batch_size, spec.device, reason)
+    log.warning("%s: %s", spec.label(), reason)
     return "failed"

@@ -38,10 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retry-failed", action="store_true", help="replace a failed cell with the same key")
     args = parser.parse_args(argv)
     prepare_process()
+    from ..devices import configure_threads
     from ..store import ResultStore
     from .runner import CellSpec
     from .suites import Suite
 
+    configure_threads()  # the parent's thread counts, passed in TF_NUM_*_THREADS
     suite = Suite.from_dict(json.loads(args.suite))
     spec = CellSpec(**json.loads(args.cell))
     try:

@@ -62,6 +62,7 @@ def find_best_chunk(
     config: TimingConfig = SEARCH_CONFIG,
     seed: int = 0,
     score: str = "logit",
+    precision: str = "float32",
 ) -> ChunkChoice:
     """Time saliency at each candidate batch size and return the fastest.
 
@@ -84,7 +85,13 @@ def find_best_chunk(
     for size in sizes:
         try:
             call, _, _ = prepare_saliency_call(
-                classifier, variant=variant, batch_size=size, device=device, seed=seed, score=score
+                classifier,
+                variant=variant,
+                batch_size=size,
+                device=device,
+                seed=seed,
+                score=score,
+                precision=precision,
             )
             for _ in range(1 + config.warmup):
                 call()
@@ -142,9 +149,13 @@ class ChunkPlanner:
     def remember(self, key: tuple, choice: ChunkChoice) -> None:
         self._cache[key] = choice
 
-    def choice(self, classifier, *, key: tuple, variant: str, device: str | None) -> ChunkChoice:
-        """The cached choice for ``key`` (model, image size, variant, device), measured once."""
+    def choice(
+        self, classifier, *, key: tuple, variant: str, device: str | None, precision: str = "float32"
+    ) -> ChunkChoice:
+        """The cached choice for ``key`` (model, image size, variant, device and a low
+        precision), measured once."""
         if key not in self._cache:
+            extra = {} if precision == "float32" else {"precision": precision}
             self._cache[key] = self._search(
                 classifier,
                 variant=variant,
@@ -152,5 +163,6 @@ class ChunkPlanner:
                 candidates=self.candidates,
                 config=self.config,
                 seed=self.seed,
+                **extra,
             )
         return self._cache[key]

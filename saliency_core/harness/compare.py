@@ -1,8 +1,13 @@
 """Compare timing cells: backbones against a baseline backbone, and one run against another.
 
 ``compare_baseline`` gives each backbone's images/s, compile time and peak memory
-as ratios to the baseline backbone's cell on the same device, variant and batch
-size (a missing or failed baseline gives ``None`` ratios and a note saying why).
+as ratios to the baseline backbone's cell on the same device, variant, precision and
+batch size (a missing or failed baseline gives ``None`` ratios and a note saying why).
+A key without ``precision`` (every run before the precision axis) is float32.
+
+``compare_precisions`` puts each low-precision cell beside the float32 cell of the
+same model, device, variant, batch and image size: the speed ratio and the fidelity
+its writer stored.
 
 ``compare_runs`` compares the median time per call of every timing cell two runs
 share. A change is a *regression* (or *improvement*) only when the relative change
@@ -28,9 +33,12 @@ from ..store.export import cell_name, timing_stats
 __all__ = [
     "BaselineRow",
     "RunDiffRow",
+    "PrecisionRow",
     "MachineMismatchWarning",
     "compare_baseline",
     "compare_runs",
+    "compare_precisions",
+    "precision_table",
     "machine_differences",
     "baseline_table",
     "runs_table",
@@ -76,6 +84,7 @@ class BaselineRow:
         compile_ratio: ``compile_s / baseline compile_s`` (< 1 compiles faster).
         peak_ratio: ``peak_mb / baseline peak_mb`` on the same kind of memory.
         note: Why ratios are n/a (failed cell, missing or failed baseline), else None.
+        precision: The cell's precision (float32 for keys without one).
     """
 
     model: str
@@ -92,6 +101,7 @@ class BaselineRow:
     compile_ratio: float | None
     peak_ratio: float | None
     note: str | None
+    precision: str = "float32"
 
 
 @dataclass(frozen=True)
@@ -154,11 +164,21 @@ def compare_baseline(store: ResultStore, run_id: str, baseline: str = "resnet50"
     groups: dict[tuple, list[Cell]] = {}
     for cell in cells:
         k = cell.key
-        groups.setdefault((str(k.get("device")), str(k.get("variant")), k.get("batch_size")), []).append(cell)
+        groups.setdefault(
+            (
+                str(k.get("device")),
+                str(k.get("variant")),
+                k.get("batch_size"),
+                str(k.get("precision", "float32")),
+            ),
+            [],
+        ).append(cell)
     rows = []
-    for (device, variant, batch), group in sorted(groups.items(), key=lambda g: canonical_json(g[0])):
+    for (device, variant, batch, precision), group in sorted(
+        groups.items(), key=lambda g: canonical_json(g[0])
+    ):
         base = next((c for c in group if str(c.key.get("model", "")).lower() == baseline.lower()), None)
-        where = f"{device}/{variant}/b{batch}"
+        where = f"{device}/{variant}/b{batch}" + ("" if precision == "float32" else f"/{precision}")
         if base is None:
             base_note = f"n/a: no {baseline} cell for {where}"
         elif base.status != "ok":
@@ -201,6 +221,7 @@ def compare_baseline(store: ResultStore, run_id: str, baseline: str = "resnet50"
                     compile_ratio=ratios[1],
                     peak_ratio=ratios[2],
                     note=note,
+                    precision=precision,
                 )
             )
     return rows
@@ -224,7 +245,19 @@ _MACHINE_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("gpu driver", ("gpu_driver",)),
     ("XLA_FLAGS", ("xla_flags",)),
     ("TF_XLA_FLAGS", ("tf_xla_flags",)),
+    ("TF_ENABLE_ONEDNN_OPTS", ("onednn_opts",)),
+    ("oneDNN on", ("onednn_enabled",)),
+    ("intra-op threads", ("tf_threads", "intra_op")),
+    ("inter-op threads", ("tf_threads", "inter_op")),
 )
+#: Fields recorded only since the precision work: a run made before has no entry, which
+#: says nothing about its machine, so they are compared only when both runs have them.
+_NEWER_FIELDS = {
+    ("onednn_opts",),
+    ("onednn_enabled",),
+    ("tf_threads", "intra_op"),
+    ("tf_threads", "inter_op"),
+}
 
 
 def _field(info: dict, path: tuple[str, ...]) -> Any:
@@ -236,9 +269,19 @@ def _field(info: dict, path: tuple[str, ...]) -> Any:
     return value
 
 
+def _has(info: dict, path: tuple[str, ...]) -> bool:
+    for part in path:
+        if not isinstance(info, dict) or part not in info:
+            return False
+        info = info[part]
+    return True
+
+
 def _differences(a: dict, b: dict) -> list[str]:
     out = []
     for label, path in _MACHINE_FIELDS:
+        if path in _NEWER_FIELDS and not (_has(a, path) and _has(b, path)):
+            continue
         va, vb = _field(a, path), _field(b, path)
         if va != vb:
             out.append(f"{label} ({va!r} vs {vb!r})")
@@ -349,6 +392,94 @@ def compare_runs(store: ResultStore, run_a: str, run_b: str, threshold: float = 
     return rows
 
 
+# --- precision against float32 ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PrecisionRow:
+    """A low-precision timing cell beside its float32 partner.
+
+    Attributes:
+        name: The cell's short id.
+        precision: "bfloat16" or "float16".
+        images_per_s, float32_images_per_s: Throughput of the cell and of the float32
+            cell with the same model, device, variant, batch and image size (None if
+            missing or failed).
+        speedup: ``images_per_s / float32_images_per_s``.
+        fidelity: The stored summary (``saliency_core.fidelity.Fidelity.summary``), or {}.
+    """
+
+    name: str
+    precision: str
+    images_per_s: float | None
+    float32_images_per_s: float | None
+    speedup: float | None
+    fidelity: dict
+
+
+def compare_precisions(store: ResultStore, run_id: str) -> list[PrecisionRow]:
+    """Every ok low-precision timing cell of a run with its float32 partner, in run order."""
+    cells = [c for c in store.cells(run_id, kind="timing") if c.status == "ok"]
+
+    def where(key: dict) -> str:
+        return canonical_json({k: v for k, v in key.items() if k != "precision"})
+
+    base = {where(c.key): c for c in cells if c.key.get("precision", "float32") == "float32"}
+    rows = []
+    for cell in cells:
+        precision = str(cell.key.get("precision", "float32"))
+        if precision == "float32":
+            continue
+        partner = base.get(where(cell.key))
+        rate = cell.metrics.get("images_per_s")
+        ref = partner.metrics.get("images_per_s") if partner else None
+        rows.append(
+            PrecisionRow(
+                name=cell_name(cell.key),
+                precision=precision,
+                images_per_s=rate,
+                float32_images_per_s=ref,
+                speedup=_ratio(rate, ref) if rate is not None else None,
+                fidelity={k: v for k, v in (cell.metrics.get("fidelity") or {}).items() if k != "per_image"},
+            )
+        )
+    return rows
+
+
+def precision_table(rows: Sequence[PrecisionRow]) -> tuple[list[str], list[list[str]]]:
+    """Headers and string cells for ``compare_precisions`` rows (means over images, the
+    worst image in brackets)."""
+    headers = [
+        "cell",
+        "img/s",
+        "float32 img/s",
+        "speed vs float32",
+        "spearman |map|",
+        "rel L2",
+        "top-10% overlap",
+        "top-1 agree",
+    ]
+
+    def pair(row, mean, worst, fmt):
+        f = row.fidelity
+        return "n/a" if f.get(mean) is None else f"{f[mean]:{fmt}} ({_num(f.get(worst), fmt)})"
+
+    body = [
+        [
+            r.name,
+            _num(r.images_per_s, ".2f"),
+            _num(r.float32_images_per_s, ".2f"),
+            _num(r.speedup, ".2f", "x"),
+            pair(r, "spearman_abs", "spearman_abs_min", ".3f"),
+            pair(r, "rel_l2", "rel_l2_max", ".2e"),
+            pair(r, "top_overlap", "top_overlap_min", ".2f"),
+            _num(r.fidelity.get("top1_agreement"), ".2f"),
+        ]
+        for r in rows
+    ]
+    return headers, body
+
+
 # --- tables ------------------------------------------------------------------------------
 
 
@@ -373,10 +504,14 @@ def baseline_table(
         f"peak vs {baseline}",
         "note",
     ]
+    low = any(r.precision != "float32" for r in rows)
+    if low:
+        headers.insert(2, "precision")
     body = [
         [
             r.device,
             r.variant,
+            *([r.precision] if low else []),
             str(r.batch_size),
             r.model,
             _num(r.images_per_s, ".1f"),

@@ -22,9 +22,15 @@ checks, the report) on the returned run id afterwards.
   (``python -m saliency_core.harness.cell_worker``) that writes its cell into the
   store, so no cell inherits another's memory, caches or compiled code.
 
+A timing cell's key is ``{model, variant, batch_size, device, image_size}``, plus
+``precision`` for a low precision (bfloat16, float16): a float32 cell's key has no
+``precision`` entry, so keys of runs made before the precision axis existed still
+match (readers take a missing ``precision`` as float32).
+
 Besides ``timing`` cells a run holds three helper kinds: ``flops`` (key ``{model,
 image_size}``; metrics ``{forward, saliency, ratio, by_op, uncounted}`` in FLOPs per
-image) and ``chunk`` (key ``{model, image_size, variant, device}``; metrics ``{best,
+image) and ``chunk`` (key ``{model, image_size, variant, device}``, plus ``precision``
+as for timing cells; metrics ``{best,
 images_per_s}``), reused by resumed runs and fresh processes; and ``roof`` (key
 ``{device, session}``; metrics ``{gflops, initial_gflops, method}``), the best roof
 seen by the end of the run (or of each resumed session).
@@ -53,6 +59,7 @@ from .timing import time_cell
 
 __all__ = [
     "CellSpec",
+    "key_precision",
     "expand_cells",
     "run_suite",
     "run_model_cells",
@@ -82,26 +89,41 @@ class CellSpec:
     batch_size: int
     device: str
     image_size: int | None = None
+    precision: str = "float32"
 
     def key(self, size: int | list[int] | None) -> dict:
         """The store key (``timing`` convention) for the cell at input size ``size``
-        (``[height, width]`` for a model file with non-square inputs)."""
-        return {
+        (``[height, width]`` for a model file with non-square inputs); ``precision``
+        only when it is not float32."""
+        key = {
             "model": self.model,
             "variant": self.variant,
             "batch_size": self.batch_size,
             "device": self.device,
             "image_size": size,
         }
+        return key if self.precision == "float32" else {**key, "precision": self.precision}
+
+    def label(self) -> str:
+        """Short text for progress lines."""
+        low = "" if self.precision == "float32" else f" {self.precision}"
+        return f"{self.model} {self.variant}{low} b{self.batch_size} {self.device}"
+
+
+def key_precision(key: dict) -> str:
+    """A timing (or chunk) cell key's precision: float32 when the key has none."""
+    return str(key.get("precision", "float32"))
 
 
 def expand_cells(suite: Suite) -> list[CellSpec]:
-    """All cells of a suite, ordered model, device, variant, batch size."""
+    """All cells of a suite, ordered model, device, variant, precision, batch size (float32
+    before the low precisions, so a run's float32 numbers come first)."""
     return [
-        CellSpec(m, v, b, d, suite.image_size)
+        CellSpec(m, v, b, d, suite.image_size, p)
         for m in suite.models
         for d in suite.devices
         for v in suite.variants
+        for p in suite.precisions
         for b in suite.batch_sizes
     ]
 
@@ -191,6 +213,8 @@ def _chunk_for(
     if not planner.needed(spec.batch_size):
         return None, None
     key = {"model": spec.model, "image_size": size, "variant": spec.variant, "device": spec.device}
+    if spec.precision != "float32":
+        key["precision"] = spec.precision
     cache_key = tuple(sorted(key.items()))
     choice = planner.known(cache_key)
     if choice is None:
@@ -199,7 +223,9 @@ def _chunk_for(
             choice = ChunkChoice.from_dict(cell.metrics)
             planner.remember(cache_key, choice)
         else:
-            choice = planner.choice(classifier, key=cache_key, variant=spec.variant, device=spec.device)
+            choice = planner.choice(
+                classifier, key=cache_key, variant=spec.variant, device=spec.device, precision=spec.precision
+            )
             store.record_cell(run_id, "chunk", key, status="ok", metrics=choice.to_dict())
     return choice.chunk_for(spec.batch_size), choice.to_dict()
 
@@ -279,6 +305,7 @@ def run_model_cells(
                 config=suite.timing,
                 seed=suite.seed,
                 chunk_size=chunk,
+                precision=spec.precision,
                 flops_per_image=flops["saliency"] if flops else None,
                 roof_gflops=roof(spec.device) if roof else None,
             )
@@ -286,17 +313,10 @@ def run_model_cells(
             metrics["chunk_search"] = search
             record(key, status="ok", metrics=metrics)
             status = "ok"
-            log.info(
-                "%s %s b%d %s: %.3g images/s",
-                model,
-                spec.variant,
-                spec.batch_size,
-                spec.device,
-                metrics["images_per_s"],
-            )
+            log.info("%s: %.3g images/s", spec.label(), metrics["images_per_s"])
         except Exception as exc:  # noqa: BLE001 - OOM, device missing, ...: a failed cell
             reason = failure_reason(exc)
-            log.warning("%s %s b%d %s failed: %s", model, spec.variant, spec.batch_size, spec.device, reason)
+            log.warning("%s failed: %s", spec.label(), reason)
             record(key, status="failed", metrics=_failed_metrics(exc), reason=reason)
             status = "failed"
         finally:
@@ -542,7 +562,7 @@ def run_suite(
             for model, specs in ({} if remote else groups).items():
                 if fresh:
                     for spec in specs:
-                        bar.running(f"{model} {spec.variant} b{spec.batch_size} {spec.device}")
+                        bar.running(spec.label())
                         bar.done(
                             spec, _run_in_worker(store, run_id, suite, spec, roofs, retry_failed=retry_failed)
                         )
@@ -554,7 +574,7 @@ def run_suite(
                         nxt = _specs.index(spec) + 1
                         if nxt < len(_specs):
                             s = _specs[nxt]
-                            _bar.running(f"{s.model} {s.variant} b{s.batch_size} {s.device}")
+                            _bar.running(s.label())
 
                     run_model_cells(
                         store,

@@ -7,6 +7,8 @@ A suite file (packaged ones live in ``saliency_core/suites/``, also reachable as
     description = "..."
     models = ["resnet50", "mobilenetv2", "efficientnet-lite0"]
     variants = ["eager", "function", "xla"]
+    precisions = ["float32", "bfloat16"]  # optional (default ["float32"]); low ones are
+                                          # mixed and record their fidelity to float32
     batch_sizes = [1, 8]
     devices = ["cpu"]             # "cpu", "gpu", "gpu:N"
     image_size = 224              # optional: omit for each model's own input size
@@ -40,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..checks.settings import DEFAULT_BATCH_SIZE, DEFAULT_CURVE_STEPS, DEFAULT_VARIANT
+from ..checks.settings import DEFAULT_BATCH_SIZE, DEFAULT_CURVE_STEPS, DEFAULT_PRECISION, DEFAULT_VARIANT
 from ..devices import normalize_device
 from ..models.weights import RANDOM_WEIGHTS
 from ..toml_files import read_toml
@@ -76,6 +78,7 @@ CHECKS_DEFAULTS: dict[str, Any] = {
     "gate_method": None,
     "curve_steps": DEFAULT_CURVE_STEPS,
     "variant": DEFAULT_VARIANT,
+    "precision": DEFAULT_PRECISION,
     "batch_size": DEFAULT_BATCH_SIZE,
 }
 _CHECKS_SCHEMA = {
@@ -91,6 +94,7 @@ _CHECKS_SCHEMA = {
     "gate_method": str,
     "curve_steps": int,
     "variant": str,
+    "precision": str,
     "batch_size": int,
 }
 
@@ -119,12 +123,14 @@ def list_suites() -> list[str]:
 
 @dataclass(frozen=True)
 class Suite:
-    """A grid of timing cells (models x devices x variants x batch sizes) and its settings.
+    """A grid of timing cells (models x devices x variants x precisions x batch sizes).
 
     Attributes:
         name: Suite name, recorded as the run's suite.
         models: Registry names, "efficientnet-lite0", or model file paths.
         variants: Gradient variants ("eager", "function", "xla").
+        precisions: "float32", "bfloat16", "float16" (mixed: the network computes in
+            it); a cell of a low precision records its maps' fidelity to float32.
         batch_sizes: Images per timed call.
         devices: Normalised device names ("cpu", "gpu:0", ...).
         image_size: Square input size to build backbones at, or None for each
@@ -157,6 +163,7 @@ class Suite:
     source: str | None = None
     checks: dict | None = None
     agreement: dict | None = None
+    precisions: tuple[str, ...] = ("float32",)
 
     def to_dict(self) -> dict:
         """JSON-ready form, stored in the run's config (``from_dict`` reads it back)."""
@@ -164,6 +171,7 @@ class Suite:
             "name": self.name,
             "models": list(self.models),
             "variants": list(self.variants),
+            "precisions": list(self.precisions),
             "batch_sizes": list(self.batch_sizes),
             "devices": list(self.devices),
             "image_size": self.image_size,
@@ -191,6 +199,7 @@ _TOP = {
     "description": str,
     "models": list,
     "variants": list,
+    "precisions": list,
     "batch_sizes": list,
     "devices": list,
     "image_size": int,
@@ -262,7 +271,7 @@ def _list_of(
 
 def _check_checks(table: dict, source: str) -> None:
     """Validate a ``[checks]`` table: known keys, types and values."""
-    from ..gradients import VARIANTS
+    from ..gradients import PRECISIONS, VARIANTS
     from ..methods.base import METHODS, get_method, resolve_options
 
     _check_table(table, _CHECKS_SCHEMA, source, prefix="checks.")
@@ -293,6 +302,12 @@ def _check_checks(table: dict, source: str) -> None:
             source,
             "checks.gate_method",
             f"unknown method {table['gate_method']!r}; choose from {', '.join(methods)}",
+        )
+    if table.get("precision", DEFAULT_PRECISION) not in PRECISIONS:
+        raise _fail(
+            source,
+            "checks.precision",
+            f"unknown precision {table['precision']!r}; choose from {', '.join(PRECISIONS)}",
         )
     if table.get("variant", DEFAULT_VARIANT) not in VARIANTS:
         raise _fail(
@@ -400,7 +415,7 @@ def parse_suite(data: dict, *, source: str = "<suite>", check_models: bool = Tru
     Raises:
         SuiteError: Naming ``source`` and the offending key.
     """
-    from ..gradients import VARIANTS
+    from ..gradients import PRECISIONS, VARIANTS
 
     _check_table(data, _TOP, source)
     for key in _REQUIRED:
@@ -411,6 +426,11 @@ def parse_suite(data: dict, *, source: str = "<suite>", check_models: bool = Tru
         for i, m in enumerate(models):
             _check_model(m, source, i)
     variants = _list_of(data, "variants", str, source, allowed=VARIANTS)
+    precisions = (
+        _list_of(data, "precisions", str, source, allowed=PRECISIONS)
+        if "precisions" in data
+        else ("float32",)
+    )
     batch_sizes = _list_of(data, "batch_sizes", int, source, positive=True)
     devices_raw = _list_of(data, "devices", str, source) if "devices" in data else ("cpu",)
     devices = []
@@ -444,6 +464,7 @@ def parse_suite(data: dict, *, source: str = "<suite>", check_models: bool = Tru
         name=name,
         models=models,
         variants=variants,
+        precisions=tuple(sorted(set(precisions), key=PRECISIONS.index)),
         batch_sizes=batch_sizes,
         devices=tuple(dict.fromkeys(devices)),
         image_size=image_size,

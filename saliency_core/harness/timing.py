@@ -25,6 +25,10 @@ Method (what :func:`time_cell` does, in order):
    (``tf.config.experimental.get_memory_info``, reset with ``reset_memory_stats``).
 7. Time the forward pass (``build_forward_fn``, same variant and batch) the same
    way, for the saliency/forward time ratio (the FLOP ratio is about 2.0).
+8. For a low ``precision`` (bfloat16, float16), after the clock: compute the same
+   images' maps once more at that precision and once in float32, and record how far
+   apart they are (``fidelity``, :func:`saliency_core.fidelity.precision_fidelity`).
+   Nothing falls back: a precision the device runs slowly is timed as it runs.
 
 Large batches may be computed as several calls of ``chunk_size`` images (the last
 chunk padded to keep one compiled shape); a timed call then covers the whole batch.
@@ -258,6 +262,7 @@ def prepare_saliency_call(
     score: str = "logit",
     chunk_size: int | None = None,
     gradient_fn=None,
+    precision: str = "float32",
 ):
     """Inputs on the device and a call computing saliency for the whole batch.
 
@@ -283,7 +288,7 @@ def prepare_saliency_call(
     with device_scope(dev):
         xs = [tf.identity(tf.constant(x)) for x in _chunks(images, chunk)]
         ts = [tf.identity(tf.constant(np.full(chunk, -1, np.int32))) for _ in xs]
-    fn = gradient_fn or build_gradient_fn(classifier, variant=variant, score=score)
+    fn = gradient_fn or build_gradient_fn(classifier, variant=variant, score=score, precision=precision)
     return _SaliencyCall(fn, xs, ts, dev), fn, chunk
 
 
@@ -302,6 +307,8 @@ def time_cell(
     roof_gflops: float | None = None,
     gradient_fn=None,
     forward_fn=None,
+    precision: str = "float32",
+    fidelity: bool = True,
 ) -> dict:
     """Time saliency (and the forward pass) for one cell; return its metrics.
 
@@ -321,6 +328,9 @@ def time_cell(
         roof_gflops: The machine's measured roof in GFLOP/s.
         gradient_fn, forward_fn: Prebuilt functions to time instead of building new
             ones (tests use this to inject a retracing function).
+        precision: "float32", "bfloat16" or "float16" (mixed; the network computes in it).
+        fidelity: For a low precision, also compare its maps of the timed images with
+            float32 maps (``fidelity``; not timed).
 
     Returns:
         The ``timing`` metrics dict (see ``docs/ARCHITECTURE.md``): seconds per call,
@@ -329,7 +339,11 @@ def time_cell(
         ``forward_times``, ``forward_retraces``, ``traces_first_call`` and
         ``process_cpu_per_wall`` (CPU seconds this process used per wall second of
         timed calls: about the number of cores it kept busy; a value well below the
-        usual one for the same variant means other work was taking the cores).
+        usual one for the same variant means other work was taking the cores),
+        ``precision``, and for a low precision ``fidelity``
+        (:meth:`saliency_core.fidelity.Fidelity.to_dict`, or None with ``fidelity``
+        False); for float16 ``loss_scale`` (images recomputed at another loss scale,
+        images still out of range).
 
     Raises:
         DeviceUnavailableError: ``device`` is not visible to TensorFlow.
@@ -349,12 +363,13 @@ def time_cell(
         score=score,
         chunk_size=chunk_size,
         gradient_fn=gradient_fn,
+        precision=precision,
     )
     sal = time_calls(call, fn, config)
     peak_rss, rss_start, rss_scope, peak_device = probe.stop()
     fwd = None
     if forward:
-        ffn = forward_fn or build_forward_fn(classifier, variant=variant)
+        ffn = forward_fn or build_forward_fn(classifier, variant=variant, precision=precision)
         xs = call.inputs
 
         def forward_call():
@@ -364,6 +379,21 @@ def time_cell(
 
         fwd = time_calls(forward_call, ffn, config)
     del call
+    agreement = None
+    if precision != "float32" and fidelity:
+        from ..fidelity import precision_fidelity
+
+        images = random_inputs(classifier.input_shape, batch_size, classifier.dtype, seed)
+        agreement = precision_fidelity(
+            classifier,
+            images,
+            precision=precision,
+            variant=variant,
+            score=score,
+            batch_size=chunk,
+            device=device,
+            gradient_fn=fn,
+        ).to_dict()
 
     median, iqr, fastest = _stats(sal["times"])
     images_per_s = batch_size / median
@@ -412,4 +442,11 @@ def time_cell(
         "process_cpu_per_wall": sal["cpu_s"] / sum(sal["times"]) if sum(sal["times"]) else None,
         "timing_config": config.to_dict(),
         "seed": seed,
+        "precision": precision,
+        **({"fidelity": agreement} if precision != "float32" else {}),
+        **(
+            {"loss_scale": {"rescaled": fn.rescaled, "unresolved": fn.unresolved}}
+            if getattr(fn, "loss_scaled", False)
+            else {}
+        ),
     }

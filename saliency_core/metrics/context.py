@@ -15,7 +15,7 @@ import numpy as np
 
 from ..checks.settings import CheckSettings
 from ..explainer import Explainer, SaliencyResult
-from ..gradients import Variant
+from ..gradients import Precision, Variant
 from ..methods.base import get_method, resolve_options
 
 __all__ = ["CheckContext"]
@@ -31,6 +31,7 @@ class CheckContext:
         seed: Run seed; every metric's randomness derives from it.
         settings: Protocol settings.
         variant, batch_size, device: How gradients and forward passes run.
+        precision: The network's precision for maps and scored perturbations.
         masks: (N, H, W) bool ground-truth object masks, or None.
         networks: Trained networks for the data randomization test, or None.
         image_names: Names of the images (recorded with every result).
@@ -50,6 +51,7 @@ class CheckContext:
     image_names: Sequence[str] | None = None
     sequence: bool = False
     targets: np.ndarray | None = None
+    precision: Precision = "float32"
     _explainer: Explainer | None = field(default=None, repr=False)
     _forward: Any = field(default=None, repr=False)
     _maps: dict = field(default_factory=dict, repr=False)
@@ -94,6 +96,7 @@ class CheckContext:
                 score=self.settings.score,
                 batch_size=self.batch_size,
                 device=self.device,
+                precision=self.precision,
             )
         return self._explainer
 
@@ -102,7 +105,7 @@ class CheckContext:
         if self._forward is None:
             from ..gradients import build_forward_fn
 
-            self._forward = build_forward_fn(self.classifier, variant=self.variant)
+            self._forward = build_forward_fn(self.classifier, variant=self.variant, precision=self.precision)
         return self._forward
 
     def explain(self, method: str) -> SaliencyResult:

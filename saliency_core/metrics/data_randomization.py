@@ -43,6 +43,7 @@ class DataRandomization(Metric):
             reduce=s.randomization_reduce,
             measures=s.measures,
             batch_size=ctx.batch_size,
+            precision=ctx.precision,
         )
         main = main_measure(result.measures)
         j = result.measures.index(main)
@@ -57,6 +58,7 @@ class DataRandomization(Metric):
         config = {
             "reduce": s.randomization_reduce,
             "variant": ctx.variant,
+            "precision": ctx.precision,
             "measures": list(result.measures),
             "seed": int(ctx.seed),
             "value_measure": main,

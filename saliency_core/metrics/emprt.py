@@ -84,6 +84,7 @@ class Emprt(Metric):
             options=options,
             device=ctx.device,
             keep_maps=s.step_maps_image is not None,
+            precision=ctx.precision,
             explain_fn=explain,
         )
         trained, randomized = entropies
@@ -94,6 +95,7 @@ class Emprt(Metric):
             "reduce": s.randomization_reduce,
             "score": s.score,
             "variant": ctx.variant,
+            "precision": ctx.precision,
             "seed": int(ctx.seed),
             "complexity": f"discrete entropy (nats) of the histogram of the map's values, "
             f"{opts.bins} equal-width bins from its minimum to its maximum",

@@ -43,6 +43,7 @@ class RandomLogit(Metric):
             score=s.score,
             options=options,
             device=ctx.device,
+            precision=ctx.precision,
         )
         sim = np.asarray(result.similarity, np.float64)  # (measures, N)
         main = main_measure(result.measures, "ssim")
@@ -50,6 +51,7 @@ class RandomLogit(Metric):
             "reduce": s.randomization_reduce,
             "score": s.score,
             "variant": ctx.variant,
+            "precision": ctx.precision,
             "measures": list(result.measures),
             "seed": int(ctx.seed),
             "value_measure": main,

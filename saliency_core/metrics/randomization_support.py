@@ -45,6 +45,7 @@ def mprt_result(ctx, method: str, mode: str) -> MetricResult:
         options=options,
         device=ctx.device,
         keep_maps=s.step_maps_image is not None,
+        precision=ctx.precision,
     )
     sim = np.asarray(result.similarity, np.float64)  # (steps, measures, N)
     main = main_measure(result.measures)
@@ -59,6 +60,7 @@ def mprt_result(ctx, method: str, mode: str) -> MetricResult:
         "reduce": s.randomization_reduce,
         "score": s.score,
         "variant": ctx.variant,
+        "precision": ctx.precision,
         "measures": list(result.measures),
         "seed": int(ctx.seed),
         "steps": len(result.blocks),

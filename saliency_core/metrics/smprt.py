@@ -99,6 +99,7 @@ class Smprt(Metric):
             options=options,
             device=ctx.device,
             keep_maps=s.step_maps_image is not None,
+            precision=ctx.precision,
             explain_fn=explain,
         )
         sim = np.asarray(result.similarity, np.float64)  # (steps, measures, N)
@@ -112,6 +113,7 @@ class Smprt(Metric):
             "reduce": s.randomization_reduce,
             "score": s.score,
             "variant": ctx.variant,
+            "precision": ctx.precision,
             "measures": list(result.measures),
             "seed": int(ctx.seed),
             "steps": len(result.blocks),

@@ -60,11 +60,14 @@ class Classifier:
     def num_classes(self) -> int:
         return int(self.model.outputs[0].shape[-1])
 
+    def network_input(self, x):
+        """The network's input for a batch of raw images (tensor): ``x`` normalised by the
+        preprocessing when ``raw_input``, else ``x``; differentiable."""
+        return self.preprocessing.normalize(x) if self.raw_input else x
+
     def logits(self, x, training: bool = False):
         """Logits for a batch of raw images (tensor); differentiable."""
-        if self.raw_input:
-            x = self.preprocessing.normalize(x)
-        return self.model(x, training=training)
+        return self.model(self.network_input(x), training=training)
 
     def prepare(self, images) -> np.ndarray:
         """Raw uint8 RGB photos (list or array) -> float batch (N, H, W, 3) ready for

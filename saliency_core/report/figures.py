@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import matplotlib
+import matplotlib.ticker
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from .model import CurveCheck, MapExample, RandomizationCheck, ReportData, TimingCell, variant_order
+from .precision import precision_rows
 
 if TYPE_CHECKING:
     from matplotlib.typing import RcKeyType
@@ -34,6 +36,7 @@ __all__ = [
     "saliency_figure",
     "step_maps_figure",
     "throughput_figure",
+    "precision_figure",
 ]
 
 _STYLE: dict[RcKeyType, Any] = {
@@ -58,6 +61,8 @@ _DEVICE_STYLES = ("-", "--", ":", "-.")
 _SEQUENTIAL, _DIVERGING = "magma", "RdBu_r"
 _CHANCE_COLOUR = "0.45"  # the chance baseline (random ordering)
 _CONTROL_COLOURS = ("#8c6d31", "#7b4173", "#637939", "#843c39")  # other model-independent maps
+_PRECISION_COLOURS = {"bfloat16": "#d62728", "float16": "#9467bd"}
+_VARIANT_MARKERS = {"eager": "o", "function": "s", "xla": "^"}
 _CLIP_PERCENTILE = 99.0
 _MAX_TICKS = 30
 _MAX_STEP_PANELS = 24
@@ -354,6 +359,69 @@ def step_maps_figure(check: RandomizationCheck) -> bytes:
         return _png(fig)
 
 
+def precision_figure(timings: list[TimingCell]) -> bytes:
+    """Speed against fidelity: one point per low-precision cell with a float32 partner,
+    x the speed-up over float32 (log scale; right of 1 is faster), y the mean Spearman
+    of |map| (left panel; 1 = same ranking) and the mean relative L2 (right panel, log;
+    lower is closer). Colour: precision; marker: variant; labels: model and batch."""
+    rows = [r for r in precision_rows(timings) if r.speedup is not None]
+    with matplotlib.rc_context(_STYLE):
+        fig = _new_figure(9.0, 3.6)
+        left, right = fig.subplots(1, 2)
+        for ax, name, label in (
+            (left, "spearman_abs", "Spearman of |map| vs float32 (mean)"),
+            (right, "rel_l2", "Relative L2 vs float32 (mean)"),
+        ):
+            seen = set()
+            for r in rows:
+                value = r.measure(name)
+                if value is None or (name == "rel_l2" and value <= 0):
+                    continue
+                key = (r.cell.precision, r.cell.variant)
+                colour = _PRECISION_COLOURS.get(r.cell.precision, "0.3")
+                ax.scatter(
+                    [r.speedup],
+                    [value],
+                    color=colour,
+                    marker=_VARIANT_MARKERS.get(r.cell.variant, "D"),
+                    s=36,
+                    label=None if key in seen else f"{r.cell.precision}, {r.cell.variant}",
+                )
+                seen.add(key)
+                ax.annotate(
+                    _short(f"{r.cell.model} b{r.cell.batch_size}", 22),
+                    (r.speedup, value),
+                    textcoords="offset points",
+                    xytext=(4, 3),
+                    fontsize=7,
+                )
+            ax.axvline(1.0, color="0.6", linewidth=0.8, linestyle="--")
+            ax.set_xscale("log")
+            ax.set_xlabel("Speed vs float32 (images/s ratio; > 1 is faster)")
+            ax.set_ylabel(label)
+            ax.grid(True, alpha=0.3)
+            if name == "rel_l2" and ax.has_data():
+                ax.set_yscale("log")
+        speeds = [r.speedup for r in rows if r.speedup is not None]
+        if speeds:
+            lo, hi = min(min(speeds), 1.0), max(max(speeds), 1.0)
+            for ax in (left, right):
+                ax.set_xlim(lo / 1.5, hi * 1.5)
+        # plain tick labels (mathtext is off in this style): 0.05, 0.1, 0.2, 0.5, 1, 2 ...
+        plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+        axes_log = [(left.xaxis, True), (right.xaxis, True), (right.yaxis, right.has_data())]
+        for axis, is_log in axes_log:
+            if is_log:
+                axis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+                axis.set_major_formatter(plain)
+                axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        handles, labels = left.get_legend_handles_labels()
+        if handles:
+            fig.legend(handles, labels, loc="outside right upper", title="Precision, variant")
+        left.set_ylim(top=1.02)
+        return _png(fig)
+
+
 def _slug(*parts: str) -> str:
     text = "-".join(re.sub(r"[^a-z0-9]+", "-", p.lower()).strip("-") for p in parts)
     return text[:60].strip("-") or "figure"
@@ -367,20 +435,31 @@ def build_figures(data: ReportData, *, max_images: int = 4) -> list[ReportFigure
     def add(section, name, title, caption, png):
         out.append(ReportFigure(section, f"{len(out) + 1:02d}-{name}", title, caption, png))
 
-    if any(t.ok and t.images_per_s is not None for t in data.timings):
+    full = [t for t in data.timings if t.precision == "float32"]
+    if any(t.ok and t.images_per_s is not None for t in full):
         add(
             "throughput",
             "throughput",
             "Throughput against batch size",
-            "Images per second (median call) for each variant and device; higher is faster.",
-            throughput_figure(data.timings),
+            "Images per second (median call) for each variant and device, float32; higher is faster.",
+            throughput_figure(full),
         )
         add(
             "compile-memory",
             "compile-memory",
             "Compile time and peak memory per backbone",
-            "Largest compile time and peak memory over the batch sizes of each variant.",
-            compile_memory_figure(data.timings),
+            "Largest compile time and peak memory over the batch sizes of each variant (float32).",
+            compile_memory_figure(full),
+        )
+    if any(r.speedup is not None for r in precision_rows(data.timings)):
+        add(
+            "precision",
+            "precision",
+            "Speed against fidelity of low precisions",
+            "Each point a low-precision timing cell: its images/s over float32's on the same "
+            "model, device, variant and batch, against how close its maps are to float32's "
+            "on the same images.",
+            precision_figure(data.timings),
         )
     groups: dict[tuple, list[MapExample]] = defaultdict(list)
     for ex in data.maps:

@@ -11,7 +11,7 @@ import base64
 from html import escape
 from string import Template
 
-from . import tables
+from . import precision, tables
 from .figures import ReportFigure
 from .model import ReportData
 from .tables import Table
@@ -26,6 +26,7 @@ SECTIONS = {
     "throughput": "Throughput against batch size",
     "compile-memory": "Compile time and peak memory",
     "backbones": "Backbones",
+    "precision": "Precision: speed against fidelity",
     "agreement": "Variants against eager",
     "maps": "Saliency maps",
     "curves": "Deletion and insertion",
@@ -174,6 +175,12 @@ def _sections(data: ReportData, figures: list[ReportFigure]) -> dict[str, str]:
         note = tables.shared_process_memory_note(data)
         if note:
             body["backbones"] += f'<p class="note">{escape(note)}</p>'
+    if precision.has_low_precision(data.timings):
+        body["precision"] = (
+            f'<p class="note">{escape(precision.PRECISION_NOTE)}</p>'
+            + _table(precision.precision_table(data.timings))
+            + figs["precision"]
+        )
     if data.agreements:
         body["agreement"] = f'<p class="note">{escape(tables.AGREEMENT_NOTE)}</p>' + _table(
             tables.agreement_table(data.agreements)

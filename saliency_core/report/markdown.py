@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from . import tables
+from . import precision, tables
 from .figures import ReportFigure
 from .model import ReportData
 from .tables import Table
@@ -81,6 +81,10 @@ def render_markdown(data: ReportData, figures: list[ReportFigure], folder: str) 
         note = tables.shared_process_memory_note(data)
         if note:
             out += [f"Note: {note}", ""]
+    if precision.has_low_precision(data.timings):
+        out += ["## Precision: speed against fidelity", "", precision.PRECISION_NOTE, ""]
+        out += _table(precision.precision_table(data.timings))
+        out += _figures(figures, "precision", folder)
     if data.agreements:
         out += ["## Variants against eager", "", tables.AGREEMENT_NOTE, ""]
         out += _table(tables.agreement_table(data.agreements))

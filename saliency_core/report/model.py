@@ -22,6 +22,8 @@ from .video import VideoSeries, VideoStrip, read_video_cell
 __all__ = [
     "VARIANT_ORDER",
     "variant_order",
+    "PRECISION_ORDER",
+    "precision_order",
     "describe_key",
     "AgreementCell",
     "CurveCheck",
@@ -41,6 +43,13 @@ log = logging.getLogger(__name__)
 
 CURVE_ARTIFACTS = ("fractions", "curves")
 VARIANT_ORDER = ("eager", "function", "xla")
+PRECISION_ORDER = ("float32", "bfloat16", "float16")
+
+
+def precision_order(precision: str) -> tuple:
+    """Sort key: float32 first, then the low precisions, then others by name."""
+    known = precision in PRECISION_ORDER
+    return (0, PRECISION_ORDER.index(precision), "") if known else (1, 0, precision)
 
 
 def variant_order(variant: str) -> tuple:
@@ -85,6 +94,10 @@ class TimingCell:
     flops_per_image: float | None
     roof_fraction: float | None = None
     """FLOP rate over the run's best roof on the device (``harness.runner.best_roofs``)."""
+    precision: str = "float32"
+    """The network's precision (a key without ``precision`` is float32)."""
+    fidelity: dict | None = None
+    """Low precision: the maps against float32 (``saliency_core.fidelity``), summary only."""
 
 
 @dataclass(frozen=True)
@@ -279,7 +292,16 @@ def _timing(cell) -> TimingCell:
         peak_device_mb=_num(m.get("peak_device_mb")),
         retraces=_int(m.get("retraces")),
         flops_per_image=_num(m.get("flops_per_image")),
+        precision=str(k.get("precision", "float32")),
+        fidelity=_fidelity(m.get("fidelity")),
     )
+
+
+def _fidelity(value) -> dict | None:
+    """The stored fidelity summary (numbers only; per-image lists left in the store)."""
+    if not isinstance(value, dict):
+        return None
+    return {k: _num(v) for k, v in value.items() if k != "per_image" and not isinstance(v, dict)}
 
 
 def _map_example(store, cell) -> MapExample | None:
@@ -523,7 +545,15 @@ def load_report_data(store, run_id) -> ReportData:
             )
     _read_checks(store, [c for c in cells if c.kind == "check"], data)
     data["timings"] = _with_roof_fractions(data["timings"], store, run_id)
-    data["timings"].sort(key=lambda t: (t.model, t.device, variant_order(t.variant), t.batch_size))
+    data["timings"].sort(
+        key=lambda t: (
+            t.model,
+            t.device,
+            variant_order(t.variant),
+            precision_order(t.precision),
+            t.batch_size,
+        )
+    )
     data["maps"].sort(key=lambda e: (e.model, e.method, e.image_name))
     data["agreements"].sort(key=lambda a: (a.model, a.device, variant_order(a.variant)))
     return ReportData(run=info, **data)

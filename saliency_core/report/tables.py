@@ -58,7 +58,8 @@ def _table(spec: list[tuple[str, bool]], rows: list[tuple]) -> Table:
 
 
 def _ok(timings: list[TimingCell]) -> list[TimingCell]:
-    return [t for t in timings if t.ok and t.images_per_s is not None]
+    """Ok float32 cells (low precisions have their own table, beside their fidelity)."""
+    return [t for t in timings if t.ok and t.images_per_s is not None and t.precision == "float32"]
 
 
 def _by_backbone(timings: list[TimingCell]) -> dict[tuple[str, str], list[TimingCell]]:
@@ -74,8 +75,8 @@ def _best(cells: list[TimingCell]) -> TimingCell:
 
 
 def fastest_table(timings: list[TimingCell]) -> Table:
-    """Per backbone and device, the variant and batch size with the most images/s, and
-    its speed-up over the eager variant at the same batch size."""
+    """Per backbone and device, the variant and batch size with the most images/s in
+    float32, and its speed-up over the eager variant at the same batch size."""
     rows = []
     for (model, device), cells in _by_backbone(timings).items():
         best = _best(cells)
@@ -108,7 +109,9 @@ def timing_table(timings: list[TimingCell]) -> Table:
     throughput in images/s, the fraction of the machine's roof (FLOP rate of the
     forward + input-gradient passes over the best matmul roof of the run on that
     device, where both are known),
-    one-off compile and first-call seconds, peak memory in MiB."""
+    one-off compile and first-call seconds, peak memory in MiB; a Precision column when
+    the run has low-precision cells."""
+    low = any(t.precision != "float32" for t in timings)  # a Precision column only then
     rows = []
     for t in timings:
         status = "ok" if t.ok else f"failed: {t.reason or 'no reason recorded'}"
@@ -117,6 +120,7 @@ def timing_table(timings: list[TimingCell]) -> Table:
                 t.model,
                 t.device,
                 t.variant,
+                *([t.precision] if low else []),
                 t.batch_size,
                 _fmt(t.median_s, ".2f", 1e3),
                 _fmt(t.iqr_s, ".2f", 1e3),
@@ -135,6 +139,7 @@ def timing_table(timings: list[TimingCell]) -> Table:
             ("Backbone", False),
             ("Device", False),
             ("Variant", False),
+            *([("Precision", False)] if low else []),
             ("Batch", True),
             ("Median ms", True),
             ("IQR ms", True),
@@ -160,7 +165,7 @@ def _ratio(value, base) -> str:
 
 
 def backbone_table(timings: list[TimingCell], baseline: str) -> Table:
-    """Each backbone and variant at its largest batch size that ran, against the
+    """Each backbone and variant at its largest batch size that ran (float32), against the
     ``baseline`` backbone's cell on the same device, variant and batch size (as
     ``saliency-bench compare``): throughput ratio (above 1 is faster), compile time
     ratio and peak memory ratio (below 1 is less; device memory when measured, else
@@ -436,6 +441,10 @@ KEY_FACTS = (
     ("machine_info", "gpu_driver"),
     ("machine_info", "xla_flags"),
     ("machine_info", "tf_xla_flags"),
+    ("machine_info", "onednn_opts"),
+    ("machine_info", "onednn_enabled"),
+    ("machine_info", "tf_threads.intra_op"),
+    ("machine_info", "tf_threads.inter_op"),
 )
 
 

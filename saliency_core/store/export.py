@@ -105,7 +105,8 @@ def _benchmark(cell: Cell, suite: str, run_id: str) -> dict:
     return {
         "group": "{}/{}/b{}".format(
             key.get("device", "?"), key.get("variant", "?"), key.get("batch_size", "?")
-        ),
+        )
+        + (f"/{key['precision']}" if key.get("precision") else ""),
         "name": name,
         "fullname": f"{suite}::{name}",
         "params": dict(key),

@@ -5,7 +5,8 @@ Both dicts use pytest-benchmark's field names (``machine_info``: ``node``,
 ``commit_info``: ``id``, ``time``, ``author_time``, ``dirty``, ``project``,
 ``branch``) so exported runs read like its JSON files, and add what a
 TensorFlow benchmark needs: library versions, CPU model and count, GPUs with
-their driver, and the XLA flags in force. Collecting never raises: whatever
+their driver, the XLA flags in force, TensorFlow's CPU thread pools and whether
+oneDNN is on. Collecting never raises: whatever
 cannot be found is None (or an empty list) and, where useful, an ``error`` entry.
 """
 
@@ -19,7 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["machine_info", "commit_info", "cpu_model", "nvidia_smi_gpus"]
+__all__ = ["machine_info", "commit_info", "cpu_model", "nvidia_smi_gpus", "thread_settings", "onednn_enabled"]
 
 _TIMEOUT_S = 10
 
@@ -106,6 +107,47 @@ def _tensorflow_gpus() -> tuple[list[dict], str | None]:
     return gpus, None
 
 
+def thread_settings() -> dict:
+    """TensorFlow's CPU thread pools as this process set them, and the environment.
+
+    ``intra_op``/``inter_op``: ``tf.config.threading.get_*_parallelism_threads()`` (0 =
+    TensorFlow's default, about one thread per core), or None when TensorFlow is not
+    imported; ``env``: ``TF_NUM_INTRAOP_THREADS``, ``TF_NUM_INTEROP_THREADS`` and
+    ``OMP_NUM_THREADS`` as set (None when unset).
+    """
+    out: dict = {
+        "intra_op": None,
+        "inter_op": None,
+        "env": {
+            k: os.environ.get(k)
+            for k in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
+        },
+    }
+    tf = sys.modules.get("tensorflow")
+    if tf is not None:
+        try:
+            out["intra_op"] = int(tf.config.threading.get_intra_op_parallelism_threads())
+            out["inter_op"] = int(tf.config.threading.get_inter_op_parallelism_threads())
+        except Exception:  # noqa: BLE001 - metadata never raises
+            pass
+    return out
+
+
+def onednn_enabled() -> bool | None:
+    """Whether TensorFlow's oneDNN (MKL) kernels are on in this process, or None when
+    TensorFlow is not imported or does not say. TensorFlow decides at start-up from
+    ``TF_ENABLE_ONEDNN_OPTS`` and the CPU (TF 2.21 turns them on by default only on
+    CPUs with AVX-512 VNNI/BF16 or AMX; ``TF_ENABLE_ONEDNN_OPTS=1`` forces them on)."""
+    if "tensorflow" not in sys.modules:
+        return None
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+
+        return bool(_pywrap_util_port.IsMklEnabled())
+    except Exception:  # noqa: BLE001 - a private API: absent in some builds
+        return None
+
+
 def machine_info(*, detect_gpus: bool = True) -> dict:
     """Describe this machine and its software (JSON-serialisable).
 
@@ -120,7 +162,10 @@ def machine_info(*, detect_gpus: bool = True) -> dict:
         (logical CPUs), ``cpu_usable`` (CPUs this process may run on), ``gpus``
         (``[{"device", "name", "compute_capability", "driver"}]``), ``gpu_driver``,
         ``gpu_detection`` (``"ok"``, ``"skipped"`` or the error text), ``xla_flags``
-        and ``tf_xla_flags`` (the environment variables, or None), ``keras_backend``.
+        and ``tf_xla_flags`` (the environment variables, or None), ``keras_backend``,
+        ``tf_threads`` (:func:`thread_settings`), ``onednn_opts`` (the
+        ``TF_ENABLE_ONEDNN_OPTS`` variable, or None) and ``onednn_enabled``
+        (:func:`onednn_enabled`, read after TensorFlow is imported).
     """
     model = cpu_model()
     count = os.cpu_count()
@@ -154,6 +199,7 @@ def machine_info(*, detect_gpus: bool = True) -> dict:
         "xla_flags": os.environ.get("XLA_FLAGS"),
         "tf_xla_flags": os.environ.get("TF_XLA_FLAGS"),
         "keras_backend": os.environ.get("KERAS_BACKEND"),
+        "onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
     }
     if detect_gpus:
         gpus, error = _tensorflow_gpus()
@@ -171,6 +217,8 @@ def machine_info(*, detect_gpus: bool = True) -> dict:
         info["gpu_driver"] = smi[0]["driver"] if smi else None
         info["gpu_detection"] = error or "ok"
         info["tensorflow"] = _dist_version("tensorflow")  # the imported module's own version
+    info["tf_threads"] = thread_settings()
+    info["onednn_enabled"] = onednn_enabled()
     return info
 
 

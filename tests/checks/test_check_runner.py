@@ -164,3 +164,38 @@ def test_a_failing_chunk_fails_its_metric_with_the_chunk_named(monkeypatch):
     assert not report.get("gradient", "deletion").ok
     assert "MemoryError: simulated" in report.get("gradient", "deletion").reason
     assert report.get("gradient", "mprt").ok
+
+
+def test_precision_reaches_every_compiled_function_of_a_chunked_run(monkeypatch):
+    """run_checks(precision=...) travels in the CheckJob to each chunk's CheckContext:
+    the maps, the scored perturbations, and the metrics that build their own Explainer
+    (random-logit, mprt) all run at it, and the run's record says so."""
+    from saliency_core import explainer, gradients
+
+    seen = []
+
+    def spy(build):
+        def wrapped(*args, **kwargs):
+            seen.append((build.__name__, kwargs.get("precision", "float32")))
+            return build(*args, **kwargs)
+
+        return wrapped
+
+    monkeypatch.setattr(explainer, "build_gradient_fn", spy(gradients.build_gradient_fn))
+    monkeypatch.setattr(gradients, "build_forward_fn", spy(gradients.build_forward_fn))
+    report = run_checks(
+        tiny_model(),
+        images(5),
+        methods=["gradient"],
+        metrics=["deletion", "random-logit", "mprt"],
+        seed=0,
+        data_name="d",
+        variant="function",
+        chunk_images=3,
+        precision="bfloat16",
+    )
+    assert all(r.ok for r in report.results), [r.reason for r in report.results if not r.ok]
+    assert {name for name, _ in seen} == {"build_gradient_fn", "build_forward_fn"}
+    assert {precision for _, precision in seen} == {"bfloat16"}
+    assert report.settings["precision"] == "bfloat16"
+    assert all(r.config["run"]["precision"] == "bfloat16" for r in report.results)

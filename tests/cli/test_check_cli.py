@@ -437,7 +437,8 @@ def test_check_streams_a_folder_and_resumes_a_run_with_its_own_settings(
     tiny_model, tmp_path, capsys, monkeypatch
 ):
     """A folder is read chunk by chunk; a failure mid-run keeps the finished chunks and says how
-    to resume; --resume takes the run's own options and computes only what is missing."""
+    to resume; --resume takes the run's own options (the precision and the variant that
+    ``auto`` chose included) and computes only what is missing."""
     folder = tmp_path / "imgs"
     folder.mkdir()
     rng = np.random.default_rng(0)
@@ -470,6 +471,8 @@ def test_check_streams_a_folder_and_resumes_a_run_with_its_own_settings(
         "deletion",
         "--chunk-images",
         "2",
+        "--precision",
+        "bfloat16",
         "--store",
         str(store_path),
     ]
@@ -479,6 +482,8 @@ def test_check_streams_a_folder_and_resumes_a_run_with_its_own_settings(
     with ResultStore(store_path) as store:
         [run] = store.list_runs()
         assert run.status == "failed"
+        chosen = run.config["variant"]
+        assert chosen in ("function", "xla") and run.config["variant_choice"]["variant"] == chosen
         assert [c.key["chunk"] for c in store.cells(run.id, kind="check-chunk")] == [0]
     monkeypatch.setattr(chunk_worker.ChunkWorker, "__call__", original)
     assert main(["check", "--resume", run.id, "--store", str(store_path)]) == 0
@@ -488,3 +493,5 @@ def test_check_streams_a_folder_and_resumes_a_run_with_its_own_settings(
         [final] = store.cells(run.id, kind="check")
     assert chunks == [0, 1, 2] and final.metrics["config"]["images"] == [f"{i}.png" for i in range(5)]
     assert len(final.metrics["per_image"]) == 5
+    assert final.metrics["config"]["run"]["precision"] == "bfloat16"
+    assert final.metrics["config"]["run"]["variant"] == chosen

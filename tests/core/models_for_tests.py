@@ -31,3 +31,29 @@ def small_cnn(dtype="float32", seed=0, classes=4, size=8, channels=3, softmax=Fa
 
 def images(n=3, size=8, channels=3, dtype="float32", seed=0):
     return np.random.default_rng(seed).normal(size=(n, size, size, channels)).astype(dtype)
+
+
+def relative_l2(a, b):
+    """Per-image relative L2 of ``a`` against ``b`` (in float64)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    axes = tuple(range(1, a.ndim))
+    return np.sqrt(((a - b) ** 2).sum(axes) / (b**2).sum(axes))
+
+
+def float64_twin(build, model, **kwargs):
+    """``build("float64", **kwargs)`` carrying ``model``'s weights (cast exactly): the
+    reference that rounding errors are measured against."""
+    twin = build("float64", **kwargs)
+    twin.set_weights([np.asarray(w, np.float64) for w in model.get_weights()])
+    return twin
+
+
+def rounding_kappa(float32_values, float64_values) -> float:
+    """The measured noise floor of a float32 computation, in units of float32's epsilon:
+    its largest per-image relative L2 from the float64 computation of the same network
+    on the same inputs (at least 1). A first-order rounding model puts the same
+    computation at another precision within a small multiple of ``kappa * eps``; this
+    measures ``kappa`` on whatever kernels this machine runs (oneDNN on or off)."""
+    from saliency_core.precision import EPSILON
+
+    return max(float(relative_l2(float32_values, float64_values).max()) / EPSILON["float32"], 1.0)

@@ -61,13 +61,18 @@ def test_round_trip_through_the_run_config(tmp_path):
     assert Suite.from_dict(suite.to_dict()) == suite
 
 
-@pytest.mark.parametrize("name", ["quick", "backbones", "batch-sweep"])
+@pytest.mark.parametrize("name", ["quick", "backbones", "batch-sweep", "precision"])
 def test_packaged_suites_parse_and_are_in_bench(name):
     assert name in list_suites()
     suite = load_suite(name)
     assert suite.name == name
     bench = Path(__file__).resolve().parents[2] / "bench" / "suites" / f"{name}.toml"
     assert bench.is_file() and bench.resolve() == (suites_dir() / f"{name}.toml").resolve()
+
+
+def test_precision_suite_times_every_precision_and_old_suites_only_float32():
+    assert load_suite("precision").precisions == ("float32", "bfloat16", "float16")
+    assert load_suite("quick").precisions == ("float32",)
 
 
 def test_quick_suite_is_small():
