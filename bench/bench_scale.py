@@ -58,16 +58,7 @@ CONFIGS = {
     "ray-1": ["--executor", "ray", "--workers", "1"],
     "ray-2": ["--executor", "ray", "--workers", "2"],
 }
-CHECK = [
-    "--model",
-    "efficientnet-lite0",
-    "--methods",
-    "gradient,random",
-    "--metrics",
-    "deletion,insertion,mprt,random-logit",
-    "--variant",
-    "function",
-]
+MODEL, METHODS, METRICS = "efficientnet-lite0", "gradient,random", "deletion,insertion,mprt,random-logit"
 CROP = 256
 PAGE = os.sysconf("SC_PAGE_SIZE")
 TICK = os.sysconf("SC_CLK_TCK")
@@ -218,6 +209,16 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0, help="seed of the crop positions")
     parser.add_argument("--note", default="", help="e.g. 'measured under load'")
+    parser.add_argument("--model", default=MODEL, help="the check's --model")
+    parser.add_argument("--methods", default=METHODS, help="the check's --methods")
+    parser.add_argument("--metrics", default=METRICS, help="the check's --metrics")
+    parser.add_argument(
+        "--data",
+        default="crops",
+        choices=["crops", "synthetic"],
+        help="crops: PNG crops of the bundled photos in a folder; synthetic: the synthetic set, "
+        "generated per image from its seed (with --model synthetic-cnn)",
+    )
     parser.add_argument("--out", default=None, help="JSON file for the results")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -226,11 +227,15 @@ def main(argv=None) -> int:
     if unknown:
         parser.error(f"unknown configs {unknown}; choose from {', '.join(CONFIGS)}")
 
+    check = ["--model", args.model, "--methods", args.methods, "--metrics", args.metrics]
+    check += ["--variant", "function"]
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as work:
-        data = os.path.join(work, "crops")
-        os.mkdir(data)
-        write_crops(data, max(sizes), args.seed)
+        data = "synthetic"
+        if args.data == "crops":
+            data = os.path.join(work, "crops")
+            os.mkdir(data)
+            write_crops(data, max(sizes), args.seed)
         for n in sizes:
             for config in configs:
                 store = os.path.join(work, f"{config}-{n}.sqlite")
@@ -239,7 +244,7 @@ def main(argv=None) -> int:
                     "-m",
                     "saliency_core",
                     "check",
-                    *CHECK,
+                    *check,
                     "--data",
                     data,
                     "--images",
@@ -294,7 +299,7 @@ def main(argv=None) -> int:
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         doc = {
             "note": args.note,
-            "command": ["saliency-bench", "check", *CHECK],
+            "command": ["saliency-bench", "check", *check, "--data", args.data],
             "chunk_images": args.chunk_images,
             "batch_size": args.batch_size,
             "crop": CROP,
