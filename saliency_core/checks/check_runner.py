@@ -37,6 +37,7 @@ from ..methods.base import METHODS
 from ..metrics.base import METRICS, default_metrics
 from .chunk_book import ChunkBook
 from .chunk_worker import CheckJob, ChunkTask, ChunkWorker
+from .progress_line import ChunkLine
 from .results import CheckReport
 from .settings import CheckSettings
 
@@ -150,7 +151,9 @@ def run_checks(
         device: "cpu", "gpu", "gpu:N" or None.
         settings: Protocol settings (and per-method options).
         image_names: Names of an array's images (default ``image-<i>``).
-        progress: Called with one line per finished chunk and per finished metric.
+        progress: Called with one line per finished chunk (a
+            :class:`~saliency_core.checks.progress_line.ChunkLine`, which carries the
+            counts) and per finished metric.
         networks: Trained networks for metrics that need them (data randomization).
         sequence: True when the images are consecutive video frames.
         targets: (N,) class ids to explain (and to score) for an array, or None for
@@ -236,11 +239,8 @@ def run_checks(
             done_images += len(task.names)
             rate = done_images / max(time.perf_counter() - started, 1e-9)
             total = getattr(stream, "size", None)
-            eta = f", ETA {(total - task.end) / rate:.0f} s" if total and rate else ""
-            say(
-                f"chunk {task.index + 1}{f'/{-(-total // chunk_images)}' if total else ''}: "
-                f"{task.end}{f'/{total}' if total else ''} images, {rate:.2f} images/s{eta}"
-            )
+            chunks = -(-total // chunk_images) if total else None
+            say(ChunkLine(task.index + 1, chunks, task.end, total, rate))
     report = CheckReport(
         model=model, data=data_name, seed=int(seed), results=[], run_id=run_id, settings=record
     )

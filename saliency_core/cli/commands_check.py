@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from ..checks.settings import DEFAULT_BATCH_SIZE, DEFAULT_CURVE_STEPS, DEFAULT_SYNTHETIC_IMAGES
+from .check_progress import CheckProgress
 from .commands_harness import default_store_path
 from .common import (
     add_model_arguments,
@@ -198,10 +199,6 @@ def _split(text: str) -> list[str]:
     return [v.strip() for v in str(text).split(",") if v.strip()]
 
 
-def _progress(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
-
 def _prepare(args):
     """Options checked before any model loads, then the classifier, data and settings."""
     from ..checks.settings import CheckSettings, with_curve_steps
@@ -279,9 +276,11 @@ def _networks(args, classifier, data, metrics):
     from ..checks.data_randomization import train_randomization_networks
     from ..data.synthetic import TRAIN_SIZE, make_synthetic
 
-    _progress(
+    print(
         f"training 3 networks on make_synthetic({TRAIN_SIZE}, seed=0) (true labels twice, "
-        f"permuted labels once; about a minute on 2 CPU cores)"
+        f"permuted labels once; about a minute on 2 CPU cores)",
+        file=sys.stderr,
+        flush=True,
     )
     return train_randomization_networks(
         make_synthetic(TRAIN_SIZE, seed=0), seed=args.seed, epochs=DATA_RANDOMIZATION_EPOCHS
@@ -501,6 +500,7 @@ def cmd_check(args) -> int:
         with (
             store_run(store, "check", config, args.seed, run_id=resume) as run_id,
             _kept_on_error(run_id, "check"),
+            CheckProgress() as progress,
         ):
             report = run_checks(
                 classifier,
@@ -513,7 +513,7 @@ def cmd_check(args) -> int:
                 run_id=run_id,
                 masks=data.masks,
                 image_names=data.names,
-                progress=_progress,
+                progress=progress,
                 **_check_args(args, settings, networks, data, executor),
             )
     _print_report(report, classifier, data, args)
@@ -572,6 +572,7 @@ def cmd_gate(args) -> int:
         with (
             store_run(store, "gate", config, args.seed, run_id=resume) as run_id,
             _kept_on_error(run_id, "gate"),
+            CheckProgress() as progress,
         ):
             result, report = run_gate(
                 policy,
@@ -581,7 +582,7 @@ def cmd_gate(args) -> int:
                 seed=args.seed,
                 store=store,
                 run_id=run_id,
-                progress=_progress,
+                progress=progress,
                 **_check_args(args, settings, networks, data, executor),
             )
     print("\n".join(gate_lines(result, policy, model=classifier.name, data=data.name)))

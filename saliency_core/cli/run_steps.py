@@ -13,11 +13,9 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from .check_progress import CheckProgress
+
 __all__ = ["record_agreement", "record_maps", "run_suite_checks", "write_report"]
-
-
-def _progress(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 def _checks_config(store, run_id) -> dict | None:
@@ -221,21 +219,22 @@ def run_suite_checks(args, store, run_id) -> None:
         variant=cfg["variant"],
         batch_size=cfg["batch_size"],
         settings=settings,
-        progress=_progress,
         sequence=data.sequence,
         precision=cfg["precision"],
     )
-    run_checks(
-        classifier,
-        data.images,
-        methods=cfg["methods"],
-        metrics=cfg["metrics"],
-        data_name=data.name,
-        masks=data.masks,
-        image_names=data.names,
-        **common,
-    )
-    result, _ = run_gate(policy, classifier, data, method=cfg["gate_method"], **common)
+    with CheckProgress() as progress:
+        run_checks(
+            classifier,
+            data.images,
+            methods=cfg["methods"],
+            metrics=cfg["metrics"],
+            data_name=data.name,
+            masks=data.masks,
+            image_names=data.names,
+            progress=progress,
+            **common,
+        )
+        result, _ = run_gate(policy, classifier, data, method=cfg["gate_method"], progress=progress, **common)
     print("\n".join(gate_lines(result, policy, model=classifier.name, data=data.name)))
     args.gate_exit = result.exit_code
 

@@ -199,3 +199,29 @@ def test_precision_reaches_every_compiled_function_of_a_chunked_run(monkeypatch)
     assert {precision for _, precision in seen} == {"bfloat16"}
     assert report.settings["precision"] == "bfloat16"
     assert all(r.config["run"]["precision"] == "bfloat16" for r in report.results)
+
+
+def test_each_finished_chunk_reports_its_counts():
+    from saliency_core.checks.progress_line import ChunkLine
+
+    lines = []
+    run_checks(
+        tiny_model(),
+        images(7),
+        methods=["gradient"],
+        metrics=["deletion"],
+        seed=0,
+        data_name="d",
+        variant="function",
+        chunk_images=3,
+        progress=lines.append,
+    )
+    chunks = [line for line in lines if isinstance(line, ChunkLine)]
+    assert [(c.chunk, c.chunks, c.images, c.total) for c in chunks] == [
+        (1, 3, 3, 7),
+        (2, 3, 6, 7),
+        (3, 3, 7, 7),
+    ]
+    assert all(c.rate > 0 for c in chunks)
+    assert chunks[0].startswith("chunk 1/3: 3/7 images, ") and "ETA" in chunks[0]
+    assert any(not isinstance(line, ChunkLine) and "gradient deletion" in line for line in lines)
