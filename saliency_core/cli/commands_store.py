@@ -53,7 +53,8 @@ def register(sub) -> None:
         "as ratios to the baseline backbone on the same device, variant and "
         "batch size. With RUN and RUN_B: regressions of B against A (exit 1 "
         "when any), counted only when the median changes by more than the "
-        "threshold and the runs' interquartile ranges do not overlap.",
+        "threshold and the runs' interquartile ranges do not overlap; then "
+        "every check value, map and gate verdict of B beside A's (printed, not judged).",
     )
     p.add_argument("run", metavar="RUN", help="run id, unique prefix, or 'latest'")
     p.add_argument("run_b", metavar="RUN_B", nargs="?", help="second run to compare against RUN")
@@ -132,6 +133,7 @@ def cmd_compare(args) -> int:
         print_table,
         shared_process_rss,
     )
+    from ..harness.result_diff import compare_results, result_diff_table
 
     if args.run_b is not None and args.baseline is not None:
         raise CliError("--baseline applies to one run; give either RUN_B or --baseline")
@@ -153,12 +155,22 @@ def cmd_compare(args) -> int:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", MachineMismatchWarning)
             diffs = compare_runs(store, run_a.id, run_b.id, threshold=args.threshold)
+        results = compare_results(store, run_a.id, run_b.id)
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
-    headers, body = diff_table(diffs)
-    print_table(
-        headers, body, title=f"run {run_b.id} (B) against {run_a.id} (A), threshold {args.threshold:.0%}"
-    )
+    if diffs or not results:
+        headers, body = diff_table(diffs)
+        print_table(
+            headers, body, title=f"run {run_b.id} (B) against {run_a.id} (A), threshold {args.threshold:.0%}"
+        )
+    if results:
+        headers, body = result_diff_table(results)
+        changed = sum(r.same is False for r in results)
+        print_table(
+            headers,
+            body,
+            title=f"results of run {run_b.id} (B) against {run_a.id} (A): {changed} of {len(results)} differ",
+        )
     regressions = [r for r in diffs if r.verdict == "regression"]
     if regressions:
         print(f"{len(regressions)} regression(s): {', '.join(r.name for r in regressions)}", file=sys.stderr)
