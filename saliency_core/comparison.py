@@ -93,7 +93,7 @@ class Comparison:
         flips: Units on different sides of a kink in the two forward passes.
         near_kink_shift: Over the units near a kink (those pinned), the largest
             distance the quantity that decides a unit's side moved between the two
-            (:meth:`ReluKinks.shifts <saliency_core.kinks.ReluKinks.shifts>`), relative
+            (:meth:`ReluKinks.shifts <saliency_core.kink_units.ReluKinks.shifts>`), relative
             to the layer's mean |z| for the image. A flipped unit's margin is at most its
             own shift.
         kink_tol: Distance from a kink (relative to the layer's mean |z|) pinned.
