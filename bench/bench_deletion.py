@@ -183,7 +183,7 @@ def test_deletion_batched(benchmark, bench):
 # -- the naive loop -------------------------------------------------------------------------------
 def _naive(bench, call, steps_per_image):
     """Model called once per step per image; perturbation in numpy. Returns scores, calls."""
-    from saliency_core.checks.curves import pixel_ranks
+    from saliency_core.checks.curve_scoring import pixel_ranks
     from saliency_core.checks.perturbation import zero_normalized_value
 
     clf, images, config = bench["clf"], bench["images"], bench["config"]

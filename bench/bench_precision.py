@@ -69,7 +69,7 @@ def _float64_copy(clf):
     import keras
 
     if clf.name == "efficientnet-lite0":
-        from saliency_core.models.lite0 import build_efficientnet_lite0
+        from saliency_core.models.lite0_network import build_efficientnet_lite0
 
         m64 = build_efficientnet_lite0(dtype="float64")
     else:  # a registry backbone, built again under a float64 policy (a clone keeps float32)

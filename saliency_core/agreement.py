@@ -73,7 +73,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from .comparison import Comparison, Flip, compare
+from .comparison import compare
+from .comparison_result import Comparison, Flip
 from .kinks import KinkAnalysisError
 from .noise_floor import NoiseFloor, NoiseFloorError, measure_noise_floor
 
@@ -115,7 +116,7 @@ class Agreement(Comparison):
     """How one variant's input gradients compare with eager's (the reference) on a batch,
     judged against float32's noise floor measured on the same batch.
 
-    Attributes (besides :class:`~saliency_core.comparison.Comparison`'s):
+    Attributes (besides :class:`~saliency_core.comparison_result.Comparison`'s):
         noise_floor: Float32's rounding on these images (its numbers, and how measured).
         factor: ``k`` of the criterion (:data:`FLOOR_FACTOR`).
     """

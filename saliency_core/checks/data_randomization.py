@@ -6,7 +6,7 @@ model must give it different maps. The comparison is calibrated against the
 natural variation between two true-label networks trained from different seeds: a
 method passes when true-vs-permuted similarity is below true-vs-true similarity.
 
-Uses :func:`saliency_core.data.synthetic.train_synthetic_cnn` (the synthetic
+Uses :func:`saliency_core.data.synthetic_cnn.train_synthetic_cnn` (the synthetic
 shapes CNN) for all three networks.
 """
 
@@ -105,7 +105,8 @@ def train_randomization_networks(
         epochs: Training epochs of each network.
         train_options: Extra keyword arguments of ``train_synthetic_cnn``.
     """
-    from ..data.synthetic import permuted_labels, train_synthetic_cnn
+    from ..data.synthetic import permuted_labels
+    from ..data.synthetic_cnn import train_synthetic_cnn
 
     seeds = {
         "true": layer_seed(seed, "data-randomization/true"),

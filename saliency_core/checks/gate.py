@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Literal, Mapping, cast
+from typing import Any, Iterable, Mapping, cast
 
 import numpy as np
 
@@ -30,142 +29,15 @@ from ..stats.bootstrap import Interval, bootstrap_interval
 from ..stats.paired import paired_difference_interval
 from ..stats.sample_size import images_needed
 from ..stats.verdict import Op, decide
-from .policy import OPS, Policy, PolicyError, Rule, list_policies, load_policy, parse_policy, policies_dir
+from .gate_result import GateResult, RuleResult, RuleVerdict
+from .policy import OPS, Policy, PolicyError, Rule, load_policy
 from .results import CheckReport, CheckResult
 
-__all__ = [
-    "RuleVerdict",
-    "EXIT_CODES",
-    "RuleResult",
-    "GateResult",
-    "evaluate_policy",
-    "OPS",
-    "Policy",
-    "PolicyError",
-    "Rule",
-    "list_policies",
-    "load_policy",
-    "parse_policy",
-    "policies_dir",
-]
+# PolicyError and load_policy (checks.policy) are also importable from here, as
+# cli/commands_check.py and harness/suites.py do.
+__all__ = ["evaluate_policy", "PolicyError", "load_policy"]
 
-RuleVerdict = Literal["pass", "fail", "inconclusive", "error"]
-EXIT_CODES: dict[str, int] = {"pass": 0, "fail": 1, "error": 2, "inconclusive": 3}
 _SEVERITY: tuple[RuleVerdict, ...] = ("pass", "inconclusive", "fail", "error")
-
-
-@dataclass(frozen=True)
-class RuleResult:
-    """A rule as decided for one method.
-
-    Attributes:
-        rule: The rule.
-        method: The method it was decided for.
-        verdict: "pass", "fail", "inconclusive" or "error".
-        value: The measured mean (the mean difference to the control for
-            ``compare_to`` rules); None when not measured.
-        interval: ``{low, high, confidence, method, n_resamples, n}`` of ``value``, or None.
-        method_value: The method's statistic.
-        control_value: The control's statistic (``compare_to`` rules), else None.
-        control_spread: The control's spread over its random orderings
-            (``{k, mean, std, low, high}``), or None.
-        reason: Why this verdict (for an error: what could not be measured).
-        images_needed: For an inconclusive rule, about how many images would decide it.
-    """
-
-    rule: Rule
-    method: str
-    verdict: RuleVerdict
-    value: float | None
-    interval: dict | None
-    method_value: float | None
-    control_value: float | None
-    control_spread: dict | None
-    reason: str
-    images_needed: int | None = None
-
-    @property
-    def passed(self) -> bool:
-        return self.verdict == "pass"
-
-    @property
-    def error(self) -> str | None:
-        return self.reason if self.verdict == "error" else None
-
-    def as_dict(self) -> dict:
-        """The rule as stored in a ``gate`` cell and written by ``gate --json``."""
-        r = self.rule
-        return {
-            "rule": r.name,
-            "method": self.method,
-            "metric": r.metric,
-            "statistic": r.statistic,
-            "compare_to": r.compare_to,
-            "op": r.op,
-            "threshold": r.threshold,
-            "verdict": self.verdict,
-            "passed": self.passed,
-            "value": self.value,
-            "interval": self.interval,
-            "method_value": self.method_value,
-            "control_value": self.control_value,
-            "control_spread": self.control_spread,
-            "reason": self.reason,
-            "images_needed": self.images_needed,
-            "why": r.why,
-            "error": self.error,
-        }
-
-
-@dataclass(frozen=True)
-class GateResult:
-    """The verdict of a policy for one method.
-
-    Attributes:
-        policy: Policy name.
-        method: The method gated.
-        verdict: The worst rule verdict (error > fail > inconclusive > pass).
-        rules: One :class:`RuleResult` per rule, in policy order.
-        model, data: Where the results came from.
-    """
-
-    policy: str
-    method: str
-    verdict: RuleVerdict
-    rules: list[RuleResult] = field(default_factory=list)
-    model: str | None = None
-    data: str | None = None
-
-    @property
-    def passed(self) -> bool:
-        return self.verdict == "pass"
-
-    @property
-    def failed(self) -> list[RuleResult]:
-        return [r for r in self.rules if r.verdict == "fail"]
-
-    @property
-    def inconclusive(self) -> list[RuleResult]:
-        return [r for r in self.rules if r.verdict == "inconclusive"]
-
-    @property
-    def errors(self) -> list[RuleResult]:
-        return [r for r in self.rules if r.verdict == "error"]
-
-    @property
-    def exit_code(self) -> int:
-        """0 pass, 1 fail, 3 inconclusive, 2 some rule could not be measured."""
-        return EXIT_CODES[self.verdict]
-
-    def as_dict(self) -> dict:
-        """``{verdict, passed, method, rules: [...]}``: the metrics of a ``gate`` cell."""
-        return {
-            "verdict": self.verdict,
-            "passed": self.passed,
-            "method": self.method,
-            "exit_code": self.exit_code,
-            "rules": [r.as_dict() for r in self.rules],
-        }
 
 
 def _index(check_results) -> dict[tuple[str, str], CheckResult]:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .gate import GateResult, Policy, evaluate_policy
+from .gate import evaluate_policy
+from .gate_result import GateResult
+from .policy import Policy
 from .results import CheckReport
 from .check_runner import run_checks
 

@@ -39,13 +39,13 @@ import numpy as np
 from ..gradients import GradientFunction
 from ..models.classifier import as_classifier
 from ..seeds import image_seeds
-from .curves import (
+from .curve_scoring import (
     CurveResult,
-    _check_inputs,
-    _finish,
+    check_curve_inputs,
     class_scores,
     clean_logits,
     config_record,
+    finish_curve,
     forward_for,
     pixel_ranks,
     resolve_targets,
@@ -182,7 +182,7 @@ def road_curve(
             compiled code.
 
     Returns:
-        :class:`~saliency_core.checks.curves.CurveResult` with ``fractions`` as
+        :class:`~saliency_core.checks.curve_scoring.CurveResult` with ``fractions`` as
         given; ``auc`` is ``np.trapezoid`` over those fractions (not rescaled to [0, 1]).
     """
     source, classifier = classifier, as_classifier(classifier)
@@ -194,7 +194,7 @@ def road_curve(
         fractions=tuple(fractions),
         noise=noise,
     )
-    images, maps = _check_inputs(classifier, images, maps)
+    images, maps = check_curve_inputs(classifier, images, maps)
     n, height, width, _ = images.shape
     counts = config.removed_counts(height, width)
     if counts[-1] >= height * width:
@@ -251,4 +251,4 @@ def road_curve(
         noise_seeds="per image, from the seed and the image's content",
         neighbour_weights="1/6 direct, 1/12 diagonal, renormalised at borders",
     )
-    return _finish(np.asarray(config.fractions), scores.reshape(n, steps), record, targets, counters)
+    return finish_curve(np.asarray(config.fractions), scores.reshape(n, steps), record, targets, counters)

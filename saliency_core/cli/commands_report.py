@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..store.db import DEFAULT_STORE_PATH
+from ..store.records import DEFAULT_STORE_PATH
 from .errors import CliError
 
 __all__ = ["register", "run_report"]

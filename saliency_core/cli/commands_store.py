@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from ..store.db import DEFAULT_STORE_PATH, StoreError
+from ..store.records import DEFAULT_STORE_PATH, StoreError
 from .errors import CliError
 from .runs import open_store
 

@@ -203,7 +203,7 @@ def record_maps(args, store, run_id) -> None:
 
 def run_suite_checks(args, store, run_id) -> None:
     """Sanity checks of the suite's model, then the gate, recorded in the same run."""
-    from ..checks.gate import load_policy
+    from ..checks.policy import load_policy
     from ..checks.gate_run import gate_lines, run_gate
     from ..checks.check_runner import run_checks
 

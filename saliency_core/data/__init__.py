@@ -10,15 +10,8 @@ from .file_streams import folder_stream, list_file_stream
 from .images import ImageDecodeError, ImageSet, ImageSkippedWarning, load_folder, load_image
 from .photos import PHOTO_NAMES, load_photos, photos_stream
 from .stream import Batch, ImageStream
-from .synthetic import (
-    SHAPES,
-    SyntheticSet,
-    load_synthetic_cnn,
-    make_synthetic,
-    permuted_labels,
-    small_cnn,
-    train_synthetic_cnn,
-)
+from .synthetic import SHAPES, SyntheticSet, make_synthetic, permuted_labels
+from .synthetic_cnn import load_synthetic_cnn, small_cnn, train_synthetic_cnn
 from .synthetic_stream import synthetic_label, synthetic_stream
 from .video import FrameChunk, VideoDecodeError, VideoFrames, iter_video, read_video, write_video
 

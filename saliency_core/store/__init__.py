@@ -11,21 +11,21 @@ Example::
 Importing this package does not import TensorFlow.
 """
 
-from .db import (
+from .db import ResultStore
+from .export import cell_name, export_csv, export_json, timing_stats
+from .machine import commit_info, machine_info
+from .records import (
     CELL_STATUSES,
     DEFAULT_STORE_PATH,
     RUN_STATUSES,
-    SCHEMA_VERSION,
     Cell,
     DuplicateCellError,
-    ResultStore,
     Run,
     StoreError,
     UnknownRunError,
     canonical_json,
 )
-from .export import cell_name, export_csv, export_json, timing_stats
-from .machine import commit_info, machine_info
+from .schema import SCHEMA_VERSION
 
 __all__ = [
     "CELL_STATUSES",

@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import IO, Any, Sequence
 
 from ..jsonable import jsonable
-from .db import SCHEMA_VERSION, Cell, ResultStore
+from .db import ResultStore
+from .records import Cell
+from .schema import SCHEMA_VERSION
 
 __all__ = ["export_json", "export_csv", "timing_stats", "cell_name"]
 

@@ -15,7 +15,8 @@ import pytest
 from scipy import ndimage
 
 from saliency_core import Classifier, as_classifier, build_forward_fn, get_preprocessing
-from saliency_core.checks.curves import deletion_curve, insertion_curve, pixel_ranks
+from saliency_core.checks.curve_scoring import pixel_ranks
+from saliency_core.checks.curves import deletion_curve, insertion_curve
 from saliency_core.checks.perturbation import PRESETS, CurveConfig, rise_blur_kernel, zero_normalized_value
 
 CAFFE_MEAN_RGB = (123.68, 116.779, 103.939)  # keras.applications caffe mean, BGR reversed

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from saliency_core.checks.gate import PolicyError, evaluate_policy, list_policies, load_policy, parse_policy
+from saliency_core.checks.gate import evaluate_policy
+from saliency_core.checks.policy import PolicyError, list_policies, load_policy, parse_policy
 from saliency_core.checks.results import CheckReport, CheckResult
 
 

@@ -85,7 +85,7 @@ def test_blocks_ordered_from_output_to_input(model):
 
 
 def test_synthetic_cnn_blocks():
-    from saliency_core.data.synthetic import small_cnn
+    from saliency_core.data.synthetic_cnn import small_cnn
 
     names = _names(randomization_blocks(small_cnn(4, image_size=16, seed=0, filters=(4, 8))))
     assert names == [["logits"], ["block2_conv"], ["block1_conv"]]

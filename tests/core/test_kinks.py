@@ -6,14 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from saliency_core.kinks import (
-    KinkAnalysisError,
-    MaxPoolKinks,
-    ReluKinks,
-    kink_layers,
-    pinned_copy,
-    split_fused_relus,
-)
+from saliency_core.kink_units import MaxPoolKinks, ReluKinks
+from saliency_core.kinks import KinkAnalysisError, kink_layers, pinned_copy, split_fused_relus
 
 
 def test_regions_and_pins_of_a_relu6():

