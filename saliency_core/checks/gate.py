@@ -30,12 +30,10 @@ from ..stats.paired import paired_difference_interval
 from ..stats.sample_size import images_needed
 from ..stats.verdict import Op, decide
 from .gate_result import GateResult, RuleResult, RuleVerdict
-from .policy import OPS, Policy, PolicyError, Rule, load_policy
+from .policy import OPS, Policy, Rule
 from .results import CheckReport, CheckResult
 
-# PolicyError and load_policy (checks.policy) are also importable from here, as
-# cli/commands_check.py and harness/suites.py do.
-__all__ = ["evaluate_policy", "PolicyError", "load_policy"]
+__all__ = ["evaluate_policy"]
 
 _SEVERITY: tuple[RuleVerdict, ...] = ("pass", "inconclusive", "fail", "error")
 

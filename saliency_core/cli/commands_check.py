@@ -32,7 +32,7 @@ from .runs import open_store, store_run, write_json
 
 __all__ = ["register"]
 
-DATA_RANDOMIZATION_EPOCHS = 4  # as the synthetic CNN itself (data.synthetic.load_synthetic_cnn)
+DATA_RANDOMIZATION_EPOCHS = 4  # as the synthetic CNN itself (data.synthetic_cnn.load_synthetic_cnn)
 
 
 def _common_arguments(p) -> None:
@@ -530,7 +530,7 @@ def cmd_check(args) -> int:
 
 def cmd_gate(args) -> int:
     """Evaluate one method against a policy; exit 0 pass, 1 fail, 2 error."""
-    from ..checks.gate import PolicyError, load_policy
+    from ..checks.policy import PolicyError, load_policy
     from ..checks.gate_run import gate_lines, run_gate
     from ..checks.check_runner import check_needs
     from ..checks.settings import primary_method

@@ -27,7 +27,8 @@ import warnings
 from dataclasses import dataclass
 from typing import IO, Any, Sequence
 
-from ..store.db import Cell, ResultStore, Run, canonical_json
+from ..store.db import ResultStore
+from ..store.records import Cell, Run, canonical_json
 from ..store.export import cell_name, timing_stats
 
 __all__ = [

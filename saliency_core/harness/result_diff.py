@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from ..store.db import ResultStore, canonical_json
+from ..store.db import ResultStore
+from ..store.records import canonical_json
 
 __all__ = ["ResultDiffRow", "compare_results", "result_diff_table"]
 

@@ -319,7 +319,7 @@ def _check_checks(table: dict, source: str) -> None:
         if key in table and table[key] < 1:
             raise _fail(source, f"checks.{key}", f"must be >= 1, got {table[key]}")
     if "policy" in table:
-        from ..checks.gate import PolicyError, load_policy
+        from ..checks.policy import PolicyError, load_policy
 
         try:
             load_policy(table["policy"])

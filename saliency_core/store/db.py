@@ -33,11 +33,8 @@ from __future__ import annotations
 from typing import Iterable
 
 from .cell_table import CellTable
-from .records import Cell, Run, canonical_json
 
-# ``Cell``, ``Run`` and ``canonical_json`` (store.records) are also importable from here, as
-# harness/compare.py does; new code imports them from ``saliency_core.store``.
-__all__ = ["ResultStore", "Cell", "Run", "canonical_json"]
+__all__ = ["ResultStore"]
 
 
 class ResultStore(CellTable):

@@ -13,7 +13,7 @@ from saliency_core import Explainer
 from saliency_core.checks.data_randomization import data_randomization_test
 from saliency_core.checks.localisation import pointing_game, relevance_mass
 from saliency_core.checks.randomization import mprt
-from saliency_core.data import synthetic
+from saliency_core.data import synthetic, synthetic_cnn
 
 pytestmark = pytest.mark.slow
 
@@ -23,7 +23,7 @@ TRAIN_SEED, TEST_SEED = 0, 1
 @pytest.fixture(scope="module")
 def trained():
     """The cached synthetic CNN (trained once per test session, in its private cache)."""
-    model = synthetic.load_synthetic_cnn(seed=TRAIN_SEED)
+    model = synthetic_cnn.load_synthetic_cnn(seed=TRAIN_SEED)
     size = int(model.inputs[0].shape[1])
     return model, synthetic.make_synthetic(48, image_size=size, seed=TEST_SEED)
 

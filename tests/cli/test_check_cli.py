@@ -393,11 +393,14 @@ def test_malformed_policy_exits_2_naming_the_file_and_key(tiny_model, tmp_path, 
 @pytest.mark.slow
 def test_check_data_randomization_on_the_synthetic_cnn(tmp_path, capsys, monkeypatch):
     # The networks are trained on a small set here (the command line uses 6000 images);
-    # the synthetic CNN itself is the session's cached one.
+    # the synthetic CNN itself is the session's cached one. TRAIN_SIZE is read in two
+    # places: data.synthetic's (the data-randomization networks, read when the command
+    # runs) and data.synthetic_cnn's own binding (load_synthetic_cnn, if not yet cached).
     from saliency_core.cli import commands_check
-    from saliency_core.data import synthetic
+    from saliency_core.data import synthetic, synthetic_cnn
 
     monkeypatch.setattr(synthetic, "TRAIN_SIZE", 300)
+    monkeypatch.setattr(synthetic_cnn, "TRAIN_SIZE", 300)
     monkeypatch.setattr(commands_check, "DATA_RANDOMIZATION_EPOCHS", 1)
     store = tmp_path / "s.sqlite"
     argv = [

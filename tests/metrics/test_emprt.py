@@ -152,9 +152,9 @@ def test_a_trained_cnn_s_gradient_gets_more_complex_when_randomized():
     # concentrate on the class-defining object; after every layer is re-drawn the map
     # loses that structure and its value histogram spreads (Hedstroem et al.'s premise).
     # Measured here: rises 0.19-0.62 on these 8 images (mean ratio 1.36).
-    from saliency_core.data import synthetic
+    from saliency_core.data import synthetic, synthetic_cnn
 
-    model = synthetic.load_synthetic_cnn(seed=0)
+    model = synthetic_cnn.load_synthetic_cnn(seed=0)
     test = synthetic.make_synthetic(8, image_size=int(model.inputs[0].shape[1]), seed=1)
     report = run_checks(
         model,
