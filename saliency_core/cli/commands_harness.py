@@ -313,11 +313,12 @@ def timing_rows(store, run_id: str) -> list[list[str]]:
     """One row per timing cell of the run (``TABLE_HEADERS`` columns).
 
     "roof %" divides by the best roof seen over the run on the cell's device
-    (:func:`~saliency_core.harness.runner.best_roofs`), not by the roof known when the
+    (:func:`~saliency_core.harness.roofs.best_roofs`), not by the roof known when the
     cell ran.
     """
     from ..harness.flops import roof_fraction
-    from ..harness.runner import best_roofs, key_precision
+    from ..harness.roofs import best_roofs
+    from ..harness.cell_spec import key_precision
 
     roofs = best_roofs(store, run_id)
     rows = []
@@ -365,7 +366,7 @@ def print_timing_results(args, store, run_id: str) -> None:
     run = store.get_run(run_id)
     rows = timing_rows(store, run_id)
     print_table(TABLE_HEADERS, rows, title=f"timing: suite {run.suite}, run {run.id} ({run.status})")
-    from ..harness.runner import best_roofs
+    from ..harness.roofs import best_roofs
 
     from ..harness.compare import compare_precisions, precision_table
 

@@ -54,7 +54,7 @@ def record_agreement(args, store, run_id) -> None:
     from ..agreement import NoiseFloorError, variant_agreement
     from ..data.photos import load_photos
     from ..devices import DeviceUnavailableError, check_device
-    from ..harness.runner import default_loader
+    from ..harness.model_cells import default_loader
     from ..models.weights import RANDOM_WEIGHTS
     from ..harness.suites import agreement_settings
     from ..kinks import KinkAnalysisError

@@ -76,7 +76,7 @@ def time_cell_task(
 
     prepare_process()
     from ..devices import configure_gpus
-    from ..harness.runner import CellSpec
+    from ..harness.cell_spec import CellSpec
     from ..harness.suites import Suite
     from ..store import ResultStore
 
@@ -156,7 +156,7 @@ def run_cells(
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     from ..devices import is_cpu
-    from ..harness.runner import cell_done
+    from ..harness.cell_spec import cell_done
     from .ray import short_reason
 
     ray = executor.ray
@@ -235,7 +235,7 @@ def _record(store, run_id: str, spec, cells: list[dict], roofs, retry_failed: bo
 
 
 def _record_lost(store, run_id: str, spec, reason: str, retry_failed: bool) -> str:
-    from ..harness.runner import native_size
+    from ..harness.cell_spec import native_size
 
     key = spec.key(spec.image_size or native_size(spec.model))
     store.record_cell(

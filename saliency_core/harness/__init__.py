@@ -14,7 +14,8 @@ Importing this package does not import TensorFlow.
 
 from .compare import compare_baseline, compare_runs, machine_differences
 from .flops import FlopCount, count_flops, measure_roof
-from .runner import best_roofs, run_suite
+from .roofs import best_roofs
+from .runner import run_suite
 from .suites import CHECKS_DEFAULTS, Suite, SuiteError, checks_settings, load_suite
 from .timing import TimingConfig, time_cell
 

@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     prepare_process()
     from ..devices import configure_threads
     from ..store import ResultStore
-    from .runner import CellSpec
+    from .cell_spec import CellSpec
     from .suites import Suite
 
     configure_threads()  # the parent's thread counts, passed in TF_NUM_*_THREADS
@@ -78,7 +78,7 @@ def run_cell(
     resample_roof: bool = True,
     retry_failed: bool = False,
 ) -> None:
-    """Time ``spec`` (a :class:`~.runner.CellSpec` of ``suite``) in this process and record
+    """Time ``spec`` (a :class:`~.cell_spec.CellSpec` of ``suite``) in this process and record
     it (with the ``flops`` and ``chunk`` cells it needs) in run ``run_id`` of ``store``.
 
     ``roof``: the device's roof so far in GFLOP/s (None: measured here);
@@ -87,7 +87,7 @@ def run_cell(
     """
     from .chunking import ChunkPlanner
     from .flops import RoofTracker
-    from .runner import run_model_cells
+    from .model_cells import run_model_cells
 
     try:
         tracker = RoofTracker(roof, resample=resample_roof, device=spec.device)

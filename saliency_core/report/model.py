@@ -93,7 +93,7 @@ class TimingCell:
     retraces: int | None
     flops_per_image: float | None
     roof_fraction: float | None = None
-    """FLOP rate over the run's best roof on the device (``harness.runner.best_roofs``)."""
+    """FLOP rate over the run's best roof on the device (``harness.roofs.best_roofs``)."""
     precision: str = "float32"
     """The network's precision (a key without ``precision`` is float32)."""
     fidelity: dict | None = None
@@ -460,7 +460,7 @@ def _with_roof_fractions(timings: list[TimingCell], store, run_id) -> list[Timin
     """Each cell's fraction of the best roof seen on its device over the run, the
     rule of every display (a roof sampled under load cannot inflate a fraction)."""
     from ..harness.flops import roof_fraction
-    from ..harness.runner import best_roofs
+    from ..harness.roofs import best_roofs
 
     roofs = best_roofs(store, run_id)
     return [

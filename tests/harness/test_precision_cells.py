@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from saliency_core.harness import runner
+from saliency_core.harness import cell_spec, runner
 from saliency_core.harness.compare import compare_precisions, compare_runs
 from saliency_core.harness.suites import Suite, SuiteError, parse_suite
 from saliency_core.harness.timing import TimingConfig
@@ -25,10 +25,10 @@ def store(tmp_path):
 
 
 def test_cell_key_has_precision_only_below_float32():
-    assert runner.CellSpec("tiny", "function", 2, "cpu").key(16) == OLD_KEY
-    low = runner.CellSpec("tiny", "function", 2, "cpu", precision="bfloat16").key(16)
+    assert cell_spec.CellSpec("tiny", "function", 2, "cpu").key(16) == OLD_KEY
+    low = cell_spec.CellSpec("tiny", "function", 2, "cpu", precision="bfloat16").key(16)
     assert low == {**OLD_KEY, "precision": "bfloat16"}
-    assert runner.key_precision(OLD_KEY) == "float32" and runner.key_precision(low) == "bfloat16"
+    assert cell_spec.key_precision(OLD_KEY) == "float32" and cell_spec.key_precision(low) == "bfloat16"
 
 
 def test_suite_precisions_parse_default_and_round_trip():
@@ -36,7 +36,7 @@ def test_suite_precisions_parse_default_and_round_trip():
     assert parse_suite(base).precisions == ("float32",)
     suite = parse_suite({**base, "precisions": ["bfloat16", "float32", "bfloat16"]})
     assert suite.precisions == ("float32", "bfloat16")  # float32 first, no repeats
-    assert [c.precision for c in runner.expand_cells(suite)] == ["float32", "bfloat16"]
+    assert [c.precision for c in cell_spec.expand_cells(suite)] == ["float32", "bfloat16"]
     stored = suite.to_dict()
     assert Suite.from_dict(stored).precisions == ("float32", "bfloat16")
     del stored["precisions"]  # a run config written before the precision axis
@@ -56,7 +56,7 @@ def test_low_precision_cells_record_fidelity_and_float32_cells_keep_old_keys(sto
         timing=FAST,
     )
     run_id = runner.run_suite(grid, store, progress=False, loader=tiny_loader, roof_gflops=1.0)
-    cells = {runner.key_precision(c.key): c for c in store.cells(run_id, kind="timing")}
+    cells = {cell_spec.key_precision(c.key): c for c in store.cells(run_id, kind="timing")}
     assert set(cells) == {"float32", "bfloat16"}
     f32, low = cells["float32"], cells["bfloat16"]
     assert f32.key == OLD_KEY and "fidelity" not in f32.metrics
@@ -86,7 +86,7 @@ def _record(store, key, median):
 
 def test_a_run_stored_before_the_precision_axis_compares_with_a_new_float32_run(store):
     old = _record(store, OLD_KEY, 0.5)  # written by the old code: no precision entry
-    new = _record(store, runner.CellSpec("tiny", "function", 2, "cpu").key(16), 0.5)
+    new = _record(store, cell_spec.CellSpec("tiny", "function", 2, "cpu").key(16), 0.5)
     [row] = compare_runs(store, old, new)
     assert row.verdict == "unchanged" and row.change == 0.0
 

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from saliency_core import as_classifier
-from saliency_core.harness import runner
+from saliency_core.harness import model_cells, runner
 from saliency_core.harness.suites import Suite
 from saliency_core.harness.timing import TimingConfig
 from saliency_core.models.weights import WeightsUnavailableError
@@ -54,7 +54,7 @@ def by_key(cells):
 
 
 def test_failures_are_recorded_and_the_run_goes_on(store, monkeypatch):
-    real = runner.time_cell
+    real = model_cells.time_cell
 
     def oom_at_function_batch_4(classifier, **kw):
         if kw["variant"] == "function" and kw["batch_size"] == 4:
@@ -63,7 +63,7 @@ def test_failures_are_recorded_and_the_run_goes_on(store, monkeypatch):
             )
         return real(classifier, **kw)
 
-    monkeypatch.setattr(runner, "time_cell", oom_at_function_batch_4)
+    monkeypatch.setattr(model_cells, "time_cell", oom_at_function_batch_4)
     run_id = runner.run_suite(suite(), store, progress=False, loader=tiny_loader, roof_gflops=100.0)
     run = store.get_run(run_id)
     assert run.status == "complete" and run.config["roof_gflops"] == 100.0
@@ -89,7 +89,7 @@ def test_failures_are_recorded_and_the_run_goes_on(store, monkeypatch):
 
 
 def test_interrupt_keeps_finished_cells_and_resume_skips_them(store, monkeypatch):
-    real = runner.time_cell
+    real = model_cells.time_cell
     calls = []
 
     def interrupt_third(classifier, **kw):
@@ -98,7 +98,7 @@ def test_interrupt_keeps_finished_cells_and_resume_skips_them(store, monkeypatch
             raise KeyboardInterrupt
         return real(classifier, **kw)
 
-    monkeypatch.setattr(runner, "time_cell", interrupt_third)
+    monkeypatch.setattr(model_cells, "time_cell", interrupt_third)
     grid = suite(models=("tiny",))
     with pytest.raises(KeyboardInterrupt):
         runner.run_suite(grid, store, progress=False, loader=tiny_loader, roof_gflops=100.0)
@@ -108,7 +108,9 @@ def test_interrupt_keeps_finished_cells_and_resume_skips_them(store, monkeypatch
 
     calls.clear()
     monkeypatch.setattr(
-        runner, "time_cell", lambda c, **kw: calls.append((kw["variant"], kw["batch_size"])) or real(c, **kw)
+        model_cells,
+        "time_cell",
+        lambda c, **kw: calls.append((kw["variant"], kw["batch_size"])) or real(c, **kw),
     )
     assert (
         runner.run_suite(None, store, resume=run.id, progress=False, loader=tiny_loader, roof_gflops=100.0)
