@@ -148,7 +148,7 @@ def test_core(benchmark, resnet, kind, variant, batch):
 
 
 def _print_summary(state) -> None:
-    from saliency_core.harness.compare import print_table
+    from saliency_core.harness.text_table import print_table
 
     roof, flops = state["roof"], state["flops"].saliency
     rows, verdicts = [], []

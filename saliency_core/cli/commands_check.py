@@ -439,7 +439,7 @@ def _resumed(args, store, command: str):
 
 def _print_report(report, classifier, data, args) -> None:
     from ..checks.check_runner import chance_baseline
-    from ..harness.compare import print_table
+    from ..harness.text_table import print_table
 
     unit = "frames" if data.sequence else "images"
     count = (

@@ -361,14 +361,14 @@ def timing_rows(store, run_id: str) -> list[list[str]]:
 
 def print_timing_results(args, store, run_id: str) -> None:
     """Print the run's timing table and a summary (roof, failures, wall time) to stdout."""
-    from ..harness.compare import print_table
+    from ..harness.text_table import print_table
 
     run = store.get_run(run_id)
     rows = timing_rows(store, run_id)
     print_table(TABLE_HEADERS, rows, title=f"timing: suite {run.suite}, run {run.id} ({run.status})")
     from ..harness.roofs import best_roofs
 
-    from ..harness.compare import compare_precisions, precision_table
+    from ..harness.precision_compare import compare_precisions, precision_table
 
     low = compare_precisions(store, run_id)
     if low:

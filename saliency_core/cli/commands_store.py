@@ -85,7 +85,7 @@ def _store_errors() -> Iterator[None]:
 
 def cmd_runs(args) -> int:
     """List runs: id, suite, status, times, cell counts, commit."""
-    from ..harness.compare import print_table, runs_table
+    from ..harness.text_table import print_table, runs_table
 
     with open_store(args.store, must_exist=True) as store, _store_errors():
         runs = store.list_runs()
@@ -123,16 +123,10 @@ def cmd_compare(args) -> int:
     """Compare against a baseline backbone, or two runs; exit 1 on a regression."""
     import warnings
 
-    from ..harness.compare import (
-        SHARED_RSS_NOTE,
-        MachineMismatchWarning,
-        baseline_table,
-        compare_baseline,
-        compare_runs,
-        diff_table,
-        print_table,
-        shared_process_rss,
-    )
+    from ..harness.baseline import SHARED_RSS_NOTE, baseline_table, compare_baseline, shared_process_rss
+    from ..harness.machine_diff import MachineMismatchWarning
+    from ..harness.timing_diff import compare_runs, diff_table
+    from ..harness.text_table import print_table
     from ..harness.result_diff import compare_results, result_diff_table
 
     if args.run_b is not None and args.baseline is not None:

@@ -12,7 +12,9 @@ Public API::
 Importing this package does not import TensorFlow.
 """
 
-from .compare import compare_baseline, compare_runs, machine_differences
+from .baseline import compare_baseline
+from .timing_diff import compare_runs
+from .machine_diff import machine_differences
 from .flops import FlopCount, count_flops, measure_roof
 from .roofs import best_roofs
 from .runner import run_suite

@@ -1,6 +1,6 @@
 """Run B's results against run A's: check values, maps and gate verdicts.
 
-:func:`saliency_core.harness.compare.compare_runs` compares what two runs *timed*; this
+:func:`saliency_core.harness.timing_diff.compare_runs` compares what two runs *timed*; this
 module compares what they *computed*, cell by cell with the same key: each check's
 summary value and its per-image values, each stored map, each gate's verdict. It is how
 a refactor or an upgrade shows that it left the numbers alone (or which ones it moved),
@@ -120,7 +120,7 @@ def _status(cell) -> str:
 
 
 def result_diff_table(rows: list[ResultDiffRow]) -> tuple[list[str], list[list[str]]]:
-    """Headers and rows for :func:`~saliency_core.harness.compare.print_table`."""
+    """Headers and rows for :func:`~saliency_core.harness.text_table.print_table`."""
     body = [
         [
             r.kind,

@@ -219,7 +219,7 @@ def backbone_table(timings: list[TimingCell], baseline: str) -> Table:
 def shared_process_memory_note(data: ReportData) -> str | None:
     """The caveat for peak RSS of several backbones measured in one process (a run
     without ``fresh_process``), else None. Device memory is reset per cell and unaffected."""
-    from ..harness.compare import SHARED_RSS_NOTE, shared_process_rss
+    from ..harness.baseline import SHARED_RSS_NOTE, shared_process_rss
 
     rss_models = {
         t.model for t in _ok(data.timings) if t.peak_device_mb is None and t.peak_rss_mb is not None

@@ -8,17 +8,10 @@ import warnings
 
 import pytest
 
-from saliency_core.harness.compare import (
-    MachineMismatchWarning,
-    baseline_table,
-    compare_baseline,
-    compare_runs,
-    diff_table,
-    format_table,
-    machine_differences,
-    print_table,
-    runs_table,
-)
+from saliency_core.harness.machine_diff import MachineMismatchWarning, machine_differences
+from saliency_core.harness.baseline import baseline_table, compare_baseline
+from saliency_core.harness.timing_diff import compare_runs, diff_table
+from saliency_core.harness.text_table import format_table, print_table, runs_table
 from saliency_core.store import ResultStore
 
 MACHINE = {

@@ -541,7 +541,8 @@ def test_start_run_collects_metadata_itself(tmp_path, monkeypatch):
 
 def test_importing_the_store_has_no_side_effects(tmp_path):
     code = (
-        "import os, sys; import saliency_core.store, saliency_core.harness.compare; "
+        "import os, sys; import saliency_core.store, saliency_core.harness.baseline, "
+        "saliency_core.harness.timing_diff, saliency_core.harness.precision_compare; "
         "print('tensorflow' in sys.modules, sorted(os.listdir('.')))"
     )
     out = subprocess.run(

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from saliency_core.harness.compare import _differences
+from saliency_core.harness.machine_diff import _differences
 from saliency_core.store.machine import machine_info
 
 SCRIPT = """
