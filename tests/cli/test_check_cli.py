@@ -396,12 +396,12 @@ def test_check_data_randomization_on_the_synthetic_cnn(tmp_path, capsys, monkeyp
     # the synthetic CNN itself is the session's cached one. TRAIN_SIZE is read in two
     # places: data.synthetic's (the data-randomization networks, read when the command
     # runs) and data.synthetic_cnn's own binding (load_synthetic_cnn, if not yet cached).
-    from saliency_core.cli import commands_check
+    from saliency_core.cli import check_setup
     from saliency_core.data import synthetic, synthetic_cnn
 
     monkeypatch.setattr(synthetic, "TRAIN_SIZE", 300)
     monkeypatch.setattr(synthetic_cnn, "TRAIN_SIZE", 300)
-    monkeypatch.setattr(commands_check, "DATA_RANDOMIZATION_EPOCHS", 1)
+    monkeypatch.setattr(check_setup, "DATA_RANDOMIZATION_EPOCHS", 1)
     store = tmp_path / "s.sqlite"
     argv = [
         "check",
