@@ -38,7 +38,7 @@ def render_report(store, run_id, out_dir, formats=("html", "md")) -> dict[str, P
     from .figures import build_figures
     from .html import render_html
     from .markdown import render_markdown
-    from .model import load_report_data
+    from .run_reader import load_report_data
 
     formats = tuple(dict.fromkeys(formats))
     unknown = [f for f in formats if f not in FORMATS]

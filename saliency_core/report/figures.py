@@ -21,7 +21,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .model import CurveCheck, MapExample, RandomizationCheck, ReportData, TimingCell, variant_order
+from .report_data import CurveCheck, MapExample, RandomizationCheck, ReportData, TimingCell, variant_order
 from .precision import precision_rows
 
 if TYPE_CHECKING:

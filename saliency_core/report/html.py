@@ -13,7 +13,7 @@ from string import Template
 
 from . import precision, tables
 from .figures import ReportFigure
-from .model import ReportData
+from .report_data import ReportData
 from .tables import Table
 from .video import VIDEO_NOTE
 

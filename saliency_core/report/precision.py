@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .model import TimingCell, precision_order, variant_order
+from .report_data import TimingCell, precision_order, variant_order
 from .tables import DASH, Table
 
 __all__ = ["PrecisionRow", "PRECISION_NOTE", "precision_rows", "precision_table", "has_low_precision"]

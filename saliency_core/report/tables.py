@@ -1,6 +1,6 @@
 """The report's tables, as plain text cells both renderers lay out (and escape).
 
-Each function takes the :mod:`.model` dataclasses and returns a :class:`Table`
+Each function takes the :mod:`.report_data` dataclasses and returns a :class:`Table`
 (or a few lines of text); choosing what to compare is done here once, so the HTML
 and the Markdown report show the same numbers.
 """
@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import cast
 
-from .model import AgreementCell, ReportData, RunInfo, ScalarCheck, TimingCell, variant_order
+from .report_data import AgreementCell, ReportData, RunInfo, ScalarCheck, TimingCell, variant_order
 
 __all__ = [
     "Table",

@@ -24,7 +24,7 @@ from .figures import (
     _png,
     _short,
 )
-from .model import ReportData
+from .report_data import ReportData
 from .video import VideoSeries, VideoStrip
 
 __all__ = ["video_figures", "video_series_figure", "video_strip_figure"]

@@ -233,7 +233,7 @@ def test_signed_and_unsigned_maps_get_one_figure_per_method(rendered):
 
 
 def test_timing_table_shows_each_cells_fraction_of_the_best_roof(stored_run):
-    from saliency_core.report.model import load_report_data
+    from saliency_core.report.run_reader import load_report_data
     from saliency_core.report.tables import timing_table
 
     store, run_id = stored_run

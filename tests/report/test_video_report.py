@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from saliency_core.report import render_report
-from saliency_core.report.model import load_report_data
+from saliency_core.report.run_reader import load_report_data
 from saliency_core.store import ResultStore
 
 F, K, SIDE = 6, 4, 16
