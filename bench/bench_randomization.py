@@ -66,7 +66,8 @@ def main(argv=None) -> int:
     import numpy as np
 
     from saliency_core import Explainer
-    from saliency_core.checks.randomization import mprt, randomization_blocks
+    from saliency_core.checks.randomization import mprt
+    from saliency_core.checks.randomization_blocks import randomization_blocks
     from saliency_core.models.registry import load_model
 
     clf = load_model("resnet50", weights="random")

@@ -35,7 +35,7 @@ _EXPORTS = {
     "pointing_game": "localisation",
     "relevance_mass": "localisation",
     "mprt": "randomization",
-    "random_logit": "randomization",
+    "random_logit": "random_logit_test",
     "road_curve": "road",
     "run_checks": "check_runner",
     "selected_metrics": "check_runner",

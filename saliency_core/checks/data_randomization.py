@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..explainer import Explainer
-from .randomization import layer_seed
+from ..models.init import layer_seed
 from .similarity import Reference, check_measures
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""Model-parameter randomization test and random-logit test (Adebayo et al. 2018).
+"""Model-parameter randomization test (Adebayo et al. 2018).
 
 A saliency method that explains the model must change when the model's learned
 parameters are destroyed. :func:`mprt` re-initialises the network block by block,
@@ -39,225 +39,37 @@ Protocol, in the words of the checks:
   same code: their maps do not change, so they score exactly 1 at every step. A
   check that cannot tell them from a gradient map is broken.
 
-:func:`random_logit` compares the map for the top-1 class with the map for a
-seeded random other class (Sixt et al. 2020 use it to expose class-insensitive
-methods): similar maps mean the method does not explain the class.
+The random-logit test is :func:`~.random_logit_test.random_logit`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 
 from ..explainer import Explainer
 from ..models.classifier import Classifier, as_classifier
-from ..models.init import layer_seed, random_weights
-from ..seeds import image_seeds
+from ..models.init import random_weights
+from .randomization_blocks import keras_model, leaf_layers, named_blocks
+from .randomization_result import RandomizationResult
 from .similarity import SIMILARITIES, Reference, check_measures
 
-__all__ = [
-    "MODES",
-    "ORDERS",
-    "ALL_LAYERS",
-    "RandomizationResult",
-    "RandomLogitResult",
-    "randomization_blocks",
-    "layer_seed",
-    "random_weights",
-    "mprt",
-    "random_logit",
-]
+__all__ = ["MODES", "ORDERS", "ALL_LAYERS", "mprt"]
+
 
 MODES = ("cascading", "independent")
+
+
 ORDERS = ("top_down", "bottom_up")
+
+
 ALL_LAYERS = "all layers"
 """Name of the one step of ``mprt(..., final_only=True)``: every block randomized."""
-
-# Names of keras.applications-style blocks: "conv5_block3_2_conv" -> "conv5_block3",
-# "conv1_conv" -> "conv1", "block1a_dwconv" -> "block1a", "block_3_expand" -> "block_3";
-# and of transformer encoder blocks (models.vit): "encoder_block_3_query" -> "encoder_block_3".
-_BLOCK_PATTERN = re.compile(
-    r"^(conv\d+_block\d+|stage\d+_block\d+|conv\d+|stage\d+|block_?\d+[a-z]?|encoder_block_\d+)_"
-)
-
-# Variable name -> layer attributes holding its initializer, tried in order.
-
-
-# --- blocks and seeds ------------------------------------------------------------------
-
-
-def _keras_model(model):
-    return model.model if isinstance(model, Classifier) else model
-
-
-def _leaf_layers(model) -> list:
-    """Layers in forward (topological) order, nested models flattened."""
-    import keras
-
-    out = []
-    for layer in model.layers:
-        out.extend(_leaf_layers(layer) if isinstance(layer, keras.Model) else [layer])
-    return out
-
-
-def _weighted(layer) -> bool:
-    return bool(layer.trainable and layer.weights)
-
-
-def _is_batchnorm(layer) -> bool:
-    import keras
-
-    return isinstance(layer, keras.layers.BatchNormalization)
-
-
-def _producer(layer, weighted_names: set[str]):
-    """Name of the weighted layer whose output feeds ``layer`` (through weightless
-    single-input layers), or None."""
-    try:
-        node = layer._inbound_nodes[0]
-        for _ in range(64):
-            parents = node.parent_nodes
-            if len(parents) != 1:
-                return None
-            op = parents[0].operation
-            if op.name in weighted_names:
-                return op.name
-            node = parents[0]
-    except (AttributeError, IndexError):
-        return None
-    return None
-
-
-def _named_blocks(model) -> list[tuple[str, list]]:
-    """[(block name, layers in forward order)], the block nearest the output first."""
-    layers = [layer for layer in _leaf_layers(_keras_model(model)) if _weighted(layer)]
-    names = {layer.name for layer in layers}
-    key_of: dict[str, str] = {}
-    for layer in layers:
-        match = _BLOCK_PATTERN.match(layer.name)
-        if match:
-            key_of[layer.name] = match.group(1)
-        elif _is_batchnorm(layer) and (src := _producer(layer, names)) in key_of:
-            key_of[layer.name] = key_of[src]
-        else:
-            key_of[layer.name] = layer.name
-    blocks: dict[str, list] = {}
-    for layer in layers:
-        blocks.setdefault(key_of[layer.name], []).append(layer)
-    return list(reversed(list(blocks.items())))
-
-
-def randomization_blocks(model) -> list[list]:
-    """Weighted trainable layers grouped into blocks, ordered from the output to the input.
-
-    Layers named like ``keras.applications`` blocks are grouped by their prefix
-    (ResNet50's ``conv5_block3_1_conv`` ... ``conv5_block3_3_bn`` form block
-    ``conv5_block3``; ``conv1_conv`` + ``conv1_bn`` form ``conv1``), and so are a
-    transformer's encoder blocks (ViT's ``encoder_block_3_ln_1``, ``_query``, ...,
-    ``_mlp_dense_2``: both LayerNorms, the attention and the MLP form
-    ``encoder_block_3``). Any other
-    weighted layer is its own block, except that a BatchNormalization layer joins
-    the block of the layer that produces its input (its convolution). A block's
-    name (reported by :func:`mprt`) is the prefix, or its first layer's name.
-
-    Args:
-        model: A :class:`Classifier` or a Keras model.
-
-    Returns:
-        A list of blocks, the block nearest the output first; each block is a list
-        of Keras layers in forward order.
-    """
-    return [layers for _, layers in _named_blocks(model)]
-
-
-# --- results ---------------------------------------------------------------------------
-
-
-@dataclass
-class RandomizationResult:
-    """Similarity between the trained model's maps and each randomized model's.
-
-    Attributes:
-        mode: "cascading" or "independent".
-        order: "top_down" or "bottom_up": the step order of the blocks.
-        method: Saliency method or control the maps came from.
-        seed: Run seed (randomized weights and the method's own randomness).
-        blocks: Block names in step order (output side first for "top_down"; one
-            :data:`ALL_LAYERS` step with ``final_only``).
-        layers: Layer names randomized at each step's block.
-        measures: Similarity measure names (see :data:`similarity.SIMILARITIES`).
-        similarity: (steps, measures, N): ``similarity[k, j, i]`` compares image
-            ``i``'s map from the trained model with step ``k``'s, under measure ``j``.
-        targets: (N,) class ids the maps explain (fixed across steps).
-        maps: (steps + 1, N, H, W) float32 maps, trained model first; None if not kept.
-        traces: Traces of the compiled gradient function over the whole run (1 for
-            "function"/"xla", 0 for eager).
-        skipped: Variable paths left trained (no initializer found).
-        timings: Wall-clock seconds: ``setup_s`` (clone + explainer), ``original_s``
-            (first maps, includes tracing/compilation), ``reference_s`` (the trained
-            maps' ranks and features), per-step lists ``assign_s``, ``explain_s``,
-            ``similarity_s`` (scored on a worker thread, overlapping the next step's
-            maps), ``steps_s`` (all steps, wall clock) and ``total_s``.
-    """
-
-    mode: str
-    method: str
-    seed: int
-    blocks: list[str]
-    layers: list[list[str]]
-    measures: tuple[str, ...]
-    similarity: np.ndarray
-    targets: np.ndarray
-    maps: np.ndarray | None
-    traces: int
-    skipped: list[str] = field(default_factory=list)
-    timings: dict = field(default_factory=dict)
-    order: str = "top_down"
-
-    def mean(self) -> np.ndarray:
-        """(steps, measures) mean similarity over images."""
-        return self.similarity.mean(axis=-1)
-
-    def curve(self, measure: str = "spearman_abs") -> np.ndarray:
-        """(steps,) mean similarity of one measure."""
-        return self.mean()[:, self.measures.index(measure)]
-
-
-@dataclass
-class RandomLogitResult:
-    """Map for the top-1 class vs the map for a random other class.
-
-    Attributes:
-        method: Saliency method or control.
-        seed: Seed of the other-class draw.
-        measures: Similarity measure names.
-        similarity: (measures, N).
-        targets: (N,) top-1 classes.
-        others: (N,) random other classes (never equal to ``targets``).
-        maps: (2, N, H, W) float32: top-1 maps, other-class maps.
-    """
-
-    method: str
-    seed: int
-    measures: tuple[str, ...]
-    similarity: np.ndarray
-    targets: np.ndarray
-    others: np.ndarray
-    maps: np.ndarray
-
-    def mean(self) -> np.ndarray:
-        """(measures,) mean similarity over images."""
-        return self.similarity.mean(axis=-1)
-
-
-# --- the tests -------------------------------------------------------------------------
 
 
 def _snapshot(model) -> list[np.ndarray]:
@@ -268,7 +80,7 @@ def _clone(classifier):
     """(the trained Keras model, the clone as a Classifier, the clone's Keras model)."""
     import keras
 
-    source = _keras_model(classifier)
+    source = keras_model(classifier)
     try:
         clone = keras.models.clone_model(source)
     except Exception as exc:  # subclassed models and custom layers without get_config
@@ -359,7 +171,7 @@ def mprt(
 
     source, clone_clf, clone = _clone(classifier)
     before = _snapshot(source)
-    named = _named_blocks(source)
+    named = named_blocks(source)
     if not named:
         raise ValueError(f"model {source.name!r} has no trainable layers with weights to randomize")
     if order == "bottom_up":
@@ -367,7 +179,7 @@ def mprt(
     if final_only:
         named = [(ALL_LAYERS, [layer for _, layers in named for layer in layers])]
     blocks = [layers for _, layers in named]
-    clone_layers = {layer.name: layer for layer in _leaf_layers(clone)}
+    clone_layers = {layer.name: layer for layer in leaf_layers(clone)}
     # Trained values of the clone's variables, per block, for restoring (independent mode).
     trained_values = [
         [
@@ -467,52 +279,4 @@ def mprt(
         skipped=skipped,
         timings=timings,
         order=order,
-    )
-
-
-def random_logit(
-    classifier,
-    images,
-    *,
-    seed: int,
-    method,
-    variant="xla",
-    batch_size=16,
-    measures=tuple(SIMILARITIES),
-    reduce="sum",
-    score="logit",
-    options=None,
-    device=None,
-    precision="float32",
-) -> RandomLogitResult:
-    """Similarity of the top-1 class's map and a random other class's map, per image.
-
-    The other class is drawn uniformly from the ``K - 1`` classes that are not the
-    image's top-1, from a generator seeded by the run seed and the image's content (so an
-    image gets the same class in any chunk or shard). Arguments as in :func:`mprt`.
-    """
-    measures = check_measures(measures)
-    explainer = Explainer(
-        classifier, variant=variant, score=score, batch_size=batch_size, device=device, precision=precision
-    )
-    k = explainer.classifier.num_classes
-    if k < 2:
-        raise ValueError("the random-logit test needs at least two classes")
-    top = explainer.explain(images, method=method, reduce=reduce, options=options, seed=seed)
-    draw = np.array(
-        [np.random.default_rng(int(s)).integers(0, k - 1) for s in image_seeds(seed, np.asarray(images))],
-        np.int64,
-    )
-    others = (draw + (draw >= top.targets)).astype(np.int32)  # skip the top-1 class
-    other = explainer.explain(
-        images, targets=others, method=method, reduce=reduce, options=options, seed=seed
-    )
-    return RandomLogitResult(
-        method=method,
-        seed=int(seed),
-        measures=measures,
-        similarity=Reference(top.maps, measures).compare(other.maps),
-        targets=top.targets,
-        others=others,
-        maps=np.stack([top.maps, other.maps]).astype(np.float32),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..checks.randomization import random_logit
+from ..checks.random_logit_test import random_logit
 from ..checks.similarity import SIMILARITIES
 from ..methods.base import options_record
 from .base import Metric, MetricResult, register_metric

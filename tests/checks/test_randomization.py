@@ -4,15 +4,10 @@ import keras
 import numpy as np
 import pytest
 
-from saliency_core.checks.randomization import (
-    ALL_LAYERS,
-    MODES,
-    layer_seed,
-    mprt,
-    random_logit,
-    random_weights,
-    randomization_blocks,
-)
+from saliency_core.checks.randomization import ALL_LAYERS, MODES, mprt
+from saliency_core.models.init import layer_seed, random_weights
+from saliency_core.checks.random_logit_test import random_logit
+from saliency_core.checks.randomization_blocks import randomization_blocks
 from saliency_core.checks.similarity import SIMILARITIES
 
 SIZE = 12

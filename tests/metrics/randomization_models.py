@@ -43,7 +43,7 @@ def images(n: int = 3, seed: int = 0) -> np.ndarray:
 def fully_randomized(model: keras.Model, seed: int) -> keras.Model:
     """A copy of ``model`` with every weighted layer re-drawn as the randomization tests
     draw it (each variable from its layer's own initializer, seeded per variable)."""
-    from saliency_core.checks.randomization import random_weights
+    from saliency_core.models.init import random_weights
 
     clone = keras.models.clone_model(model)
     clone.set_weights(model.get_weights())

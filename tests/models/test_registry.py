@@ -74,7 +74,8 @@ def test_randomization_test_redraws_a_random_weights_model_with_the_same_seed():
     # A backbone built with weights="random", seed 0 and the randomization test run
     # with seed 0 draw from different streams: the test must replace the weights, not
     # re-create the ones the model already holds (its maps would then never change).
-    from saliency_core.checks.randomization import random_weights, randomization_blocks
+    from saliency_core.models.init import random_weights
+    from saliency_core.checks.randomization_blocks import randomization_blocks
 
     clf = load_model("mobilenetv2", weights="random", input_size=(32, 32), seed=0)
     compared = 0

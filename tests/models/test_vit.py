@@ -207,7 +207,7 @@ def test_flop_count_matches_the_closed_form(tiny):
 
 
 def test_randomization_blocks_are_the_encoder_blocks_top_down(tiny):
-    from saliency_core.checks.randomization import randomization_blocks
+    from saliency_core.checks.randomization_blocks import randomization_blocks
 
     blocks = randomization_blocks(tiny)
     names = [[layer.name for layer in block] for block in blocks]
