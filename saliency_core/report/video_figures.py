@@ -10,19 +10,19 @@ from collections import defaultdict
 import matplotlib
 import numpy as np
 
-from .figures import (
-    _CHANCE_COLOUR,
-    _CLIP_PERCENTILE,
-    _CONTROL_COLOURS,
-    _DIVERGING,
-    _OTHER_COLOURS,
-    _SEQUENTIAL,
-    _STYLE,
-    _VARIANT_COLOURS,
-    _as_rgb,
-    _new_figure,
-    _png,
-    _short,
+from .figure_style import (
+    CHANCE_COLOUR,
+    CLIP_PERCENTILE,
+    CONTROL_COLOURS,
+    DIVERGING,
+    OTHER_COLOURS,
+    SEQUENTIAL,
+    STYLE,
+    VARIANT_COLOURS,
+    as_rgb,
+    new_figure,
+    png_bytes,
+    shorten,
 )
 from .report_data import ReportData
 from .video import VideoSeries, VideoStrip
@@ -36,22 +36,22 @@ def _row_scale(maps: np.ndarray) -> tuple[str, float, float]:
     """One colour scale for a method's row: its 99th-percentile magnitude, diverging
     when any value is negative."""
     finite = np.nan_to_num(maps)
-    top = float(np.percentile(np.abs(finite), _CLIP_PERCENTILE)) or float(np.abs(finite).max()) or 1.0
-    return (_DIVERGING, -top, top) if (finite < 0).any() else (_SEQUENTIAL, 0.0, top)
+    top = float(np.percentile(np.abs(finite), CLIP_PERCENTILE)) or float(np.abs(finite).max()) or 1.0
+    return (DIVERGING, -top, top) if (finite < 0).any() else (SEQUENTIAL, 0.0, top)
 
 
 def video_strip_figure(strips: list[VideoStrip]) -> bytes:
     """One row per method: its map at half opacity over each stored frame, one colour
     scale per row (so a map that flickers in size shows it)."""
     cols = max(len(s.index) for s in strips)
-    with matplotlib.rc_context(_STYLE):
-        fig = _new_figure(1.9 * cols + 1.2, 2.0 * len(strips) + 0.3)
+    with matplotlib.rc_context(STYLE):
+        fig = new_figure(1.9 * cols + 1.2, 2.0 * len(strips) + 0.3)
         axes = fig.subplots(len(strips), cols, squeeze=False)
         for row, strip in zip(axes, strips):
             cmap, lo, hi = _row_scale(strip.maps)
             im = None
             for ax, frame, m, t in zip(row, strip.frames, strip.maps, strip.index):
-                image = _as_rgb(frame)
+                image = as_rgb(frame)
                 h, w = image.shape[:2]
                 ax.imshow(image)
                 im = ax.imshow(
@@ -63,10 +63,10 @@ def video_strip_figure(strips: list[VideoStrip]) -> bytes:
                 ax.set_yticks([])
             for ax in row[len(strip.index) :]:
                 ax.set_visible(False)
-            row[0].set_ylabel(_short(strip.method, 18))
+            row[0].set_ylabel(shorten(strip.method, 18))
             assert im is not None  # a strip stores at least one frame
             fig.colorbar(im, ax=row.tolist(), shrink=0.8, label="Saliency (row p99)")
-        return _png(fig)
+        return png_bytes(fig)
 
 
 def _panels(series: list[VideoSeries]) -> list[tuple[str, str]]:
@@ -86,16 +86,16 @@ def video_series_figure(series: list[VideoSeries]) -> bytes:
     methods = sorted(
         {s.method for s in series}, key=lambda m: next((s.control, m) for s in series if s.method == m)
     )
-    palette = iter(_OTHER_COLOURS[:1] + tuple(_VARIANT_COLOURS.values()) + _OTHER_COLOURS[1:] * 3)
-    controls = iter(_CONTROL_COLOURS * 4)
+    palette = iter(OTHER_COLOURS[:1] + tuple(VARIANT_COLOURS.values()) + OTHER_COLOURS[1:] * 3)
+    controls = iter(CONTROL_COLOURS * 4)
     colour = {}
     for m in methods:
         first = next(s for s in series if s.method == m)
-        colour[m] = _CHANCE_COLOUR if first.chance else next(controls) if first.control else next(palette)
-    with matplotlib.rc_context(_STYLE):
+        colour[m] = CHANCE_COLOUR if first.chance else next(controls) if first.control else next(palette)
+    with matplotlib.rc_context(STYLE):
         cols = min(len(panels), 2)
         rows = -(-len(panels) // cols)
-        fig = _new_figure(4.4 * cols + 0.4, 2.9 * rows)
+        fig = new_figure(4.4 * cols + 0.4, 2.9 * rows)
         axes = fig.subplots(rows, cols, squeeze=False).ravel()
         for ax in axes[len(panels) :]:
             ax.set_visible(False)
@@ -108,7 +108,7 @@ def video_series_figure(series: list[VideoSeries]) -> bytes:
                         continue
                     if ref:
                         if label not in drawn:
-                            ax.plot(s.x, values, label=_short(label, 30), **_REFERENCE_STYLE)
+                            ax.plot(s.x, values, label=shorten(label, 30), **_REFERENCE_STYLE)
                             drawn.add(label)
                         continue
                     ax.plot(
@@ -117,14 +117,14 @@ def video_series_figure(series: list[VideoSeries]) -> bytes:
                         "--" if s.control else "-",
                         marker=".",
                         color=colour[s.method],
-                        label=_short(s.method, 20) + (" (control)" if s.control else ""),
+                        label=shorten(s.method, 20) + (" (control)" if s.control else ""),
                     )
-            ax.set_title(f"{metric}: {_short(panel, 34)}")
+            ax.set_title(f"{metric}: {shorten(panel, 34)}")
             ax.set_xlabel("Frame (a pair t, t+1 at t + 0.5)" if pairs else "Frame")
-            ax.set_ylabel(_short(panel, 30))
+            ax.set_ylabel(shorten(panel, 30))
             ax.grid(True, alpha=0.3)
             ax.legend(fontsize=7, loc="best")
-        return _png(fig)
+        return png_bytes(fig)
 
 
 def video_figures(data: ReportData) -> list[tuple[str, str, str, bytes]]:
