@@ -216,7 +216,8 @@ def _timed_run(store, suite, args) -> str:
 
 
 def cmd_run(args) -> int:
-    from ..harness.suites import SuiteError, load_suite
+    from ..harness.suite_schema import SuiteError
+    from ..harness.suites import load_suite
 
     if args.retry_failed and not args.resume:
         raise CliError("--retry-failed needs --resume RUN")
@@ -237,7 +238,8 @@ def cmd_run(args) -> int:
 
 
 def cmd_time(args) -> int:
-    from ..harness.suites import SuiteError, parse_suite
+    from ..harness.suite_schema import SuiteError
+    from ..harness.suites import parse_suite
 
     data = {
         "name": "time",

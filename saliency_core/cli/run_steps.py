@@ -4,7 +4,7 @@ gate, and the report.
 
 A suite asks for the maps and checks with a ``[checks]`` table (the ``quick``
 suite has one); its keys and defaults are
-:data:`~saliency_core.harness.suites.CHECKS_DEFAULTS`. Every step reads
+:data:`~saliency_core.harness.suite_checks.CHECKS_DEFAULTS`. Every step reads
 the run's stored config, so ``--resume`` repeats only what is missing.
 """
 

@@ -18,7 +18,9 @@ from .machine_diff import machine_differences
 from .flops import FlopCount, count_flops, measure_roof
 from .roofs import best_roofs
 from .runner import run_suite
-from .suites import CHECKS_DEFAULTS, Suite, SuiteError, checks_settings, load_suite
+from .suite_checks import CHECKS_DEFAULTS
+from .suites import Suite, checks_settings, load_suite
+from .suite_schema import SuiteError
 from .timing import TimingConfig, time_cell
 
 __all__ = [

@@ -40,75 +40,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from ..checks.settings import DEFAULT_BATCH_SIZE, DEFAULT_CURVE_STEPS, DEFAULT_PRECISION, DEFAULT_VARIANT
 from ..devices import normalize_device
 from ..models.weights import RANDOM_WEIGHTS
 from ..toml_files import read_toml
+from .suite_checks import AGREEMENT_DEFAULTS, CHECKS_DEFAULTS, check_agreement, check_checks
+from .suite_schema import (
+    CHUNKING_KEYS,
+    REQUIRED_KEYS,
+    SuiteError,
+    TIMING_KEYS,
+    TOP_KEYS,
+    check_model,
+    check_table,
+    key_error,
+    list_of,
+)
 from .timing import TimingConfig
-
 
 __all__ = [
     "Suite",
-    "SuiteError",
     "load_suite",
     "parse_suite",
     "list_suites",
     "suites_dir",
-    "AGREEMENT_DEFAULTS",
-    "CHECKS_DEFAULTS",
     "agreement_settings",
     "checks_settings",
 ]
-
-#: Keys of a suite's ``[checks]`` table and their defaults. ``None`` for methods,
-#: metrics, map_methods and gate_method means the registries' defaults (see
-#: :func:`checks_settings`); the numbers come from :mod:`saliency_core.checks.settings`.
-CHECKS_DEFAULTS: dict[str, Any] = {
-    "model": "efficientnet-lite0",  # the pretrained model that installs offline
-    "data": "photos",  # photos, synthetic or an image folder
-    "images": 7,
-    "methods": None,
-    "metrics": None,
-    "map_methods": None,
-    "method_options": {},  # {method: {option: value}}
-    "metric_settings": {},  # {metric: {setting: value}}
-    "policy": "default",
-    "gate_method": None,
-    "curve_steps": DEFAULT_CURVE_STEPS,
-    "variant": DEFAULT_VARIANT,
-    "precision": DEFAULT_PRECISION,
-    "batch_size": DEFAULT_BATCH_SIZE,
-}
-_CHECKS_SCHEMA = {
-    "model": str,
-    "data": str,
-    "images": int,
-    "methods": list,
-    "metrics": list,
-    "map_methods": list,
-    "method_options": dict,
-    "metric_settings": dict,
-    "policy": str,
-    "gate_method": str,
-    "curve_steps": int,
-    "variant": str,
-    "precision": str,
-    "batch_size": int,
-}
-
-
-#: Keys of a suite's ``[agreement]`` table and their defaults.
-AGREEMENT_DEFAULTS = {
-    "images": 2,  # the first bundled photos
-    "variants": ["function", "xla"],  # each compared with eager
-    "kink_tol": 1e-4,  # units this close to a kink are pinned
-}
-
-
-class SuiteError(ValueError):
-    """A suite file is missing, not TOML, or has a bad key or value (named in the message)."""
 
 
 def suites_dir() -> Path:
@@ -194,179 +152,10 @@ class Suite:
         return Suite(**{**suite.__dict__, "source": src})
 
 
-_TOP = {
-    "name": str,
-    "description": str,
-    "models": list,
-    "variants": list,
-    "precisions": list,
-    "batch_sizes": list,
-    "devices": list,
-    "image_size": int,
-    "weights": str,
-    "seed": int,
-    "fresh_process": bool,
-    "timing": dict,
-    "chunking": dict,
-    "checks": dict,
-    "agreement": dict,
-}
-_REQUIRED = ("models", "variants", "batch_sizes")
-_TIMING = {"min_repeats": int, "max_repeats": int, "budget_s": (int, float), "warmup": int}
-_CHUNKING = {"candidates": list}
-
-
-def _type_name(t) -> str:
-    names = {
-        str: "a string",
-        int: "an integer",
-        list: "an array",
-        bool: "true or false",
-        dict: "a table",
-        float: "a number",
-    }
-    return " or ".join(names[x] for x in t) if isinstance(t, tuple) else names[t]
-
-
-def _is(value: Any, t) -> bool:
-    types = t if isinstance(t, tuple) else (t,)
-    if isinstance(value, bool) and bool not in types:
-        return False  # TOML true is not an integer here
-    return isinstance(value, types)
-
-
-def _fail(source: str, key: str, message: str) -> SuiteError:
-    return SuiteError(f"{source}: key {key!r}: {message}")
-
-
-def _check_table(data: dict, schema: dict, source: str, prefix: str = "") -> None:
-    for key, value in data.items():
-        name = prefix + key
-        if key not in schema:
-            raise SuiteError(
-                f"{source}: unknown key {name!r} (allowed: {', '.join(prefix + k for k in schema)})"
-            )
-        if not _is(value, schema[key]):
-            raise _fail(
-                source, name, f"must be {_type_name(schema[key])}, got {type(value).__name__} {value!r}"
-            )
-
-
-def _list_of(
-    data: dict, key: str, t, source: str, *, positive=False, allowed=None, prefix: str = ""
-) -> tuple:
-    values = data[key]
-    name = prefix + key
-    if not values:
-        raise _fail(source, name, "must not be empty")
-    for i, v in enumerate(values):
-        if not _is(v, t):
-            raise _fail(source, f"{name}[{i}]", f"must be {_type_name(t)}, got {v!r}")
-        if positive and v < 1:
-            raise _fail(source, f"{name}[{i}]", f"must be >= 1, got {v!r}")
-        if allowed is not None and v not in allowed:
-            raise _fail(source, f"{name}[{i}]", f"unknown value {v!r}; choose from {', '.join(allowed)}")
-    return tuple(values)
-
-
-def _check_checks(table: dict, source: str) -> None:
-    """Validate a ``[checks]`` table: known keys, types and values."""
-    from ..gradients import PRECISIONS, VARIANTS
-    from ..methods.base import METHODS, get_method, resolve_options
-
-    _check_table(table, _CHECKS_SCHEMA, source, prefix="checks.")
-    methods = tuple(METHODS.names())
-    for key in ("methods", "map_methods"):
-        if key in table:
-            _list_of(table, key, str, source, allowed=methods, prefix="checks.")
-    if "metrics" in table:
-        from ..metrics.base import METRICS
-
-        allowed = (*METRICS.names(), *METRICS.aliases())
-        _list_of(table, "metrics", str, source, allowed=allowed, prefix="checks.")
-        _check_metric_needs(table, source)
-    for name, values in table.get("method_options", {}).items():
-        try:
-            resolve_options(get_method(name), values)
-        except (ValueError, TypeError) as exc:
-            raise _fail(source, f"checks.method_options.{name}", str(exc)) from None
-    for name, values in table.get("metric_settings", {}).items():
-        from ..metrics.base import get_metric, resolve_settings
-
-        try:
-            resolve_settings(get_metric(name), values)
-        except (ValueError, TypeError) as exc:
-            raise _fail(source, f"checks.metric_settings.{name}", str(exc)) from None
-    if "gate_method" in table and table["gate_method"] not in methods:
-        raise _fail(
-            source,
-            "checks.gate_method",
-            f"unknown method {table['gate_method']!r}; choose from {', '.join(methods)}",
-        )
-    if table.get("precision", DEFAULT_PRECISION) not in PRECISIONS:
-        raise _fail(
-            source,
-            "checks.precision",
-            f"unknown precision {table['precision']!r}; choose from {', '.join(PRECISIONS)}",
-        )
-    if table.get("variant", DEFAULT_VARIANT) not in VARIANTS:
-        raise _fail(
-            source,
-            "checks.variant",
-            f"unknown variant {table['variant']!r}; choose from {', '.join(VARIANTS)}",
-        )
-    for key in ("images", "curve_steps", "batch_size"):
-        if key in table and table[key] < 1:
-            raise _fail(source, f"checks.{key}", f"must be >= 1, got {table[key]}")
-    if "policy" in table:
-        from ..checks.policy import PolicyError, load_policy
-
-        try:
-            load_policy(table["policy"])
-        except PolicyError as exc:
-            raise _fail(source, "checks.policy", str(exc)) from None
-
-
-def _check_agreement(table: dict, source: str) -> None:
-    """Validate an ``[agreement]`` table: known keys, types and values."""
-    schema = {"images": int, "variants": list, "kink_tol": (int, float)}
-    _check_table(table, schema, source, prefix="agreement.")
-    if "variants" in table:
-        _list_of(table, "variants", str, source, allowed=("function", "xla"), prefix="agreement.")
-    if table.get("images", 1) < 1:
-        raise _fail(source, "agreement.images", f"must be >= 1, got {table['images']}")
-    if not table.get("kink_tol", 1.0) > 0:
-        raise _fail(source, "agreement.kink_tol", f"must be > 0, got {table['kink_tol']}")
-
-
 def agreement_settings(suite: "Suite | dict") -> dict | None:
     """A suite's ``[agreement]`` settings with defaults filled in, or None when it has none."""
     table = suite.agreement if isinstance(suite, Suite) else (suite or {}).get("agreement")
     return None if table is None else {**AGREEMENT_DEFAULTS, **table}
-
-
-def _check_metric_needs(table: dict, source: str) -> None:
-    """Metrics a suite's checks cannot compute: those that need object masks without
-    synthetic data, trained networks (they retrain; ``saliency-bench check``), or frames."""
-    from ..metrics.base import METRICS
-
-    data = table.get("data", CHECKS_DEFAULTS["data"])
-    for i, name in enumerate(table["metrics"]):
-        needs = METRICS.get(name).needs
-        if "networks" in needs:
-            raise _fail(
-                source,
-                f"checks.metrics[{i}]",
-                f"{name} retrains the network and does not run in a suite; use "
-                f"'saliency-bench check --model synthetic-cnn --data synthetic "
-                f"--metrics {name}'",
-            )
-        if "masks" in needs and data != "synthetic":
-            raise _fail(
-                source,
-                f"checks.metrics[{i}]",
-                f'{name} needs ground-truth object masks: data = "synthetic" (data is {data!r})',
-            )
 
 
 def checks_settings(suite: "Suite | dict | None") -> dict | None:
@@ -392,18 +181,6 @@ def checks_settings(suite: "Suite | dict | None") -> dict | None:
     return out
 
 
-def _check_model(name: str, source: str, index: int) -> None:
-    from ..models.registry import BACKBONES, LITE0
-
-    if name.lower() in BACKBONES or name.lower() == LITE0 or Path(name).expanduser().exists():
-        return
-    raise _fail(
-        source,
-        f"models[{index}]",
-        f"unknown model {name!r}: not a registry name ({', '.join([LITE0, *BACKBONES])}) and no such file",
-    )
-
-
 def parse_suite(data: dict, *, source: str = "<suite>", check_models: bool = True) -> Suite:
     """Validate a suite's parsed TOML (a dict) and build the :class:`Suite`.
 
@@ -417,49 +194,47 @@ def parse_suite(data: dict, *, source: str = "<suite>", check_models: bool = Tru
     """
     from ..gradients import PRECISIONS, VARIANTS
 
-    _check_table(data, _TOP, source)
-    for key in _REQUIRED:
+    check_table(data, TOP_KEYS, source)
+    for key in REQUIRED_KEYS:
         if key not in data:
-            raise _fail(source, key, "is required")
-    models = _list_of(data, "models", str, source)
+            raise key_error(source, key, "is required")
+    models = list_of(data, "models", str, source)
     if check_models:
         for i, m in enumerate(models):
-            _check_model(m, source, i)
-    variants = _list_of(data, "variants", str, source, allowed=VARIANTS)
+            check_model(m, source, i)
+    variants = list_of(data, "variants", str, source, allowed=VARIANTS)
     precisions = (
-        _list_of(data, "precisions", str, source, allowed=PRECISIONS)
-        if "precisions" in data
-        else ("float32",)
+        list_of(data, "precisions", str, source, allowed=PRECISIONS) if "precisions" in data else ("float32",)
     )
-    batch_sizes = _list_of(data, "batch_sizes", int, source, positive=True)
-    devices_raw = _list_of(data, "devices", str, source) if "devices" in data else ("cpu",)
+    batch_sizes = list_of(data, "batch_sizes", int, source, positive=True)
+    devices_raw = list_of(data, "devices", str, source) if "devices" in data else ("cpu",)
     devices = []
     for i, d in enumerate(devices_raw):
         try:
             devices.append(normalize_device(d))
         except ValueError as exc:
-            raise _fail(source, f"devices[{i}]", str(exc)) from None
+            raise key_error(source, f"devices[{i}]", str(exc)) from None
     image_size = data.get("image_size")
     if image_size is not None and image_size < 8:
-        raise _fail(source, "image_size", f"must be >= 8, got {image_size}")
+        raise key_error(source, "image_size", f"must be >= 8, got {image_size}")
     timing_data = data.get("timing", {})
-    _check_table(timing_data, _TIMING, source, prefix="timing.")
+    check_table(timing_data, TIMING_KEYS, source, prefix="timing.")
     try:
         timing = TimingConfig(**timing_data)
     except ValueError as exc:
         raise SuiteError(f"{source}: table 'timing': {exc}") from None
     chunk_data = data.get("chunking", {})
-    _check_table(chunk_data, _CHUNKING, source, prefix="chunking.")
+    check_table(chunk_data, CHUNKING_KEYS, source, prefix="chunking.")
     candidates: tuple = ()
     if chunk_data.get("candidates"):
-        candidates = _list_of(chunk_data, "candidates", int, source, positive=True)
+        candidates = list_of(chunk_data, "candidates", int, source, positive=True)
     if "checks" in data:
-        _check_checks(data["checks"], source)
+        check_checks(data["checks"], source)
     if "agreement" in data:
-        _check_agreement(data["agreement"], source)
+        check_agreement(data["agreement"], source)
     name = data.get("name") or (Path(source).stem if source.endswith(".toml") else "")
     if not name:
-        raise _fail(source, "name", "is required")
+        raise key_error(source, "name", "is required")
     return Suite(
         name=name,
         models=models,

@@ -7,15 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from saliency_core.harness.suites import (
-    CHECKS_DEFAULTS,
-    Suite,
-    SuiteError,
-    checks_settings,
-    list_suites,
-    load_suite,
-    suites_dir,
-)
+from saliency_core.harness.suite_checks import CHECKS_DEFAULTS
+from saliency_core.harness.suites import Suite, checks_settings, list_suites, load_suite, suites_dir
+from saliency_core.harness.suite_schema import SuiteError
 from saliency_core.devices import normalize_device
 from saliency_core.harness.timing import TimingConfig
 
