@@ -11,10 +11,10 @@ import base64
 from html import escape
 from string import Template
 
-from . import precision, tables
+from . import check_tables, precision, run_tables, timing_tables
 from .figures import ReportFigure
 from .report_data import ReportData
-from .tables import Table
+from .table_cells import Table
 from .video import VIDEO_NOTE
 
 __all__ = ["SECTIONS", "render_html"]
@@ -118,14 +118,16 @@ def _summary(data: ReportData) -> str:
         items = "".join(
             f'<li><span class="verdict {"pass" if v == "pass" else "fail"}">{escape(v.upper())}'
             f"</span> {escape(line)}</li>"
-            for v, line in tables.gate_lines(data)
+            for v, line in check_tables.gate_lines(data)
         )
         parts.append(f'<h3>Gate</h3><ul class="gates">{items}</ul>')
     else:
         parts.append('<p class="note">No gate ran in this run.</p>')
     if any(t.ok for t in data.timings):
-        parts.append("<h3>Fastest variant per backbone</h3>" + _table(tables.fastest_table(data.timings)))
-    parts.append(f"<h3>Failed cells ({len(data.failures)})</h3>" + _table(tables.failure_table(data)))
+        parts.append(
+            "<h3>Fastest variant per backbone</h3>" + _table(timing_tables.fastest_table(data.timings))
+        )
+    parts.append(f"<h3>Failed cells ({len(data.failures)})</h3>" + _table(run_tables.failure_table(data)))
     return "".join(parts)
 
 
@@ -141,13 +143,13 @@ def _maps_intro(data: ReportData) -> str:
 
 
 def _reproducibility(data: ReportData) -> str:
-    out = _table(tables.key_facts(data.run))
-    protocols = tables.protocol_table(data)
+    out = _table(run_tables.key_facts(data.run))
+    protocols = run_tables.protocol_table(data)
     if protocols.rows:
         out += "<h3>Protocol presets</h3>" + _table(protocols)
     return out + (
         "<details><summary>Everything recorded with the run</summary>"
-        + _table(tables.reproducibility_table(data.run))
+        + _table(run_tables.reproducibility_table(data.run))
         + "</details>"
     )
 
@@ -158,7 +160,7 @@ def _sections(data: ReportData, figures: list[ReportFigure]) -> dict[str, str]:
     if data.timings:
         body["timing"] = (
             '<p class="note">Median and interquartile range of one call, in '
-            "milliseconds; images/s from the median.</p>" + _table(tables.timing_table(data.timings))
+            "milliseconds; images/s from the median.</p>" + _table(timing_tables.timing_table(data.timings))
         )
     for section in ("throughput", "compile-memory"):
         if figs[section]:
@@ -170,9 +172,9 @@ def _sections(data: ReportData, figures: list[ReportFigure]) -> dict[str, str]:
             "on the same device, variant and batch size (as "
             "<code>saliency-bench compare</code>). Peak memory is device "
             "memory when measured, else process RSS.</p>"
-            + _table(tables.backbone_table(data.timings, data.baseline))
+            + _table(timing_tables.backbone_table(data.timings, data.baseline))
         )
-        note = tables.shared_process_memory_note(data)
+        note = timing_tables.shared_process_memory_note(data)
         if note:
             body["backbones"] += f'<p class="note">{escape(note)}</p>'
     if precision.has_low_precision(data.timings):
@@ -182,21 +184,21 @@ def _sections(data: ReportData, figures: list[ReportFigure]) -> dict[str, str]:
             + figs["precision"]
         )
     if data.agreements:
-        body["agreement"] = f'<p class="note">{escape(tables.AGREEMENT_NOTE)}</p>' + _table(
-            tables.agreement_table(data.agreements)
+        body["agreement"] = f'<p class="note">{escape(check_tables.AGREEMENT_NOTE)}</p>' + _table(
+            check_tables.agreement_table(data.agreements)
         )
     if figs["maps"]:
         body["maps"] = _maps_intro(data) + figs["maps"]
     if figs["curves"]:
         body["curves"] = figs["curves"]
     if data.checks:
-        body["checks"] = _table(tables.checks_table(data))
+        body["checks"] = _table(check_tables.checks_table(data))
     if figs["randomization"]:
         body["randomization"] = figs["randomization"]
     if figs["video"]:
         body["video"] = f'<p class="note">{escape(VIDEO_NOTE)}</p>' + figs["video"]
     if data.gates:
-        body["gate"] = _table(tables.gate_table(data))
+        body["gate"] = _table(check_tables.gate_table(data))
     body["reproducibility"] = _reproducibility(data)
     return {s: body[s] for s in SECTIONS if s in body}
 

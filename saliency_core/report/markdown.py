@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 
-from . import precision, tables
+from . import check_tables, precision, run_tables, timing_tables
 from .figures import ReportFigure
 from .report_data import ReportData
-from .tables import Table
+from .table_cells import Table
 from .video import VIDEO_NOTE
 
 __all__ = ["md_escape", "render_markdown"]
@@ -58,12 +58,12 @@ def render_markdown(data: ReportData, figures: list[ReportFigure], folder: str) 
         "",
     ]
     if data.gates:
-        out += [f"- **{v.upper()}** {md_escape(line)}" for v, line in tables.gate_lines(data)] + [""]
+        out += [f"- **{v.upper()}** {md_escape(line)}" for v, line in check_tables.gate_lines(data)] + [""]
     else:
         out += ["No gate ran in this run.", ""]
     if any(t.ok for t in data.timings):
-        out += ["### Fastest variant per backbone", ""] + _table(tables.fastest_table(data.timings))
-    out += [f"### Failed cells ({len(data.failures)})", ""] + _table(tables.failure_table(data))
+        out += ["### Fastest variant per backbone", ""] + _table(timing_tables.fastest_table(data.timings))
+    out += [f"### Failed cells ({len(data.failures)})", ""] + _table(run_tables.failure_table(data))
     if data.timings:
         out += [
             "## Timing",
@@ -73,12 +73,12 @@ def render_markdown(data: ReportData, figures: list[ReportFigure], folder: str) 
             f"<details><summary>All {len(data.timings)} timing cells</summary>",
             "",
         ]
-        out += _table(tables.timing_table(data.timings)) + ["</details>", ""]
+        out += _table(timing_tables.timing_table(data.timings)) + ["</details>", ""]
         out += _figures(figures, "throughput", folder) + _figures(figures, "compile-memory", folder)
     if any(t.ok for t in data.timings):
         out += [f"## Backbones against {md_escape(data.baseline)}", ""]
-        out += _table(tables.backbone_table(data.timings, data.baseline))
-        note = tables.shared_process_memory_note(data)
+        out += _table(timing_tables.backbone_table(data.timings, data.baseline))
+        note = timing_tables.shared_process_memory_note(data)
         if note:
             out += [f"Note: {note}", ""]
     if precision.has_low_precision(data.timings):
@@ -86,17 +86,17 @@ def render_markdown(data: ReportData, figures: list[ReportFigure], folder: str) 
         out += _table(precision.precision_table(data.timings))
         out += _figures(figures, "precision", folder)
     if data.agreements:
-        out += ["## Variants against eager", "", tables.AGREEMENT_NOTE, ""]
-        out += _table(tables.agreement_table(data.agreements))
+        out += ["## Variants against eager", "", check_tables.AGREEMENT_NOTE, ""]
+        out += _table(check_tables.agreement_table(data.agreements))
     if data.checks:
-        out += ["## Checks", ""] + _table(tables.checks_table(data))
+        out += ["## Checks", ""] + _table(check_tables.checks_table(data))
         out += _figures(figures, "curves", folder) + _figures(figures, "randomization", folder)
     if any(f.section == "video" for f in figures):
         out += ["## Video", "", VIDEO_NOTE, ""] + _figures(figures, "video", folder)
     if any(f.section == "maps" for f in figures):
         out += ["## Saliency maps", ""] + _figures(figures, "maps", folder)
     if data.gates:
-        out += ["## Gate rules", ""] + _table(tables.gate_table(data))
-    out += ["## Reproducibility", ""] + _table(tables.key_facts(data.run))
+        out += ["## Gate rules", ""] + _table(check_tables.gate_table(data))
+    out += ["## Reproducibility", ""] + _table(run_tables.key_facts(data.run))
     out += ["The HTML report lists everything recorded with the run.", ""]
     return "\n".join(out)

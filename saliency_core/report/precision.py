@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .report_data import TimingCell, precision_order, variant_order
-from .tables import DASH, Table
+from .table_cells import DASH, Table
 
 __all__ = ["PrecisionRow", "PRECISION_NOTE", "precision_rows", "precision_table", "has_low_precision"]
 

@@ -234,7 +234,7 @@ def test_signed_and_unsigned_maps_get_one_figure_per_method(rendered):
 
 def test_timing_table_shows_each_cells_fraction_of_the_best_roof(stored_run):
     from saliency_core.report.run_reader import load_report_data
-    from saliency_core.report.tables import timing_table
+    from saliency_core.report.timing_tables import timing_table
 
     store, run_id = stored_run
     data = load_report_data(store, run_id)
