@@ -52,7 +52,7 @@ def main(argv=None) -> int:
 
     from saliency_core.harness.chunking import find_best_chunk
     from saliency_core.harness.flops import count_flops, measure_roof
-    from saliency_core.harness.timing import prepare_saliency_call
+    from saliency_core.harness.saliency_call import prepare_saliency_call
     from saliency_core.models.registry import load_model
 
     batches = [int(b) for b in args.batch_sizes.split(",")]

@@ -59,7 +59,7 @@ def worker(intra: int, inter: int, calls: int) -> dict:
 
     tf.config.threading.set_intra_op_parallelism_threads(intra)
     tf.config.threading.set_inter_op_parallelism_threads(inter)
-    from saliency_core.harness.timing import prepare_saliency_call
+    from saliency_core.harness.saliency_call import prepare_saliency_call
     from saliency_core.models.registry import load_model
 
     clf = load_model(MODEL, weights="random", seed=0)

@@ -21,7 +21,8 @@ from .runner import run_suite
 from .suite_checks import CHECKS_DEFAULTS
 from .suites import Suite, checks_settings, load_suite
 from .suite_schema import SuiteError
-from .timing import TimingConfig, time_cell
+from .call_timing import TimingConfig
+from .timing import time_cell
 
 __all__ = [
     "CHECKS_DEFAULTS",

@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .timing import TimingConfig
+from .call_timing import TimingConfig
 
 __all__ = [
     "AUTO",
@@ -217,12 +217,12 @@ def measure_variants(
     """Measure each candidate variant (see the module); ``{variant: Measurement}``.
 
     ``prepare(classifier, variant=, batch_size=, device=, seed=, precision=)`` returns
-    ``(call, fn, chunk)`` as :func:`~.timing.prepare_saliency_call` (the default), and
+    ``(call, fn, chunk)`` as :func:`~.saliency_call.prepare_saliency_call` (the default), and
     ``clock`` reads seconds: both injectable for tests. A candidate whose preparation
     or first call raises is recorded with its error and left out of the rounds.
     """
     if prepare is None:
-        from .timing import prepare_saliency_call
+        from .saliency_call import prepare_saliency_call
 
         prepare = prepare_saliency_call
     out: dict = {}

@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from .timing import TimingConfig
+from .call_timing import TimingConfig
 
 __all__ = ["DEFAULT_CANDIDATES", "SEARCH_CONFIG", "ChunkChoice", "ChunkPlanner", "find_best_chunk"]
 
@@ -76,7 +76,7 @@ def find_best_chunk(
     """
     import tensorflow as tf
 
-    from .timing import prepare_saliency_call
+    from .saliency_call import prepare_saliency_call
 
     sizes = sorted({int(c) for c in candidates})
     if not sizes or sizes[0] < 1:

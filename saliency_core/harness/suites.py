@@ -56,7 +56,7 @@ from .suite_schema import (
     key_error,
     list_of,
 )
-from .timing import TimingConfig
+from .call_timing import TimingConfig
 
 __all__ = [
     "Suite",

@@ -38,258 +38,16 @@ The metrics dict follows the ``timing`` cell convention in ``docs/ARCHITECTURE.m
 
 from __future__ import annotations
 
-import resource
-import time
 import warnings
-from dataclasses import asdict, dataclass
-from typing import Callable
 
-import numpy as np
 
-from ..devices import DeviceUnavailableError, check_device, device_scope, resolve_device
+from ..devices import device_scope, resolve_device
+from .call_timing import RetraceWarning, TimingConfig, median_iqr_min, time_calls
 from .flops import roof_fraction
+from .memory_probe import MemoryProbe
+from .saliency_call import prepare_saliency_call, random_inputs
 
-__all__ = [
-    "TimingConfig",
-    "RetraceWarning",
-    "DeviceUnavailableError",
-    "time_cell",
-    "time_calls",
-    "prepare_saliency_call",
-    "random_inputs",
-    "MemoryProbe",
-]
-
-_MIB = 1024.0 * 1024.0
-
-
-@dataclass(frozen=True)
-class TimingConfig:
-    """How long to time a cell.
-
-    Attributes:
-        min_repeats: Fewest timed calls.
-        max_repeats: Most timed calls (stops the loop even when the budget is not spent).
-        budget_s: Least total seconds of timed calls; the loop runs until both this
-            and ``min_repeats`` are reached (or ``max_repeats`` calls are made).
-        warmup: Untimed calls after the first call, before the timed ones.
-    """
-
-    min_repeats: int = 5
-    max_repeats: int = 50
-    budget_s: float = 2.0
-    warmup: int = 1
-
-    def __post_init__(self):
-        if self.min_repeats < 1:
-            raise ValueError(f"min_repeats must be >= 1, got {self.min_repeats}")
-        if self.max_repeats < self.min_repeats:
-            raise ValueError(f"max_repeats ({self.max_repeats}) must be >= min_repeats ({self.min_repeats})")
-        if self.budget_s < 0:
-            raise ValueError(f"budget_s must be >= 0, got {self.budget_s}")
-        if self.warmup < 0:
-            raise ValueError(f"warmup must be >= 0, got {self.warmup}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-class RetraceWarning(RuntimeWarning):
-    """A compiled function traced again during timed calls (its times include tracing)."""
-
-
-# --- memory --------------------------------------------------------------------------------
-
-
-def _proc_status_kib(field: str) -> float | None:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return float(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-class MemoryProbe:
-    """Peak host RSS and device memory over one measured span.
-
-    ``start()`` resets the peaks where the OS / TensorFlow allow it; ``stop()`` returns
-    ``(peak_rss_mb, rss_start_mb, scope, peak_device_mb)`` where ``scope`` is ``"cell"``
-    when the RSS peak was reset at ``start()`` and ``"process"`` when it is the
-    process-lifetime peak (``ru_maxrss``).
-    """
-
-    def __init__(self, device: str | None = None):
-        self.device = device  # "/GPU:0" style or None
-        self.scope = "process"
-        self.rss_start_mb: float | None = None
-
-    def _tf_device(self) -> str | None:
-        if self.device and "GPU" in self.device.upper():
-            return self.device.lstrip("/").upper()
-        return None
-
-    def start(self) -> None:
-        try:
-            with open("/proc/self/clear_refs", "w") as fh:
-                fh.write("5")  # resets VmHWM (peak RSS) to the current RSS (Linux >= 4.0)
-            self.scope = "cell"
-        except OSError:
-            self.scope = "process"
-        rss = _proc_status_kib("VmRSS")
-        self.rss_start_mb = None if rss is None else rss / 1024.0
-        dev = self._tf_device()
-        if dev:
-            import tensorflow as tf
-
-            try:
-                tf.config.experimental.reset_memory_stats(dev)
-            except (ValueError, RuntimeError):
-                pass
-
-    def stop(self) -> tuple[float, float | None, str, float | None]:
-        hwm = _proc_status_kib("VmHWM") if self.scope == "cell" else None
-        if hwm is None:
-            self.scope = "process"
-            hwm = float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # KiB on Linux
-        peak_device = None
-        dev = self._tf_device()
-        if dev:
-            import tensorflow as tf
-
-            try:
-                peak_device = tf.config.experimental.get_memory_info(dev)["peak"] / _MIB
-            except (ValueError, RuntimeError, KeyError):
-                peak_device = None
-        return hwm / 1024.0, self.rss_start_mb, self.scope, peak_device
-
-
-# --- inputs and calls ----------------------------------------------------------------------
-
-
-def random_inputs(shape: tuple[int, ...], batch_size: int, dtype: str, seed: int) -> np.ndarray:
-    """Seeded random raw images, uniform in [0, 255], shape (batch_size, *shape)."""
-    rng = np.random.default_rng(seed)
-    return rng.uniform(0.0, 255.0, size=(batch_size, *shape)).astype(dtype)
-
-
-def _chunks(images: np.ndarray, chunk: int) -> list[np.ndarray]:
-    """Split into chunks of ``chunk`` images, padding the last with copies of its first."""
-    out = []
-    for start in range(0, len(images), chunk):
-        x = images[start : start + chunk]
-        if len(x) < chunk:
-            x = np.concatenate([x, np.repeat(x[:1], chunk - len(x), axis=0)])
-        out.append(x)
-    return out
-
-
-def time_calls(
-    call: Callable[[], object], fn, config: TimingConfig, clock: Callable[[], float] = time.perf_counter
-) -> dict:
-    """Time ``call`` (which must block until the device is done) by the method above.
-
-    Args:
-        call: Runs one full call and returns once its result is on the host.
-        fn: The :class:`~saliency_core.gradients.GradientFunction` behind ``call``
-            (its ``traces`` counter is read), or None.
-        config: Repeats, budget and warm-up.
-        clock: Seconds clock.
-
-    Returns:
-        ``{"times", "first_call_s", "retraces", "traces_first_call", "cpu_s"}``;
-        ``times`` holds seconds per timed call, in call order; ``cpu_s`` is the CPU
-        time this process used during the timed calls (all threads).
-    """
-    traces0 = getattr(fn, "traces", 0)
-    t0 = clock()
-    call()
-    first = clock() - t0
-    traces_first = getattr(fn, "traces", 0) - traces0
-    for _ in range(config.warmup):
-        call()
-    before = getattr(fn, "traces", 0)
-    times: list[float] = []
-    spent = 0.0
-    cpu0 = time.process_time()
-    while len(times) < config.max_repeats and (len(times) < config.min_repeats or spent < config.budget_s):
-        t0 = clock()
-        call()
-        dt = clock() - t0
-        times.append(dt)
-        spent += dt
-    cpu = time.process_time() - cpu0
-    retraces = getattr(fn, "traces", 0) - before
-    return {
-        "times": times,
-        "first_call_s": first,
-        "retraces": int(retraces),
-        "traces_first_call": int(traces_first),
-        "cpu_s": cpu,
-    }
-
-
-def _stats(times: list[float]) -> tuple[float, float, float]:
-    """median, IQR (pytest-benchmark's quartiles, as the export computes them), min."""
-    from ..store.export import timing_stats
-
-    s = timing_stats(times)
-    return float(s["median"]), float(s["iqr"]), float(s["min"])
-
-
-class _SaliencyCall:
-    """One full saliency call on prepared device inputs (see prepare_saliency_call)."""
-
-    def __init__(self, fn, inputs, targets, dev):
-        self.fn, self.inputs, self.targets, self.dev = fn, inputs, targets, dev
-
-    def __call__(self):
-        with device_scope(self.dev):
-            outs = [self.fn(x, t) for x, t in zip(self.inputs, self.targets)]  # dispatch all
-            for grads, _, _ in outs:
-                grads.numpy()  # then wait for each: the device has finished
-
-
-def prepare_saliency_call(
-    classifier,
-    *,
-    variant: str,
-    batch_size: int,
-    device: str | None = "cpu",
-    seed: int = 0,
-    score: str = "logit",
-    chunk_size: int | None = None,
-    gradient_fn=None,
-    precision: str = "float32",
-):
-    """Inputs on the device and a call computing saliency for the whole batch.
-
-    Returns ``(call, fn, chunk)``: ``call()`` computes the gradients of the
-    ``batch_size`` seeded random images (as calls of ``chunk`` images, the last chunk
-    padded) and returns once they are on the host; ``fn`` is the
-    :class:`~saliency_core.gradients.GradientFunction` it calls (new unless
-    ``gradient_fn`` is given). Nothing is called yet (no trace, no compile).
-
-    Raises:
-        DeviceUnavailableError: ``device`` is not visible to TensorFlow.
-    """
-    import tensorflow as tf
-
-    from ..gradients import build_gradient_fn
-
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    dev = resolve_device(device)
-    check_device(dev)
-    chunk = batch_size if not chunk_size or chunk_size >= batch_size else int(chunk_size)
-    images = random_inputs(classifier.input_shape, batch_size, classifier.dtype, seed)
-    with device_scope(dev):
-        xs = [tf.identity(tf.constant(x)) for x in _chunks(images, chunk)]
-        ts = [tf.identity(tf.constant(np.full(chunk, -1, np.int32))) for _ in xs]
-    fn = gradient_fn or build_gradient_fn(classifier, variant=variant, score=score, precision=precision)
-    return _SaliencyCall(fn, xs, ts, dev), fn, chunk
+__all__ = ["time_cell"]
 
 
 def time_cell(
@@ -395,7 +153,7 @@ def time_cell(
             gradient_fn=fn,
         ).to_dict()
 
-    median, iqr, fastest = _stats(sal["times"])
+    median, iqr, fastest = median_iqr_min(sal["times"])
     images_per_s = batch_size / median
     if sal["retraces"]:
         warnings.warn(
@@ -405,7 +163,7 @@ def time_cell(
             RetraceWarning,
             stacklevel=2,
         )
-    fwd_median = _stats(fwd["times"])[0] if fwd else None
+    fwd_median = median_iqr_min(fwd["times"])[0] if fwd else None
     if fwd and fwd["retraces"]:
         warnings.warn(
             f"{classifier.name} {variant} batch {batch_size}: the forward function "

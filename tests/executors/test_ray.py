@@ -192,7 +192,7 @@ def test_a_worker_lost_for_good_fails_its_chunk_with_the_reason_and_resume_compl
 
 def tiny_suite(model_file, name="tiny"):
     from saliency_core.harness.suites import Suite
-    from saliency_core.harness.timing import TimingConfig
+    from saliency_core.harness.call_timing import TimingConfig
 
     return Suite(
         name=name,

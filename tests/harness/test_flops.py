@@ -217,7 +217,7 @@ def test_roof_is_two_n_cubed_over_the_fastest_timed_product(monkeypatch):
 def test_roof_of_a_missing_gpu_is_an_error_not_a_cpu_measurement():
     import tensorflow as tf
 
-    from saliency_core.harness.timing import DeviceUnavailableError
+    from saliency_core.devices import DeviceUnavailableError
 
     if tf.config.list_logical_devices("GPU"):
         pytest.skip("a GPU is present")

@@ -11,7 +11,7 @@ from saliency_core.harness.precision_compare import compare_precisions
 from saliency_core.harness.timing_diff import compare_runs
 from saliency_core.harness.suites import Suite, parse_suite
 from saliency_core.harness.suite_schema import SuiteError
-from saliency_core.harness.timing import TimingConfig
+from saliency_core.harness.call_timing import TimingConfig
 from saliency_core.store import ResultStore
 
 from .test_runner import tiny_loader

@@ -11,7 +11,7 @@ import tensorflow as tf
 from saliency_core import as_classifier
 from saliency_core.harness import model_cells, runner
 from saliency_core.harness.suites import Suite
-from saliency_core.harness.timing import TimingConfig
+from saliency_core.harness.call_timing import TimingConfig
 from saliency_core.models.weights import WeightsUnavailableError
 from saliency_core.store import ResultStore
 

@@ -11,7 +11,7 @@ from saliency_core.harness.suite_checks import CHECKS_DEFAULTS
 from saliency_core.harness.suites import Suite, checks_settings, list_suites, load_suite, suites_dir
 from saliency_core.harness.suite_schema import SuiteError
 from saliency_core.devices import normalize_device
-from saliency_core.harness.timing import TimingConfig
+from saliency_core.harness.call_timing import TimingConfig
 
 VALID = """
 name = "mini"

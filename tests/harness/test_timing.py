@@ -9,7 +9,9 @@ import pytest
 
 from saliency_core import as_classifier, build_gradient_fn
 from saliency_core.gradients import GradientFunction
-from saliency_core.harness.timing import RetraceWarning, TimingConfig, random_inputs, time_calls, time_cell
+from saliency_core.harness.call_timing import RetraceWarning, TimingConfig, time_calls
+from saliency_core.harness.saliency_call import random_inputs
+from saliency_core.harness.timing import time_cell
 
 FAST = TimingConfig(min_repeats=3, max_repeats=6, budget_s=0.0, warmup=1)
 CONVENTION = {
@@ -159,7 +161,7 @@ def test_inputs_are_seeded_raw_images():
 def test_unavailable_gpu_is_an_error(tiny):
     import tensorflow as tf
 
-    from saliency_core.harness.timing import DeviceUnavailableError
+    from saliency_core.devices import DeviceUnavailableError
 
     if tf.config.list_logical_devices("GPU"):
         pytest.skip("a GPU is present")
