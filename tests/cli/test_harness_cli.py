@@ -132,7 +132,7 @@ def test_run_a_suite_file_prints_the_table(tmp_path, capsys):
 def test_table_divides_by_the_best_roof_seen_in_the_run(tmp_path):
     """A cell timed while the start-of-run roof measurement was slowed by other work
     (roof 50) is shown against the best roof the run saw (100), not above 100 %."""
-    from saliency_core.cli.commands_harness import TABLE_HEADERS, timing_rows
+    from saliency_core.cli.timing_results import TABLE_HEADERS, timing_rows
     from saliency_core.harness.roofs import best_roofs
 
     with ResultStore(tmp_path / "s.sqlite") as store:
