@@ -25,44 +25,33 @@ why are one line (:meth:`VariantChoice.line`), which the command line prints on 
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import platform
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .call_timing import TimingConfig
+from .variant_cache import cache_path, choice_key, device_kind, read_cache, write_cache
+from .variant_measure import Measurement, measure_variants
 
 __all__ = [
     "AUTO",
-    "CANDIDATES",
-    "MEASURE_CONFIG",
     "RULE",
-    "CACHE_NAME",
     "CHECK_CALLS",
-    "Measurement",
     "VariantChoice",
-    "cache_path",
-    "choice_key",
     "decide",
     "rule_choice",
-    "measure_variants",
     "choose_variant",
     "calls_for",
 ]
 
+
 AUTO = "auto"
-CANDIDATES = ("function", "xla")
-#: Rounds of the short measurement: enough to rank two variants, not to report them.
-MEASURE_CONFIG = TimingConfig(min_repeats=2, max_repeats=6, budget_s=1.0, warmup=0)
-CACHE_NAME = "auto-variant.json"
+
+
 #: Expected calls of a check or gate run: deletion and insertion curves, randomization
 #: steps and SmoothGrad samples make hundreds of gradient and forward calls.
 CHECK_CALLS = 200
-_CACHE_VERSION = 1
+
 
 #: The rule used when nothing could be measured, per device kind, with its reason.
 RULE = {
@@ -77,20 +66,6 @@ RULE = {
         "on a GPU XLA fuses the elementwise work between convolutions (not measured in this project: no GPU)",
     ),
 }
-
-
-@dataclass(frozen=True)
-class Measurement:
-    """One variant's short measurement: seconds of its first call (trace, compile and
-    one computation) and the median seconds of a call after it, or why it failed."""
-
-    first_call_s: float | None = None
-    median_s: float | None = None
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and self.median_s is not None
 
 
 @dataclass(frozen=True)
@@ -129,57 +104,6 @@ class VariantChoice:
         }
 
 
-def cache_path() -> Path:
-    """``$SALIENCY_BENCH_CACHE/auto-variant.json``, or ``~/.cache/saliency-bench/...``."""
-    root = os.environ.get("SALIENCY_BENCH_CACHE") or Path.home() / ".cache" / "saliency-bench"
-    return Path(root) / CACHE_NAME
-
-
-def _device_kind(device: str | None) -> str:
-    from ..devices import runs_on_cpu
-
-    return "cpu" if runs_on_cpu(device) else "gpu"
-
-
-def _device_name(device: str | None) -> str:
-    from ..devices import normalize_device
-
-    if device is not None:
-        return normalize_device(device)
-    return "cpu" if _device_kind(None) == "cpu" else "gpu:0"  # TensorFlow's placement
-
-
-def choice_key(
-    classifier,
-    *,
-    device: str | None,
-    precision: str,
-    batch_size: int,
-    tf_version: str | None = None,
-    host: str | None = None,
-) -> str:
-    """The cache key: model name, input shape and parameter count (two files with one
-    name differ in these), device, precision, batch size, TensorFlow version and host."""
-    if tf_version is None:
-        import tensorflow as tf
-
-        tf_version = tf.__version__
-    params = int(classifier.model.count_params())
-    shape = "x".join(map(str, classifier.input_shape))
-    return "|".join(
-        [
-            classifier.name,
-            shape,
-            f"{params}p",
-            _device_name(device),
-            precision,
-            f"b{batch_size}",
-            f"tf{tf_version}",
-            host or platform.node(),
-        ]
-    )
-
-
 def rule_choice(device_kind: str) -> tuple[str, str]:
     """:data:`RULE`'s variant and reason for ``"cpu"`` or ``"gpu"``."""
     return RULE["cpu" if device_kind == "cpu" else "gpu"]
@@ -200,97 +124,6 @@ def decide(measurements: dict, calls: int) -> tuple[str, str] | None:
     others = [cost[v] for v in cost if v != best]
     margin = f", {min(others) / cost[best]:.2f}x less time" if others and cost[best] > 0 else ""
     return best, f"least time for {calls} call(s){margin}: " + "; ".join(parts)
-
-
-def measure_variants(
-    classifier,
-    *,
-    device: str | None,
-    precision: str,
-    batch_size: int,
-    candidates=CANDIDATES,
-    config: TimingConfig = MEASURE_CONFIG,
-    seed: int = 0,
-    prepare: Callable | None = None,
-    clock: Callable[[], float] = time.perf_counter,
-) -> dict:
-    """Measure each candidate variant (see the module); ``{variant: Measurement}``.
-
-    ``prepare(classifier, variant=, batch_size=, device=, seed=, precision=)`` returns
-    ``(call, fn, chunk)`` as :func:`~.saliency_call.prepare_saliency_call` (the default), and
-    ``clock`` reads seconds: both injectable for tests. A candidate whose preparation
-    or first call raises is recorded with its error and left out of the rounds.
-    """
-    if prepare is None:
-        from .saliency_call import prepare_saliency_call
-
-        prepare = prepare_saliency_call
-    out: dict = {}
-    calls: dict = {}
-    for variant in candidates:
-        try:
-            call, _, _ = prepare(
-                classifier,
-                variant=variant,
-                batch_size=batch_size,
-                device=device,
-                seed=seed,
-                precision=precision,
-            )
-            t0 = clock()
-            call()
-            first = clock() - t0
-        except Exception as exc:  # noqa: BLE001 - a variant that cannot run is not chosen
-            text = " ".join(str(exc).split())[:160]
-            out[variant] = Measurement(error=f"{type(exc).__name__}: {text}")
-            continue
-        calls[variant], out[variant] = call, Measurement(first_call_s=first)
-    times: dict = {v: [] for v in calls}
-    spent, rounds = 0.0, 0
-    while calls and rounds < config.max_repeats and (rounds < config.min_repeats or spent < config.budget_s):
-        for variant, call in calls.items():
-            t0 = clock()
-            call()
-            dt = clock() - t0
-            times[variant].append(dt)
-            spent += dt
-        rounds += 1
-    for variant, t in times.items():
-        ordered = sorted(t)
-        mid = len(ordered) // 2
-        median = ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-        out[variant] = Measurement(first_call_s=out[variant].first_call_s, median_s=median)
-    return {v: out[v] for v in candidates if v in out}
-
-
-def _read_cache(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(data, dict) or data.get("version") != _CACHE_VERSION:
-        return {}
-    return data.get("entries", {}) if isinstance(data.get("entries"), dict) else {}
-
-
-def _write_cache(path: Path, key: str, measurements: dict) -> str | None:
-    """Add one entry (re-reading the file first); an error text, or None when written."""
-    try:
-        entries = _read_cache(path)
-        entries[key] = {
-            "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "measurements": {k: asdict(v) for k, v in measurements.items()},
-        }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(
-            json.dumps({"version": _CACHE_VERSION, "entries": entries}, indent=1, sort_keys=True),
-            encoding="utf-8",
-        )
-        os.replace(tmp, path)
-    except OSError as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return None
 
 
 def choose_variant(
@@ -324,7 +157,7 @@ def choose_variant(
     )
     path = Path(cache) if cache is not None else cache_path()
     measurements, source, note = {}, "rule", ""
-    entry = _read_cache(path).get(key) if use_cache else None
+    entry = read_cache(path).get(key) if use_cache else None
     if entry is not None:
         try:
             measurements = {k: Measurement(**v) for k, v in entry["measurements"].items()}
@@ -336,11 +169,11 @@ def choose_variant(
         measurements = measure(classifier, device=device, precision=precision, batch_size=batch_size)
         source = "measured"
         if use_cache and any(m.ok for m in measurements.values()):
-            error = _write_cache(path, key, measurements)
+            error = write_cache(path, key, measurements)
             note = f" (not cached: {error})" if error else f" (cached in {path})"
     decided = decide(measurements, calls)
     if decided is None:
-        variant, why = rule_choice(_device_kind(device))
+        variant, why = rule_choice(device_kind(device))
         failed = "; ".join(f"{v}: {m.error}" for v, m in measurements.items() if not m.ok)
         reason = f"rule: {why}" + (f" (nothing could be measured: {failed})" if failed else " (not measured)")
         return VariantChoice(variant, "rule", reason, key, measurements, max(1, int(calls)))

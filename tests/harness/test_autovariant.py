@@ -10,7 +10,10 @@ import pytest
 
 from saliency_core import as_classifier
 from saliency_core.harness import autovariant as av
-from saliency_core.harness.autovariant import Measurement, choose_variant, decide
+from saliency_core.harness import variant_cache, variant_measure
+from saliency_core.harness.call_timing import TimingConfig
+from saliency_core.harness.variant_measure import Measurement
+from saliency_core.harness.autovariant import choose_variant, decide
 
 from ..core.models_for_tests import small_cnn
 
@@ -172,8 +175,8 @@ def test_measure_variants_interleaves_and_takes_medians_on_a_scripted_clock(clf)
             raise RuntimeError("no eager here")
         return ScriptedCall(clock, script[variant], log, variant), None, batch_size
 
-    config = av.TimingConfig(min_repeats=3, max_repeats=3, budget_s=0.0, warmup=0)
-    out = av.measure_variants(
+    config = TimingConfig(min_repeats=3, max_repeats=3, budget_s=0.0, warmup=0)
+    out = variant_measure.measure_variants(
         clf,
         device="cpu",
         precision="float16",
@@ -211,4 +214,4 @@ def test_auto_on_the_command_line_prints_its_choice_on_stderr(tmp_path, capsys, 
     assert code == 0
     [line] = [x for x in err.splitlines() if "variant auto ->" in x]
     assert "(measured)" in line and "least time for 1 call(s)" in line
-    assert (tmp_path / "cache" / av.CACHE_NAME).exists()
+    assert (tmp_path / "cache" / variant_cache.CACHE_NAME).exists()
