@@ -212,6 +212,7 @@ def main(argv=None) -> int:
     parser.add_argument("--model", default=MODEL, help="the check's --model")
     parser.add_argument("--methods", default=METHODS, help="the check's --methods")
     parser.add_argument("--metrics", default=METRICS, help="the check's --metrics")
+    parser.add_argument("--curve-steps", type=int, default=None, help="the check's --curve-steps")
     parser.add_argument(
         "--data",
         default="crops",
@@ -229,6 +230,8 @@ def main(argv=None) -> int:
 
     check = ["--model", args.model, "--methods", args.methods, "--metrics", args.metrics]
     check += ["--variant", "function"]
+    if args.curve_steps:
+        check += ["--curve-steps", str(args.curve_steps)]
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as work:
         data = "synthetic"

@@ -55,12 +55,26 @@ def _index(check_results) -> dict[tuple[str, str], CheckResult]:
     return out
 
 
-def _lookup(results, method: str, rule: Rule) -> tuple[CheckResult | None, str | None]:
+def result_precision(result: CheckResult) -> str:
+    """The precision a check result was computed in (results from before the precision
+    axis were float32)."""
+    run = (result.config or {}).get("run") or {}
+    return str(run.get("precision") or "float32")
+
+
+def _lookup(
+    results, method: str, rule: Rule, precision: str | None = None
+) -> tuple[CheckResult | None, str | None]:
     result = results.get((method, rule.metric))
     if result is None:
         return None, f"no {rule.metric} result for {method}"
     if not result.ok:
         return None, f"{rule.metric} failed for {method}: {result.reason}"
+    if precision is not None and result_precision(result) != precision:
+        return None, (
+            f"{rule.metric} of {method} was computed in {result_precision(result)}; "
+            f"the policy requires {precision}"
+        )
     try:
         value = result.statistic(rule.statistic)
     except KeyError as exc:
@@ -71,12 +85,19 @@ def _lookup(results, method: str, rule: Rule) -> tuple[CheckResult | None, str |
 
 
 def _decide_rule(
-    rule: Rule, method: str, results, *, seed: int, confidence: float, resamples: int
+    rule: Rule,
+    method: str,
+    results,
+    *,
+    seed: int,
+    confidence: float,
+    resamples: int,
+    precision: str | None = None,
 ) -> RuleResult:
-    result, error = _lookup(results, method, rule)
+    result, error = _lookup(results, method, rule, precision)
     control = None
     if error is None and rule.compare_to:
-        control, error = _lookup(results, rule.compare_to, rule)
+        control, error = _lookup(results, rule.compare_to, rule, precision)
     common: dict[str, Any] = dict(rule=rule, method=method)
     if error is not None:
         return RuleResult(
@@ -216,7 +237,15 @@ def evaluate_policy(
             )
         method = candidates[0]
     rules = [
-        _decide_rule(rule, method, results, seed=seed, confidence=confidence, resamples=resamples)
+        _decide_rule(
+            rule,
+            method,
+            results,
+            seed=seed,
+            confidence=confidence,
+            resamples=resamples,
+            precision=policy.precision,
+        )
         for rule in policy.rules
     ]
     verdict: RuleVerdict = max((r.verdict for r in rules), key=_SEVERITY.index, default="pass")

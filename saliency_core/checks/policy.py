@@ -13,6 +13,11 @@ images) and compares it with a threshold::
     threshold = 0.0
     why = "Petsiuk et al. 2018: a useful map must beat a random ordering."
 
+A policy may also require the precision its evidence was computed in: with
+``precision = "float32"`` a rule whose check result (or control) was computed in mixed
+bfloat16/float16 is not decided (an error naming both), so a deployment gate cannot be
+met by low-precision maps or scores.
+
 How a rule is decided, with its confidence interval, is in :mod:`saliency_core.checks.gate`.
 The packaged ``default`` policy (``saliency_core/policies/default.toml``) gives its
 reasoning in its comments.
@@ -41,7 +46,7 @@ __all__ = [
 ]
 
 OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
-_POLICY_KEYS = ("name", "description", "rules")
+_POLICY_KEYS = ("name", "description", "rules", "precision")
 _RULE_KEYS = ("name", "metric", "statistic", "op", "threshold", "compare_to", "why")
 _REQUIRED_RULE_KEYS = ("metric", "op", "threshold", "why")
 
@@ -87,12 +92,15 @@ class Policy:
         rules: The rules, in file order.
         description: Free text.
         source: Where it was read from (a path, or "inline").
+        precision: None (any), or the precision every result the rules read must have
+            been computed in ("float32" for a gate that low precision cannot meet).
     """
 
     name: str
     rules: tuple[Rule, ...]
     description: str = ""
     source: str = "inline"
+    precision: str | None = None
 
     @property
     def metrics(self) -> list[str]:
@@ -148,6 +156,12 @@ def parse_policy(data: Mapping, *, source: str = "inline", default_name: str = "
     description = data.get("description", "")
     if not isinstance(description, str):
         fail("key 'description'", "must be a string")
+    precision = data.get("precision")
+    if precision is not None:
+        from ..gradients import PRECISIONS
+
+        if precision not in PRECISIONS:
+            fail("key 'precision'", f"{precision!r} is not one of {', '.join(PRECISIONS)}")
     raw_rules = data.get("rules")
     if not isinstance(raw_rules, list) or not raw_rules:
         fail("key 'rules'", "must be a non-empty array of tables ([[rules]])")
@@ -216,5 +230,9 @@ def parse_policy(data: Mapping, *, source: str = "inline", default_name: str = "
             )
         )
     return Policy(
-        name=name.strip(), rules=tuple(rules), description=" ".join(description.split()), source=source
+        name=name.strip(),
+        rules=tuple(rules),
+        description=" ".join(description.split()),
+        source=source,
+        precision=precision,
     )

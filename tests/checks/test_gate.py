@@ -3,6 +3,8 @@ verdicts with intervals on hand-made check results (no model, no TensorFlow)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -326,3 +328,36 @@ def test_gate_cell_metrics_follow_the_convention():
             "why",
         } <= set(r)
     assert doc["rules"][1]["verdict"] == "fail" and doc["rules"][1]["why"] == "because"
+
+
+def test_a_policy_can_require_the_precision_of_its_evidence():
+    def computed_in(precision, *args, **kwargs):
+        r = result(*args, **kwargs)
+        return dataclasses.replace(r, config={"run": {"precision": precision}})
+
+    strict = dataclasses.replace(two_rule_policy(), precision="float32")
+    low = [
+        computed_in(
+            "bfloat16", "gradient", "mprt-cascading", 0.1, statistics={"last_step_spearman_abs": 0.1}
+        ),
+        computed_in("float32", "gradient", "deletion", 0.10, seed=3),
+        computed_in("bfloat16", "random", "deletion", 0.15, seed=4),
+    ]
+    gate = evaluate_policy(strict, low, method="gradient")
+    assert [r.verdict for r in gate.rules] == ["error", "error"] and gate.exit_code == 2
+    assert (
+        "mprt-cascading of gradient was computed in bfloat16; the policy requires float32"
+        in gate.rules[0].reason
+    )
+    assert "deletion of random was computed in bfloat16" in gate.rules[1].reason  # the control counts too
+    # the same evidence without the requirement is decided; float32 evidence meets it
+    assert evaluate_policy(two_rule_policy(), low, method="gradient").verdict == "pass"
+    f32 = [dataclasses.replace(r, config={"run": {"precision": "float32"}}) for r in low]
+    assert evaluate_policy(strict, f32, method="gradient").verdict == "pass"
+    # results stored before the precision axis carry no precision: they were float32
+    assert evaluate_policy(strict, [dataclasses.replace(r, config={}) for r in low], method="gradient").passed
+
+
+def test_a_policy_precision_must_be_a_known_one():
+    with pytest.raises(PolicyError, match=r"inline: key 'precision': 'float8' is not one of float32"):
+        parse_policy({"precision": "float8", "rules": [rule()]})
