@@ -92,7 +92,7 @@ def trained_networks(args, classifier, data, metrics):
             f"{SYNTHETIC_CNN} --data synthetic (got --model {classifier.name} "
             f"--data {data.name})"
         )
-    from ..checks.data_randomization import train_randomization_networks
+    from ..checks.data_randomization_test import train_randomization_networks
     from ..data.synthetic import TRAIN_SIZE, make_synthetic
 
     print(

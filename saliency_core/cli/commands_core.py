@@ -127,7 +127,7 @@ def explain_images(
 def _explain(args) -> int:
     from ..checks.settings import primary_method
     from ..data.video_data import is_video_spec
-    from ..figures import figure_png, recipe_figure
+    from ..explain_figure import figure_png, recipe_figure
     from ..methods.base import METHODS, parse_method_options
 
     video = any(is_video_spec(spec) for spec in args.images)

@@ -44,7 +44,7 @@ def explain_video(args, method: str, options) -> int:
     """Run ``explain`` on the one video in ``args.images``; write the figures."""
     from ..data.check_data import load_check_data
     from ..explainer import Explainer
-    from ..figures_video import video_summary_png, write_video_figure
+    from ..explain_video_figure import video_summary_png, write_video_figure
     from ..harness.autovariant import calls_for
     from ..metrics.temporal_support import display_frames
 

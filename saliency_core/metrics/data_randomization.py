@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..checks.data_randomization import compare_networks
+from ..checks.data_randomization_test import compare_networks
 from ..checks.similarity import SIMILARITIES
 from .base import Metric, MetricResult, register_metric
 from .randomization_support import ADEBAYO, main_measure

@@ -14,7 +14,7 @@ A temporal metric stores, besides its per-pair or per-frame ``per_image`` values
   and ``strip_index`` (k,) int64: k evenly spaced frames (first and last included)
   and the method's maps of them.
 
-The report's video section reads exactly these (``saliency_core.report.video``), so
+The report's video section reads exactly these (``saliency_core.report.video_section``), so
 it never recomputes a map.
 """
 

@@ -19,7 +19,7 @@ from .report_data import (
     ScalarCheck,
     TimingCell,
 )
-from .video import read_video_cell
+from .video_section import read_video_cell
 
 log = logging.getLogger(__name__)
 

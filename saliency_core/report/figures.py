@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 
 from .check_figures import curves_figure, randomization_figure, saliency_figure, step_maps_figure
-from .precision import precision_rows
+from .precision_section import precision_rows
 from .report_data import CurveCheck, MapExample, ReportData
 from .timing_figures import compile_memory_figure, precision_figure, throughput_figure
 

@@ -11,11 +11,11 @@ import base64
 from html import escape
 from string import Template
 
-from . import check_tables, precision, run_tables, timing_tables
+from . import check_tables, precision_section, run_tables, timing_tables
 from .figures import ReportFigure
 from .report_data import ReportData
 from .table_cells import Table
-from .video import VIDEO_NOTE
+from .video_section import VIDEO_NOTE
 
 __all__ = ["SECTIONS", "render_html"]
 
@@ -177,10 +177,10 @@ def _sections(data: ReportData, figures: list[ReportFigure]) -> dict[str, str]:
         note = timing_tables.shared_process_memory_note(data)
         if note:
             body["backbones"] += f'<p class="note">{escape(note)}</p>'
-    if precision.has_low_precision(data.timings):
+    if precision_section.has_low_precision(data.timings):
         body["precision"] = (
-            f'<p class="note">{escape(precision.PRECISION_NOTE)}</p>'
-            + _table(precision.precision_table(data.timings))
+            f'<p class="note">{escape(precision_section.PRECISION_NOTE)}</p>'
+            + _table(precision_section.precision_table(data.timings))
             + figs["precision"]
         )
     if data.agreements:

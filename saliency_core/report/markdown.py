@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 
-from . import check_tables, precision, run_tables, timing_tables
+from . import check_tables, precision_section, run_tables, timing_tables
 from .figures import ReportFigure
 from .report_data import ReportData
 from .table_cells import Table
-from .video import VIDEO_NOTE
+from .video_section import VIDEO_NOTE
 
 __all__ = ["md_escape", "render_markdown"]
 
@@ -81,9 +81,9 @@ def render_markdown(data: ReportData, figures: list[ReportFigure], folder: str) 
         note = timing_tables.shared_process_memory_note(data)
         if note:
             out += [f"Note: {note}", ""]
-    if precision.has_low_precision(data.timings):
-        out += ["## Precision: speed against fidelity", "", precision.PRECISION_NOTE, ""]
-        out += _table(precision.precision_table(data.timings))
+    if precision_section.has_low_precision(data.timings):
+        out += ["## Precision: speed against fidelity", "", precision_section.PRECISION_NOTE, ""]
+        out += _table(precision_section.precision_table(data.timings))
         out += _figures(figures, "precision", folder)
     if data.agreements:
         out += ["## Variants against eager", "", check_tables.AGREEMENT_NOTE, ""]

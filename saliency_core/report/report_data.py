@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..models.registry import BASELINE
-from .video import VideoSeries, VideoStrip
+from .video_section import VideoSeries, VideoStrip
 
 __all__ = [
     "VARIANT_ORDER",

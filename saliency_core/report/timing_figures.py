@@ -22,7 +22,7 @@ from .figure_style import (
     shorten,
     variant_colour,
 )
-from .precision import precision_rows
+from .precision_section import precision_rows
 from .report_data import TimingCell, variant_order
 
 if TYPE_CHECKING:

@@ -1,6 +1,6 @@
 """The report's video figures: a strip of frames with each method's map over them, and
 the temporal metrics' per-frame values against time. Drawn from stored arrays only
-(:mod:`saliency_core.report.video`), in the style of :mod:`saliency_core.report.figures`.
+(:mod:`saliency_core.report.video_section`), in the style of :mod:`saliency_core.report.figures`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from .figure_style import (
     shorten,
 )
 from .report_data import ReportData
-from .video import VideoSeries, VideoStrip
+from .video_section import VideoSeries, VideoStrip
 
 __all__ = ["video_figures", "video_series_figure", "video_strip_figure"]
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from saliency_core import Explainer
-from saliency_core.checks.data_randomization import data_randomization_test
+from saliency_core.checks.data_randomization_test import data_randomization_test
 from saliency_core.checks.localisation import pointing_game, relevance_mass
 from saliency_core.checks.randomization import mprt
 from saliency_core.data import synthetic, synthetic_cnn
@@ -68,7 +68,7 @@ def test_run_checks_records_data_randomization_as_a_check():
     # mean true-vs-permuted Spearman|map| of compare_networks, its margin the
     # true-vs-true level minus that; a model-independent control scores 1 on both, so
     # its margin is exactly 0. Without the networks it is a clear error up front.
-    from saliency_core.checks.data_randomization import compare_networks, train_randomization_networks
+    from saliency_core.checks.data_randomization_test import compare_networks, train_randomization_networks
     from saliency_core.checks import CheckSettings, run_checks
 
     networks = train_randomization_networks(synthetic.make_synthetic(300, seed=TRAIN_SEED), seed=0, epochs=1)

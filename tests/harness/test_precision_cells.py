@@ -96,7 +96,7 @@ def test_a_run_stored_before_the_precision_axis_compares_with_a_new_float32_run(
 def test_report_reads_old_cells_as_float32_and_shows_a_precision_section(store, tmp_path):
     from saliency_core.report import render_report
     from saliency_core.report.run_reader import load_report_data
-    from saliency_core.report.precision import precision_rows
+    from saliency_core.report.precision_section import precision_rows
 
     run_id = store.start_run("mixed", config={}, metadata={})
     base = {"times": [0.5] * 3, "median_s": 0.5, "iqr_s": 0.0, "images_per_s": 4.0}

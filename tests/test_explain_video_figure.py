@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from saliency_core.data import make_bundled_video, read_video
-from saliency_core.figures_video import (
+from saliency_core.explain_video_figure import (
     video_figure_frames,
     video_summary_png,
     write_animation,

@@ -1,6 +1,6 @@
-"""The video figure: the explanation figure of :mod:`saliency_core.figures`, animated.
+"""The video figure: the explanation figure of :mod:`saliency_core.explain_figure`, animated.
 
-Each frame of the animation is one row of :func:`~saliency_core.figures.recipe_figure`
+Each frame of the animation is one row of :func:`~saliency_core.explain_figure.recipe_figure`
 (map | frame | overlay) for one video frame, titled with its index and time, so the
 colour mapping is that figure's: each map is drawn scaled by its own 99th
 percentile. :func:`write_video_figure` writes the animation as a GIF (Pillow) or an
@@ -22,7 +22,7 @@ import os
 
 import numpy as np
 
-from .figures import figure_png, recipe_figure
+from .explain_figure import figure_png, recipe_figure
 
 __all__ = ["video_figure_frames", "video_summary_png", "write_animation", "write_video_figure"]
 
