@@ -41,8 +41,11 @@ def test_chunk_size_does_not_change_any_per_image_value():
     batch size 1 (a lone last chunk runs at batch 1). Every per-image value of a chunked
     run stays within 1e-6 of the whole run's, or (rank statistics, where rounding can
     reorder near-tied pixels) within ten times that floor."""
-    model, x = tiny_model(), images()
-    kw = dict(methods=METHODS, metrics=METRICS, seed=0, data_name="d", variant="function")
+    from saliency_core.checks.settings import CheckSettings
+
+    model, x = tiny_model(), images(7)  # chunks of 3, 3 and a lone 1
+    settings = CheckSettings(method_options={"smoothgrad": {"samples": 4}})  # noise per image all the same
+    kw = dict(methods=METHODS, metrics=METRICS, seed=0, data_name="d", variant="function", settings=settings)
     whole = run_checks(model, x, chunk_images=64, batch_size=4, **kw)
     other_batch = run_checks(model, x, chunk_images=64, batch_size=1, **kw)
     chunked = run_checks(model, x, chunk_images=3, batch_size=4, **kw)
