@@ -190,7 +190,7 @@ def write_crops(folder: str, count: int, seed: int) -> None:
 
 
 def per_unit(rows: list[dict], config: str, field: str, unit: str) -> float | None:
-    """Slope of ``field`` over ``unit`` ("images" or "chunks") between the smallest and
+    """Slope of ``field`` over ``unit`` ("images" or "n_chunks") between the smallest and
     largest size measured for ``config``."""
     mine = sorted((r for r in rows if r["config"] == config and r["exit"] == 0), key=lambda r: r["images"])
     if len(mine) < 2 or mine[-1][unit] == mine[0][unit]:
@@ -269,8 +269,8 @@ def main(argv=None) -> int:
                 row = {
                     "images": n,
                     "config": config,
-                    "chunks": -(-n // args.chunk_images),
-                    **json.loads(out.stdout.strip().splitlines()[-1]),
+                    **json.loads(out.stdout.strip().splitlines()[-1]),  # its "chunks": chunk-line times
+                    "n_chunks": -(-n // args.chunk_images),
                 }
                 rows.append(row)
                 print(
@@ -287,7 +287,7 @@ def main(argv=None) -> int:
         config: {
             "s_per_image": per_unit(rows, config, "wall_s", "images"),
             "cpu_s_per_image": per_unit(rows, config, "all_cpu_s", "images"),
-            "driver_cpu_s_per_chunk": per_unit(rows, config, "driver_cpu_s", "chunks"),
+            "driver_cpu_s_per_chunk": per_unit(rows, config, "driver_cpu_s", "n_chunks"),
         }
         for config in configs
     }
