@@ -19,11 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..checks.complexity import histogram_entropy, relative_rise
-from ..checks.randomization import mprt
+
 from ..jsonable import jsonable
 from ..methods.base import options_record
 from .base import Metric, MetricResult, register_metric
-from .randomization_support import main_measure
+from .randomization_support import main_measure, run_mprt
 from .smprt import HEDSTROEM
 
 
@@ -68,23 +68,12 @@ class Emprt(Metric):
             return result
 
         measure = main_measure(s.measures)  # recorded for comparison with MPRT; not the value
-        result = mprt(
-            ctx.classifier,
-            ctx.images,
+        result = run_mprt(
+            ctx,
+            method,
             mode="cascading",
             final_only=True,
-            method=method,
-            seed=ctx.seed,
-            variant=ctx.variant,
-            batch_size=ctx.batch_size,
             measures=(measure,),
-            targets=ctx.targets,
-            reduce=s.randomization_reduce,
-            score=s.score,
-            options=options,
-            device=ctx.device,
-            keep_maps=s.step_maps_image is not None,
-            precision=ctx.precision,
             explain_fn=explain,
         )
         trained, randomized = entropies

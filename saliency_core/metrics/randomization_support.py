@@ -10,7 +10,7 @@ from ..jsonable import jsonable
 from ..methods.base import options_record
 from .base import MetricResult
 
-__all__ = ["ADEBAYO", "MPRT_STATISTICS", "main_measure", "mprt_result"]
+__all__ = ["ADEBAYO", "MPRT_STATISTICS", "main_measure", "mprt_result", "run_mprt"]
 
 ADEBAYO = (
     "Adebayo et al., Sanity Checks for Saliency Maps, NeurIPS 2018 (arXiv:1810.03292); "
@@ -27,26 +27,35 @@ def main_measure(measures, preferred: str = "spearman_abs") -> str:
     return preferred if preferred in measures else measures[0]
 
 
-def mprt_result(ctx, method: str, mode: str) -> MetricResult:
-    """Run :func:`~saliency_core.checks.randomization.mprt` in ``mode`` and summarise it."""
+def run_mprt(ctx, method: str, **protocol):
+    """:func:`~saliency_core.checks.randomization.mprt` on the context's classifier and
+    images, with everything the randomization metrics share read from ``ctx`` (seed,
+    variant, batch size, device, precision, the classes the maps explain, the settings'
+    measures, reduction and score, the method's options); ``protocol`` adds or overrides
+    the rest (``mode``, ``order``, ``final_only``, ``explain_fn``, ``measures``)."""
     s = ctx.settings
-    options = ctx.options_for(method)
-    result = mprt(
-        ctx.classifier,
-        ctx.images,
-        mode=mode,
+    common = dict(
         method=method,
         seed=ctx.seed,
         variant=ctx.variant,
         batch_size=ctx.batch_size,
         measures=s.measures,
+        targets=ctx.targets,
         reduce=s.randomization_reduce,
         score=s.score,
-        options=options,
+        options=ctx.options_for(method),
         device=ctx.device,
         keep_maps=s.step_maps_image is not None,
         precision=ctx.precision,
     )
+    return mprt(ctx.classifier, ctx.images, **{**common, **protocol})
+
+
+def mprt_result(ctx, method: str, mode: str) -> MetricResult:
+    """Run :func:`~saliency_core.checks.randomization.mprt` in ``mode`` and summarise it."""
+    s = ctx.settings
+    options = ctx.options_for(method)
+    result = run_mprt(ctx, method, mode=mode)
     sim = np.asarray(result.similarity, np.float64)  # (steps, measures, N)
     main = main_measure(result.measures)
     j = result.measures.index(main)

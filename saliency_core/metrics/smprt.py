@@ -21,12 +21,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..checks.denoise import denoised_maps
-from ..checks.randomization import mprt
+
 from ..checks.similarity import SIMILARITIES
 from ..jsonable import jsonable
 from ..methods.base import options_record
 from .base import Metric, MetricResult, register_metric
-from .randomization_support import main_measure
+from .randomization_support import main_measure, run_mprt
 
 HEDSTROEM = (
     "Hedstroem, Weber, Bareeva, Motzkus, Samek, Lapuschkin & Hoehne, Sanity Checks "
@@ -82,24 +82,12 @@ class Smprt(Metric):
                 options=options,
             )
 
-        result = mprt(
-            ctx.classifier,
-            ctx.images,
+        result = run_mprt(
+            ctx,
+            method,
             mode="cascading",
             order="bottom_up",
             final_only=not opts.layerwise,
-            method=method,
-            seed=ctx.seed,
-            variant=ctx.variant,
-            batch_size=ctx.batch_size,
-            measures=s.measures,
-            targets=ctx.targets,
-            reduce=s.randomization_reduce,
-            score=s.score,
-            options=options,
-            device=ctx.device,
-            keep_maps=s.step_maps_image is not None,
-            precision=ctx.precision,
             explain_fn=explain,
         )
         sim = np.asarray(result.similarity, np.float64)  # (steps, measures, N)
