@@ -137,6 +137,7 @@ class RayExecutor:
         self.max_restarts, self.max_task_retries = int(max_restarts), int(max_task_retries)
         self.runtime_env = runtime_env
         self.actors: list = []  # the current map's actors (tests kill them)
+        self._factory_ref = None  # the worker factory in the object store, during a map
         self._connect(init_options)
         try:
             self._size(workers, num_gpus_per_worker, num_cpus_per_worker)
@@ -214,9 +215,13 @@ class RayExecutor:
         if self.runtime_env:
             options["runtime_env"] = self.runtime_env
         actor_class = ray.remote(_ChunkActor).options(**options)
-        shared = ray.put(factory)
+        # The driver holds the factory's reference for the whole map: a restarted actor
+        # runs __init__ again with it, and Ray frees a constructor argument in the object
+        # store once the first creation succeeded and no one else holds it (ray-project/ray
+        # issue 47043; seen here in CI as ReferenceCountingAssertionError on restart).
+        self._factory_ref = ray.put(factory)
         threads = None if self.num_gpus_per_worker else int(self.num_cpus_per_worker)
-        return [actor_class.remote(shared, threads) for _ in range(self.workers)]
+        return [actor_class.remote(self._factory_ref, threads) for _ in range(self.workers)]
 
     def map(self, factory: Callable[[], Callable], tasks: Iterable) -> Iterator:
         """Yield ``worker(task)`` for each task, in task order (an exception instance for
@@ -261,6 +266,7 @@ class RayExecutor:
             for actor in actors:
                 ray.kill(actor, no_restart=True)
             self.actors = []
+            self._factory_ref = None
 
     def _result(self, ref):
         ray = self.ray
