@@ -17,6 +17,7 @@ from ..methods.base import METHODS
 from ..metrics.base import METRICS, MetricResult
 from ..stats.bootstrap import bootstrap_interval
 from .results import CheckResult
+from .score_precision import judge_scoring
 from .settings import CheckSettings
 
 __all__ = ["ChunkBook"]
@@ -243,6 +244,20 @@ def _final_result(
         "value": _interval(out.per_image, seed, settings),
         **{k: _interval(v, seed, settings) for k, v in out.per_image_statistics.items()},
     }
+    check = (out.extra or {}).get("score_check")
+    if check is not None:
+        judgement, warning = judge_scoring(
+            out.per_image,
+            check["float32_auc"],
+            intervals["value"],
+            precision=str(out.config.get("score_precision")),
+            seed=seed,
+            confidence=settings.confidence,
+            resamples=settings.resamples,
+        )
+        config["score_check"] = jsonable(judgement)
+        if warning:
+            warnings.append(warning)
     assert out.value is not None  # MetricResult fills it in
     return CheckResult(
         **base,

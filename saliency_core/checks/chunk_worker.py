@@ -119,6 +119,7 @@ class ChunkWorker:
         )
         if self._shared is not None:  # reuse the compiled functions of earlier chunks
             ctx._explainer, ctx._forward = self._shared._explainer, self._shared._forward
+            ctx._forwards = self._shared._forwards
         outputs = [self._pair(ctx, method, metric) for method, metric in task.pairs]
         self._shared = ctx
         return ChunkOutput(index=task.index, names=list(task.names), pairs=outputs)

@@ -57,9 +57,11 @@ def _index(check_results) -> dict[tuple[str, str], CheckResult]:
 
 def result_precision(result: CheckResult) -> str:
     """The precision a check result was computed in (results from before the precision
-    axis were float32)."""
+    axis were float32), naming a scoring precision that differed from it."""
     run = (result.config or {}).get("run") or {}
-    return str(run.get("precision") or "float32")
+    maps = str(run.get("precision") or "float32")
+    scores = (result.config or {}).get("score_precision")
+    return maps if not scores or scores == maps else f"{maps} (perturbed images scored in {scores})"
 
 
 def _lookup(

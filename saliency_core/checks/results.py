@@ -193,6 +193,12 @@ class CheckReport:
             values = [float(v) for v in r.per_image if v is not None]
             spread = f"{min(values):.3f}..{max(values):.3f}" if values and r.ok else "-"
             status = "ok" if r.ok else f"FAILED: {_short(r.reason or '', 70)}"
+            judged = (r.config or {}).get("score_check")
+            if r.ok and judged and judged.get("accepted"):
+                status += (
+                    f" ({judged['precision']} scores: AUC change {judged['change']:+.4f}, "
+                    f"within +-{judged['auc_half_width']:.4f})"
+                )
             if r.ok and r.warnings:
                 status = "warning: " + _short("; ".join(r.warnings), 70)
             iv = (r.intervals or {}).get("value")

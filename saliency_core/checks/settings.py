@@ -75,6 +75,13 @@ class CheckSettings:
             its own seed; the first is the run seed), on metrics where its seed matters.
         confidence: Level of every confidence interval.
         resamples: Bootstrap resamples of every interval (at least 2,000).
+        score_precision: Precision of the network when it scores deletion's and
+            insertion's perturbed images: None (the run's precision), or "float32",
+            "bfloat16", "float16" (maps stay in the run's precision). A low one is
+            checked against float32 scoring in the same run
+            (:mod:`~saliency_core.checks.score_precision`).
+        score_check_every: With low-precision scoring, about one image in this many
+            (chosen by content) is also scored in float32 to check it.
     """
 
     deletion: CurveConfig = PRESETS["rise-deletion"]
@@ -91,6 +98,8 @@ class CheckSettings:
     chance_orderings: int = 8
     confidence: float = 0.95
     resamples: int = 2000
+    score_precision: Precision | None = None
+    score_check_every: int = 4
 
 
 def with_curve_steps(settings: CheckSettings, input_shape, curve_steps: int) -> CheckSettings:

@@ -59,6 +59,8 @@ _RESUMABLE = (
     "seed",
     "variant",
     "precision",
+    "score_precision",
+    "score_check_every",
     "batch_size",
     "curve_steps",
     "method_option",

@@ -35,6 +35,7 @@ def prepare(args):
         ("--curve-steps", args.curve_steps),
         ("--batch-size", args.batch_size),
         ("--chunk-images", args.chunk_images),
+        ("--score-check-every", getattr(args, "score_check_every", None)),
     ):
         if value is not None and value < 1:
             raise CliError(f"{option} must be >= 1, got {value}")
@@ -62,7 +63,12 @@ def prepare(args):
     except (ValueError, FileNotFoundError, ImportError) as exc:
         raise CliError(str(exc)) from None
     settings = with_curve_steps(
-        CheckSettings(method_options=options, metric_settings=metric_settings),
+        CheckSettings(
+            method_options=options,
+            metric_settings=metric_settings,
+            score_precision=getattr(args, "score_precision", None),
+            score_check_every=getattr(args, "score_check_every", None) or CheckSettings.score_check_every,
+        ),
         classifier.input_shape,
         args.curve_steps,
     )

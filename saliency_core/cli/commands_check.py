@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..checks.settings import DEFAULT_BATCH_SIZE, DEFAULT_CURVE_STEPS, DEFAULT_SYNTHETIC_IMAGES
+from ..checks.settings import DEFAULT_BATCH_SIZE, DEFAULT_CURVE_STEPS, DEFAULT_SYNTHETIC_IMAGES, CheckSettings
+from ..gradients import PRECISIONS
 from .check_command import cmd_check
 from .commands_harness import default_store_path
 from .common import (
@@ -61,6 +62,22 @@ def _common_arguments(p) -> None:
         help="run seed: method noise, the random map, randomized weights, the random-logit class",
     )
     add_variant_arguments(p, what="gradient and forward")
+    p.add_argument(
+        "--score-precision",
+        default=None,
+        choices=PRECISIONS,
+        help="network precision when deletion and insertion score their perturbed images "
+        "(default: --precision's). A low one is checked in the same run: about one image in "
+        "--score-check-every is also scored in float32, and the result counts only if the "
+        "AUC change stays within the AUC's 95%% interval (else a gate says INCONCLUSIVE)",
+    )
+    p.add_argument(
+        "--score-check-every",
+        type=int,
+        default=CheckSettings.score_check_every,
+        metavar="K",
+        help="with a low --score-precision, also score about one image in K in float32 (default %(default)s)",
+    )
     p.add_argument(
         "--batch-size",
         type=int,

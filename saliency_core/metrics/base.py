@@ -164,7 +164,14 @@ class Metric:
             if k not in per_image_stats
         }
         extra = dict(chunks[0].extra)
-        for key in ("per_ordering", "per_ordering_statistics", "targets", "others", "true_vs_true"):
+        for key in (
+            "per_ordering",
+            "per_ordering_statistics",
+            "targets",
+            "others",
+            "true_vs_true",
+            "score_check",
+        ):
             if key not in extra:
                 continue
             if isinstance(extra[key], dict):

@@ -54,6 +54,7 @@ class CheckContext:
     precision: Precision = "float32"
     _explainer: Explainer | None = field(default=None, repr=False)
     _forward: Any = field(default=None, repr=False)
+    _forwards: dict = field(default_factory=dict, repr=False)
     _maps: dict = field(default_factory=dict, repr=False)
 
     def with_seed(self, seed: int) -> "CheckContext":
@@ -107,6 +108,25 @@ class CheckContext:
 
             self._forward = build_forward_fn(self.classifier, variant=self.variant, precision=self.precision)
         return self._forward
+
+    @property
+    def score_precision(self) -> Precision:
+        """The network's precision when it scores perturbed curve images."""
+        return self.settings.score_precision or self.precision
+
+    def scoring_forward(self, precision: Precision | None = None):
+        """The forward function that scores perturbed curve images in ``precision``
+        (default :attr:`score_precision`), built once per precision."""
+        precision = precision or self.score_precision
+        if precision == self.precision:
+            return self.forward()
+        if precision not in self._forwards:
+            from ..gradients import build_forward_fn
+
+            self._forwards[precision] = build_forward_fn(
+                self.classifier, variant=self.variant, precision=precision
+            )
+        return self._forwards[precision]
 
     def explain(self, method: str) -> SaliencyResult:
         """``method``'s maps of the images, reduced with ``settings.curve_reduce``

@@ -7,7 +7,7 @@ import numpy as np
 from ..jsonable import jsonable
 from .base import MetricResult
 
-__all__ = ["curve_result", "CURVE_STATISTICS"]
+__all__ = ["curve_result", "scored_curve", "CURVE_STATISTICS"]
 
 CURVE_STATISTICS = ("auc",)
 
@@ -45,3 +45,38 @@ def curve_result(result, *, reduce: str, clean_index: int) -> MetricResult:
             "curves": np.asarray(result.curves, np.float64),
         },
     )
+
+
+def scored_curve(ctx, method: str, curve, config, *, clean_index: int) -> MetricResult:
+    """``curve`` (deletion_curve or insertion_curve) of ``method``'s maps, its perturbed
+    images scored in the run's scoring precision, as a metric result.
+
+    With a low scoring precision other than the maps' own, the images that
+    :func:`~saliency_core.checks.score_precision.checked_images` picks are scored in
+    float32 too: their areas go to ``extra["score_check"]["float32_auc"]`` (NaN for the
+    others), which the end of the run judges.
+    """
+    explained = ctx.explain(method)
+    run = dict(forward=ctx.scoring_forward(), config=config, targets=explained.targets)
+    result = curve(ctx.classifier, ctx.images, explained.maps, **run)
+    out = curve_result(result, reduce=ctx.settings.curve_reduce, clean_index=clean_index)
+    if ctx.score_precision in ("float32", ctx.precision):  # nothing to check it against
+        return out
+    from ..checks.score_precision import checked_images
+
+    out.config["score_precision"] = ctx.score_precision
+    reference = np.full(len(ctx.images), np.nan)
+    chosen = checked_images(ctx.seed, ctx.images, ctx.settings.score_check_every)
+    if chosen.any():
+        index = np.flatnonzero(chosen)
+        float32 = curve(
+            ctx.classifier,
+            ctx.images[index],
+            explained.maps[index],
+            forward=ctx.scoring_forward("float32"),
+            config=config,
+            targets=np.asarray(result.targets)[index],
+        )
+        reference[index] = float32.auc
+    out.extra["score_check"] = {"float32_auc": reference}
+    return out

@@ -7,7 +7,7 @@ import dataclasses
 
 from ..checks.curves import deletion_curve
 from .base import Metric, register_metric
-from .curve_support import CURVE_STATISTICS, curve_result
+from .curve_support import CURVE_STATISTICS, scored_curve
 
 RISE = (
     "Petsiuk, Das & Saenko, RISE, BMVC 2018 (arXiv:1806.07421), deletion/insertion "
@@ -30,13 +30,4 @@ class Deletion(Metric):
 
     def compute(self, ctx, method):
         config = dataclasses.replace(ctx.settings.deletion, chunk_size=ctx.batch_size)
-        explained = ctx.explain(method)
-        result = deletion_curve(
-            ctx.classifier,
-            ctx.images,
-            explained.maps,
-            forward=ctx.forward(),
-            config=config,
-            targets=explained.targets,
-        )
-        return curve_result(result, reduce=ctx.settings.curve_reduce, clean_index=0)
+        return scored_curve(ctx, method, deletion_curve, config, clean_index=0)

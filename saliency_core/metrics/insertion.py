@@ -7,7 +7,7 @@ import dataclasses
 
 from ..checks.curves import insertion_curve
 from .base import Metric, register_metric
-from .curve_support import CURVE_STATISTICS, curve_result
+from .curve_support import CURVE_STATISTICS, scored_curve
 from .deletion import RISE
 
 
@@ -26,13 +26,4 @@ class Insertion(Metric):
 
     def compute(self, ctx, method):
         config = dataclasses.replace(ctx.settings.insertion, chunk_size=ctx.batch_size)
-        explained = ctx.explain(method)
-        result = insertion_curve(
-            ctx.classifier,
-            ctx.images,
-            explained.maps,
-            forward=ctx.forward(),
-            config=config,
-            targets=explained.targets,
-        )
-        return curve_result(result, reduce=ctx.settings.curve_reduce, clean_index=-1)
+        return scored_curve(ctx, method, insertion_curve, config, clean_index=-1)

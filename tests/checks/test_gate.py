@@ -361,3 +361,24 @@ def test_a_policy_can_require_the_precision_of_its_evidence():
 def test_a_policy_precision_must_be_a_known_one():
     with pytest.raises(PolicyError, match=r"inline: key 'precision': 'float8' is not one of float32"):
         parse_policy({"precision": "float8", "rules": [rule()]})
+
+
+def test_a_float32_policy_refuses_evidence_whose_perturbed_images_were_scored_low():
+    def scored(score_precision, *args, **kwargs):
+        r = result(*args, **kwargs)
+        config = {"run": {"precision": "float32"}, "score_precision": score_precision}
+        return dataclasses.replace(r, config=config)
+
+    evidence = [
+        scored(None, "gradient", "mprt-cascading", 0.1, statistics={"last_step_spearman_abs": 0.1}),
+        scored("bfloat16", "gradient", "deletion", 0.10, seed=3),
+        scored("bfloat16", "random", "deletion", 0.15, seed=4),
+    ]
+    strict = dataclasses.replace(two_rule_policy(), precision="float32")
+    gate = evaluate_policy(strict, evidence, method="gradient")
+    assert [r.verdict for r in gate.rules] == ["pass", "error"]
+    assert (
+        "deletion of gradient was computed in float32 (perturbed images scored in bfloat16); "
+        "the policy requires float32" in gate.rules[1].reason
+    )
+    assert evaluate_policy(two_rule_policy(), evidence, method="gradient").verdict == "pass"
