@@ -310,6 +310,7 @@ def test_a_metric_that_cannot_be_computed_exits_2_after_the_table(tiny_model, tm
         (["--metrics", "deletion,delition"], "unknown metric 'delition'"),
         (["--methods", "gradient,lime"], "unknown method 'lime'"),
         (["--images", "0"], "--images must be >= 1"),
+        (["--score-check-every", "0"], "--score-check-every must be >= 1"),
         (["--metric-setting", "smprt.nope=1"], "metric 'smprt' has no setting 'nope'"),
         (["--metric-setting", "emprt.bins=many"], "setting emprt.bins must be a int, got 'many'"),
         (["--metric-setting", "smprt=1"], "expected METRIC.SETTING=VALUE"),
@@ -498,3 +499,21 @@ def test_check_streams_a_folder_and_resumes_a_run_with_its_own_settings(
     assert len(final.metrics["per_image"]) == 5
     assert final.metrics["config"]["run"]["precision"] == "bfloat16"
     assert final.metrics["config"]["run"]["variant"] == chosen
+
+
+def test_check_scores_perturbed_images_in_bfloat16_and_shows_the_check(tiny_model, tmp_path, capsys):
+    out = tmp_path / "check.json"
+    argv = ["check", "--model", str(tiny_model), "--data", "synthetic", "--images", "4"]
+    argv += ["--methods", "gradient", "--metrics", "deletion", "--variant", "function"]
+    argv += ["--score-precision", "bfloat16", "--score-check-every", "1"]
+    argv += ["--store", str(tmp_path / "s.sqlite"), "--json", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    [result] = json.loads(out.read_text())["results"]
+    judged = result["config"]["score_check"]
+    assert judged["checked_images"] == 4 and judged["precision"] == "bfloat16"
+    assert result["config"]["run"]["score_precision"] == "bfloat16"
+    if judged["accepted"]:
+        assert f"bfloat16 scores: AUC change {judged['change']:+.4f}" in printed
+    else:
+        assert "rerun with score precision float32" in " ".join(result["warnings"])
