@@ -281,6 +281,7 @@ def cpu_flags() -> dict:
     return {
         "avx2": "avx2" in flags,
         "avx512f": "avx512f" in flags,
+        "avx512_bf16": "avx512_bf16" in flags,
         "amx": sorted(f for f in flags if f.startswith("amx")),
     }
 
