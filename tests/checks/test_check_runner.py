@@ -7,24 +7,18 @@ import subprocess
 import sys
 import textwrap
 
-import keras
 import numpy as np
 
 from saliency_core.checks import run_checks
 from saliency_core.store import ResultStore
+from tests.tiny import tiny_cnn
 
 METHODS = ["gradient", "smoothgrad", "random"]
 METRICS = ["deletion", "road-morf", "random-logit", "mprt"]
 
 
 def tiny_model():
-    inputs = keras.Input((16, 16, 3))
-    x = keras.layers.Conv2D(
-        4, 3, padding="same", activation="relu", kernel_initializer=keras.initializers.HeNormal(seed=1)
-    )(inputs)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    outputs = keras.layers.Dense(3, kernel_initializer=keras.initializers.GlorotUniform(seed=3))(x)
-    return keras.Model(inputs, outputs)
+    return tiny_cnn()
 
 
 def images(n=10):
@@ -90,7 +84,7 @@ def test_a_store_keeps_each_chunk_and_the_joined_result(tmp_path):
 
 KILLED_RUN = textwrap.dedent("""
     import sys, numpy as np
-    sys.path.insert(0, {tests!r})
+    sys.path[:0] = [{tests!r}, {root!r}]
     from checks.test_check_runner import tiny_model, images
     from saliency_core.checks import run_checks
     from saliency_core.store import ResultStore
@@ -114,7 +108,7 @@ def test_resume_after_sigkill_gives_bit_identical_per_image_values(tmp_path):
         killed, clean = store.start_run("check"), store.start_run("check")
 
     def run(run_id, kill):
-        script = KILLED_RUN.format(tests=tests, path=path, run=run_id, kill=kill)
+        script = KILLED_RUN.format(tests=tests, root=os.path.dirname(tests), path=path, run=run_id, kill=kill)
         return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
 
     first = run(killed, True)

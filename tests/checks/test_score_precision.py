@@ -14,6 +14,7 @@ from saliency_core.checks.gate import evaluate_policy
 from saliency_core.checks.policy import parse_policy
 from saliency_core.checks.score_precision import MIN_CHECKED, checked_images, judge_scoring
 from saliency_core.checks.settings import CheckSettings, with_curve_steps
+from tests.tiny import tiny_cnn
 
 
 def test_the_checked_images_follow_their_content_not_their_position():
@@ -75,15 +76,7 @@ N_IMAGES = 12
 
 @pytest.fixture(scope="module")
 def tiny():
-    import keras
-
-    inputs = keras.Input((16, 16, 3))
-    x = keras.layers.Conv2D(
-        6, 3, padding="same", activation="relu", kernel_initializer=keras.initializers.HeNormal(seed=1)
-    )(inputs)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    outputs = keras.layers.Dense(3, kernel_initializer=keras.initializers.GlorotUniform(seed=3))(x)
-    return keras.Model(inputs, outputs)
+    return tiny_cnn(filters=6)
 
 
 def images():

@@ -23,6 +23,7 @@ from saliency_core.data.check_data import load_check_model  # noqa: E402
 from saliency_core.executors.local import LocalExecutor  # noqa: E402
 from saliency_core.executors.ray import RayExecutor  # noqa: E402
 from saliency_core.store import ResultStore  # noqa: E402
+from tests.tiny import tiny_cnn  # noqa: E402
 
 METHODS = ["gradient", "random"]
 METRICS = ["deletion", "mprt"]
@@ -53,16 +54,8 @@ def cluster(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory):
-    import keras
-
-    inputs = keras.Input((16, 16, 3))
-    x = keras.layers.Conv2D(
-        4, 3, padding="same", activation="relu", kernel_initializer=keras.initializers.HeNormal(seed=1)
-    )(inputs)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    outputs = keras.layers.Dense(3, kernel_initializer=keras.initializers.GlorotUniform(seed=3))(x)
     path = tmp_path_factory.mktemp("model") / "tiny.keras"
-    keras.Model(inputs, outputs).save(path)
+    tiny_cnn().save(path)
     return str(path)
 
 
