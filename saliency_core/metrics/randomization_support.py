@@ -51,11 +51,12 @@ def run_mprt(ctx, method: str, **protocol):
     return mprt(ctx.classifier, ctx.images, **{**common, **protocol})
 
 
-def mprt_result(ctx, method: str, mode: str) -> MetricResult:
-    """Run :func:`~saliency_core.checks.randomization.mprt` in ``mode`` and summarise it."""
+def mprt_result(ctx, method: str, mode: str, *, final_only: bool = False) -> MetricResult:
+    """Run :func:`~saliency_core.checks.randomization.mprt` in ``mode`` and summarise it
+    (``final_only``: only the trained and the fully randomized model, one step)."""
     s = ctx.settings
     options = ctx.options_for(method)
-    result = run_mprt(ctx, method, mode=mode)
+    result = run_mprt(ctx, method, mode=mode, final_only=final_only)
     sim = np.asarray(result.similarity, np.float64)  # (steps, measures, N)
     main = main_measure(result.measures)
     j = result.measures.index(main)
@@ -73,6 +74,7 @@ def mprt_result(ctx, method: str, mode: str) -> MetricResult:
         "measures": list(result.measures),
         "seed": int(ctx.seed),
         "steps": len(result.blocks),
+        "final_only": bool(final_only),
         "value_measure": main,
         "value": (
             f"mean over images of {main} between the trained and the fully "
