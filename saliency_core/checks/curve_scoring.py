@@ -49,7 +49,8 @@ class CurveResult:
         targets: (N,) class scored for each image: the ``targets`` given, or the
             clean image's top-1 class where none was given (or -1).
         counters: How the work ran: ``chunks`` (compiled calls), ``chunk_size``,
-            ``perturbed_images``, ``padded_images``, ``perturb_traces`` and
+            ``perturbed_images``, ``padded_images``, ``perturb_traces`` (of the
+            perturbation function shared by every curve on this image shape) and
             ``forward_traces`` (1 each when nothing retraced).
     """
 

@@ -84,6 +84,23 @@ class _Compiled:
     calls: int = 0
 
 
+_PERTURB_CACHE: dict = {}
+_PERTURB_CACHE_SIZE = 8
+
+
+def _perturb_fn(shape, dtype) -> _Compiled:
+    """The perturbation function for images of ``shape`` and ``dtype``, built once per
+    process: every curve of a check (each chunk, method and ordering) reuses its trace
+    and its XLA compilations. (Built anew per curve, each function kept its own graph
+    and compiled code: a check's memory grew with every chunk.)"""
+    key = (tuple(int(d) for d in shape), str(dtype))
+    hit = _PERTURB_CACHE.pop(key, None) or _build_perturb_fn(*key)
+    _PERTURB_CACHE[key] = hit  # most recently used last
+    while len(_PERTURB_CACHE) > _PERTURB_CACHE_SIZE:
+        _PERTURB_CACHE.pop(next(iter(_PERTURB_CACHE)))
+    return hit
+
+
 def _build_perturb_fn(shape, dtype) -> _Compiled:
     """One XLA function: (start, finish, ranks, pair_image, pair_k) -> perturbed chunk.
 
@@ -141,7 +158,8 @@ def _curve(
     image_t, substrate_t = tf.constant(images), tf.constant(substrate)
     start, finish = (substrate_t, image_t) if insertion else (image_t, substrate_t)
     ranks = tf.constant(pixel_ranks(maps, config.order))
-    perturb = _build_perturb_fn(images.shape[1:], images.dtype.name)
+    perturb = _perturb_fn(images.shape[1:], images.dtype.name)
+    calls_before = perturb.calls
     pair_image = (np.arange(n * steps) // steps).astype(np.int32)
     pair_k = np.tile(counts, n).astype(np.int32)
 
@@ -158,7 +176,7 @@ def _curve(
         perturbed_images=n * steps,
         padded_images=calls * chunk - n * steps,
         perturb_traces=perturb.traces,
-        perturb_calls=perturb.calls,
+        perturb_calls=perturb.calls - calls_before,
         forward_traces=forward.traces,
         forward_new_traces=forward.traces - traces_before,
     )

@@ -16,7 +16,7 @@ from scipy import ndimage
 
 from saliency_core import Classifier, as_classifier, build_forward_fn, get_preprocessing
 from saliency_core.checks.curve_scoring import pixel_ranks
-from saliency_core.checks.curves import deletion_curve, insertion_curve
+from saliency_core.checks.curves import _perturb_fn, deletion_curve, insertion_curve
 from saliency_core.checks.perturbation import PRESETS, CurveConfig, rise_blur_kernel, zero_normalized_value
 
 CAFFE_MEAN_RGB = (123.68, 116.779, 103.939)  # keras.applications caffe mean, BGR reversed
@@ -350,6 +350,10 @@ def test_perturbation_runs_in_one_compiled_function_per_chunk():
         assert result.counters["padded_images"] == chunks * 7 - 195
     assert forward.traces == 1 and a.counters["forward_new_traces"] == 1
     assert b.counters["forward_new_traces"] == 0
+    # one perturbation function per image shape and dtype in the process, traced once
+    shared = _perturb_fn((8, 8, 3), "float32")
+    assert shared is _perturb_fn((8, 8, 3), "float32") and shared.traces == 1
+    assert shared is not _perturb_fn((8, 8, 1), "float32")
     # Chunking changes nothing but speed.
     c = deletion_curve(clf, images, maps, config=CurveConfig(pixels_per_step=1, chunk_size=64))
     np.testing.assert_allclose(c.curves, a.curves, rtol=1e-5, atol=1e-7)
