@@ -11,6 +11,7 @@ depend on the chunk size, on the other chunks, or on which process computed it.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from dataclasses import dataclass, field
@@ -122,6 +123,10 @@ class ChunkWorker:
             ctx._forwards = self._shared._forwards
         outputs = [self._pair(ctx, method, metric) for method, metric in task.pairs]
         self._shared = ctx
+        # The randomization metrics' model clones and their compiled functions are
+        # reference cycles: collected here, a chunk's garbage does not wait for the
+        # collector's thresholds (tiny CNN, mprt, 40 chunks: RSS +26 MiB without, +1 with).
+        gc.collect()
         return ChunkOutput(index=task.index, names=list(task.names), pairs=outputs)
 
     def _pair(self, ctx: CheckContext, method: str, name: str) -> PairOutput:

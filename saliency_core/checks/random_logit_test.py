@@ -30,17 +30,27 @@ def random_logit(
     options=None,
     device=None,
     precision="float32",
+    explainer: Explainer | None = None,
 ) -> RandomLogitResult:
     """Similarity of the top-1 class's map and a random other class's map, per image.
 
     The other class is drawn uniformly from the ``K - 1`` classes that are not the
     image's top-1, from a generator seeded by the run seed and the image's content (so an
-    image gets the same class in any chunk or shard). Arguments as in :func:`mprt`.
+    image gets the same class in any chunk or shard). Arguments as in :func:`mprt`;
+    ``explainer``: an existing :class:`Explainer` of ``classifier`` to reuse its compiled
+    functions (a check passes its own, so its chunks do not build one each), in which
+    case ``variant``, ``batch_size``, ``score``, ``device`` and ``precision`` are its own.
     """
     measures = check_measures(measures)
-    explainer = Explainer(
-        classifier, variant=variant, score=score, batch_size=batch_size, device=device, precision=precision
-    )
+    if explainer is None:
+        explainer = Explainer(
+            classifier,
+            variant=variant,
+            score=score,
+            batch_size=batch_size,
+            device=device,
+            precision=precision,
+        )
     k = explainer.classifier.num_classes
     if k < 2:
         raise ValueError("the random-logit test needs at least two classes")

@@ -44,6 +44,7 @@ class RandomLogit(Metric):
             options=options,
             device=ctx.device,
             precision=ctx.precision,
+            explainer=ctx.explainer(),  # the run's: compiled once, not per chunk
         )
         sim = np.asarray(result.similarity, np.float64)  # (measures, N)
         main = main_measure(result.measures, "ssim")
