@@ -222,3 +222,33 @@ def test_each_finished_chunk_reports_its_counts():
     assert all(c.rate > 0 for c in chunks)
     assert chunks[0].startswith("chunk 1/3: 3/7 images, ") and "ETA" in chunks[0]
     assert any(not isinstance(line, ChunkLine) and "gradient deletion" in line for line in lines)
+
+
+def test_chunks_share_one_explainer_and_one_perturbation_function(monkeypatch):
+    """Per-chunk work builds nothing that stays: the maps, random-logit and the curves
+    of every chunk use the run's one Explainer and one compiled perturbation."""
+    from saliency_core import explainer as explainer_module
+    from saliency_core.checks import curves
+
+    built = []
+    original = explainer_module.Explainer.__init__
+
+    def counting(self, *args, **kwargs):
+        built.append(1)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(explainer_module.Explainer, "__init__", counting)
+    monkeypatch.setattr(curves, "_PERTURB_CACHE", {})
+    report = run_checks(
+        tiny_model(),
+        images(9),
+        methods=["gradient"],
+        metrics=["deletion", "insertion", "random-logit"],
+        seed=0,
+        data_name="d",
+        variant="function",
+        chunk_images=3,
+    )
+    assert all(r.ok for r in report.results) and len(report.results[0].per_image) == 9
+    assert len(built) == 1  # three chunks, three metrics: one Explainer
+    assert [f.traces for f in curves._PERTURB_CACHE.values()] == [1]
