@@ -156,7 +156,11 @@ def load_synthetic_cnn(cache_dir=None, seed: int = 0, *, epochs: int = 4):
     import keras
 
     folder = _cache_dir(cache_dir)
-    path = os.path.join(folder, f"synthetic-cnn-v{_CACHE_VERSION}-seed{seed}-e{epochs}.keras")
+    # The training-set size is in the name: a model trained on fewer images (a test
+    # that shrinks TRAIN_SIZE) must never be read back as the reference model.
+    size = TRAIN_SIZE
+    name = f"synthetic-cnn-v{_CACHE_VERSION}-seed{seed}-n{size}-e{epochs}.keras"
+    path = os.path.join(folder, name)
     if os.path.exists(path):
         try:
             return keras.models.load_model(path, compile=False)
@@ -164,7 +168,7 @@ def load_synthetic_cnn(cache_dir=None, seed: int = 0, *, epochs: int = 4):
             warnings.warn(
                 f"cached model {path} could not be read ({exc}); rebuilding it", RuntimeWarning, stacklevel=2
             )
-    model, _ = train_synthetic_cnn(make_synthetic(TRAIN_SIZE, seed=seed), seed=seed, epochs=epochs)
+    model, _ = train_synthetic_cnn(make_synthetic(size, seed=seed), seed=seed, epochs=epochs)
     tmp = None
     try:
         os.makedirs(folder, exist_ok=True)

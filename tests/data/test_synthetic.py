@@ -132,7 +132,7 @@ def test_load_synthetic_cnn_caches_atomically_and_rebuilds_a_bad_file(tmp_path, 
     monkeypatch.setattr(synthetic_cnn_module, "TRAIN_SIZE", 4)
     first = load_synthetic_cnn(tmp_path, seed=7)
     files = sorted(p.name for p in tmp_path.iterdir())
-    assert len(files) == 1 and files[0].endswith("seed7-e4.keras")  # no temp file left
+    assert len(files) == 1 and files[0].endswith("seed7-n4-e4.keras")  # no temp file left
     second = load_synthetic_cnn(tmp_path, seed=7)
     assert len(calls) == 1  # loaded, not retrained
     for w, v in zip(first.get_weights(), second.get_weights()):
@@ -141,6 +141,10 @@ def test_load_synthetic_cnn_caches_atomically_and_rebuilds_a_bad_file(tmp_path, 
     with pytest.warns(RuntimeWarning, match="could not be read"):
         load_synthetic_cnn(tmp_path, seed=7)
     assert len(calls) == 2 and sorted(p.name for p in tmp_path.iterdir()) == files
+    # a smaller training set is another model, never read back as this one
+    monkeypatch.setattr(synthetic_cnn_module, "TRAIN_SIZE", 3)
+    load_synthetic_cnn(tmp_path, seed=7)
+    assert calls[-1] == (3, 7, 4) and len(list(tmp_path.iterdir())) == 2
 
 
 @pytest.mark.slow
