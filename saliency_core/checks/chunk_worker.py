@@ -174,6 +174,11 @@ def combine_orderings(runs: Sequence[tuple[int, MetricResult]]) -> MetricResult:
     others = {
         k: float(np.mean([r.statistics[k] for _, r in runs])) for k in first.statistics if k not in stats
     }
+    extra = dict(first.extra)
+    if "score_check" in extra:  # the float32 reference of the averaged values: averaged too
+        extra["score_check"] = {
+            "float32_auc": np.mean([r.extra["score_check"]["float32_auc"] for _, r in runs], axis=0)
+        }
     return MetricResult(
         per_image=per_ordering.mean(axis=0),
         value=float(np.mean([r.value for _, r in runs])),
@@ -188,7 +193,7 @@ def combine_orderings(runs: Sequence[tuple[int, MetricResult]]) -> MetricResult:
             },
         },
         extra={
-            **first.extra,
+            **extra,
             "per_ordering": per_ordering,
             "per_ordering_statistics": {
                 k: np.stack([r.per_image_statistics[k] for _, r in runs]) for k in first.per_image_statistics

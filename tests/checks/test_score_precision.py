@@ -84,7 +84,7 @@ def images():
 
 
 def check(model, *, chunk_images=N_IMAGES, batch_size=4, **settings):
-    base = with_curve_steps(CheckSettings(chance_orderings=1, **settings), (16, 16, 3), 16)
+    base = with_curve_steps(CheckSettings(**{"chance_orderings": 1, **settings}), (16, 16, 3), 16)
     return run_checks(
         model,
         images(),
@@ -158,3 +158,14 @@ def test_an_unchecked_low_precision_scoring_cannot_pass_a_gate(tiny):
     )
     gate = evaluate_policy(policy, report.results, method="gradient")
     assert gate.rules[0].verdict == "inconclusive" and "scoring unchecked" in gate.rules[0].reason
+
+
+def test_the_chance_baseline_is_judged_against_its_float32_orderings_averaged(tiny, float32_runs):
+    """The random control's value is the mean over its orderings; its float32 reference
+    must be averaged over the same orderings (not the first one's alone)."""
+    _, floor = float32_runs
+    float32 = values(check(tiny, chance_orderings=3))
+    report = check(tiny, chance_orderings=3, score_precision="bfloat16", score_check_every=1)
+    for r in report.results:
+        change = np.asarray(r.per_image) - float32[(r.method, r.metric)]
+        assert abs(r.config["score_check"]["change"] - change.mean()) <= floor, (r.method, r.metric)
