@@ -33,6 +33,9 @@ Protocol, in the words of the checks:
   on the clone, and each step *assigns* new values to the clone's variables, so the
   compiled gradient function is traced (and XLA-compiled) once for the whole run.
   Both properties are verified at the end of every run (``RuntimeError`` if not).
+  A :class:`RandomizationClone` passed as ``clone`` is reused across runs (a check's
+  chunks): its variables are reset to the trained values first, so its compiled
+  function is traced once per image shape for the whole check, not once per chunk.
 * The target class of every map is the trained model's (its top-1 unless
   ``targets`` are given), kept fixed across steps.
 * Model-independent controls (``method="random"`` or ``"edge"``) flow through the
@@ -59,7 +62,7 @@ from .randomization_blocks import keras_model, leaf_layers, named_blocks
 from .randomization_result import RandomizationResult
 from .similarity import SIMILARITIES, Reference, check_measures
 
-__all__ = ["MODES", "ORDERS", "ALL_LAYERS", "mprt"]
+__all__ = ["MODES", "ORDERS", "ALL_LAYERS", "RandomizationClone", "mprt"]
 
 
 MODES = ("cascading", "independent")
@@ -97,6 +100,50 @@ def _clone(classifier):
     return source, as_classifier(clone, name=source.name), clone
 
 
+class RandomizationClone:
+    """A trained classifier's clone and the :class:`Explainer` built on it, for
+    :func:`mprt` runs that share them (one per check, reused by every chunk).
+
+    Args:
+        classifier: A :class:`Classifier` or Keras model; never modified.
+        variant, score, batch_size, device, precision: The Explainer's.
+    """
+
+    def __init__(
+        self,
+        classifier,
+        *,
+        variant="xla",
+        score="logit",
+        batch_size=16,
+        device=None,
+        precision="float32",
+    ):
+        self.classifier = classifier
+        self.source, self.clone_classifier, self.model = _clone(classifier)
+        self.settings = dict(
+            variant=variant, score=score, batch_size=batch_size, device=device, precision=precision
+        )
+        self.explainer = Explainer(self.clone_classifier, **self.settings)
+        self._trained = [np.array(v.numpy(), copy=True) for v in self.model.weights]
+
+    def reset(self) -> None:
+        """Assign the trained values to every variable of the clone."""
+        for v, value in zip(self.model.weights, self._trained):
+            v.assign(value)
+
+    def check_fits(self, classifier, **settings) -> None:
+        """``ValueError`` unless this clone is of ``classifier`` with these Explainer settings."""
+        if keras_model(classifier) is not self.source:
+            raise ValueError("this RandomizationClone was made from another model")
+        differ = {k: (v, self.settings[k]) for k, v in settings.items() if self.settings[k] != v}
+        if differ:
+            raise ValueError(
+                "this RandomizationClone was made with other settings: "
+                + ", ".join(f"{k}={new!r} (clone: {old!r})" for k, (new, old) in differ.items())
+            )
+
+
 def mprt(
     classifier,
     images,
@@ -118,6 +165,7 @@ def mprt(
     final_only: bool = False,
     explain_fn: Callable | None = None,
     precision="float32",
+    clone: RandomizationClone | None = None,
 ) -> RandomizationResult:
     """Model-parameter randomization test (Adebayo et al. 2018, Sec. 4).
 
@@ -158,6 +206,9 @@ def mprt(
             arguments above.
         precision: The network's precision; a low one reads the clone's variables as
             they are randomized (:mod:`saliency_core.precision` shares them).
+        clone: A :class:`RandomizationClone` of ``classifier`` with the same variant,
+            score, batch size, device and precision, reset to the trained values and
+            reused (None: a new one for this run).
 
     Returns:
         A :class:`RandomizationResult` with ``similarity`` (steps, measures, N).
@@ -169,7 +220,14 @@ def mprt(
     measures = check_measures(measures)
     t_start = time.perf_counter()
 
-    source, clone_clf, clone = _clone(classifier)
+    settings = dict(variant=variant, score=score, batch_size=batch_size, device=device, precision=precision)
+    if clone is None:
+        state = RandomizationClone(classifier, **settings)
+    else:
+        clone.check_fits(classifier, **settings)
+        clone.reset()
+        state = clone
+    source, clone_model, explainer = state.source, state.model, state.explainer
     before = _snapshot(source)
     named = named_blocks(source)
     if not named:
@@ -179,7 +237,7 @@ def mprt(
     if final_only:
         named = [(ALL_LAYERS, [layer for _, layers in named for layer in layers])]
     blocks = [layers for _, layers in named]
-    clone_layers = {layer.name: layer for layer in leaf_layers(clone)}
+    clone_layers = {layer.name: layer for layer in leaf_layers(clone_model)}
     # Trained values of the clone's variables, per block, for restoring (independent mode).
     trained_values = [
         [
@@ -188,9 +246,6 @@ def mprt(
         ]
         for block in blocks
     ]
-    explainer = Explainer(
-        clone_clf, variant=variant, score=score, batch_size=batch_size, device=device, precision=precision
-    )
     timings: dict[str, Any] = {
         "setup_s": time.perf_counter() - t_start,
         "assign_s": [],
@@ -203,6 +258,7 @@ def mprt(
             return explain_fn(explainer, tg)
         return explainer.explain(images, targets=tg, method=method, reduce=reduce, options=options, seed=seed)
 
+    traces_before = explainer.fn.traces  # a reused clone's Explainer has traced before
     t0 = time.perf_counter()
     base = explain(targets)
     timings["original_s"] = time.perf_counter() - t0
@@ -239,7 +295,7 @@ def mprt(
             timings["assign_s"].append(time.perf_counter() - t0)
             names.append(named[k][0])
             if callback is not None:
-                callback(k, names[-1], clone)
+                callback(k, names[-1], clone_model)
             t0 = time.perf_counter()
             step_maps = explain(fixed_targets).maps
             timings["explain_s"].append(time.perf_counter() - t0)
@@ -275,7 +331,7 @@ def mprt(
         similarity=np.stack(similarity),
         targets=fixed_targets,
         maps=np.stack(maps) if maps is not None else None,
-        traces=explainer.fn.traces,
+        traces=explainer.fn.traces - traces_before,
         skipped=skipped,
         timings=timings,
         order=order,

@@ -30,8 +30,9 @@ class RandomizationResult:
             ``i``'s map from the trained model with step ``k``'s, under measure ``j``.
         targets: (N,) class ids the maps explain (fixed across steps).
         maps: (steps + 1, N, H, W) float32 maps, trained model first; None if not kept.
-        traces: Traces of the compiled gradient function over the whole run (1 for
-            "function"/"xla", 0 for eager).
+        traces: Traces of the compiled gradient function during the run (1 for
+            "function"/"xla", 0 for eager; 0 when a reused clone had traced for
+            this image shape before).
         skipped: Variable paths left trained (no initializer found).
         timings: Wall-clock seconds: ``setup_s`` (clone + explainer), ``original_s``
             (first maps, includes tracing/compilation), ``reference_s`` (the trained

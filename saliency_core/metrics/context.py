@@ -55,6 +55,7 @@ class CheckContext:
     _explainer: Explainer | None = field(default=None, repr=False)
     _forward: Any = field(default=None, repr=False)
     _forwards: dict = field(default_factory=dict, repr=False)
+    _clones: dict = field(default_factory=dict, repr=False)
     _maps: dict = field(default_factory=dict, repr=False)
 
     def with_seed(self, seed: int) -> "CheckContext":
@@ -108,6 +109,22 @@ class CheckContext:
 
             self._forward = build_forward_fn(self.classifier, variant=self.variant, precision=self.precision)
         return self._forward
+
+    def randomization_clone(self):
+        """The run's :class:`~saliency_core.checks.randomization.RandomizationClone`:
+        the classifier cloned once for every randomization metric and chunk."""
+        if "clone" not in self._clones:
+            from ..checks.randomization import RandomizationClone
+
+            self._clones["clone"] = RandomizationClone(
+                self.classifier,
+                variant=self.variant,
+                score=self.settings.score,
+                batch_size=self.batch_size,
+                device=self.device,
+                precision=self.precision,
+            )
+        return self._clones["clone"]
 
     @property
     def score_precision(self) -> Precision:

@@ -31,7 +31,8 @@ def run_mprt(ctx, method: str, **protocol):
     """:func:`~saliency_core.checks.randomization.mprt` on the context's classifier and
     images, with everything the randomization metrics share read from ``ctx`` (seed,
     variant, batch size, device, precision, the classes the maps explain, the settings'
-    measures, reduction and score, the method's options); ``protocol`` adds or overrides
+    measures, reduction and score, the method's options, the run's clone of the model);
+    ``protocol`` adds or overrides
     the rest (``mode``, ``order``, ``final_only``, ``explain_fn``, ``measures``)."""
     s = ctx.settings
     common = dict(
@@ -47,6 +48,7 @@ def run_mprt(ctx, method: str, **protocol):
         device=ctx.device,
         keep_maps=s.step_maps_image is not None,
         precision=ctx.precision,
+        clone=ctx.randomization_clone(),
     )
     return mprt(ctx.classifier, ctx.images, **{**common, **protocol})
 

@@ -226,7 +226,8 @@ def test_each_finished_chunk_reports_its_counts():
 
 def test_chunks_share_one_explainer_and_one_perturbation_function(monkeypatch):
     """Per-chunk work builds nothing that stays: the maps, random-logit and the curves
-    of every chunk use the run's one Explainer and one compiled perturbation."""
+    of every chunk use the run's one Explainer and one compiled perturbation, and the
+    randomization metrics the run's one clone of the model (with its own Explainer)."""
     from saliency_core import explainer as explainer_module
     from saliency_core.checks import curves
 
@@ -243,12 +244,12 @@ def test_chunks_share_one_explainer_and_one_perturbation_function(monkeypatch):
         tiny_model(),
         images(9),
         methods=["gradient"],
-        metrics=["deletion", "insertion", "random-logit"],
+        metrics=["deletion", "insertion", "random-logit", "mprt", "mprt-independent"],
         seed=0,
         data_name="d",
         variant="function",
         chunk_images=3,
     )
     assert all(r.ok for r in report.results) and len(report.results[0].per_image) == 9
-    assert len(built) == 1  # three chunks, three metrics: one Explainer
+    assert len(built) == 2  # three chunks, five metrics: the run's Explainer and the clone's
     assert [f.traces for f in curves._PERTURB_CACHE.values()] == [1]

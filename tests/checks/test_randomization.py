@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from saliency_core.checks.randomization import ALL_LAYERS, MODES, mprt
+from saliency_core.checks.randomization import ALL_LAYERS, MODES, RandomizationClone, mprt
 from saliency_core.models.init import layer_seed, random_weights
 from saliency_core.checks.random_logit_test import random_logit
 from saliency_core.checks.randomization_blocks import randomization_blocks
@@ -153,6 +153,32 @@ def test_one_trace_for_all_steps(model, images, variant):
         model, images, method="gradient", seed=0, variant=variant, batch_size=2, measures=("spearman_abs",)
     )
     assert result.traces == 1
+
+
+def test_a_reused_clone_gives_the_numbers_of_a_fresh_one_and_traces_once(model, images):
+    """A check's chunks share one clone: each run starts from the trained values again, so
+    a chunk's similarities do not depend on the chunks before it."""
+    kw = dict(method="gradient", seed=4, variant="function", batch_size=2, keep_maps=True)
+    shared = RandomizationClone(model, variant="function", score="logit", batch_size=2)
+    trained = _weights(model)
+    for mode in ("cascading", "independent", "cascading"):
+        for chunk in (images[:2], images[1:]):
+            reused = mprt(model, chunk, mode=mode, clone=shared, **kw)
+            fresh = mprt(model, chunk, mode=mode, **kw)
+            assert reused.similarity.tobytes() == fresh.similarity.tobytes()
+            assert reused.maps.tobytes() == fresh.maps.tobytes()
+    assert reused.traces == 0 and fresh.traces == 1  # the shared one traced for this shape before
+    after = _weights(model)
+    assert all(after[k].tobytes() == trained[k].tobytes() for k in trained)
+
+
+def test_a_clone_of_another_model_or_other_settings_is_refused(model, images):
+    other = RandomizationClone(_tiny_cnn(), variant="function", batch_size=2)
+    with pytest.raises(ValueError, match="another model"):
+        mprt(model, images, method="gradient", seed=0, variant="function", batch_size=2, clone=other)
+    mine = RandomizationClone(model, variant="function", batch_size=2)
+    with pytest.raises(ValueError, match="variant='xla' \\(clone: 'function'\\)"):
+        mprt(model, images, method="gradient", seed=0, variant="xla", batch_size=2, clone=mine)
 
 
 def test_bottom_up_order_and_the_fully_randomized_model_in_one_step(model, images):
