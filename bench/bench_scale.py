@@ -214,6 +214,13 @@ def main(argv=None) -> int:
     parser.add_argument("--metrics", default=METRICS, help="the check's --metrics")
     parser.add_argument("--curve-steps", type=int, default=None, help="the check's --curve-steps")
     parser.add_argument(
+        "--metric-setting",
+        action="append",
+        default=[],
+        metavar="METRIC.SETTING=VALUE",
+        help="passed to the check (repeatable), e.g. mprt-cascading.layerwise=false",
+    )
+    parser.add_argument(
         "--data",
         default="crops",
         choices=["crops", "synthetic"],
@@ -232,6 +239,8 @@ def main(argv=None) -> int:
     check += ["--variant", "function"]
     if args.curve_steps:
         check += ["--curve-steps", str(args.curve_steps)]
+    for setting in args.metric_setting:
+        check += ["--metric-setting", setting]
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as work:
         data = "synthetic"

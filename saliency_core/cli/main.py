@@ -26,8 +26,12 @@ ONEDNN_DEFAULT = "1"
 
 
 def configure_runtime(verbose: bool = False) -> None:
-    """Quiet TensorFlow's C++ logging, pick the TF backend and turn oneDNN on (unless
-    ``TF_ENABLE_ONEDNN_OPTS`` is set), before TF is imported."""
+    """Quiet TensorFlow's C++ logging, pick the TF backend, turn oneDNN on (unless
+    ``TF_ENABLE_ONEDNN_OPTS`` is set) and bound the C heap
+    (:func:`~saliency_core.allocator.tune_allocator`), before TF is imported."""
+    from ..allocator import tune_allocator
+
+    tune_allocator()
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", ONEDNN_DEFAULT)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1" if verbose else "3")

@@ -49,10 +49,13 @@ def import_ray():
 
 
 def _configure_worker_process(threads: int | None) -> None:
-    """Before any tensor: quiet TensorFlow, GPU memory growth, thread pools sized to
-    the cores Ray gave this actor."""
+    """Before any tensor: quiet TensorFlow, the C heap bounded as in the driver, GPU
+    memory growth, thread pools sized to the cores Ray gave this actor."""
+    from ..allocator import tune_allocator
+
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    tune_allocator()
     from ..devices import configure_gpus
 
     configure_gpus()

@@ -89,17 +89,21 @@ class CheckContext:
 
         return resolve_settings(metric, self.settings.metric_settings.get(metric.name))
 
+    def explainer_settings(self) -> dict:
+        """How this run's gradients are computed: the keyword arguments of an
+        :class:`Explainer` besides the classifier."""
+        return dict(
+            variant=self.variant,
+            score=self.settings.score,
+            batch_size=self.batch_size,
+            device=self.device,
+            precision=self.precision,
+        )
+
     def explainer(self) -> Explainer:
         """The run's :class:`Explainer` (built once)."""
         if self._explainer is None:
-            self._explainer = Explainer(
-                self.classifier,
-                variant=self.variant,
-                score=self.settings.score,
-                batch_size=self.batch_size,
-                device=self.device,
-                precision=self.precision,
-            )
+            self._explainer = Explainer(self.classifier, **self.explainer_settings())
         return self._explainer
 
     def forward(self):
@@ -116,14 +120,7 @@ class CheckContext:
         if "clone" not in self._clones:
             from ..checks.randomization import RandomizationClone
 
-            self._clones["clone"] = RandomizationClone(
-                self.classifier,
-                variant=self.variant,
-                score=self.settings.score,
-                batch_size=self.batch_size,
-                device=self.device,
-                precision=self.precision,
-            )
+            self._clones["clone"] = RandomizationClone(self.classifier, **self.explainer_settings())
         return self._clones["clone"]
 
     @property

@@ -164,8 +164,10 @@ def machine_info(*, detect_gpus: bool = True) -> dict:
         ``gpu_detection`` (``"ok"``, ``"skipped"`` or the error text), ``xla_flags``
         and ``tf_xla_flags`` (the environment variables, or None), ``keras_backend``,
         ``tf_threads`` (:func:`thread_settings`), ``onednn_opts`` (the
-        ``TF_ENABLE_ONEDNN_OPTS`` variable, or None) and ``onednn_enabled``
-        (:func:`onednn_enabled`, read after TensorFlow is imported).
+        ``TF_ENABLE_ONEDNN_OPTS`` variable, or None), ``onednn_enabled``
+        (:func:`onednn_enabled`, read after TensorFlow is imported) and
+        ``malloc_arena_max`` (the ``MALLOC_ARENA_MAX`` variable, or None; see
+        :mod:`saliency_core.allocator`).
     """
     model = cpu_model()
     count = os.cpu_count()
@@ -200,6 +202,7 @@ def machine_info(*, detect_gpus: bool = True) -> dict:
         "tf_xla_flags": os.environ.get("TF_XLA_FLAGS"),
         "keras_backend": os.environ.get("KERAS_BACKEND"),
         "onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
+        "malloc_arena_max": os.environ.get("MALLOC_ARENA_MAX"),
     }
     if detect_gpus:
         gpus, error = _tensorflow_gpus()
