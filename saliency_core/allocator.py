@@ -5,7 +5,7 @@ with numpy work on worker threads. With glibc's defaults, busy threads get mallo
 of their own (up to eight per core); memory freed in one arena is not reused by the
 others, fragments, and stays in the process. Measured on EfficientNet-Lite0 with
 deletion, insertion, mprt and random-logit in 16-image chunks, one process
-(``bench/results/scale/``): resident memory grew by about 20-40 MiB per chunk with the
+(``bench/results/scale/``): resident memory grew by about 20-45 MiB per chunk with the
 defaults and stopped growing with two arenas, at the same speed.
 
 :func:`tune_allocator` caps the arenas of the running process with ``mallopt`` and sets
