@@ -87,7 +87,11 @@ class ChunkBook:
             self.chunk_done.add((method, metric, task.index))
 
     def _chunks(self, method, metric):
-        """[(index, entry, MetricResult | None)] of one pair, in chunk order."""
+        """[(index, entry, MetricResult | None)] of one pair, in chunk order. From the
+        store, the first chunk's artifacts are read whole and the later chunks' only
+        where they hold one slice per image (``image_axes``): those are all that
+        :meth:`~saliency_core.metrics.base.Metric.combine` keeps, and the others (a
+        chunk's example maps) would add megabytes per chunk to the final join."""
         if self.store is None:
             items = [
                 (i, *self.memory[(m, k, i)])
@@ -95,23 +99,25 @@ class ChunkBook:
                 if (m, k) == (method, metric)
             ]
             return items
+        cells = sorted(
+            (
+                cell
+                for cell in self.store.cells(self.run_id, kind="check-chunk")
+                if (cell.key.get("model"), cell.key.get("data"), cell.key["method"], cell.key["metric"])
+                == (self.model, self.data, method, metric)
+            ),
+            key=lambda cell: int(cell.key["chunk"]),
+        )
+        per_image = set(METRICS.get(metric).image_axes)
         out = []
-        for cell in self.store.cells(self.run_id, kind="check-chunk"):
-            k = cell.key
-            if (k.get("model"), k.get("data"), k["method"], k["metric"]) != (
-                self.model,
-                self.data,
-                method,
-                metric,
-            ):
-                continue
+        for n, cell in enumerate(cells):
             entry = dict(cell.metrics or {}, reason=cell.reason)
             result = None
             if cell.status == "ok":
-                artifacts = {n: self.store.artifact(cell.id, n) for n in self.store.artifact_names(cell.id)}
-                result = _result_from_entry(entry, artifacts)
-            out.append((int(k["chunk"]), entry, result))
-        return sorted(out, key=lambda item: item[0])
+                names = [a for a in self.store.artifact_names(cell.id) if n == 0 or a in per_image]
+                result = _result_from_entry(entry, {a: self.store.artifact(cell.id, a) for a in names})
+            out.append((int(cell.key["chunk"]), entry, result))
+        return out
 
     def final(self, method, name, record, *, seed, settings) -> CheckResult:
         metric = METRICS.get(name)

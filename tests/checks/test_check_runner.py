@@ -82,6 +82,48 @@ def test_a_store_keeps_each_chunk_and_the_joined_result(tmp_path):
         np.testing.assert_allclose(np.mean(random.per_ordering, axis=0), random.per_image)
 
 
+def test_the_final_join_reads_only_per_image_artifacts_of_later_chunks(tmp_path, monkeypatch):
+    """Joining a pair's chunks reads the first chunk's example artifacts (mprt's step maps)
+    and, from the later chunks, only what holds one slice per image (the similarities): a
+    2,048-image run read every chunk's step maps at once before (peak RSS +275 MiB)."""
+    chunk_of, read = {}, []
+    record, artifact = ResultStore.record_cell, ResultStore.artifact
+
+    def recording_cell(self, run_id, kind, key, **kw):
+        cell_id = record(self, run_id, kind, key, **kw)
+        if kind == "check-chunk":
+            chunk_of[cell_id] = key["chunk"]
+        return cell_id
+
+    def recording_read(self, cell_id, name):
+        read.append((chunk_of.get(cell_id, "final"), name))
+        return artifact(self, cell_id, name)
+
+    monkeypatch.setattr(ResultStore, "record_cell", recording_cell)
+    monkeypatch.setattr(ResultStore, "artifact", recording_read)
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        run = store.start_run("check", metadata={})
+        run_checks(
+            tiny_model(),
+            images(7),
+            methods=["gradient"],
+            metrics=["mprt"],
+            seed=0,
+            data_name="d",
+            variant="function",
+            store=store,
+            run_id=run,
+            chunk_images=3,
+        )
+        assert sorted(read) == [(0, "similarity"), (0, "step_maps"), (1, "similarity"), (2, "similarity")]
+        [final] = store.cells(run, kind="check")
+        first = next(cell_id for cell_id, chunk in chunk_of.items() if chunk == 0)
+        np.testing.assert_array_equal(
+            store.artifact(final.id, "step_maps"), store.artifact(first, "step_maps")
+        )
+        assert store.artifact(final.id, "similarity").shape[-1] == 7
+
+
 KILLED_RUN = textwrap.dedent("""
     import sys, numpy as np
     sys.path[:0] = [{tests!r}, {root!r}]
