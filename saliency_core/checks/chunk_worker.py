@@ -123,9 +123,10 @@ class ChunkWorker:
             ctx._forwards, ctx._clones = self._shared._forwards, self._shared._clones
         outputs = [self._pair(ctx, method, metric) for method, metric in task.pairs]
         self._shared = ctx
-        # Reference cycles of a chunk's work (Keras layers, traced functions) are
-        # collected here, not at the collector's thresholds (tiny CNN, mprt cloning the
-        # model per chunk, 40 chunks: RSS +26 MiB without, +1 with).
+        # Reference cycles of a chunk's work are collected here, not at the collector's
+        # thresholds. Measured when mprt still cloned the model per chunk (tiny CNN, 40
+        # chunks: RSS +26 MiB without, +1 with); the clone is now one per check, and a
+        # metric that builds Keras objects per chunk is still covered.
         gc.collect()
         return ChunkOutput(index=task.index, names=list(task.names), pairs=outputs)
 
