@@ -97,8 +97,12 @@ def _rel_l2(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def single_calls(args, clf, images, report) -> None:
     from saliency_core import Explainer
 
+    from saliency_core.harness.flops import count_flops, measure_roof
+
     model, factor = clf.model, peers.chain_factor(clf.preprocessing)
+    flops = count_flops(clf).saliency  # the same gradient for every row
     for batch in args.batches:
+        roof = measure_roof()  # numpy fp32 matmul, best of 20; re-sampled after the rounds
         x = images[:batch]
         x_norm = clf.preprocessing.normalize_numpy(x)
         eager = Explainer(clf, variant="eager", batch_size=batch)
@@ -147,15 +151,25 @@ def single_calls(args, clf, images, report) -> None:
                 calls[name]()
                 rows[name]["times_s"].append(time.perf_counter() - wall)
                 rows[name]["cpu_s"].append(time.process_time() - cpu)
+        roof = max(roof, measure_roof(repeats=5))
         for row in rows.values():
             row["median_s"] = statistics.median(row["times_s"])
             row["images_per_s"] = batch / row["median_s"]
             row["cpu_per_wall"] = sum(row["cpu_s"]) / sum(row["times_s"])
+            row["roof_fraction"] = flops * row["images_per_s"] / (roof * 1e9)
         base = rows.get("saliency-bench function", {}).get("images_per_s")
         for row in rows.values():
             row["function_speedup"] = base / row["images_per_s"] if base else None
         report["single"].append(
-            {"model": clf.name, "batch": batch, "noise_floor_rel_l2": floor, "rows": rows, "errors": errors}
+            {
+                "model": clf.name,
+                "batch": batch,
+                "noise_floor_rel_l2": floor,
+                "saliency_gflop_per_image": flops / 1e9,
+                "roof_gflops": roof,
+                "rows": rows,
+                "errors": errors,
+            }
         )
         print(
             f"[single] batch {batch}: "
@@ -173,14 +187,28 @@ def ours_job(args, clf, images) -> dict:
     from saliency_core.checks import CheckSettings, run_checks
     from saliency_core.store import ResultStore
 
+    from saliency_core.metrics.base import parse_metric_settings
+
     h, w = clf.input_shape[:2]
     pixels = max(1, round(h * w / args.curve_steps))
-    base = CheckSettings()
+    base = CheckSettings(metric_settings=parse_metric_settings(args.metric_setting))
     settings = dataclasses.replace(
         base,
         deletion=dataclasses.replace(base.deletion, pixels_per_step=pixels),
         insertion=dataclasses.replace(base.insertion, pixels_per_step=pixels),
     )
+    choice = {"variant": args.variant, "seconds": 0.0}
+    if args.variant == "auto":  # as `saliency-bench check --variant auto` does, timed into the job
+        from saliency_core.harness.autovariant import CHECK_CALLS, choose_variant
+
+        start = time.perf_counter()
+        chosen = choose_variant(clf, batch_size=args.batch_size, calls=CHECK_CALLS, use_cache=False)
+        choice = {
+            "variant": chosen.variant,
+            "seconds": time.perf_counter() - start,
+            "reason": f"{chosen.source}: {chosen.reason}",
+        }
+        print(f"[job] {clf.name}: variant auto -> {chosen.variant} ({chosen.reason})", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         store = ResultStore(Path(tmp) / "results.sqlite")
         run_id = store.start_run("bench-peers", config={"model": clf.name}, seed=args.seed)
@@ -194,12 +222,12 @@ def ours_job(args, clf, images) -> dict:
             data_name="photo-crops",
             store=store,
             run_id=run_id,
-            variant="function",
+            variant=choice["variant"],
             batch_size=args.batch_size,
             settings=settings,
         )
-        total = time.perf_counter() - start
-        out = {"total_s": total}
+        total = time.perf_counter() - start + choice["seconds"]
+        out = {"total_s": total, "variant": choice}
         for cell in store.cells(run_id, kind="check"):
             r = report.get("gradient", cell.key["metric"])
             entry = {"seconds": r.seconds, "value": r.value, "status": r.status, "reason": r.reason}
@@ -367,6 +395,20 @@ def main(argv=None) -> int:
         "--quantus-all-layers",
         action="store_true",
         help="Quantus MPRT with maps after every layer (its default; ~100 passes)",
+    )
+    p.add_argument(
+        "--variant",
+        choices=("function", "xla", "auto"),
+        default="function",
+        help="our check job's variant; auto measures function against xla first, timed into the job",
+    )
+    p.add_argument(
+        "--metric-setting",
+        action="append",
+        default=[],
+        metavar="METRIC.SETTING=VALUE",
+        help="our check job's metric settings, as `saliency-bench check` takes them (repeatable), "
+        "e.g. mprt-cascading.layerwise=false",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "peers")

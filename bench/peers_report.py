@@ -32,6 +32,7 @@ def single_tables(report: dict) -> list[str]:
         "",
     ]
     for case in report["single"]:
+        roof = case.get("roof_gflops")  # runs before the roof was recorded have none
         rows = [
             [
                 name,
@@ -42,11 +43,18 @@ def single_tables(report: dict) -> list[str]:
                 _f(r["cpu_per_wall"]),
                 f"{r['rel_l2_max']:.1e} ({r['rel_l2_median']:.1e})",
             ]
+            + ([_f(100 * r["roof_fraction"], ".1f")] if roof else [])
             for name, r in case["rows"].items()
         ]
+        roof_text = (
+            f"; {case['saliency_gflop_per_image']:.2f} GFLOP per saliency image, roof "
+            f"{roof:.0f} GFLOP/s (numpy float32 matmul, best of the run)"
+            if roof
+            else ""
+        )
         out += [
             f"**{case['model']}, batch {case['batch']}** (noise floor rel L2 "
-            f"{case['noise_floor_rel_l2']:.1e})",
+            f"{case['noise_floor_rel_l2']:.1e}{roof_text})",
             "",
         ]
         out += _table(
@@ -58,7 +66,8 @@ def single_tables(report: dict) -> list[str]:
                 "vs function",
                 "cpu/wall",
                 "rel L2 max (median)",
-            ],
+            ]
+            + (["% of roof"] if roof else []),
             rows,
         )
         out += [f"- {k} FAILED: `{v}`" for k, v in case["errors"].items()] + [""]
@@ -79,12 +88,21 @@ def job_tables(report: dict) -> list[str]:
     if not report["jobs"]:
         return []
     a = report["args"]
+    settings = a.get("metric_setting") or []
+    variant = a.get("variant", "function")
     out = [
         "## (b) The check job",
         "",
         f"{a['images']} photo crops, batch {a['batch_size']}, seed {a['seed']}; ours: "
-        f"`run_checks` (variant function, {a['curve_steps']} curve steps, all four similarity "
-        f"measures, temporary results store); peers' curves ran {a['peer_curve_steps']} steps and "
+        f"`run_checks` (variant {variant}"
+        + (
+            " (chosen by measuring function against xla first: the `variant auto` row)"
+            if variant == "auto"
+            else ""
+        )
+        + f", {a['curve_steps']} curve steps, all four similarity measures"
+        + "".join(f", `{s}`" for s in settings)
+        + f", temporary results store); peers' curves ran {a['peer_curve_steps']} steps and "
         f"their seconds are scaled linearly to {a['curve_steps']} (measured in brackets). "
         "`ours/peer` < 1: ours took less time. Ours' first metric (deletion) includes computing "
         "the maps and the top-1 targets, which the peers' rows list apart. Values: same "
@@ -103,6 +121,12 @@ def job_tables(report: dict) -> list[str]:
             + [f"{p} value" for p in names]
         )
         rows = []
+        choice = ours.get("variant") or {}
+        if choice.get("seconds"):
+            rows.append(
+                [f"variant auto -> {choice['variant']}", f"{choice['seconds']:.1f}"]
+                + ["-"] * (2 * len(names) + 1 + len(names))
+            )
         for metric in _JOB_ROWS:
             mine = ours.get(metric, {})
             row = [metric, _f(mine.get("seconds"), ".1f") if mine else "(in metrics)"]
@@ -154,7 +178,7 @@ def job_tables(report: dict) -> list[str]:
                 )
                 out.append(
                     f"- {p} mprt: {mprt.get('saliency_images')} saliency images computed "
-                    f"(ours: {ours_n}, images × (blocks + 1)){per}"
+                    f"(ours: {ours_n}, images × maps per image){per}"
                 )
                 d = mprt.get("randomized_maps")
                 if d:
