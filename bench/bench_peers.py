@@ -328,6 +328,10 @@ def machine(args) -> dict:
         "tensorflow": info["tensorflow"],
         "keras": info["keras"],
         "numpy": info["numpy"],
+        # oneDNN is off unless set on AVX2 CPUs; the CLI turns it on, this script leaves it
+        # as found, for every side alike
+        "onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
+        "onednn_enabled": info.get("onednn_enabled"),
         "saliency_bench": info["saliency_bench"],
         "peers": peers.peer_versions(),
         "commit": {
@@ -356,7 +360,9 @@ def markdown(report: dict) -> str:
         f"Machine: {m['cpu_model']}, {m['cpu_usable']} usable CPUs, flags {m['cpu_flags']}; "
         f"load average (1, 5, 15 min) at start {_load(m['load_average_start'])}, at end "
         f"{_load(report['load_average_end'])}. "
-        f"TensorFlow {m['tensorflow']}, Keras {m['keras']}, NumPy {m['numpy']}; "
+        f"TensorFlow {m['tensorflow']}, Keras {m['keras']}, NumPy {m['numpy']}"
+        + (f", oneDNN {'on' if m['onednn_enabled'] else 'off'}" if "onednn_enabled" in m else "")
+        + "; "
         f"peers {m['peers']}. Commit {commit.get('id', '?')[:10]} ({commit.get('branch')}"
         f"{', dirty' if commit.get('dirty') else ''}). Wall time {report['wall_s']:.0f} s.",
         "",
