@@ -58,7 +58,7 @@ from ..models.init import random_weights
 from .randomization_blocks import leaf_layers, named_blocks
 from .randomization_clone import RandomizationClone
 from .randomization_result import RandomizationResult
-from .similarity import SIMILARITIES, Reference, check_measures
+from .similarity import SIMILARITIES, Reference, check_measures, constant_maps
 
 __all__ = ["MODES", "ORDERS", "ALL_LAYERS", "RandomizationClone", "mprt"]
 
@@ -201,6 +201,7 @@ def mprt(
     timings["reference_s"] = time.perf_counter() - t0
     traces_after_first = explainer.fn.traces
     maps = [base.maps.astype(np.float32)] if keep_maps else None
+    constant = [constant_maps(base.maps)]
     skipped, names, pending = [], [], []
 
     def compare(step_maps):
@@ -233,6 +234,7 @@ def mprt(
             step_maps = explain(fixed_targets).maps
             timings["explain_s"].append(time.perf_counter() - t0)
             pending.append(worker.submit(compare, step_maps))
+            constant.append(constant_maps(step_maps))
             if maps is not None:  # keep_maps
                 maps.append(step_maps.astype(np.float32))
         scored = [future.result() for future in pending]  # re-raises a scoring error
@@ -268,4 +270,5 @@ def mprt(
         skipped=skipped,
         timings=timings,
         order=order,
+        constant=np.stack(constant),
     )

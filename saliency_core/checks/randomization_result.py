@@ -34,6 +34,9 @@ class RandomizationResult:
             "function"/"xla", 0 for eager; 0 when a reused clone had traced for
             this image shape before).
         skipped: Variable paths left trained (no initializer found).
+        constant: (steps + 1, N) bool: which maps were constant (one value
+            everywhere; :func:`~.similarity.constant_maps`), trained model first; None
+            when not recorded.
         timings: Wall-clock seconds: ``setup_s`` (clone + explainer), ``original_s``
             (first maps, includes tracing/compilation), ``reference_s`` (the trained
             maps' ranks and features), per-step lists ``assign_s``, ``explain_s``,
@@ -54,6 +57,7 @@ class RandomizationResult:
     skipped: list[str] = field(default_factory=list)
     timings: dict = field(default_factory=dict)
     order: str = "top_down"
+    constant: np.ndarray | None = None
 
     def mean(self) -> np.ndarray:
         """(steps, measures) mean similarity over images."""

@@ -27,6 +27,7 @@ from scipy.stats import rankdata
 from ..reduce import normalize_maps
 
 __all__ = [
+    "constant_maps",
     "spearman_abs",
     "spearman",
     "ssim",
@@ -36,6 +37,17 @@ __all__ = [
     "Reference",
     "check_measures",
 ]
+
+
+def constant_maps(maps) -> np.ndarray:
+    """(N,) True where a map of ``maps`` (N, H, W) has one value everywhere: it ranks no
+    pixel, so a similarity to it says nothing about the method (Spearman scores it 0
+    against any non-constant map). Gradients flushed to zero (a float16 network whose
+    activations underflow) give such maps."""
+    flat = np.asarray(maps).reshape(len(maps), -1)
+    if flat.shape[1] == 0:
+        return np.ones(len(flat), bool)
+    return (flat == flat[:, :1]).all(axis=1)
 
 
 def _pair(a, b) -> tuple[np.ndarray, np.ndarray]:

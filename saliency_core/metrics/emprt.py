@@ -23,7 +23,7 @@ from ..checks.complexity import histogram_entropy, relative_rise
 from ..jsonable import jsonable
 from ..methods.base import options_record
 from .base import Metric, MetricResult, register_metric
-from .randomization_support import main_measure, run_mprt
+from .randomization_support import constant_map_warnings, main_measure, run_mprt
 from .smprt import HEDSTROEM
 
 
@@ -108,6 +108,7 @@ class Emprt(Metric):
             },
             config=config,
             artifacts=artifacts,
+            warnings=constant_map_warnings(result.constant) if result.constant is not None else [],
             extra={
                 "ratio_per_image": ratio.tolist(),
                 "complexity_trained": trained.tolist(),

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..checks.random_logit_test import random_logit
-from ..checks.similarity import SIMILARITIES
+from ..checks.similarity import SIMILARITIES, constant_maps
 from ..methods.base import options_record
 from .base import Metric, MetricResult, register_metric
-from .randomization_support import main_measure
+from .randomization_support import constant_map_warnings, main_measure
 
 
 @register_metric
@@ -75,4 +75,7 @@ class RandomLogit(Metric):
                 "targets": result.targets.tolist(),
                 "others": result.others.tolist(),
             },
+            warnings=constant_map_warnings(
+                [constant_maps(m) for m in result.maps], labels=("the top-1 class", "the other class")
+            ),
         )

@@ -10,7 +10,19 @@ from ..jsonable import jsonable
 from ..methods.base import options_record
 from .base import MetricResult
 
-__all__ = ["ADEBAYO", "MPRT_STATISTICS", "main_measure", "mprt_result", "run_mprt"]
+__all__ = [
+    "ADEBAYO",
+    "MPRT_STATISTICS",
+    "constant_map_warnings",
+    "main_measure",
+    "mprt_result",
+    "run_mprt",
+]
+
+_NO_RANKS = (
+    "a similarity to a constant map measures no rank association, so it cannot show "
+    "that the maps changed (a float16 network whose activations underflow gives zero maps)"
+)
 
 ADEBAYO = (
     "Adebayo et al., Sanity Checks for Saliency Maps, NeurIPS 2018 (arXiv:1810.03292); "
@@ -25,6 +37,27 @@ MPRT_STATISTICS = tuple(f"{p}_{m}" for p in ("last_step", "mean") for m in SIMIL
 def main_measure(measures, preferred: str = "spearman_abs") -> str:
     """The measure a metric's value reads: ``preferred`` when measured, else the first."""
     return preferred if preferred in measures else measures[0]
+
+
+def constant_map_warnings(constant, *, labels=("the trained model", "the randomized model")) -> list[str]:
+    """Warnings for constant maps (:func:`~saliency_core.checks.similarity.constant_maps`):
+    ``constant`` is (states, N) bool, the reference state first (the trained model, or the
+    top-1 class), then one row per compared state. Any constant map makes a gate rule on
+    the result inconclusive, never passed."""
+    constant = np.asarray(constant, bool)
+    if constant.ndim != 2 or not constant.any():
+        return []
+    n, out = constant.shape[1], []
+    if constant[0].any():
+        out.append(f"{int(constant[0].sum())} of {n} maps of {labels[0]} are constant; {_NO_RANKS}")
+    rest = constant[1:]
+    if rest.any():
+        steps = f" at {int(rest.any(axis=1).sum())} of {len(rest)} steps" if len(rest) > 1 else ""
+        out.append(
+            f"maps of {labels[1]} are constant{steps} ({int(rest[-1].sum())} of {n} images"
+            f"{' at the last step' if len(rest) > 1 else ''}); {_NO_RANKS}"
+        )
+    return out
 
 
 def run_mprt(ctx, method: str, **protocol):
@@ -108,4 +141,5 @@ def mprt_result(ctx, method: str, mode: str, *, final_only: bool = False) -> Met
         config=config,
         extra=extra,
         artifacts=artifacts,
+        warnings=constant_map_warnings(result.constant) if result.constant is not None else [],
     )

@@ -26,7 +26,7 @@ from ..checks.similarity import SIMILARITIES
 from ..jsonable import jsonable
 from ..methods.base import options_record
 from .base import Metric, MetricResult, register_metric
-from .randomization_support import main_measure, run_mprt
+from .randomization_support import constant_map_warnings, main_measure, run_mprt
 
 HEDSTROEM = (
     "Hedstroem, Weber, Bareeva, Motzkus, Samek, Lapuschkin & Hoehne, Sanity Checks "
@@ -123,6 +123,7 @@ class Smprt(Metric):
             statistics={m: float(sim[-1, i].mean()) for i, m in enumerate(result.measures)},
             config=config,
             artifacts=artifacts,
+            warnings=constant_map_warnings(result.constant) if result.constant is not None else [],
             extra={
                 "layers": list(result.blocks),
                 "measures": list(result.measures),

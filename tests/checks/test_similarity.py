@@ -5,6 +5,7 @@ import pytest
 from skimage.metrics import structural_similarity
 
 from saliency_core.checks.similarity import (
+    constant_maps,
     SIMILARITIES,
     Reference,
     hog_spearman,
@@ -137,3 +138,14 @@ def test_reference_compare_equals_the_pairwise_functions():
     assert Reference(ref, ("ssim",)).compare(other).shape == (1, 4)
     with pytest.raises(ValueError, match="unknown similarity measure"):
         Reference(ref, ("pearson",))
+
+
+def test_constant_maps_flags_maps_with_one_value_everywhere():
+    rng = np.random.default_rng(0)
+    maps = rng.normal(size=(4, 5, 6))
+    maps[1] = 0.0
+    maps[2] = -3.5
+    maps[3] = 0.25
+    maps[3, 2, 2] = np.nextafter(0.25, np.inf)  # varies by one ulp: not constant
+    assert constant_maps(maps).tolist() == [False, True, True, False]
+    assert constant_maps(np.zeros((2, 1, 1))).tolist() == [True, True]  # one pixel ranks nothing
