@@ -71,7 +71,13 @@ def run(args, precision, store_path):
             m: {
                 "verdict": g.verdict,
                 "rules": [
-                    {"name": r.rule.name, "value": r.value, "interval": r.interval, "verdict": r.verdict}
+                    {
+                        "name": r.rule.name,
+                        "value": r.value,
+                        "interval": r.interval,
+                        "verdict": r.verdict,
+                        "reason": r.reason,
+                    }
                     for r in g.rules
                 ],
             }
