@@ -48,7 +48,8 @@ def single_tables(report: dict) -> list[str]:
         ]
         roof_text = (
             f"; {case['saliency_gflop_per_image']:.2f} GFLOP per saliency image, roof "
-            f"{roof:.0f} GFLOP/s (numpy float32 matmul, best of the run)"
+            f"{roof:.0f} GFLOP/s (numpy float32 matmul, the best of 25 products before "
+            "and after these rounds)"
             if roof
             else ""
         )
