@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..checks.settings import CheckSettings
+from ..checks.similarity import constant_maps
 from ..explainer import Explainer, SaliencyResult
 from ..gradients import Precision, Variant
 from ..methods.base import get_method, resolve_options
@@ -73,7 +74,7 @@ class CheckContext:
         bad = ~np.isfinite(flat).all(axis=1)
         if bad.any():
             out.append(f"{int(bad.sum())} of {len(flat)} maps have non-finite values")
-        constant = ~bad & (np.ptp(np.where(np.isfinite(flat), flat, 0.0), axis=1) == 0)
+        constant = ~bad & constant_maps(flat)
         if constant.any():
             out.append(f"{int(constant.sum())} of {len(flat)} maps are constant (they rank no pixel)")
         return out
